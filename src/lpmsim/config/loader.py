@@ -1,0 +1,176 @@
+"""Load a scenario: preset or file, ``base = "preset"`` inheritance, ``--set a.b=value`` overrides.
+
+Every failure becomes a ``ScenarioError`` whose message is one line naming the field path and the
+reason; the CLI prints it and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from lpmsim.config.scenario import Scenario
+
+
+class ScenarioError(ValueError):
+    """Invalid scenario input; ``str(err)`` is a single line fit for the user."""
+
+
+def preset_names() -> list[str]:
+    files = resources.files("lpmsim").joinpath("presets")
+    return sorted(p.name[: -len(".toml")] for p in files.iterdir() if p.name.endswith(".toml"))
+
+
+def preset_text(name: str) -> str:
+    if name not in preset_names():
+        raise ScenarioError(f"preset: unknown preset {name!r} (known: {', '.join(preset_names())})")
+    return resources.files("lpmsim").joinpath("presets", f"{name}.toml").read_text(encoding="utf-8")
+
+
+def _parse_toml(text: str, origin: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{origin}: not valid TOML: {exc}") from None
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, val in over.items():
+        if isinstance(val, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], val)
+        else:
+            out[key] = copy.deepcopy(val)
+    return out
+
+
+def _expand_base(data: dict[str, Any], origin: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ScenarioError(f"base: expected a preset name, got {type(base).__name__} ({origin})")
+    if base in seen:
+        raise ScenarioError(f"base: preset cycle {' -> '.join((*seen, base))}")
+    parent = _expand_base(_parse_toml(preset_text(base), f"preset {base}"), f"preset {base}", (*seen, base))
+    if "name" not in data:
+        data = {**data, "name": parent.get("name", base)}
+    return _merge(parent, data)
+
+
+def parse_value(text: str) -> Any:
+    """Parse an override value as a TOML value; bare words become strings; 'inf' is infinity."""
+    low = text.strip().lower()
+    if low in ("inf", "+inf", "infinity"):
+        return math.inf
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    out = copy.deepcopy(data)
+    for item in overrides:
+        if "=" not in item:
+            raise ScenarioError(f"--set {item}: expected FIELD=VALUE, e.g. platform.link_gbps=25")
+        path, _, raw = item.partition("=")
+        keys = [k.strip() for k in path.strip().split(".")]
+        if not all(keys):
+            raise ScenarioError(f"--set {item}: empty field name")
+        node = out
+        for k in keys[:-1]:
+            nxt = node.setdefault(k, {})
+            if not isinstance(nxt, dict):
+                raise ScenarioError(f"{path}: {k} is not a section")
+            node = nxt
+        node[keys[-1]] = parse_value(raw)
+    return out
+
+
+def _loc(loc: Sequence[int | str]) -> str:
+    parts: list[str] = []
+    for p in loc:
+        if isinstance(p, int):
+            parts.append(f"[{p}]")
+        else:
+            parts.append(("." if parts else "") + p)
+    return "".join(parts) or "scenario"
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown field"
+    more = len(exc.errors()) - 1
+    tail = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
+    return f"{_loc(first['loc'])}: {msg}{tail}"
+
+
+def _check_cross_fields(sc: Scenario) -> None:
+    if sc.partition.memory_gib * 2**30 < sc.page_bytes:
+        raise ScenarioError(
+            f"partition.memory_gib: {sc.partition.memory_gib:g} GiB is smaller than one page "
+            f"({sc.platform.page_kib} KiB)"
+        )
+
+
+def build_scenario(data: Mapping[str, Any]) -> Scenario:
+    try:
+        sc = Scenario.model_validate(dict(data))
+    except ValidationError as exc:
+        raise ScenarioError(format_validation_error(exc)) from None
+    _check_cross_fields(sc)
+    return sc
+
+
+def resolve_scenario(
+    path: str | Path | None = None,
+    preset: str | None = None,
+    overrides: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The raw (merged, overridden) scenario mapping, before validation."""
+    if path is not None and preset is not None:
+        raise ScenarioError("give either a scenario file or --preset, not both")
+    if path is not None:
+        p = Path(path)
+        try:
+            raw = p.read_bytes()
+        except FileNotFoundError:
+            raise ScenarioError(f"{p}: no such file") from None
+        except IsADirectoryError:
+            raise ScenarioError(f"{p}: is a directory, expected a TOML scenario file") from None
+        except OSError as exc:
+            raise ScenarioError(f"{p}: cannot read: {exc.strerror}") from None
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ScenarioError(f"{p}: not valid TOML: the file is not UTF-8 text") from None
+        data = _expand_base(_parse_toml(text, str(p)), str(p))
+        data.setdefault("name", p.stem)
+    else:
+        name = preset or "default"
+        data = _expand_base(_parse_toml(preset_text(name), f"preset {name}"), f"preset {name}")
+        data.setdefault("name", name)
+    return apply_overrides(data, overrides)
+
+
+def load_scenario(
+    path: str | Path | None = None,
+    preset: str | None = None,
+    overrides: Iterable[str] = (),
+    seed: int | None = None,
+) -> Scenario:
+    """Load and validate a scenario from a file or a preset (``default`` when neither is given)."""
+    data = resolve_scenario(path, preset, overrides)
+    if seed is not None:
+        data = _merge(data, {"sim": {"seed": seed}})
+    return build_scenario(data)
