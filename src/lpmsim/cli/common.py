@@ -21,13 +21,20 @@ out_console = Console(highlight=False)
 F = TypeVar("F", bound=Callable[..., Any])
 
 ScenarioArg = Annotated[
-    Path | None, typer.Argument(help="Scenario TOML file (default: the built-in 'default' preset).", show_default=False)
+    Path | None,
+    typer.Argument(help="Scenario TOML file (default: the built-in 'default' preset).", show_default=False),
 ]
-PresetOpt = Annotated[str | None, typer.Option("--preset", "-p", help="Start from a named preset (see `lpmsim presets`).")]
+PresetOpt = Annotated[
+    str | None, typer.Option("--preset", "-p", help="Start from a named preset (see `lpmsim presets`).")
+]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", "-s", help="Override a field, e.g. --set platform.link_gbps=25 (repeatable).",
-                 metavar="FIELD=VALUE"),
+    typer.Option(
+        "--set",
+        "-s",
+        help="Override a field, e.g. --set platform.link_gbps=25 (repeatable).",
+        metavar="FIELD=VALUE",
+    ),
 ]
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Override sim.seed.")]
 

@@ -2,8 +2,68 @@
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from lpmsim.cli.common import PresetOpt, ScenarioArg, SeedOpt, SetOpt, err_console, get_scenario, out_console
+from lpmsim.outputs.summary import dumps, render, write_summary
+from lpmsim.runner import run_scenario
+
+
+def run(
+    file: ScenarioArg = None,
+    preset: PresetOpt = None,
+    seed: SeedOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write DIR/summary.json.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no table.")] = False,
+    overrides: SetOpt = None,
+) -> None:
+    """Simulate a migration (the built-in 'default' preset when no FILE or --preset is given)."""
+    sc = get_scenario(file, preset, overrides, seed)
+    show_progress = not quiet and not as_json and sys.stdout.isatty()
+    if show_progress:
+        with Progress(
+            TextColumn("[bold]simulating[/] {task.description}"),
+            BarColumn(),
+            TextColumn("sim {task.fields[sim]}"),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+        ) as bar:
+            task = bar.add_task(sc.name, total=sc.sim.max_time_s, sim="0 s")
+            last = [0.0]
+
+            def progress(now: float, limit: float) -> None:
+                t = time.monotonic()
+                if t - last[0] > 0.1:
+                    last[0] = t
+                    bar.update(task, completed=now, sim=f"{now:,.1f} s")
+
+            summary = run_scenario(sc, progress)
+    else:
+        summary = run_scenario(sc)
+    if out is not None:
+        try:
+            path = write_summary(summary, out)
+        except OSError as exc:
+            # Keep what was computed: print it before reporting the failure.
+            sys.stdout.write(dumps(summary))
+            err_console.print(f"[bold red]error:[/] cannot write {out}/summary.json: {exc.strerror}")
+            raise typer.Exit(1) from None
+        if not quiet and not as_json:
+            err_console.print(f"wrote {path}")
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    elif not quiet:
+        render(summary, out_console)
 
 
 def register(app: typer.Typer) -> None:
-    """Filled in together with the runner."""
+    app.command()(run)

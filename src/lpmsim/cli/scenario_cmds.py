@@ -28,8 +28,14 @@ def presets(
         sc = get_scenario(None, name, None)
         with user_errors():
             desc = str(resolve_scenario(preset=name).get("description", ""))
-        table.add_row(name, str(sc.partition.vcpus), f"{sc.partition.memory_gib:g} GiB",
-                      f"{sc.platform.link_gbps:g} Gb/s", sc.sim.mode, desc)
+        table.add_row(
+            name,
+            str(sc.partition.vcpus),
+            f"{sc.partition.memory_gib:g} GiB",
+            f"{sc.platform.link_gbps:g} Gb/s",
+            sc.sim.mode,
+            desc,
+        )
     out_console.print(table)
 
 
@@ -46,12 +52,16 @@ def validate(
     if show:
         out_console.print_json(json.dumps(sc.model_dump(mode="json")))
     else:
-        out_console.print(f"[green]ok[/]: {file or 'preset ' + str(preset)} ({sc.name}: {sc.partition.vcpus} vCPUs, "
-                          f"{sc.partition.memory_gib:g} GiB, {sc.total_pages:,} pages of {sc.platform.page_kib} KiB)")
+        out_console.print(
+            f"[green]ok[/]: {file or 'preset ' + str(preset)} ({sc.name}: {sc.partition.vcpus} vCPUs, "
+            f"{sc.partition.memory_gib:g} GiB, {sc.total_pages:,} pages of {sc.platform.page_kib} KiB)"
+        )
 
 
 def explain(
-    field: Annotated[str | None, typer.Argument(help="A field path such as platform.rtt_us or a section name.")] = None,
+    field: Annotated[
+        str | None, typer.Argument(help="A field path such as platform.rtt_us or a section name.")
+    ] = None,
 ) -> None:
     """Describe scenario fields: unit, default and meaning."""
     docs = field_docs()

@@ -54,8 +54,14 @@ def field_docs() -> list[FieldDoc]:
 
 
 def reference_markdown() -> str:
-    lines = ["# Scenario reference", "", "Generated from the schema by `lpmsim explain --markdown`.", "",
-             "| field | unit | default | meaning |", "|---|---|---|---|"]
+    lines = [
+        "# Scenario reference",
+        "",
+        "Generated from the schema by `lpmsim explain --markdown`.",
+        "",
+        "| field | unit | default | meaning |",
+        "|---|---|---|---|",
+    ]
     for d in field_docs():
         lines.append(f"| `{d.path}` | {d.unit} | `{d.default}` | {d.description} |")
     return "\n".join(lines) + "\n"

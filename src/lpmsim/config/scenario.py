@@ -24,34 +24,75 @@ class Section(BaseModel):
 class Partition(Section):
     """The logical partition being migrated."""
 
-    vcpus: int = _f(16, "vCPUs", "Number of virtual processors (Power10 allows up to 1,920: 240 cores x SMT8).",
-                    ge=1, le=8192)
+    vcpus: int = _f(
+        16,
+        "vCPUs",
+        "Number of virtual processors (Power10 allows up to 1,920: 240 cores x SMT8).",
+        ge=1,
+        le=8192,
+    )
     memory_gib: float = _f(64.0, "GiB", "Partition memory, all of which is migrated.", gt=0)
 
 
 class Platform(Section):
     """The hypervisor's memory-transfer path between the source and the destination server."""
 
-    page_kib: int = _f(64, "KiB", "Transfer granularity. ASSUMPTION: the PowerVM transfer unit is not documented; "
-                       "64 KiB is Linux's base page on Book3S-64 (platform-facts 1.6).", ge=4, le=16 * 1024 * 1024)
-    link_gbps: float = _f(10.0, "Gb/s", "Effective bandwidth of the migration link (10 Gb+ recommended by IBM, "
-                          "platform-facts 1.3).", gt=0)
-    rtt_us: float = _f(100.0, "µs", "Round-trip time of a demand request to the source and back. ASSUMPTION: "
-                       "typical data-centre LAN plus MSP forwarding.", ge=0)
-    fault_overhead_us: float = _f(50.0, "µs", "Fixed per-fault cost in the hypervisors (request handling, "
-                                  "installing the page, redispatching the vCPU). ASSUMPTION.", ge=0)
+    page_kib: int = _f(
+        64,
+        "KiB",
+        "Transfer granularity. ASSUMPTION: the PowerVM transfer unit is not documented; "
+        "64 KiB is Linux's base page on Book3S-64 (platform-facts 1.6).",
+        ge=4,
+        le=16 * 1024 * 1024,
+    )
+    link_gbps: float = _f(
+        10.0,
+        "Gb/s",
+        "Effective bandwidth of the migration link (10 Gb+ recommended by IBM, platform-facts 1.3).",
+        gt=0,
+    )
+    rtt_us: float = _f(
+        100.0,
+        "µs",
+        "Round-trip time of a demand request to the source and back. ASSUMPTION: "
+        "typical data-centre LAN plus MSP forwarding.",
+        ge=0,
+    )
+    fault_overhead_us: float = _f(
+        50.0,
+        "µs",
+        "Fixed per-fault cost in the hypervisors (request handling, "
+        "installing the page, redispatching the vCPU). ASSUMPTION.",
+        ge=0,
+    )
     discipline: Literal["shared-fifo", "demand-first"] = _f(
-        "shared-fifo", "-", "How a demand request shares the link with the background push: 'shared-fifo' queues "
+        "shared-fifo",
+        "-",
+        "How a demand request shares the link with the background push: 'shared-fifo' queues "
         "it behind the push window (vanilla QEMU post-copy); 'demand-first' overtakes queued push pages and waits "
-        "only for the page in flight (QEMU postcopy-preempt).")
-    prefetch_pages: int = _f(0, "pages", "A fault also brings the next k missing pages in address order.", ge=0)
-    push_window_pages: int = _f(256, "pages", "Background pages the push keeps queued on the link ahead of any "
-                                "demand request (ASSUMPTION; the MSP buffers 'small amounts of data at a time').",
-                                ge=1)
-    background_push: bool = _f(True, "-", "Push the missing pages in the background after resume; false leaves "
-                               "only demand traffic (for analysis: the transfer then never completes by itself).")
+        "only for the page in flight (QEMU postcopy-preempt).",
+    )
+    prefetch_pages: int = _f(
+        0, "pages", "A fault also brings the next k missing pages in address order.", ge=0
+    )
+    push_window_pages: int = _f(
+        256,
+        "pages",
+        "Background pages the push keeps queued on the link ahead of any "
+        "demand request (ASSUMPTION; the MSP buffers 'small amounts of data at a time').",
+        ge=1,
+    )
+    background_push: bool = _f(
+        True,
+        "-",
+        "Push the missing pages in the background after resume; false leaves "
+        "only demand traffic (for analysis: the transfer then never completes by itself).",
+    )
     push_order: Literal["address", "hottest-first"] = _f(
-        "address", "-", "Order of the background push: ascending address, or the most-touched region buckets first.")
+        "address",
+        "-",
+        "Order of the background push: ascending address, or the most-touched region buckets first.",
+    )
 
 
 class Region(Section):
@@ -59,16 +100,24 @@ class Region(Section):
 
     name: str = _f(..., "-", "Region name (appears in metrics).")
     memory_fraction: float = _f(..., "fraction", "Share of partition memory in this region.", gt=0, le=1)
-    touch_share: float = _f(..., "fraction", "Share of all page touches that land in this region.", ge=0, le=1)
-    write_fraction: float = _f(0.0, "fraction", "Fraction of touches that write (and so dirty the page).", ge=0, le=1)
-    zipf_s: float = _f(0.0, "-", "Skew within the region: page of rank i has weight 1/i^s (0 = uniform).", ge=0, le=4)
+    touch_share: float = _f(
+        ..., "fraction", "Share of all page touches that land in this region.", ge=0, le=1
+    )
+    write_fraction: float = _f(
+        0.0, "fraction", "Fraction of touches that write (and so dirty the page).", ge=0, le=1
+    )
+    zipf_s: float = _f(
+        0.0, "-", "Skew within the region: page of rank i has weight 1/i^s (0 = uniform).", ge=0, le=4
+    )
 
 
 def _default_regions() -> tuple[Region, ...]:
+    # ASSUMPTION (docs/model/transfer.md): a small, skewed writable working set; most memory is
+    # read-mostly.  The guest model's workload presets replace these with cited figures.
     return (
-        Region(name="hot", memory_fraction=0.05, touch_share=0.80, write_fraction=0.30, zipf_s=0.8),
-        Region(name="warm", memory_fraction=0.25, touch_share=0.18, write_fraction=0.10, zipf_s=0.0),
-        Region(name="cold", memory_fraction=0.70, touch_share=0.02, write_fraction=0.05, zipf_s=0.0),
+        Region(name="hot", memory_fraction=0.02, touch_share=0.60, write_fraction=0.25, zipf_s=1.0),
+        Region(name="warm", memory_fraction=0.18, touch_share=0.35, write_fraction=0.002, zipf_s=0.0),
+        Region(name="cold", memory_fraction=0.80, touch_share=0.05, write_fraction=0.0005, zipf_s=0.0),
     )
 
 
@@ -78,9 +127,13 @@ class Access(Section):
     The guest model (execution contexts, spinlocks, kernel regions) replaces it in a later issue.
     """
 
-    touch_rate_hz: float = _f(20000.0, "touches/s per vCPU", "Distinct-page touches per second of running vCPU "
-                              "time (ASSUMPTION: page-granular working-set references, not cache-line accesses).",
-                              ge=0)
+    touch_rate_hz: float = _f(
+        5000.0,
+        "touches/s per vCPU",
+        "Distinct-page touches per second of running vCPU "
+        "time (ASSUMPTION: page-granular working-set references, not cache-line accesses).",
+        ge=0,
+    )
     regions: tuple[Region, ...] = Field(
         default_factory=_default_regions,
         description="Memory regions in address order; memory_fraction must add up to 1, touch_share to 1.",
@@ -108,29 +161,55 @@ class Migration(Section):
     """The hypervisor's migration: pre-copy rounds, suspend/blackout, post-copy."""
 
     enabled: bool = _f(True, "-", "Migrate the partition; false simulates a partition that stays put.")
-    precopy_max_rounds: int = _f(30, "rounds", "Stop pre-copy after this many rounds (Xen: 30, platform-facts 3.1).",
-                                 ge=1, le=1000)
-    precopy_stop_fraction: float = _f(0.002, "fraction", "Stop pre-copy when the pages left to send fall to this "
-                                      "fraction of memory (the MSP's 'sufficient number of pages are clean'; "
-                                      "ASSUMPTION).", ge=0, le=1)
-    precopy_max_factor: float = _f(3.0, "x memory", "Stop pre-copy once this many times the partition's memory "
-                                   "has been sent (Xen DEF_MAX_FACTOR 3).", ge=1)
-    resume_missing_fraction: float | None = _f(None, "fraction", "Force the fraction of pages still missing at "
-                                               "resume, bypassing the pre-copy stop rule (the last round is "
-                                               "stretched so its dirty set has this size).", ge=0, le=1)
-    blackout_s: float = _f(0.25, "s", "Suspended time between the last pre-copy round and resume (CPU state and "
-                           "final transfer). ASSUMPTION: Xen/QEMU downtimes are 60-300 ms (platform-facts 2.5, 3.1).",
-                           ge=0)
+    precopy_max_rounds: int = _f(
+        30, "rounds", "Stop pre-copy after this many rounds (Xen: 30, platform-facts 3.1).", ge=1, le=1000
+    )
+    precopy_stop_fraction: float = _f(
+        0.01,
+        "fraction",
+        "Stop pre-copy when the pages left to send fall to this "
+        "fraction of memory (the MSP's 'sufficient number of pages are clean', Wikipedia's 'high percentage of pages copied'; "
+        "ASSUMPTION).",
+        ge=0,
+        le=1,
+    )
+    precopy_max_factor: float = _f(
+        3.0,
+        "x memory",
+        "Stop pre-copy once this many times the partition's memory has been sent (Xen DEF_MAX_FACTOR 3).",
+        ge=1,
+    )
+    resume_missing_fraction: float | None = _f(
+        None,
+        "fraction",
+        "Force the fraction of pages still missing at "
+        "resume, bypassing the pre-copy stop rule (the last round is "
+        "stretched so its dirty set has this size).",
+        ge=0,
+        le=1,
+    )
+    blackout_s: float = _f(
+        0.25,
+        "s",
+        "Suspended time between the last pre-copy round and resume (CPU state and "
+        "final transfer). ASSUMPTION: Xen/QEMU downtimes are 60-300 ms (platform-facts 2.5, 3.1).",
+        ge=0,
+    )
 
 
 class Sim(Section):
     """How the simulation runs."""
 
-    mode: Literal["exact", "fluid"] = _f("exact", "-", "'exact' tracks every page and fault; 'fluid' tracks "
-                                         "resident fractions per region bucket and steps all vCPUs together.")
+    mode: Literal["exact", "fluid"] = _f(
+        "exact",
+        "-",
+        "'exact' tracks every page and fault; 'fluid' tracks "
+        "resident fractions per region bucket and steps all vCPUs together.",
+    )
     seed: int = _f(1, "-", "Seed of every random stream.", ge=0, le=2**63 - 1)
-    max_time_s: float = _f(7200.0, "s", "Stop the simulation at this simulated time after the migration starts.",
-                           gt=0)
+    max_time_s: float = _f(
+        7200.0, "s", "Stop the simulation at this simulated time after the migration starts.", gt=0
+    )
     fluid_step_s: float = _f(0.002, "s", "Time step of the fluid mode.", gt=0, le=1)
 
 

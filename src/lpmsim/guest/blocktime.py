@@ -1,0 +1,58 @@
+"""Per-vCPU blocked time and fault latencies: the counterpart of QEMU's postcopy blocktime.
+
+QEMU reports ``postcopy-vcpu-blocktime`` (time each vCPU spent blocked on missing pages) and,
+since 10.1, a latency distribution (platform-facts 2.4).  Both fidelity modes record here: the
+exact mode one fault at a time, the fluid mode a count of faults sharing one latency.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class FaultRecorder:
+    def __init__(self, vcpus: int) -> None:
+        self.blocktime = np.zeros(vcpus)
+        self.faults = np.zeros(vcpus, dtype=np.int64)
+        self._lat: list[float] = []
+        self._weight: list[int] = []
+
+    def record(self, vcpu: int, latency: float) -> None:
+        self.blocktime[vcpu] += latency
+        self.faults[vcpu] += 1
+        self._lat.append(latency)
+        self._weight.append(1)
+
+    def record_many(self, per_vcpu: np.ndarray, latency: float) -> None:
+        """``per_vcpu[i]`` faults on vCPU i, each waiting ``latency``."""
+        n = int(per_vcpu.sum())
+        if n == 0:
+            return
+        self.blocktime += per_vcpu * latency
+        self.faults += per_vcpu
+        self._lat.append(latency)
+        self._weight.append(n)
+
+    @property
+    def count(self) -> int:
+        return int(self.faults.sum())
+
+    def latencies(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(self._lat, dtype=float), np.asarray(self._weight, dtype=np.int64)
+
+    def quantile(self, q: float) -> float:
+        lat, w = self.latencies()
+        if lat.size == 0:
+            return 0.0
+        order = np.argsort(lat, kind="stable")
+        cw = np.cumsum(w[order])
+        k = int(np.searchsorted(cw, q * cw[-1], side="left"))
+        return float(lat[order][min(k, lat.size - 1)])
+
+    def mean(self) -> float:
+        lat, w = self.latencies()
+        return float((lat * w).sum() / w.sum()) if w.size else 0.0
+
+    def max(self) -> float:
+        lat, _ = self.latencies()
+        return float(lat.max()) if lat.size else 0.0

@@ -1,0 +1,305 @@
+"""Page-exact post-copy: every page's state, the link's queue, and each demand fault.
+
+Page states: ``RESIDENT`` (on the destination), ``MISSING`` (still only on the source, nobody
+asked for it), ``COMMITTED`` (requested by a fault, queued for the push, on the wire or in flight
+back).  A page moves MISSING -> COMMITTED -> RESIDENT exactly once: it is sent once.
+
+The link (one server, one page per ``tau = page_bytes / bandwidth``) holds:
+
+* the **push window**: the background push keeps ``push_window_pages`` pages queued (committed in
+  push order, skipping pages already requested);
+* **demand requests**: a fault on a MISSING page sends a request that reaches the source after
+  rtt/2 and joins the queue — behind everything already queued (``shared-fifo``), or ahead of
+  the push window, behind earlier demand requests, never preempting the page on the wire
+  (``demand-first``) — followed by up to ``prefetch_pages`` next missing neighbours;
+* a fault on a COMMITTED page waits for that page (one request per page).  Under
+  ``demand-first`` a page waiting in the push window is moved to the demand queue.
+
+A page sent at the end of its slot ``e`` arrives at ``e + rtt/2``; a faulting vCPU resumes at
+arrival + ``fault_overhead``.  With the link idle the latency is exactly rtt + tau + overhead;
+every extra microsecond is queueing.  Nothing is drawn from a latency distribution.
+
+The link is advanced lazily (``advance(t)``), one slot at a time, whenever someone looks at it;
+arrival times of waited-on pages are fixed when the wait starts, because nothing can overtake a
+page once it is in the demand queue or, under shared-fifo, in the FIFO.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from lpmsim.config.scenario import Scenario
+from lpmsim.engine.core import Environment, Event
+
+RESIDENT = 0
+MISSING = 1
+COMMITTED = 2
+
+BLOCK = 4096
+
+
+class ExactPages:
+    """Page states plus, per block of pages, the touch mass of pages not yet resident."""
+
+    def __init__(self, touch_prob: np.ndarray, missing: np.ndarray) -> None:
+        self.touch_prob = touch_prob
+        self.state = np.where(missing, MISSING, RESIDENT).astype(np.int8)
+        nblocks = (touch_prob.size + BLOCK - 1) // BLOCK
+        idx = np.flatnonzero(missing)
+        self.block_mass = np.bincount(idx // BLOCK, weights=touch_prob[idx], minlength=nblocks)
+        self.block_count = np.bincount(idx // BLOCK, minlength=nblocks).astype(np.int64)
+        self.not_resident = int(idx.size)
+        self.uncommitted = int(idx.size)
+
+    def missing_mass(self) -> float:
+        """Probability that one touch hits a page that is not resident."""
+        return float(self.block_mass[self.block_count > 0].sum())
+
+    def mark_resident(self, pages: list[int]) -> None:
+        arr = np.fromiter(pages, dtype=np.int64, count=len(pages))
+        self.state[arr] = RESIDENT
+        blocks = arr // BLOCK
+        np.subtract.at(self.block_mass, blocks, self.touch_prob[arr])
+        np.subtract.at(self.block_count, blocks, 1)
+        self.not_resident -= arr.size
+
+    def sample_missing(self, rng: np.random.Generator) -> int:
+        """A page drawn with probability ∝ touch probability among the non-resident pages."""
+        live = np.where(self.block_count > 0, np.maximum(self.block_mass, 0.0), 0.0)
+        cum = np.cumsum(live)
+        b = int(np.searchsorted(cum, rng.random() * cum[-1], side="right"))
+        b = min(b, cum.size - 1)
+        lo = b * BLOCK
+        w = np.where(self.state[lo : lo + BLOCK] != RESIDENT, self.touch_prob[lo : lo + BLOCK], 0.0)
+        cw = np.cumsum(w)
+        i = int(np.searchsorted(cw, rng.random() * cw[-1], side="right"))
+        return lo + min(i, cw.size - 1)
+
+
+class LinkCounters:
+    """What the link did after resume (for the summary and the conservation tests)."""
+
+    def __init__(self) -> None:
+        self.pushed = 0  # pages sent by the background push
+        self.demanded = 0  # pages sent because a fault asked for them
+        self.prefetched = 0  # neighbours sent along with a demanded page
+        self.requests = 0  # demand requests sent to the source
+        self.sent_pages: list[int] | None = None  # every page sent, when tracing (tests)
+
+
+class ExactLink:
+    """The post-copy link, page by page."""
+
+    def __init__(
+        self,
+        env: Environment,
+        pages: ExactPages,
+        push_order: np.ndarray,
+        scenario: Scenario,
+        trace: bool = False,
+    ) -> None:
+        pf = scenario.platform
+        self.env = env
+        self.pages = pages
+        self.tau = scenario.page_time_s
+        self.half_rtt = pf.rtt_us * 1e-6 / 2
+        self.overhead = pf.fault_overhead_us * 1e-6
+        self.window = pf.push_window_pages
+        self.fifo_mode = pf.discipline == "shared-fifo"
+        self.prefetch = pf.prefetch_pages
+        self.push_enabled = pf.background_push
+        self.push_order = push_order
+        self.push_ptr = 0
+        self.cur = -1  # page on the wire, -1 if idle
+        self.cur_is_push = False
+        self.slot_end = env.now
+        self.queue: deque[int] = deque()  # shared-fifo: everything queued; demand-first: the push window
+        self.demand: deque[int] = deque()  # demand-first only
+        self.push_queued = 0
+        self.demand_pages: set[int] = set()  # queued pages that are demand items (shared-fifo)
+        self.transit: deque[tuple[float, int]] = deque()
+        self.eta: dict[int, float] = {}
+        self.pending: dict[int, list[Event]] = {}  # requested, request not yet at the source
+        self.counters = LinkCounters()
+        if trace:
+            self.counters.sent_pages = []
+        self.completed = env.event()
+        self.completed_at: float | None = None
+        self._check_gen = 0
+        self._refill()
+        self._start_next(env.now)
+        self._schedule_check()
+
+    # -- the push ----------------------------------------------------------------------------
+    def _refill(self) -> None:
+        if not self.push_enabled:
+            return
+        state = self.pages.state
+        order = self.push_order
+        while self.push_queued < self.window and self.push_ptr < order.size:
+            p = int(order[self.push_ptr])
+            self.push_ptr += 1
+            if state[p] == MISSING:
+                state[p] = COMMITTED
+                self.pages.uncommitted -= 1
+                self.queue.append(p)
+                self.push_queued += 1
+
+    # -- the server ----------------------------------------------------------------------------
+    def _start_next(self, at: float) -> None:
+        if self.demand:
+            p = self.demand.popleft()
+            is_push = False
+        elif self.queue:
+            p = self.queue.popleft()
+            is_push = p not in self.demand_pages
+            if is_push:
+                self.push_queued -= 1
+            else:
+                self.demand_pages.discard(p)
+        else:
+            self.cur = -1
+            return
+        self.cur = p
+        self.cur_is_push = is_push
+        self.slot_end = at + self.tau
+        self.eta[p] = self.slot_end + self.half_rtt
+        if is_push:
+            self._refill()
+
+    def _complete(self) -> None:
+        p = self.cur
+        c = self.counters
+        if self.cur_is_push:
+            c.pushed += 1
+        if c.sent_pages is not None:
+            c.sent_pages.append(p)
+        self.transit.append((self.slot_end + self.half_rtt, p))
+
+    def advance(self, t: float) -> None:
+        """Bring the link and the page states up to time ``t``."""
+        while self.cur >= 0 and self.slot_end <= t:
+            end = self.slot_end
+            self._complete()
+            self._start_next(end)
+        if self.transit and self.transit[0][0] <= t:
+            arrived: list[int] = []
+            last = t
+            while self.transit and self.transit[0][0] <= t:
+                last, p = self.transit.popleft()
+                arrived.append(p)
+                self.eta.pop(p, None)
+            self.pages.mark_resident(arrived)
+            if self.pages.not_resident == 0 and self.completed_at is None:
+                self.completed_at = last
+                self.completed.succeed()
+
+    def _busy_until(self) -> float:
+        return self.slot_end if self.cur >= 0 else self.env.now
+
+    # -- completion ------------------------------------------------------------------------------
+    def _schedule_check(self) -> None:
+        """Wake up when, with a work-conserving link, the last page would have arrived."""
+        if self.completed_at is not None:
+            return
+        remaining = len(self.queue) + len(self.demand) + len(self.pending)
+        if self.push_enabled:
+            remaining += self.pages.uncommitted
+        if remaining == 0 and self.cur < 0 and not self.transit:
+            if self.pages.not_resident == 0:
+                self.advance(self.env.now)
+            return
+        last_transit = self.transit[-1][0] if self.transit else self.env.now
+        t = max(self._busy_until() + remaining * self.tau + self.half_rtt, last_transit, self.env.now)
+        self._check_gen += 1
+        gen = self._check_gen
+
+        def check() -> None:
+            if gen != self._check_gen:
+                return
+            self.advance(self.env.now)
+            self._schedule_check()
+
+        self.env.call_at(t, check)
+
+    # -- demand faults ---------------------------------------------------------------------------
+    def fault(self, page: int) -> Event | None:
+        """A vCPU touches ``page`` now; returns the event of its resumption, or None if resident."""
+        now = self.env.now
+        self.advance(now)
+        st = self.pages.state[page]
+        if st == RESIDENT:
+            return None
+        ev = self.env.event()
+        if st == MISSING:
+            self.pages.state[page] = COMMITTED
+            self.pages.uncommitted -= 1
+            self.counters.requests += 1
+            self.pending[page] = [ev]
+            self.env.call_at(now + self.half_rtt, lambda: self._insert(page))
+        elif page in self.pending:
+            self.pending[page].append(ev)
+        else:
+            ev.succeed(delay=self._arrival_of(page) + self.overhead - now)
+        return ev
+
+    def _neighbours(self, page: int) -> list[int]:
+        out: list[int] = []
+        if self.prefetch == 0:
+            return out
+        state = self.pages.state
+        lo = page + 1
+        span = max(64, 4 * self.prefetch)
+        while len(out) < self.prefetch and lo < state.size:
+            hi = min(state.size, lo + span)
+            idx = np.flatnonzero(state[lo:hi] == MISSING)
+            out.extend(int(i) + lo for i in idx[: self.prefetch - len(out)])
+            lo = hi
+            span *= 4
+        return out
+
+    def _insert(self, page: int) -> None:
+        now = self.env.now
+        self.advance(now)
+        extra = self._neighbours(page)
+        for p in extra:
+            self.pages.state[p] = COMMITTED
+            self.pages.uncommitted -= 1
+        self.counters.demanded += 1
+        self.counters.prefetched += len(extra)
+        if self.fifo_mode:
+            for p in (page, *extra):
+                self.queue.append(p)
+                self.demand_pages.add(p)
+        else:
+            self.demand.append(page)
+            self.demand.extend(extra)
+        if self.cur < 0:
+            self._start_next(now)
+        arrival = self._arrival_of(page)
+        for ev in self.pending.pop(page):
+            ev.succeed(delay=arrival + self.overhead - now)
+        self._schedule_check()
+
+    def _arrival_of(self, page: int) -> float:
+        known = self.eta.get(page)
+        if known is not None:
+            return known
+        if self.fifo_mode:
+            pos = self.queue.index(page)
+        else:
+            try:
+                pos = self.demand.index(page)
+            except ValueError:
+                # Waiting in the push window: demand-first moves it to the demand queue.
+                self.queue.remove(page)
+                self.push_queued -= 1
+                self.demand.append(page)
+                pos = len(self.demand) - 1
+                self._refill()
+                self._schedule_check()
+        arrival = self.slot_end + (pos + 1) * self.tau + self.half_rtt
+        self.eta[page] = arrival
+        return arrival

@@ -1,0 +1,234 @@
+"""Aggregate (fluid) post-copy: missing pages counted per skew bucket, the link as a fluid queue.
+
+Used for partitions too large to track page by page (16 TiB = 2^28 pages of 64 KiB).  The state is
+
+* ``missing[b]`` — pages of bucket b not yet committed to the link (still only on the source);
+* ``backlog``    — demand pages queued at the link (a real number: a fluid queue);
+* the push, which uses every link slot that demand does not.
+
+A fault latency is computed from the queue state at the moment of the fault, by the same rules as
+the exact link: rtt + tau + overhead + waiting, where waiting is
+
+* ``demand-first``: backlog·tau + tau/2 when demand is queued, otherwise the non-preemptive priority
+  (Cobham) mean R / (1 - rho_d), R = rho_link·tau/2, with rho_link = 1 while the push runs;
+* ``shared-fifo``: additionally the push window queued ahead, min(window, pages left)·tau, and the
+  link is shared in proportion to the queue's composition (demand backlog vs push window).
+
+Demand utilisation rho_d is an exponentially weighted estimate over ``RHO_TAU_S``.  Differences
+from ``exact`` (documented in docs/model/transfer.md): pages inside a bucket are equally hot; a
+committed page's touch mass leaves the bucket when it is committed, not when it arrives; a fault
+on a page already committed is counted as a fault that waits, without a new request.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lpmsim.config.scenario import Scenario
+from lpmsim.hypervisor.exact import LinkCounters
+from lpmsim.hypervisor.layout import Buckets
+
+RHO_TAU_S = 0.05
+RHO_MAX = 0.98
+
+
+def _take_proportional(avail: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Take n items from bins with ``avail`` items each, proportionally (multinomial, then capped)."""
+    take = np.zeros_like(avail)
+    left = min(int(n), int(avail.sum()))
+    while left > 0:
+        room = avail - take
+        tot = room.sum()
+        if tot <= 0:
+            break
+        draw = rng.multinomial(left, room / tot)
+        draw = np.minimum(draw, room)
+        take += draw
+        left -= int(draw.sum())
+    return take
+
+
+class FluidTransfer:
+    """Post-copy state of the fluid mode."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        buckets: Buckets,
+        missing: np.ndarray,
+        rng: np.random.Generator,
+        start_s: float,
+    ) -> None:
+        pf = scenario.platform
+        self.rng = rng
+        self.buckets = buckets
+        self.tpp = buckets.touch_per_page
+        self.missing = missing.astype(np.int64).copy()
+        self.tau = scenario.page_time_s
+        self.rtt = pf.rtt_us * 1e-6
+        self.overhead = pf.fault_overhead_us * 1e-6
+        self.window = pf.push_window_pages
+        self.fifo_mode = pf.discipline == "shared-fifo"
+        self.prefetch = pf.prefetch_pages
+        self.push_enabled = pf.background_push
+        self.backlog = 0.0
+        self.backlog_mass = 0.0  # touch mass of the demand pages queued (requested, not yet sent)
+        self.rho_d = 0.0
+        self.carry = 0.0
+        self.counters = LinkCounters()
+        self.completed_at: float | None = None
+        self.now = start_s
+        self.region_of = buckets.region
+        self._arrivals = 0.0
+        # Push groups, in push order: a whole region (pages scattered, so the push drains its
+        # buckets in proportion to what they miss) or a single bucket (hottest first).
+        if pf.push_order == "address":
+            self.groups = [np.flatnonzero(buckets.region == r) for r in np.unique(buckets.region)]
+        else:
+            self.groups = [np.array([b]) for b in np.argsort(-self.tpp, kind="stable")]
+        self._group = 0
+        if self.missing.sum() == 0:
+            self.completed_at = start_s
+
+    # -- what a touch sees ---------------------------------------------------------------------
+    def missing_mass(self) -> float:
+        """Touch mass of the pages not resident: not yet committed, or queued on demand."""
+        return float((self.missing * self.tpp).sum()) + self.backlog_mass
+
+    def push_active(self) -> bool:
+        return self.push_enabled and bool(self.missing.sum() > 0)
+
+    def wait(self) -> float:
+        tau = self.tau
+        push = self.push_active()
+        if self.backlog >= 1.0:
+            w = self.backlog * tau + tau / 2
+        else:
+            rho = min(self.rho_d, RHO_MAX)
+            r = tau / 2 if push else rho * tau / 2
+            w = r / (1.0 - rho)
+        return w + self._window_wait()
+
+    def latency(self, outstanding: int | None = None) -> float:
+        """Latency of a new demand request.
+
+        With ``outstanding`` (vCPUs stalled right now) known and no fluid backlog, the wait uses
+        the arrival theorem of a closed population instead of the open-system formula: of the S
+        stalled vCPUs, a fraction w/L have their request still queued ahead, so
+        w = c + S·tau·w / (b + w), c = residual + push window, b = rtt + tau + overhead.
+        """
+        b = self.rtt + self.tau + self.overhead
+        if outstanding is None or self.backlog >= 1.0:
+            return b + self.wait()
+        push = self.push_active()
+        resid = self.tau / 2 if push else min(self.rho_d, RHO_MAX) * self.tau / 2
+        c = resid + self._window_wait()
+        k = outstanding * self.tau
+        q = b - c - k
+        w = (-q + math.sqrt(q * q + 4 * c * b)) / 2
+        return b + w
+
+    def _window_wait(self) -> float:
+        if self.fifo_mode and self.push_active():
+            return min(self.window, int(self.missing.sum())) * self.tau
+        return 0.0
+
+    def committed_latency(self, latency: float) -> float:
+        """Latency of a fault on a page already queued: on average half the queueing is left."""
+        return self.rtt / 2 + self.tau + self.overhead + (latency - self.rtt - self.tau - self.overhead) / 2
+
+    # -- faults ----------------------------------------------------------------------------------
+    def window_mass(self) -> float:
+        """Touch mass of the pages waiting in the push window (shared-fifo: they stay queued)."""
+        if not (self.fifo_mode and self.push_active()) or self._group >= len(self.groups):
+            return 0.0
+        sel = self.groups[self._group]
+        miss = self.missing[sel]
+        cnt = int(miss.sum())
+        if cnt == 0:
+            return 0.0
+        return min(self.window, cnt) * float((miss * self.tpp[sel]).sum()) / cnt
+
+    def split_faults(self, faults: int) -> int:
+        """How many of ``faults`` touches of non-resident pages hit a page already queued
+        (a demand page not yet sent, or under shared-fifo a page of the push window)."""
+        if faults <= 0:
+            return 0
+        queued = self.backlog_mass + self.window_mass()
+        if queued <= 0:
+            return 0
+        return int(self.rng.binomial(faults, min(1.0, queued / self.missing_mass())))
+
+    def request(self, faults: int) -> int:
+        """``faults`` touches of uncommitted pages now; returns how many became new requests."""
+        if faults <= 0:
+            return 0
+        w = self.missing * self.tpp
+        tot = w.sum()
+        if tot <= 0:
+            return 0
+        draw = np.minimum(self.rng.multinomial(faults, w / tot), self.missing)
+        new = int(draw.sum())
+        self.missing -= draw
+        self.backlog_mass += float((draw * self.tpp).sum())
+        pages = float(new)
+        if self.prefetch and new:
+            per_region = np.bincount(self.region_of, weights=draw, minlength=int(self.region_of.max()) + 1)
+            for r in np.flatnonzero(per_region):
+                sel = self.region_of == r
+                extra = _take_proportional(self.missing[sel], self.prefetch * int(per_region[r]), self.rng)
+                self.missing[sel] -= extra
+                self.counters.prefetched += int(extra.sum())
+                pages += float(extra.sum())
+        self.counters.requests += new
+        self.counters.demanded += new
+        self.backlog += pages
+        self._arrivals += pages
+        return new
+
+    # -- the link -------------------------------------------------------------------------------
+    def step(self, dt: float) -> None:
+        """Serve the link for ``dt`` seconds."""
+        cap = dt / self.tau + self.carry
+        self.rho_d += (1 - math.exp(-dt / RHO_TAU_S)) * (self._arrivals * self.tau / dt - self.rho_d)
+        self._arrivals = 0.0
+        push = self.push_active()
+        if self.fifo_mode and push:
+            wnd = min(self.window, int(self.missing.sum()))
+            share = self.backlog / (self.backlog + wnd) if self.backlog > 0 else 0.0
+            served = min(self.backlog, cap * share)
+        else:
+            served = min(self.backlog, cap)
+        if self.backlog > 0:
+            self.backlog_mass *= 1.0 - served / self.backlog
+        self.backlog -= served
+        if self.backlog < 1e-9:
+            self.backlog = 0.0
+            self.backlog_mass = 0.0
+        budget = cap - served
+        if push:
+            n = min(int(budget), int(self.missing.sum()))
+            self._push(n)
+            self.carry = budget - n if self.push_active() else 0.0
+        else:
+            self.carry = 0.0
+        self.now += dt
+        if self.completed_at is None and self.backlog == 0.0 and int(self.missing.sum()) == 0:
+            # The last page left the source within this step; it lands rtt/2 later.
+            self.completed_at = self.now + self.rtt / 2
+
+    def _push(self, n: int) -> None:
+        left = n
+        while left > 0 and self._group < len(self.groups):
+            sel = self.groups[self._group]
+            avail = self.missing[sel]
+            if avail.sum() == 0:
+                self._group += 1
+                continue
+            take = _take_proportional(avail, left, self.rng)
+            self.missing[sel] -= take
+            got = int(take.sum())
+            left -= got
+            self.counters.pushed += got

@@ -1,0 +1,1 @@
+"""What a run leaves behind: summary.json and the terminal summary."""

@@ -1,0 +1,76 @@
+"""Writing ``summary.json`` and rendering the terminal summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def dumps(summary: dict[str, Any]) -> str:
+    """The canonical JSON text: same summary, same bytes."""
+    return json.dumps(summary, indent=2, sort_keys=False, allow_nan=False) + "\n"
+
+
+def write_summary(summary: dict[str, Any], out_dir: Path) -> Path:
+    """Write ``out_dir/summary.json`` atomically (a crash never leaves half a file)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "summary.json"
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".summary.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(dumps(summary))
+    os.replace(tmp, path)
+    return path
+
+
+def _ms(x: float) -> str:
+    return f"{x * 1e3:,.3f} ms"
+
+
+def _s(x: float) -> str:
+    return f"{x:,.3f} s"
+
+
+def render(summary: dict[str, Any], console: Console) -> None:
+    sc = summary["scenario"]
+    m = summary["migration"]
+    part, pf = sc["partition"], sc["platform"]
+    title = (
+        f"{sc['name']}: {part['vcpus']:,} vCPUs, {part['memory_gib']:g} GiB, {pf['link_gbps']:g} Gb/s "
+        f"{pf['discipline']}, {pf['page_kib']} KiB pages, {sc['sim']['mode']} mode, seed {summary['seed']}"
+    )
+    t = Table(title=title, show_header=False, title_justify="left")
+    t.add_column("what")
+    t.add_column("value", justify="right")
+    if not m.get("enabled"):
+        t.add_row("migration", "disabled")
+        console.print(t)
+        return
+    t.add_row(
+        "pre-copy", f"{_s(m['precopy_s'])} in {m['precopy_rounds']} rounds ({m['precopy_stop_reason']})"
+    )
+    t.add_row("blackout", _s(m["blackout_s"]))
+    missing = (
+        f"{m['pages_missing_at_resume']:,} of {m['pages_total']:,} ({m['missing_fraction_at_resume']:.2%})"
+    )
+    t.add_row("missing at resume", missing)
+    done = "" if m["completed"] else " (not completed by sim.max_time_s)"
+    t.add_row("post-copy", _s(m["postcopy_s"]) + done)
+    t.add_row("total", _s(m["total_s"]))
+    t.add_row("link busy after resume", f"{m['link_busy_frac']:.1%}")
+    t.add_row("demand faults / requests", f"{m['demand_faults']:,} / {m['demand_requests']:,}")
+    t.add_row(
+        "pages pushed / demanded / prefetched",
+        f"{m['pages_pushed']:,} / {m['pages_demanded']:,} / {m['pages_prefetched']:,}",
+    )
+    fl = m["fault_latency_s"]
+    t.add_row("fault latency p50 / p99 / max", f"{_ms(fl['p50'])} / {_ms(fl['p99'])} / {_ms(fl['max'])}")
+    bt = m["blocktime_s"]
+    t.add_row("blocktime total / per-vCPU max", f"{_s(bt['total'])} / {_s(bt['per_vcpu_max'])}")
+    t.add_row("wall time", f"{summary['wall_s']:.2f} s")
+    console.print(t)
