@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from lpmsim.cli import run_cmd, scenario_cmds
+from lpmsim.cli import guard_cmd, run_cmd, scenario_cmds
 
 app = typer.Typer(
     name="lpmsim",
@@ -21,6 +21,7 @@ app = typer.Typer(
 
 run_cmd.register(app)
 scenario_cmds.register(app)
+guard_cmd.register(app)
 
 
 def main() -> None:

@@ -210,7 +210,13 @@ class Sim(Section):
     max_time_s: float = _f(
         7200.0, "s", "Stop the simulation at this simulated time after the migration starts.", gt=0
     )
-    fluid_step_s: float = _f(0.002, "s", "Time step of the fluid mode.", gt=0, le=1)
+    fluid_step_s: float = _f(
+        0.002,
+        "s",
+        "Longest time step of the fluid mode (steps shrink to a third of the fault latency, down to an eighth of this).",
+        gt=0,
+        le=1,
+    )
 
 
 class Scenario(Section):

@@ -9,8 +9,9 @@ simulates resident touches one by one:
   non-resident pages.  q only decreases, so candidates are drawn at the current rate and thinned
   (accepted with probability q(t_candidate)/q(t_draw)), which is exact; the page is then drawn
   among the non-resident pages by touch probability.
-* fluid: all vCPUs advance together in steps of ``sim.fluid_step_s`` with the fault latency L the
-  queue gives at the step's start.  A vCPU free for ``a`` seconds of the step draws its
+* fluid: all vCPUs advance together in steps of at most ``sim.fluid_step_s`` (a third of the
+  current fault latency, at least an eighth of that maximum) with the fault latency L the queue
+  gives at the step's start.  A vCPU free for ``a`` seconds of the step draws its
   run-until-fault (Exp(r·q)) then stall-L cycles one by one (``fluid_faults``); a stall that
   outlasts the step carries over into the next.
 """
@@ -83,7 +84,9 @@ def fluid_faults(
         k = rng.poisson(phi * left[busy] / (1.0 + phi * lat))
         n[busy] += k
         # Stall time these faults add beyond the free time they fit in carries over.
-        carry[busy] += np.where(k > 0, np.maximum(k * lat - left[busy] * phi * lat / (1 + phi * lat), 0.0), 0.0)
+        carry[busy] += np.where(
+            k > 0, np.maximum(k * lat - left[busy] * phi * lat / (1 + phi * lat), 0.0), 0.0
+        )
     return n, carry
 
 
@@ -97,8 +100,13 @@ def fluid_vcpus(
     rec: FaultRecorder,
 ) -> Generator[Event, object, None]:
     stall_left = np.zeros(vcpus)
+    max_dt = dt
     while transfer.completed_at is None:
-        lat = transfer.latency(outstanding=int(np.count_nonzero(stall_left > 0)))
+        # The step follows the latency scale (a third of the last latency, within
+        # [max_dt/8, max_dt]): a step much longer than a fault misstates the queue a fault sees.
+        dt = min(max_dt, max(transfer.latency() / 3, max_dt / 8))
+        # Stalled vCPUs, averaged over the step: the population a new request queues behind.
+        lat = transfer.latency(outstanding=float(np.minimum(stall_left, dt).sum() / dt))
         phi = rate_hz * transfer.missing_mass()
         busy = np.minimum(stall_left, dt)
         free = dt - busy
@@ -115,6 +123,6 @@ def fluid_vcpus(
                 rec.record_many(who, transfer.committed_latency(lat))
             else:
                 rec.record_many(n, lat)
-            transfer.request(total - waits)
+            transfer.request(total - waits, lat)
         transfer.step(dt)
         yield env.timeout(dt)

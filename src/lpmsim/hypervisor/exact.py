@@ -128,6 +128,9 @@ class ExactLink:
         self.completed = env.event()
         self.completed_at: float | None = None
         self._check_gen = 0
+        if pages.not_resident == 0:
+            self.completed_at = env.now
+            self.completed.succeed()
         self._refill()
         self._start_next(env.now)
         self._schedule_check()
@@ -296,6 +299,7 @@ class ExactLink:
                 # Waiting in the push window: demand-first moves it to the demand queue.
                 self.queue.remove(page)
                 self.push_queued -= 1
+                self.counters.demanded += 1
                 self.demand.append(page)
                 pos = len(self.demand) - 1
                 self._refill()

@@ -23,6 +23,7 @@ on a page already committed is counted as a fault that waits, without a new requ
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 
@@ -74,7 +75,9 @@ class FluidTransfer:
         self.prefetch = pf.prefetch_pages
         self.push_enabled = pf.background_push
         self.backlog = 0.0
-        self.backlog_mass = 0.0  # touch mass of the demand pages queued (requested, not yet sent)
+        # Touch mass of requested pages that have not arrived yet, released when they land.
+        self.pending: deque[tuple[float, float]] = deque()
+        self.pending_mass = 0.0
         self.rho_d = 0.0
         self.carry = 0.0
         self.counters = LinkCounters()
@@ -95,7 +98,7 @@ class FluidTransfer:
     # -- what a touch sees ---------------------------------------------------------------------
     def missing_mass(self) -> float:
         """Touch mass of the pages not resident: not yet committed, or queued on demand."""
-        return float((self.missing * self.tpp).sum()) + self.backlog_mass
+        return float((self.missing * self.tpp).sum()) + self.pending_mass
 
     def push_active(self) -> bool:
         return self.push_enabled and bool(self.missing.sum() > 0)
@@ -111,7 +114,7 @@ class FluidTransfer:
             w = r / (1.0 - rho)
         return w + self._window_wait()
 
-    def latency(self, outstanding: int | None = None) -> float:
+    def latency(self, outstanding: float | None = None) -> float:
         """Latency of a new demand request.
 
         With ``outstanding`` (vCPUs stalled right now) known and no fluid backlog, the wait uses
@@ -136,8 +139,9 @@ class FluidTransfer:
         return 0.0
 
     def committed_latency(self, latency: float) -> float:
-        """Latency of a fault on a page already queued: on average half the queueing is left."""
-        return self.rtt / 2 + self.tau + self.overhead + (latency - self.rtt - self.tau - self.overhead) / 2
+        """Latency of a fault on a page already requested or queued: on average half of the
+        page's journey is left, then the fault overhead."""
+        return (latency - self.overhead) / 2 + self.overhead
 
     # -- faults ----------------------------------------------------------------------------------
     def window_mass(self) -> float:
@@ -156,13 +160,14 @@ class FluidTransfer:
         (a demand page not yet sent, or under shared-fifo a page of the push window)."""
         if faults <= 0:
             return 0
-        queued = self.backlog_mass + self.window_mass()
+        queued = self.pending_mass + self.window_mass()
         if queued <= 0:
             return 0
         return int(self.rng.binomial(faults, min(1.0, queued / self.missing_mass())))
 
-    def request(self, faults: int) -> int:
-        """``faults`` touches of uncommitted pages now; returns how many became new requests."""
+    def request(self, faults: int, latency: float = 0.0) -> int:
+        """``faults`` touches of uncommitted pages now, each served in ``latency``; returns how
+        many became new requests."""
         if faults <= 0:
             return 0
         w = self.missing * self.tpp
@@ -172,7 +177,10 @@ class FluidTransfer:
         draw = np.minimum(self.rng.multinomial(faults, w / tot), self.missing)
         new = int(draw.sum())
         self.missing -= draw
-        self.backlog_mass += float((draw * self.tpp).sum())
+        mass = float((draw * self.tpp).sum())
+        if mass > 0:
+            self.pending_mass += mass
+            self.pending.append((self.now + latency - self.overhead, mass))
         pages = float(new)
         if self.prefetch and new:
             per_region = np.bincount(self.region_of, weights=draw, minlength=int(self.region_of.max()) + 1)
@@ -201,12 +209,9 @@ class FluidTransfer:
             served = min(self.backlog, cap * share)
         else:
             served = min(self.backlog, cap)
-        if self.backlog > 0:
-            self.backlog_mass *= 1.0 - served / self.backlog
         self.backlog -= served
         if self.backlog < 1e-9:
             self.backlog = 0.0
-            self.backlog_mass = 0.0
         budget = cap - served
         if push:
             n = min(int(budget), int(self.missing.sum()))
@@ -215,6 +220,10 @@ class FluidTransfer:
         else:
             self.carry = 0.0
         self.now += dt
+        while self.pending and self.pending[0][0] <= self.now:
+            self.pending_mass -= self.pending.popleft()[1]
+        if not self.pending:
+            self.pending_mass = 0.0
         if self.completed_at is None and self.backlog == 0.0 and int(self.missing.sum()) == 0:
             # The last page left the source within this step; it lands rtt/2 later.
             self.completed_at = self.now + self.rtt / 2
