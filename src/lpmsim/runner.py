@@ -19,10 +19,11 @@ from lpmsim.engine.core import Environment
 from lpmsim.engine.rng import RngStreams
 from lpmsim.guest.access import exact_vcpu, fluid_vcpus
 from lpmsim.guest.blocktime import FaultRecorder
-from lpmsim.hypervisor.exact import ExactLink, ExactPages, LinkCounters
+from lpmsim.hypervisor.exact import ExactLink, LinkCounters
 from lpmsim.hypervisor.fluid import FluidTransfer
 from lpmsim.hypervisor.layout import Layout
-from lpmsim.hypervisor.precopy import PrecopyResult, run_precopy
+from lpmsim.hypervisor.migration import Migration
+from lpmsim.hypervisor.precopy import PrecopyResult
 
 Progress = Callable[[float, float], None]
 """Called with (simulated time now, simulated time limit)."""
@@ -33,6 +34,7 @@ class RunState:
 
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
+        self.migration: Migration | None = None
         self.precopy: PrecopyResult | None = None
         self.resume_s = 0.0
         self.completed_s: float | None = None
@@ -44,56 +46,50 @@ class RunState:
         self.events = 0
 
 
+def _start_access(
+    env: Environment, mig: Migration, sc: Scenario, streams: RngStreams, rec: FaultRecorder
+) -> None:
+    """At resume, start the simple access process on every vCPU (the guest model replaces it)."""
+    rate = sc.access.touch_rate_hz
+    if mig.link is not None:
+        for i in range(sc.partition.vcpus):
+            env.process(exact_vcpu(env, i, mig.link, rate, streams[f"access/vcpu/{i}"], rec), name=f"vcpu{i}")
+    else:
+        assert mig.fluid is not None
+        env.process(
+            fluid_vcpus(
+                env, mig.fluid, sc.partition.vcpus, rate, sc.sim.fluid_step_s, streams["fluid/vcpus"], rec
+            )
+        )
+
+
 def simulate(scenario: Scenario, progress: Progress | None = None, trace: bool = False) -> RunState:
     sc = scenario
     st = RunState(sc)
     streams = RngStreams(sc.sim.seed)
-    if not sc.migration.enabled:
-        st.end_s = sc.sim.max_time_s
-        return st
-    layout = Layout(sc, streams["layout"])
-    pre = run_precopy(sc, layout, streams["precopy"])
-    st.precopy = pre
-    st.resume_s = pre.duration_s + sc.migration.blackout_s
     limit = sc.sim.max_time_s
-    env = Environment(st.resume_s)
-    rate = sc.access.touch_rate_hz
-    n = sc.partition.vcpus
-    if sc.sim.mode == "exact":
-        assert pre.missing_pages is not None
-        missing = pre.missing_pages
-        touch = layout.page_touch_prob
-        order = np.flatnonzero(missing)
-        if sc.platform.push_order == "hottest-first":
-            order = order[np.argsort(-touch[order], kind="stable")]
-        link = ExactLink(env, ExactPages(touch, missing), order, sc, trace=trace)
-        st.link = link
-        st.counters = link.counters
-        for i in range(n):
-            env.process(
-                exact_vcpu(env, i, link, rate, streams[f"access/vcpu/{i}"], st.recorder), name=f"vcpu{i}"
-            )
-
-        def done() -> float | None:
-            return link.completed_at
-    else:
-        assert pre.missing_buckets is not None
-        fl = FluidTransfer(sc, layout.buckets, pre.missing_buckets, streams["fluid/link"], st.resume_s)
-        st.fluid = fl
-        st.counters = fl.counters
-        env.process(fluid_vcpus(env, fl, n, rate, sc.sim.fluid_step_s, streams["fluid/vcpus"], st.recorder))
-
-        def done() -> float | None:
-            return fl.completed_at
+    if not sc.migration.enabled:
+        st.end_s = limit
+        return st
+    env = Environment(0.0)
+    mig = Migration(env, sc, Layout(sc, streams["layout"]), streams, trace=trace)
+    st.migration = mig
+    env.process(mig.run(), name="migration")
+    # No kernel model yet: the guest suspends as soon as the stream is SUSPENDING.
+    mig.suspending.add_callback(lambda _e: mig.guest_suspend())
+    mig.resumed.add_callback(lambda _e: _start_access(env, mig, sc, streams, st.recorder))
 
     tick = 0
-    while done() is None and env.peek() <= limit:
+    while mig.completed_at is None and env.peek() <= limit:
         env.step()
         tick += 1
         if progress is not None and tick % 2048 == 0:
             progress(env.now, limit)
     st.events = env.events_processed
-    st.completed_s = done()
+    st.precopy = mig.precopy
+    st.link, st.fluid, st.counters = mig.link, mig.fluid, mig.counters
+    st.resume_s = mig.resume_s if mig.resume_s is not None else limit
+    st.completed_s = mig.completed_at
     if st.completed_s is not None and st.completed_s > limit:
         st.completed_s = None
     st.end_s = st.completed_s if st.completed_s is not None else limit
@@ -123,13 +119,9 @@ def summarise(st: RunState, wall_s: float) -> dict[str, Any]:
             blackout_s=_f(sc.migration.blackout_s),
             postcopy_s=_f(post),
             total_s=_f(st.end_s),
-            vasi={
-                "enabled_s": 0.0,
-                "suspending_s": _f(pre.duration_s),
-                "suspended_s": _f(pre.duration_s),
-                "resumed_s": _f(st.resume_s),
-                "completed_s": None if st.completed_s is None else _f(st.completed_s),
-            },
+            vasi={k: (None if v is None else _f(v)) for k, v in st.migration.times.items()}
+            if st.migration is not None
+            else {},
             pages_total=sc.total_pages,
             pages_missing_at_resume=pre.missing_count,
             missing_fraction_at_resume=_f(pre.missing_count / sc.total_pages),

@@ -28,6 +28,7 @@ from collections import deque
 import numpy as np
 
 from lpmsim.config.scenario import Scenario
+from lpmsim.engine.core import Environment, Event
 from lpmsim.hypervisor.exact import LinkCounters
 from lpmsim.hypervisor.layout import Buckets
 
@@ -61,6 +62,7 @@ class FluidTransfer:
         missing: np.ndarray,
         rng: np.random.Generator,
         start_s: float,
+        env: Environment | None = None,
     ) -> None:
         pf = scenario.platform
         self.rng = rng
@@ -82,6 +84,7 @@ class FluidTransfer:
         self.carry = 0.0
         self.counters = LinkCounters()
         self.completed_at: float | None = None
+        self.completed: Event = (env or Environment(start_s)).event()
         self.now = start_s
         self.region_of = buckets.region
         self._arrivals = 0.0
@@ -93,7 +96,7 @@ class FluidTransfer:
             self.groups = [np.array([b]) for b in np.argsort(-self.tpp, kind="stable")]
         self._group = 0
         if self.missing.sum() == 0:
-            self.completed_at = start_s
+            self._complete(start_s)
 
     # -- what a touch sees ---------------------------------------------------------------------
     def missing_mass(self) -> float:
@@ -226,7 +229,11 @@ class FluidTransfer:
             self.pending_mass = 0.0
         if self.completed_at is None and self.backlog == 0.0 and int(self.missing.sum()) == 0:
             # The last page left the source within this step; it lands rtt/2 later.
-            self.completed_at = self.now + self.rtt / 2
+            self._complete(self.now + self.rtt / 2)
+
+    def _complete(self, at: float) -> None:
+        self.completed_at = at
+        self.completed.succeed(delay=max(0.0, at - self.completed.env.now))
 
     def _push(self, n: int) -> None:
         left = n
