@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from lpmsim.cli import guard_cmd, run_cmd, scenario_cmds
+from lpmsim.cli import guard_cmd, run_cmd, scenario_cmds, triage_cmd
 
 app = typer.Typer(
     name="lpmsim",
@@ -22,6 +22,7 @@ app = typer.Typer(
 run_cmd.register(app)
 scenario_cmds.register(app)
 guard_cmd.register(app)
+triage_cmd.register(app)
 
 
 def main() -> None:
