@@ -17,8 +17,10 @@ from lpmsim import __version__
 from lpmsim.config.scenario import Scenario
 from lpmsim.engine.core import Environment
 from lpmsim.engine.rng import RngStreams
-from lpmsim.guest.access import exact_vcpu, fluid_vcpus
-from lpmsim.guest.blocktime import FaultRecorder
+from lpmsim.guest.cpustate import CpuStates
+from lpmsim.guest.fluid import FluidGuest
+from lpmsim.guest.metrics import GuestMetrics
+from lpmsim.guest.vcpu import ExactGuest
 from lpmsim.hypervisor.exact import ExactLink, LinkCounters
 from lpmsim.hypervisor.fluid import FluidTransfer
 from lpmsim.hypervisor.layout import Layout
@@ -39,28 +41,23 @@ class RunState:
         self.resume_s = 0.0
         self.completed_s: float | None = None
         self.end_s = 0.0
-        self.recorder = FaultRecorder(scenario.partition.vcpus)
+        self.recorder = GuestMetrics(scenario.partition.vcpus)
+        self.cpus: CpuStates | None = None
+        self.guest: ExactGuest | FluidGuest | None = None
         self.counters = LinkCounters()
         self.link: ExactLink | None = None
         self.fluid: FluidTransfer | None = None
         self.events = 0
 
 
-def _start_access(
-    env: Environment, mig: Migration, sc: Scenario, streams: RngStreams, rec: FaultRecorder
-) -> None:
-    """At resume, start the simple access process on every vCPU (the guest model replaces it)."""
-    rate = sc.access.touch_rate_hz
-    if mig.link is not None:
-        for i in range(sc.partition.vcpus):
-            env.process(exact_vcpu(env, i, mig.link, rate, streams[f"access/vcpu/{i}"], rec), name=f"vcpu{i}")
+def _start_guest(mig: Migration, guest: ExactGuest | FluidGuest) -> None:
+    """At resume the guest model starts running (before it, the source serves every touch)."""
+    if isinstance(guest, ExactGuest):
+        assert mig.link is not None
+        guest.start(mig.link)
     else:
         assert mig.fluid is not None
-        env.process(
-            fluid_vcpus(
-                env, mig.fluid, sc.partition.vcpus, rate, sc.sim.fluid_step_s, streams["fluid/vcpus"], rec
-            )
-        )
+        guest.start(mig.fluid)
 
 
 def simulate(scenario: Scenario, progress: Progress | None = None, trace: bool = False) -> RunState:
@@ -72,12 +69,21 @@ def simulate(scenario: Scenario, progress: Progress | None = None, trace: bool =
         st.end_s = limit
         return st
     env = Environment(0.0)
-    mig = Migration(env, sc, Layout(sc, streams["layout"]), streams, trace=trace)
+    layout = Layout(sc, streams["layout"])
+    mig = Migration(env, sc, layout, streams, trace=trace)
     st.migration = mig
+    cpus = CpuStates(sc.partition.vcpus, lambda: env.now)
+    st.cpus = cpus
+    guest: ExactGuest | FluidGuest
+    if sc.sim.mode == "exact":
+        guest = ExactGuest(env, sc, layout, cpus, streams, st.recorder)
+    else:
+        guest = FluidGuest(env, sc, layout, cpus, streams, st.recorder)
+    st.guest = guest
     env.process(mig.run(), name="migration")
     # No kernel model yet: the guest suspends as soon as the stream is SUSPENDING.
     mig.suspending.add_callback(lambda _e: mig.guest_suspend())
-    mig.resumed.add_callback(lambda _e: _start_access(env, mig, sc, streams, st.recorder))
+    mig.resumed.add_callback(lambda _e: _start_guest(mig, guest))
 
     tick = 0
     while mig.completed_at is None and env.peek() <= limit:
@@ -147,11 +153,14 @@ def summarise(st: RunState, wall_s: float) -> dict[str, Any]:
                 "per_vcpu_p99": _f(np.quantile(rec.blocktime, 0.99)),
             },
         )
+    if rec.window_end is None:
+        rec.window_end = st.end_s
     return {
         "lpmsim_version": __version__,
         "seed": sc.sim.seed,
         "scenario": sc.model_dump(mode="json"),
         "migration": mig,
+        "guest": rec.summary(sc.partition.vcpus) if st.precopy is not None else None,
         "sim": {"mode": sc.sim.mode, "events": st.events},
         "wall_s": wall_s,
     }

@@ -21,6 +21,6 @@ def bare_link(
     n = sc.total_pages
     miss = np.ones(n, dtype=bool) if missing is None else missing
     env = Environment()
-    pages = ExactPages(np.full(n, 1.0 / n), miss)
+    pages = ExactPages(np.full(n, 1.0 / n), miss, np.array([0]), np.array([n]))
     link = ExactLink(env, pages, np.flatnonzero(miss), sc, trace=trace)
     return env, link

@@ -34,6 +34,33 @@ def preset_text(name: str) -> str:
     return resources.files("lpmsim").joinpath("presets", f"{name}.toml").read_text(encoding="utf-8")
 
 
+def workload_names() -> list[str]:
+    files = resources.files("lpmsim").joinpath("presets", "workloads")
+    return sorted(p.name[: -len(".toml")] for p in files.iterdir() if p.name.endswith(".toml"))
+
+
+def workload_text(name: str) -> str:
+    if name not in workload_names():
+        raise ScenarioError(
+            f"workload.preset: unknown workload preset {name!r} (known: {', '.join(workload_names())})"
+        )
+    return (
+        resources.files("lpmsim").joinpath("presets", "workloads", f"{name}.toml").read_text(encoding="utf-8")
+    )
+
+
+def _expand_workload(data: dict[str, Any]) -> dict[str, Any]:
+    """Put the workload preset under the scenario's own ``workload`` fields."""
+    wl = data.get("workload", {})
+    if not isinstance(wl, dict):
+        raise ScenarioError("workload: expected a table")
+    name = wl.get("preset", "oltp")
+    if not isinstance(name, str):
+        raise ScenarioError("workload.preset: expected a workload preset name")
+    base = _parse_toml(workload_text(name), f"workload preset {name}")
+    return {**data, "workload": _merge({**base, "preset": name}, wl)}
+
+
 def _parse_toml(text: str, origin: str) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
@@ -41,10 +68,14 @@ def _parse_toml(text: str, origin: str) -> dict[str, Any]:
         raise ScenarioError(f"{origin}: not valid TOML: {exc}") from None
 
 
+# Tables that an override replaces whole instead of merging key by key (a context's region mix).
+ATOMIC_TABLES = frozenset({"touches"})
+
+
 def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(base)
     for key, val in over.items():
-        if isinstance(val, Mapping) and isinstance(out.get(key), dict):
+        if isinstance(val, Mapping) and isinstance(out.get(key), dict) and key not in ATOMIC_TABLES:
             out[key] = _merge(out[key], val)
         else:
             out[key] = copy.deepcopy(val)
@@ -107,7 +138,7 @@ def _loc(loc: Sequence[int | str]) -> str:
 
 def format_validation_error(exc: ValidationError) -> str:
     first = exc.errors()[0]
-    msg = first["msg"]
+    msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown field"
     more = len(exc.errors()) - 1
@@ -124,8 +155,9 @@ def _check_cross_fields(sc: Scenario) -> None:
 
 
 def build_scenario(data: Mapping[str, Any]) -> Scenario:
+    data = _expand_workload(dict(data))
     try:
-        sc = Scenario.model_validate(dict(data))
+        sc = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(format_validation_error(exc)) from None
     _check_cross_fields(sc)

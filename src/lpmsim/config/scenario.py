@@ -7,10 +7,11 @@ Models forbid unknown fields so that a typo is an error naming the field, not a 
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
+
+from lpmsim.guest.workload import Workload
 
 
 def _f(default: Any, unit: str, description: str, **kw: Any) -> Any:
@@ -95,68 +96,6 @@ class Platform(Section):
     )
 
 
-class Region(Section):
-    """One memory region of the simple access process."""
-
-    name: str = _f(..., "-", "Region name (appears in metrics).")
-    memory_fraction: float = _f(..., "fraction", "Share of partition memory in this region.", gt=0, le=1)
-    touch_share: float = _f(
-        ..., "fraction", "Share of all page touches that land in this region.", ge=0, le=1
-    )
-    write_fraction: float = _f(
-        0.0, "fraction", "Fraction of touches that write (and so dirty the page).", ge=0, le=1
-    )
-    zipf_s: float = _f(
-        0.0, "-", "Skew within the region: page of rank i has weight 1/i^s (0 = uniform).", ge=0, le=4
-    )
-
-
-def _default_regions() -> tuple[Region, ...]:
-    # ASSUMPTION (docs/model/transfer.md): a small, skewed writable working set; most memory is
-    # read-mostly.  The guest model's workload presets replace these with cited figures.
-    return (
-        Region(name="hot", memory_fraction=0.02, touch_share=0.60, write_fraction=0.25, zipf_s=1.0),
-        Region(name="warm", memory_fraction=0.18, touch_share=0.35, write_fraction=0.002, zipf_s=0.0),
-        Region(name="cold", memory_fraction=0.80, touch_share=0.05, write_fraction=0.0005, zipf_s=0.0),
-    )
-
-
-class Access(Section):
-    """The foundation's simple access process: each running vCPU touches pages at a fixed rate.
-
-    The guest model (execution contexts, spinlocks, kernel regions) replaces it in a later issue.
-    """
-
-    touch_rate_hz: float = _f(
-        5000.0,
-        "touches/s per vCPU",
-        "Distinct-page touches per second of running vCPU "
-        "time (ASSUMPTION: page-granular working-set references, not cache-line accesses).",
-        ge=0,
-    )
-    regions: tuple[Region, ...] = Field(
-        default_factory=_default_regions,
-        description="Memory regions in address order; memory_fraction must add up to 1, touch_share to 1.",
-        json_schema_extra={"unit": "-"},
-    )
-
-    @field_validator("regions")
-    @classmethod
-    def _regions_add_up(cls, v: tuple[Region, ...]) -> tuple[Region, ...]:
-        if not v:
-            raise ValueError("at least one region is needed")
-        mem = sum(r.memory_fraction for r in v)
-        touch = sum(r.touch_share for r in v)
-        if not math.isclose(mem, 1.0, abs_tol=1e-6):
-            raise ValueError(f"memory_fraction adds up to {mem:g}, not 1")
-        if not math.isclose(touch, 1.0, abs_tol=1e-6):
-            raise ValueError(f"touch_share adds up to {touch:g}, not 1")
-        names = [r.name for r in v]
-        if len(set(names)) != len(names):
-            raise ValueError("region names must be unique")
-        return v
-
-
 class Migration(Section):
     """The hypervisor's migration: pre-copy rounds, suspend/blackout, post-copy."""
 
@@ -217,6 +156,14 @@ class Sim(Section):
         gt=0,
         le=1,
     )
+    fluid_publish_min_s: float = _f(
+        0.05,
+        "s",
+        "Fluid mode: shortest episode (interrupts-off or preempt-off run, "
+        "spin, or single stall) published to the kernel's detectors; shorter ones "
+        "cannot trip a detector whose thresholds are seconds.",
+        gt=0,
+    )
 
 
 class Scenario(Section):
@@ -227,7 +174,7 @@ class Scenario(Section):
     partition: Partition = Field(default_factory=Partition)
     platform: Platform = Field(default_factory=Platform)
     migration: Migration = Field(default_factory=Migration)
-    access: Access = Field(default_factory=Access)
+    workload: Workload = Field(default_factory=Workload)
     sim: Sim = Field(default_factory=Sim)
 
     # Derived quantities used everywhere ----------------------------------------------------

@@ -41,38 +41,60 @@ BLOCK = 4096
 
 
 class ExactPages:
-    """Page states plus, per block of pages, the touch mass of pages not yet resident."""
+    """Page states plus, per region and per block of pages, the touch mass not yet resident.
 
-    def __init__(self, touch_prob: np.ndarray, missing: np.ndarray) -> None:
+    Touch probabilities are normalised per region, so ``region_missing_mass(r)`` is the
+    probability that one touch of region r hits a page that is not on the destination.
+    Blocks never straddle regions, so a region's blocks are a contiguous range.
+    """
+
+    def __init__(
+        self, touch_prob: np.ndarray, missing: np.ndarray, starts: np.ndarray, counts: np.ndarray
+    ) -> None:
         self.touch_prob = touch_prob
         self.state = np.where(missing, MISSING, RESIDENT).astype(np.int8)
-        nblocks = (touch_prob.size + BLOCK - 1) // BLOCK
+        self.starts = starts
+        self.counts = counts
+        nb = (counts + BLOCK - 1) // BLOCK
+        self.boff = np.concatenate(([0], np.cumsum(nb))).astype(np.int64)
         idx = np.flatnonzero(missing)
-        self.block_mass = np.bincount(idx // BLOCK, weights=touch_prob[idx], minlength=nblocks)
-        self.block_count = np.bincount(idx // BLOCK, minlength=nblocks).astype(np.int64)
+        blocks, regions = self._locate(idx)
+        nblocks = int(self.boff[-1])
+        self.block_mass = np.bincount(blocks, weights=touch_prob[idx], minlength=nblocks)
+        self.block_count = np.bincount(blocks, minlength=nblocks).astype(np.int64)
+        self.region_mass = np.bincount(regions, weights=touch_prob[idx], minlength=counts.size)
+        self.region_count = np.bincount(regions, minlength=counts.size).astype(np.int64)
         self.not_resident = int(idx.size)
         self.uncommitted = int(idx.size)
 
-    def missing_mass(self) -> float:
-        """Probability that one touch hits a page that is not resident."""
-        return float(self.block_mass[self.block_count > 0].sum())
+    def _locate(self, pages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r = np.searchsorted(self.starts, pages, side="right") - 1
+        return self.boff[r] + (pages - self.starts[r]) // BLOCK, r
+
+    def region_missing_mass(self, region: int) -> float:
+        """Probability that a touch of ``region`` hits a page that is not resident."""
+        return max(0.0, float(self.region_mass[region])) if self.region_count[region] > 0 else 0.0
 
     def mark_resident(self, pages: list[int]) -> None:
         arr = np.fromiter(pages, dtype=np.int64, count=len(pages))
         self.state[arr] = RESIDENT
-        blocks = arr // BLOCK
-        np.subtract.at(self.block_mass, blocks, self.touch_prob[arr])
+        blocks, regions = self._locate(arr)
+        w = self.touch_prob[arr]
+        np.subtract.at(self.block_mass, blocks, w)
         np.subtract.at(self.block_count, blocks, 1)
+        np.subtract.at(self.region_mass, regions, w)
+        np.subtract.at(self.region_count, regions, 1)
         self.not_resident -= arr.size
 
-    def sample_missing(self, rng: np.random.Generator) -> int:
-        """A page drawn with probability ∝ touch probability among the non-resident pages."""
-        live = np.where(self.block_count > 0, np.maximum(self.block_mass, 0.0), 0.0)
+    def sample_missing(self, region: int, rng: np.random.Generator) -> int:
+        """A non-resident page of ``region``, drawn with probability ∝ its touch probability."""
+        b0, b1 = int(self.boff[region]), int(self.boff[region + 1])
+        live = np.where(self.block_count[b0:b1] > 0, np.maximum(self.block_mass[b0:b1], 0.0), 0.0)
         cum = np.cumsum(live)
-        b = int(np.searchsorted(cum, rng.random() * cum[-1], side="right"))
-        b = min(b, cum.size - 1)
-        lo = b * BLOCK
-        w = np.where(self.state[lo : lo + BLOCK] != RESIDENT, self.touch_prob[lo : lo + BLOCK], 0.0)
+        b = min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), cum.size - 1)
+        lo = int(self.starts[region]) + b * BLOCK
+        hi = min(lo + BLOCK, int(self.starts[region] + self.counts[region]))
+        w = np.where(self.state[lo:hi] != RESIDENT, self.touch_prob[lo:hi], 0.0)
         cw = np.cumsum(w)
         i = int(np.searchsorted(cw, rng.random() * cw[-1], side="right"))
         return lo + min(i, cw.size - 1)
@@ -236,9 +258,22 @@ class ExactLink:
         if st == RESIDENT:
             return None
         ev = self.env.event()
-        if st == MISSING:
-            self.pages.state[page] = COMMITTED
-            self.pages.uncommitted -= 1
+        promote = (
+            st == COMMITTED
+            and not self.fifo_mode
+            and page not in self.pending
+            and page not in self.eta
+            and page not in self.demand
+        )
+        if st == MISSING or promote:
+            if promote:
+                # Waiting in the push window: under demand-first the request overtakes it.
+                self.queue.remove(page)
+                self.push_queued -= 1
+                self._refill()
+            else:
+                self.pages.state[page] = COMMITTED
+                self.pages.uncommitted -= 1
             self.counters.requests += 1
             self.pending[page] = [ev]
             self.env.call_at(now + self.half_rtt, lambda: self._insert(page))
@@ -290,20 +325,7 @@ class ExactLink:
         known = self.eta.get(page)
         if known is not None:
             return known
-        if self.fifo_mode:
-            pos = self.queue.index(page)
-        else:
-            try:
-                pos = self.demand.index(page)
-            except ValueError:
-                # Waiting in the push window: demand-first moves it to the demand queue.
-                self.queue.remove(page)
-                self.push_queued -= 1
-                self.counters.demanded += 1
-                self.demand.append(page)
-                pos = len(self.demand) - 1
-                self._refill()
-                self._schedule_check()
+        pos = self.queue.index(page) if self.fifo_mode else self.demand.index(page)
         arrival = self.slot_end + (pos + 1) * self.tau + self.half_rtt
         self.eta[page] = arrival
         return arrival

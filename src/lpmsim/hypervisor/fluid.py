@@ -63,6 +63,7 @@ class FluidTransfer:
         rng: np.random.Generator,
         start_s: float,
         env: Environment | None = None,
+        shared: np.ndarray | None = None,
     ) -> None:
         pf = scenario.platform
         self.rng = rng
@@ -77,9 +78,13 @@ class FluidTransfer:
         self.prefetch = pf.prefetch_pages
         self.push_enabled = pf.background_push
         self.backlog = 0.0
-        # Touch mass of requested pages that have not arrived yet, released when they land.
-        self.pending: deque[tuple[float, float]] = deque()
-        self.pending_mass = 0.0
+        # Touch mass (per region) of requested pages that have not arrived yet, released when they land.
+        self.nregions = int(buckets.region.max()) + 1 if buckets.region.size else 0
+        self.pending: deque[tuple[float, np.ndarray]] = deque()
+        self.pending_mass = np.zeros(self.nregions)
+        # Per-CPU regions: a requested page is touched only by the vCPU that asked for it, which is
+        # stalled until it lands, so it is invisible to every other vCPU.
+        self.shared = np.ones(self.nregions, dtype=bool) if shared is None else np.asarray(shared, dtype=bool)
         self.rho_d = 0.0
         self.carry = 0.0
         self.counters = LinkCounters()
@@ -99,9 +104,10 @@ class FluidTransfer:
             self._complete(start_s)
 
     # -- what a touch sees ---------------------------------------------------------------------
-    def missing_mass(self) -> float:
-        """Touch mass of the pages not resident: not yet committed, or queued on demand."""
-        return float((self.missing * self.tpp).sum()) + self.pending_mass
+    def region_missing_mass(self) -> np.ndarray:
+        """Per region: probability that a touch hits a page not resident (uncommitted or requested)."""
+        own = np.bincount(self.region_of, weights=self.missing * self.tpp, minlength=self.nregions)
+        return np.clip(own + self.pending_mass * self.shared, 0.0, 1.0)
 
     def push_active(self) -> bool:
         return self.push_enabled and bool(self.missing.sum() > 0)
@@ -147,57 +153,63 @@ class FluidTransfer:
         return (latency - self.overhead) / 2 + self.overhead
 
     # -- faults ----------------------------------------------------------------------------------
-    def window_mass(self) -> float:
-        """Touch mass of the pages waiting in the push window (shared-fifo: they stay queued)."""
+    def window_mass(self) -> np.ndarray:
+        """Per region: touch mass of the pages waiting in the push window (shared-fifo: they stay
+        queued, so a fault on one waits for it instead of sending a request)."""
+        out = np.zeros(self.nregions)
         if not (self.fifo_mode and self.push_active()) or self._group >= len(self.groups):
-            return 0.0
+            return out
         sel = self.groups[self._group]
         miss = self.missing[sel]
         cnt = int(miss.sum())
         if cnt == 0:
-            return 0.0
-        return min(self.window, cnt) * float((miss * self.tpp[sel]).sum()) / cnt
+            return out
+        np.add.at(out, self.region_of[sel], min(self.window, cnt) * miss * self.tpp[sel] / cnt)
+        return out
 
-    def split_faults(self, faults: int) -> int:
-        """How many of ``faults`` touches of non-resident pages hit a page already queued
-        (a demand page not yet sent, or under shared-fifo a page of the push window)."""
-        if faults <= 0:
-            return 0
-        queued = self.pending_mass + self.window_mass()
-        if queued <= 0:
-            return 0
-        return int(self.rng.binomial(faults, min(1.0, queued / self.missing_mass())))
+    def split_faults(self, faults: np.ndarray) -> np.ndarray:
+        """Per region, how many of ``faults`` hit a page already requested or in the push window."""
+        queued = self.pending_mass * self.shared + self.window_mass()
+        if faults.sum() == 0 or not (queued > 0).any():
+            return np.zeros_like(faults)
+        mm = self.region_missing_mass()
+        p = np.divide(queued, mm, out=np.zeros_like(mm), where=mm > 0)
+        return self.rng.binomial(faults, np.clip(p, 0.0, 1.0))
 
-    def request(self, faults: int, latency: float = 0.0) -> int:
-        """``faults`` touches of uncommitted pages now, each served in ``latency``; returns how
+    def request(self, faults: np.ndarray, latency: float = 0.0) -> int:
+        """Per region, touches of uncommitted pages now, each served in ``latency``; returns how
         many became new requests."""
-        if faults <= 0:
-            return 0
-        w = self.missing * self.tpp
-        tot = w.sum()
-        if tot <= 0:
-            return 0
-        draw = np.minimum(self.rng.multinomial(faults, w / tot), self.missing)
-        new = int(draw.sum())
-        self.missing -= draw
-        mass = float((draw * self.tpp).sum())
-        if mass > 0:
-            self.pending_mass += mass
-            self.pending.append((self.now + latency - self.overhead, mass))
-        pages = float(new)
-        if self.prefetch and new:
-            per_region = np.bincount(self.region_of, weights=draw, minlength=int(self.region_of.max()) + 1)
-            for r in np.flatnonzero(per_region):
-                sel = self.region_of == r
-                extra = _take_proportional(self.missing[sel], self.prefetch * int(per_region[r]), self.rng)
+        new_total = 0
+        pages = 0.0
+        mass = np.zeros(self.nregions)
+        for r in np.flatnonzero(faults):
+            sel = np.flatnonzero(self.region_of == r)
+            w = self.missing[sel] * self.tpp[sel]
+            tot = w.sum()
+            if tot <= 0:
+                continue
+            draw = np.minimum(self.rng.multinomial(int(faults[r]), w / tot), self.missing[sel])
+            new = int(draw.sum())
+            if new == 0:
+                continue
+            self.missing[sel] -= draw
+            mass[r] += float((draw * self.tpp[sel]).sum())
+            new_total += new
+            pages += new
+            if self.prefetch:
+                extra = _take_proportional(self.missing[sel], self.prefetch * new, self.rng)
                 self.missing[sel] -= extra
+                mass[r] += float((extra * self.tpp[sel]).sum())
                 self.counters.prefetched += int(extra.sum())
                 pages += float(extra.sum())
-        self.counters.requests += new
-        self.counters.demanded += new
-        self.backlog += pages
-        self._arrivals += pages
-        return new
+        if new_total:
+            self.pending_mass += mass
+            self.pending.append((self.now + latency - self.overhead, mass))
+            self.counters.requests += new_total
+            self.counters.demanded += new_total
+            self.backlog += pages
+            self._arrivals += pages
+        return new_total
 
     # -- the link -------------------------------------------------------------------------------
     def step(self, dt: float) -> None:
@@ -226,7 +238,7 @@ class FluidTransfer:
         while self.pending and self.pending[0][0] <= self.now:
             self.pending_mass -= self.pending.popleft()[1]
         if not self.pending:
-            self.pending_mass = 0.0
+            self.pending_mass[:] = 0.0
         if self.completed_at is None and self.backlog == 0.0 and int(self.missing.sum()) == 0:
             # The last page left the source within this step; it lands rtt/2 later.
             self._complete(self.now + self.rtt / 2)

@@ -106,12 +106,19 @@ class Migration:
             order = np.flatnonzero(missing)
             if sc.platform.push_order == "hottest-first":
                 order = order[np.argsort(-touch[order], kind="stable")]
-            self.link = ExactLink(env, ExactPages(touch, missing), order, sc, trace=self.trace)
+            pages = ExactPages(touch, missing, self.layout.starts, self.layout.counts)
+            self.link = ExactLink(env, pages, order, sc, trace=self.trace)
             self.counters = self.link.counters
             return self.link.completed
         assert pre.missing_buckets is not None
         self.fluid = FluidTransfer(
-            sc, self.layout.buckets, pre.missing_buckets, self.streams["fluid/link"], env.now, env
+            sc,
+            self.layout.buckets,
+            pre.missing_buckets,
+            self.streams["fluid/link"],
+            env.now,
+            env,
+            shared=np.array([not r.per_cpu for r in sc.workload.regions]),
         )
         self.counters = self.fluid.counters
         return self.fluid.completed

@@ -1,0 +1,339 @@
+"""The fluid guest model: all vCPUs advance together, faults aggregated per step and per segment.
+
+For partitions too large to follow page by page.  Every step (at most ``sim.fluid_step_s``, a
+third of the current fault latency L) each vCPU that is not busy runs; episodes start at the
+hazard phi = Σ_k f_k·phi_k, where f_k is the share of running time in activity k (a context of
+the workload, or holding a spinlock) and phi_k = r_k·q_k its rate of touching non-resident pages.
+An episode in activity k is the fault plus the rest of its segment: c ~ Exp(mean_k) more CPU
+time with K ~ Poisson(c·phi_k) more faults, so it lasts c + (1+K)·L — the compound-Poisson
+stall total of a segment, which is what makes an interrupts-off section touching many missing
+pages last many latencies.
+
+Spinlocks: an episode that starts while holding lock ℓ stalls the holder until it ends; every
+running vCPU that wants ℓ meanwhile (at ℓ's acquisition rate) spins until the release.  RTAS calls
+(from the kernel model) run on their vCPU as one episode: base CPU time plus a fault per missing
+firmware page touched.
+
+Only what a lockup detector can see is published to ``CpuStates``: an episode in an interrupts-off
+or preempt-off activity, or a spin, that lasts at least ``sim.fluid_publish_min_s`` (its context,
+and spinning), and a single stall at least that long (stalled).  Shorter episodes leave the vCPU
+looking like it runs normally: between short stalls it takes its interrupts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+
+from lpmsim.config.scenario import Scenario
+from lpmsim.engine.core import Environment, Event
+from lpmsim.engine.rng import RngStreams
+from lpmsim.guest.cpustate import Ctx, CpuStates
+from lpmsim.guest.metrics import GuestMetrics
+from lpmsim.guest.rates import KERNEL_CONTEXTS, kernel_share, lock_hold_share, normalised
+from lpmsim.hypervisor.fluid import FluidTransfer
+from lpmsim.hypervisor.layout import Layout
+
+MAX_ROUNDS = 4
+
+
+class FluidGuest:
+    def __init__(
+        self,
+        env: Environment,
+        sc: Scenario,
+        layout: Layout,
+        cpus: CpuStates,
+        streams: RngStreams,
+        metrics: GuestMetrics,
+    ) -> None:
+        self.env = env
+        self.sc = sc
+        self.cpus = cpus
+        self.metrics = metrics
+        self.rng = streams["guest/fluid"]
+        self.transfer: FluidTransfer | None = None
+        w = sc.workload
+        n = sc.partition.vcpus
+        nreg = len(layout.fluid_regions)
+        self.frozen = False
+        # Activities: the six contexts, then one per lock.
+        names: list[str] = []
+        ctxs: list[Ctx] = []
+        share: list[float] = []
+        mean: list[float] = []
+        rate: list[float] = []
+        weights: list[np.ndarray] = []
+        holds = lock_hold_share(w)
+        norm = 1.0 + sum(holds.values())
+        for cname, spec in w.contexts.items():
+            names.append(cname)
+            ctxs.append(Ctx(cname))
+            share.append(spec.share / norm)
+            mean.append(spec.mean_s)
+            rate.append(spec.touch_rate_hz)
+            weights.append(self._wvec(layout, spec.touches, nreg))
+        self.nctx = len(names)
+        ks = kernel_share(w)
+        self.lock_attempt = []  # attempts per second of running time
+        for lk in w.locks:
+            names.append(lk.name)
+            ctxs.append(Ctx.IRQS_SOFT_OFF if lk.irqsave else Ctx.PREEMPT_OFF)
+            share.append(holds[lk.name] / norm)
+            mean.append(lk.hold_mean_s)
+            rate.append(lk.touch_rate_hz)
+            weights.append(self._wvec(layout, {lk.region: 1.0}, nreg))
+            self.lock_attempt.append(ks * lk.rate_hz / norm)
+        self.names = names
+        self.ctx = ctxs
+        self.share = np.array(share)
+        self.mean = np.array(mean)
+        self.rate = np.array(rate) * w.touch_scale
+        self.weights = np.array(weights)  # activity x region
+        self.user_idx = names.index("user")
+        self.idle_idx = names.index("idle")
+        self.rtas_w = self._wvec(layout, {w.rtas.region: 1.0}, nreg)
+        self.rtas_rate = w.rtas.touch_rate_hz * w.touch_scale
+        self.publish_min = sc.sim.fluid_publish_min_s
+        # Per-vCPU state.
+        self.busy = np.zeros(n)  # seconds of the current episode still to go
+        self.stall_frac = np.zeros(n)  # share of that episode spent stalled (not running, not spinning)
+        self.published = np.zeros(n, dtype=bool)
+        self.lock_release = np.full(len(w.locks), -np.inf)
+        # Faults of an episode after its first reach the link spread over the episode, one latency
+        # apart on average: a calendar of (time quantum -> expected faults per region).
+        self.quantum = sc.sim.fluid_step_s / 8
+        self.calendar: dict[int, np.ndarray] = {}
+        self.spinners = np.zeros(len(w.locks), dtype=np.int64)
+
+    @staticmethod
+    def _wvec(layout: Layout, touches: dict[str, float], nreg: int) -> np.ndarray:
+        v = np.zeros(nreg)
+        for name, frac in normalised(touches).items():
+            v[layout.fluid_index[name]] += frac
+        return v
+
+    # -- hooks the kernel model drives ---------------------------------------------------------
+    def freeze_user(self) -> None:
+        self.frozen = True
+
+    def thaw_user(self) -> None:
+        self.frozen = False
+
+    def rtas_call(self, cpu: int, base_s: float) -> Event:
+        """Run an RTAS call on ``cpu`` now: base CPU time plus a stall per missing page touched."""
+        ev = self.env.event()
+        tr = self.transfer
+        extra = 0.0
+        faults = 0
+        if tr is not None and tr.completed_at is None:
+            lat = tr.latency()
+            q = float(self.rtas_w @ tr.region_missing_mass())
+            faults = int(self.rng.poisson(base_s * self.rtas_rate * q))
+            if faults:
+                per = np.zeros(self.busy.size, dtype=np.int64)
+                per[cpu] = faults
+                self.metrics.fault_many(per, Ctx.IRQS_HARD_OFF.value, lat)
+                reg = np.zeros(self.rtas_w.size, dtype=np.int64)
+                reg[int(np.argmax(self.rtas_w))] = faults
+                tr.request(reg, lat)
+                extra = faults * lat
+        wall = base_s + extra
+        self.busy[cpu] = max(self.busy[cpu], wall)
+        self.stall_frac[cpu] = extra / wall if wall > 0 else 0.0
+        self.metrics.segment(Ctx.IRQS_HARD_OFF.value, extra, wall)
+        self.cpus.set_ctx(cpu, Ctx.IRQS_HARD_OFF)
+        self.published[cpu] = True
+
+        def done() -> None:
+            self._unpublish(cpu)
+            ev.succeed()
+
+        self.env.call_at(self.env.now + wall, done)
+        return ev
+
+    # -- the step process ------------------------------------------------------------------------
+    def start(self, transfer: FluidTransfer) -> None:
+        self.transfer = transfer
+        self.metrics.window_start = self.env.now
+        self.env.process(self._run(), name="fluid-guest")
+
+    def _unpublish(self, cpu: int) -> None:
+        if self.published[cpu]:
+            self.published[cpu] = False
+            self.cpus.set_stalled(cpu, False)
+            self.cpus.set_spinning(cpu, None)
+            self.cpus.set_ctx(cpu, Ctx.USER)
+
+    def _publish(self, cpu: int, ctx: Ctx, stalled: bool, spinning: str | None, until: float) -> None:
+        self.published[cpu] = True
+        self.cpus.set_ctx(cpu, ctx)
+        if spinning is not None:
+            self.cpus.set_spinning(cpu, spinning)
+        if stalled:
+            self.cpus.set_stalled(cpu, True)
+
+        def end() -> None:
+            if self.env.now >= until - 1e-12 and self.busy[cpu] <= 1e-12:
+                self._unpublish(cpu)
+
+        self.env.call_at(until, end)
+
+    def _shares(self) -> np.ndarray:
+        s = self.share.copy()
+        if self.frozen:
+            s[self.idle_idx] += s[self.user_idx]
+            s[self.user_idx] = 0.0
+        return s
+
+    def _run(self) -> Generator[Event, Any, None]:
+        tr = self.transfer
+        assert tr is not None
+        env, rng, m = self.env, self.rng, self.metrics
+        n = self.busy.size
+        max_dt = self.sc.sim.fluid_step_s
+        while tr.completed_at is None:
+            dt = min(max_dt, max(tr.latency() / 3, max_dt / 8))
+            # vCPUs stalled on a fault, averaged over the step: the population a request queues behind.
+            lat = tr.latency(outstanding=float((np.minimum(self.busy, dt) * self.stall_frac).sum() / dt))
+            mm = tr.region_missing_mass()
+            phi_k = self.rate * (self.weights @ mm)  # per activity, while in it
+            f = self._shares()
+            hazard = f * phi_k
+            total = float(hazard.sum())
+            used = np.minimum(self.busy, dt)
+            free = dt - used
+            self.busy -= used
+            region_faults = np.zeros(mm.size)
+            if total > 0:
+                p_act = hazard / total
+                left = free.copy()
+                for rnd in range(MAX_ROUNDS + 1):
+                    act = np.flatnonzero(left > 0)
+                    if act.size == 0:
+                        break
+                    if rnd < MAX_ROUNDS:
+                        t1 = rng.exponential(1.0 / total, size=act.size)
+                        hit = t1 < left[act]
+                        left[act[~hit]] = 0.0
+                        who = act[hit]
+                        t1 = t1[hit]
+                    else:
+                        # Renewal tail: the expected number of further episodes in the time left.
+                        k_ep = rng.poisson(total * left[act] / (1.0 + total * lat))
+                        who = np.repeat(act, k_ep)
+                        t1 = np.zeros(who.size)
+                        left[act] = 0.0
+                    if who.size == 0:
+                        continue
+                    k = rng.choice(p_act.size, size=who.size, p=p_act)
+                    c = rng.exponential(self.mean[k])
+                    extra = rng.poisson(c * phi_k[k])
+                    nf = 1 + extra
+                    stall = nf * lat
+                    wall = c + stall
+                    rest = left[who] - t1 - wall
+                    over = rest < 0
+                    self.busy[who[over]] += -rest[over]
+                    self.stall_frac[who[over]] = stall[over] / wall[over]
+                    left[who] = np.maximum(rest, 0.0)
+                    self._account(who, k, nf, c, stall, wall, lat, mm, region_faults)
+            self._spin_waiters(free, dt)
+            due = int((env.now + dt) / self.quantum)
+            for key in [k for k in self.calendar if k <= due]:
+                region_faults += self.calendar.pop(key)
+            total_f = float(region_faults.sum())
+            if total_f > 0:
+                count = int(total_f) + int(rng.random() < total_f - int(total_f))
+                faults = rng.multinomial(count, region_faults / total_f)
+            else:
+                faults = np.zeros(mm.size, dtype=np.int64)
+            waits = tr.split_faults(faults)
+            tr.request(faults - waits, lat)
+            tr.step(dt)
+            m.window_end = env.now + dt
+            yield env.timeout(dt)
+        m.window_end = env.now
+        _ = n
+
+    def _account(
+        self,
+        who: np.ndarray,
+        k: np.ndarray,
+        nf: np.ndarray,
+        c: np.ndarray,
+        stall: np.ndarray,
+        wall: np.ndarray,
+        lat: float,
+        mm: np.ndarray,
+        region_faults: np.ndarray,
+    ) -> None:
+        m = self.metrics
+        now = self.env.now
+        for a in np.unique(k):
+            sel = k == a
+            ctx = self.ctx[a].value
+            pa = np.bincount(who[sel], weights=nf[sel], minlength=self.busy.size).astype(np.int64)
+            m.fault_many(pa, ctx, lat)
+            split = self._region_split(a, mm)
+            region_faults += float(sel.sum()) * split
+            for j in np.flatnonzero(sel & (nf > 1)):
+                extra = int(nf[j]) - 1
+                times = now + (np.arange(1, extra + 1)) * float(wall[j]) / (extra + 1)
+                for key in (times / self.quantum).astype(np.int64):
+                    slot = self.calendar.get(int(key))
+                    if slot is None:
+                        self.calendar[int(key)] = split.copy()
+                    else:
+                        slot += split
+        for i in range(who.size):
+            a = int(k[i])
+            ctx = self.ctx[a]
+            m.segment(ctx.value, float(stall[i]), float(wall[i]))
+            cpu = int(who[i])
+            if a >= self.nctx:
+                lock = a - self.nctx
+                self.lock_release[lock] = max(self.lock_release[lock], now + float(wall[i]))
+            long_stall = lat >= self.publish_min
+            visible = ctx.value in KERNEL_CONTEXTS[1:] or ctx == Ctx.IRQS_HARD_OFF or a >= self.nctx
+            if wall[i] >= self.publish_min and (visible or long_stall):
+                self._publish(cpu, ctx, long_stall, None, now + float(wall[i]))
+
+    def _region_split(self, a: int, mm: np.ndarray) -> np.ndarray:
+        w = self.weights[a] * mm
+        s = w.sum()
+        return w / s if s > 0 else w
+
+    def _spin_waiters(self, free: np.ndarray, dt: float) -> None:
+        """Running vCPUs that want a lock whose holder is stalled start spinning until it is released."""
+        now = self.env.now
+        for lock in np.flatnonzero(self.lock_release > now):
+            rate = self.lock_attempt[lock]
+            idle = np.flatnonzero((self.busy <= 0) & (free > 0))
+            if idle.size == 0 or rate <= 0:
+                continue
+            p = -np.expm1(-rate * free[idle])
+            spin = idle[self.rng.random(idle.size) < p]
+            if spin.size == 0:
+                continue
+            until = float(self.lock_release[lock])
+            dur = until - now
+            self.busy[spin] += dur
+            self.stall_frac[spin] = 0.0
+            self.spinners[lock] += spin.size
+            self.metrics.spinners(int(self.spinners[lock]))
+            name = self.names[self.nctx + lock]
+            ctx = self.ctx[self.nctx + lock]
+            for cpu in spin:
+                self.metrics.spun(int(cpu), dur)
+                if dur >= self.publish_min:
+                    self._publish(int(cpu), ctx, False, name, until)
+            count = spin.size
+
+            def release(lock: int = int(lock), count: int = count) -> None:
+                self.spinners[lock] -= count
+
+            self.env.call_at(until, release)
+        _ = dt

@@ -1,0 +1,88 @@
+"""What the guest felt: stalls per context, spinning, interrupts-off time, throughput lost.
+
+``blocktime`` per vCPU is the counterpart of QEMU's ``postcopy-vcpu-blocktime`` (time blocked on
+missing pages); spinning behind a stalled lock holder is counted separately (``spin``), because it
+is time the vCPU ran but did nothing useful.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from lpmsim.guest.blocktime import FaultRecorder
+from lpmsim.guest.cpustate import Ctx
+
+
+class GuestMetrics(FaultRecorder):
+    def __init__(self, vcpus: int) -> None:
+        super().__init__(vcpus)
+        self.spin = np.zeros(vcpus)
+        self.max_stall = 0.0
+        self.max_irqs_off = 0.0
+        self.max_spin = 0.0
+        self.max_spinners = 0
+        self.ctx_stall: dict[str, float] = {c.value: 0.0 for c in Ctx}
+        self.ctx_faults: dict[str, int] = {c.value: 0 for c in Ctx}
+        self.segment_stalls: dict[str, list[float]] = {c.value: [] for c in Ctx}
+        self.window_start: float | None = None
+        self.window_end: float | None = None
+
+    def fault(self, vcpu: int, ctx: str, latency: float) -> None:
+        self.record(vcpu, latency)
+        self.ctx_stall[ctx] += latency
+        self.ctx_faults[ctx] += 1
+        self.max_stall = max(self.max_stall, latency)
+
+    def fault_many(self, per_vcpu: np.ndarray, ctx: str, latency: float) -> None:
+        n = int(per_vcpu.sum())
+        if n == 0:
+            return
+        self.record_many(per_vcpu, latency)
+        self.ctx_stall[ctx] += n * latency
+        self.ctx_faults[ctx] += n
+        self.max_stall = max(self.max_stall, latency)
+
+    def segment(self, ctx: str, stall: float, wall: float) -> None:
+        """A context segment ended after ``wall`` seconds, ``stall`` of them stalled."""
+        if stall > 0:
+            self.segment_stalls[ctx].append(stall)
+        if ctx in (Ctx.IRQS_SOFT_OFF, Ctx.IRQS_HARD_OFF):
+            self.max_irqs_off = max(self.max_irqs_off, wall)
+
+    def spun(self, vcpu: int, seconds: float) -> None:
+        self.spin[vcpu] += seconds
+        self.max_spin = max(self.max_spin, seconds)
+
+    def spinners(self, n: int) -> None:
+        self.max_spinners = max(self.max_spinners, n)
+
+    def summary(self, vcpus: int) -> dict[str, Any]:
+        window = 0.0
+        if self.window_start is not None and self.window_end is not None:
+            window = max(0.0, self.window_end - self.window_start)
+        lost = float(self.blocktime.sum() + self.spin.sum())
+        bt = self.blocktime
+        edges = [0.0, 0.001, 0.01, 0.1, 1.0, 10.0, 100.0, float("inf")]
+        hist = np.histogram(bt, bins=edges)[0]
+        return {
+            "throughput_loss_frac": lost / (vcpus * window) if window > 0 else 0.0,
+            "max_stall_s": float(self.max_stall),
+            "max_irqs_off_s": float(self.max_irqs_off),
+            "max_spin_s": float(self.max_spin),
+            "max_concurrent_spinners": int(self.max_spinners),
+            "spin_s_total": float(self.spin.sum()),
+            "stall_s_by_context": {k: float(v) for k, v in self.ctx_stall.items()},
+            "faults_by_context": dict(self.ctx_faults),
+            "blocktime_per_vcpu_s": {
+                "p50": float(np.quantile(bt, 0.5)),
+                "p90": float(np.quantile(bt, 0.9)),
+                "p99": float(np.quantile(bt, 0.99)),
+                "max": float(bt.max()),
+                "histogram": {
+                    "edges_s": [e if np.isfinite(e) else None for e in edges],
+                    "vcpus": [int(h) for h in hist],
+                },
+            },
+        }

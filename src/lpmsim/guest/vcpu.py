@@ -1,0 +1,232 @@
+"""The exact guest model: every vCPU runs its workload segment by segment, page faults one by one.
+
+Each vCPU is a process of the event core:
+
+1. draw the next context (semi-Markov, ``guest.workload``) and its CPU time c;
+2. execute c seconds of CPU time in that context: touches of non-resident pages arrive as a
+   Poisson process of rate r_k · q_k(t), q_k the touch mass of the non-resident pages of the
+   context's regions (drawn at the current q and thinned as pages arrive, which is exact because
+   q only decreases); each such touch stalls the vCPU in the hypervisor until the page arrives
+   (``ExactLink.fault``: one request per page, later faulters wait for the same page);
+3. in kernel contexts, spinlock acquisitions arrive at the locks' rates: the vCPU spins (FIFO) if
+   the lock is held, then holds it for its CPU time, touching the lock's region;
+4. at every segment boundary it serves the kernel's requests for this vCPU: an RTAS call (global
+   RTAS lock, interrupts hard-disabled, touching the RTAS region), a stop_machine rendezvous.
+
+The vCPU's observable state is kept in ``CpuStates`` throughout (context, stalled, spinning,
+current task), which is what the kernel's detectors read.  A "segment" stands for a run of code in
+one context; consecutive short sections of the same kind are one segment (docs/model/guest.md).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+
+from lpmsim.config.scenario import Scenario
+from lpmsim.engine.core import Environment, Event
+from lpmsim.engine.rng import RngStreams
+from lpmsim.guest.cpustate import CpuStates, Ctx, Task
+from lpmsim.guest.locks import Spinlock
+from lpmsim.guest.metrics import GuestMetrics
+from lpmsim.guest.rates import KERNEL_CONTEXTS, normalised
+from lpmsim.hypervisor.exact import ExactLink
+from lpmsim.hypervisor.layout import Layout
+
+RTAS_LOCK = "rtas_lock"
+
+Proc = Generator[Event, Any, None]
+
+
+class _Touch:
+    """Where one activity's touches go, for one vCPU: exact-region indices and weights."""
+
+    __slots__ = ("rate", "regions", "weights")
+
+    def __init__(self, rate: float, regions: list[int], weights: list[float]) -> None:
+        self.rate = rate
+        self.regions = regions
+        self.weights = weights
+
+
+class ExactGuest:
+    """All vCPUs of the partition, page-exact."""
+
+    def __init__(
+        self,
+        env: Environment,
+        sc: Scenario,
+        layout: Layout,
+        cpus: CpuStates,
+        streams: RngStreams,
+        metrics: GuestMetrics,
+    ) -> None:
+        self.env = env
+        self.sc = sc
+        self.layout = layout
+        self.cpus = cpus
+        self.streams = streams
+        self.metrics = metrics
+        self.link: ExactLink | None = None
+        w = sc.workload
+        self.ctx_names = [Ctx(c) for c in w.contexts]
+        self.ctx_spec = [w.contexts[c.value] for c in self.ctx_names]
+        self.locks = {lk.name: Spinlock(env, lk.name, lk.irqsave) for lk in w.locks}
+        self.locks[RTAS_LOCK] = Spinlock(env, RTAS_LOCK, irqsave=True, hard=True)
+        self.lock_specs = list(w.locks)
+        self.lock_rate = sum(lk.rate_hz for lk in w.locks)
+        self.frozen = False
+        self.requests: list[deque[tuple[str, float, Event]]] = [deque() for _ in range(sc.partition.vcpus)]
+        self.tasks = [Task(f"{w.preset}-worker", 1000 + i) for i in range(sc.partition.vcpus)]
+        self.spinning_now = 0
+        self._stop_release: Event | None = None
+
+    # -- setup -----------------------------------------------------------------------------------
+    def _touch(self, cpu: int, rate: float, weights: dict[str, float]) -> _Touch:
+        regs: list[int] = []
+        ws: list[float] = []
+        for name, frac in normalised(weights).items():
+            regs.append(self.layout.region_of_cpu(name, cpu))
+            ws.append(frac)
+        return _Touch(rate * self.sc.workload.touch_scale, regs, ws)
+
+    def start(self, link: ExactLink) -> None:
+        """Start every vCPU (at resume: before it the source serves every touch)."""
+        self.link = link
+        self.metrics.window_start = self.env.now
+        for cpu in range(self.sc.partition.vcpus):
+            self.env.process(self._vcpu(cpu), name=f"vcpu{cpu}")
+
+    # -- hooks the kernel model drives ---------------------------------------------------------
+    def rtas_call(self, cpu: int, base_s: float) -> Event:
+        """Run an RTAS call of ``base_s`` CPU time on ``cpu`` at its next segment boundary."""
+        ev = self.env.event()
+        self.requests[cpu].append(("rtas", base_s, ev))
+        return ev
+
+    def freeze_user(self) -> None:
+        self.frozen = True
+
+    def thaw_user(self) -> None:
+        self.frozen = False
+
+    # -- the vCPU process ------------------------------------------------------------------------
+    def _next_ctx(self, rng: np.random.Generator) -> int:
+        p = np.array([s.share / s.mean_s for s in self.ctx_spec])
+        if self.frozen:
+            for i, c in enumerate(self.ctx_names):
+                if c == Ctx.USER:
+                    p[i] = 0.0
+        return int(rng.choice(p.size, p=p / p.sum()))
+
+    def _vcpu(self, cpu: int) -> Proc:
+        rng = self.streams[f"guest/vcpu/{cpu}"]
+        touches = [self._touch(cpu, s.touch_rate_hz, s.touches) for s in self.ctx_spec]
+        lock_touch = {lk.name: self._touch(cpu, lk.touch_rate_hz, {lk.region: 1.0}) for lk in self.lock_specs}
+        rtas = self.sc.workload.rtas
+        rtas_touch = self._touch(cpu, rtas.touch_rate_hz, {rtas.region: 1.0})
+        lock_p = np.array([lk.rate_hz for lk in self.lock_specs])
+        cpus = self.cpus
+        while True:
+            while self.requests[cpu]:
+                kind, base, done = self.requests[cpu].popleft()
+                if kind == "rtas":
+                    yield from self._rtas(cpu, base, rtas_touch, rng)
+                done.succeed()
+            k = self._next_ctx(rng)
+            ctx = self.ctx_names[k]
+            spec = self.ctx_spec[k]
+            c = rng.gamma(1.0 / spec.cv**2, spec.mean_s * spec.cv**2)
+            prev = cpus.cpus[cpu]
+            if (ctx == Ctx.IDLE) != (prev.ctx == Ctx.IDLE):
+                cpus.set_task(cpu, Task(f"swapper/{cpu}", 0) if ctx == Ctx.IDLE else self.tasks[cpu])
+            cpus.set_ctx(cpu, ctx)
+            t0 = self.env.now
+            stall0 = self.metrics.blocktime[cpu]
+            if ctx.value in KERNEL_CONTEXTS and self.lock_rate > 0:
+                left = c
+                while True:
+                    t = rng.exponential(1.0 / self.lock_rate)
+                    if t >= left:
+                        yield from self._execute(cpu, ctx, left, touches[k], rng)
+                        break
+                    yield from self._execute(cpu, ctx, t, touches[k], rng)
+                    left -= t
+                    lk = self.lock_specs[int(rng.choice(lock_p.size, p=lock_p / lock_p.sum()))]
+                    hold = rng.exponential(lk.hold_mean_s)
+                    yield from self._locked(cpu, self.locks[lk.name], hold, lock_touch[lk.name], rng)
+                    cpus.set_ctx(cpu, ctx)
+            else:
+                yield from self._execute(cpu, ctx, c, touches[k], rng)
+            self.metrics.segment(ctx.value, float(self.metrics.blocktime[cpu] - stall0), self.env.now - t0)
+
+    def _execute(self, cpu: int, ctx: Ctx, cpu_time: float, tc: _Touch, rng: np.random.Generator) -> Proc:
+        """``cpu_time`` seconds of CPU time touching pages per ``tc``; stalls on missing pages."""
+        link = self.link
+        assert link is not None
+        pages = link.pages
+        env = self.env
+        left = cpu_time
+        while left > 0:
+            link.advance(env.now)
+            mm = [pages.region_missing_mass(r) for r in tc.regions]
+            q0 = sum(w * m for w, m in zip(tc.weights, mm, strict=True))
+            phi = tc.rate * q0
+            t = rng.exponential(1.0 / phi) if phi > 0 else np.inf
+            if t >= left:
+                yield env.timeout(left)
+                return
+            yield env.timeout(t)
+            left -= t
+            link.advance(env.now)
+            mm = [pages.region_missing_mass(r) for r in tc.regions]
+            q = sum(w * m for w, m in zip(tc.weights, mm, strict=True))
+            if rng.random() * q0 >= q:
+                continue
+            wts = np.array([w * m for w, m in zip(tc.weights, mm, strict=True)])
+            region = tc.regions[int(rng.choice(wts.size, p=wts / wts.sum()))]
+            page = pages.sample_missing(region, rng)
+            ev = link.fault(page)
+            if ev is None:
+                continue
+            t0 = env.now
+            self.cpus.set_stalled(cpu, True)
+            yield ev
+            self.cpus.set_stalled(cpu, False)
+            self.metrics.fault(cpu, ctx.value, env.now - t0)
+
+    def _locked(
+        self,
+        cpu: int,
+        lock: Spinlock,
+        hold: float,
+        tc: _Touch,
+        rng: np.random.Generator,
+        ctx: Ctx | None = None,
+    ) -> Proc:
+        """Acquire ``lock`` (spinning if needed), run ``hold`` CPU seconds under it, release."""
+        if ctx is None:
+            ctx = Ctx.IRQS_SOFT_OFF if lock.irqsave else Ctx.PREEMPT_OFF
+        self.cpus.set_ctx(cpu, ctx)
+        ev = lock.acquire(cpu)
+        if ev is not None:
+            t0 = self.env.now
+            self.spinning_now += 1
+            self.metrics.spinners(self.spinning_now)
+            self.cpus.set_spinning(cpu, lock.name)
+            yield ev
+            self.cpus.set_spinning(cpu, None)
+            self.spinning_now -= 1
+            self.metrics.spun(cpu, self.env.now - t0)
+        t0 = self.env.now
+        stall0 = self.metrics.blocktime[cpu]
+        yield from self._execute(cpu, ctx, hold, tc, rng)
+        lock.release(cpu)
+        self.metrics.segment(ctx.value, float(self.metrics.blocktime[cpu] - stall0), self.env.now - t0)
+
+    def _rtas(self, cpu: int, base_s: float, tc: _Touch, rng: np.random.Generator) -> Proc:
+        """rtas_call(): the global RTAS lock with interrupts saved, then firmware with MSR[EE]=0."""
+        yield from self._locked(cpu, self.locks[RTAS_LOCK], base_s, tc, rng, ctx=Ctx.IRQS_HARD_OFF)
