@@ -26,6 +26,7 @@ from lpmsim.hypervisor.fluid import FluidTransfer
 from lpmsim.hypervisor.layout import Layout
 from lpmsim.hypervisor.migration import Migration
 from lpmsim.hypervisor.precopy import PrecopyResult
+from lpmsim.kernel.model import KernelRun
 
 Progress = Callable[[float, float], None]
 """Called with (simulated time now, simulated time limit)."""
@@ -47,6 +48,7 @@ class RunState:
         self.counters = LinkCounters()
         self.link: ExactLink | None = None
         self.fluid: FluidTransfer | None = None
+        self.kernel: KernelRun | None = None
         self.events = 0
 
 
@@ -67,6 +69,8 @@ def simulate(scenario: Scenario, progress: Progress | None = None, trace: bool =
     limit = sc.sim.max_time_s
     if not sc.migration.enabled:
         st.end_s = limit
+        if sc.script:
+            _simulate_static(st, streams, progress)
         return st
     env = Environment(0.0)
     layout = Layout(sc, streams["layout"])
@@ -81,12 +85,22 @@ def simulate(scenario: Scenario, progress: Progress | None = None, trace: bool =
         guest = FluidGuest(env, sc, layout, cpus, streams, st.recorder)
     st.guest = guest
     env.process(mig.run(), name="migration")
-    # No kernel model yet: the guest suspends as soon as the stream is SUSPENDING.
-    mig.suspending.add_callback(lambda _e: mig.guest_suspend())
+    # The kernel model's mobility flow (stop_machine, H_JOIN, ibm,suspend-me) suspends the guest.
+    kernel = KernelRun(env, cpus, sc.kernel, sc.script, streams["kernel/nmi"], mig, guest)
+    st.kernel = kernel
     mig.resumed.add_callback(lambda _e: _start_guest(mig, guest))
 
+    # Run until the LPM flow is over and the transfer complete, plus kernel.tail_s (or a panic).
+    stop = [limit]
+
+    def _update_stop(_e: object) -> None:
+        stop[0] = kernel.stop_time(limit, mig.completed_at)
+
+    mig.completed.add_callback(_update_stop)
+    assert kernel.mobility is not None
+    kernel.mobility.done.add_callback(_update_stop)
     tick = 0
-    while mig.completed_at is None and env.peek() <= limit:
+    while not kernel.model.dead and env.peek() <= stop[0]:
         env.step()
         tick += 1
         if progress is not None and tick % 2048 == 0:
@@ -98,10 +112,31 @@ def simulate(scenario: Scenario, progress: Progress | None = None, trace: bool =
     st.completed_s = mig.completed_at
     if st.completed_s is not None and st.completed_s > limit:
         st.completed_s = None
-    st.end_s = st.completed_s if st.completed_s is not None else limit
+    if st.completed_s is not None:
+        st.end_s = st.completed_s
+    else:
+        st.end_s = min(env.now, limit) if kernel.model.dead else limit
     if progress is not None:
         progress(st.end_s, limit)
     return st
+
+
+def _simulate_static(st: RunState, streams: RngStreams, progress: Progress | None) -> None:
+    """A partition that is not migrating: the kernel model driven by the scenario's script."""
+    sc = st.scenario
+    limit = sc.sim.max_time_s
+    env = Environment(0.0)
+    cpus = CpuStates(sc.partition.vcpus, lambda: env.now)
+    st.cpus = cpus
+    kernel = KernelRun(env, cpus, sc.kernel, sc.script, streams["kernel/nmi"])
+    st.kernel = kernel
+    tick = 0
+    while not kernel.model.dead and env.peek() <= limit:
+        env.step()
+        tick += 1
+        if progress is not None and tick % 2048 == 0:
+            progress(env.now, limit)
+    st.events = env.events_processed
 
 
 def _f(x: float) -> float:
@@ -116,9 +151,14 @@ def summarise(st: RunState, wall_s: float) -> dict[str, Any]:
     if st.precopy is not None:
         pre = st.precopy
         post = st.end_s - st.resume_s
+        suspended = st.migration.times["suspended_s"] if st.migration is not None else None
         mig.update(
             completed=st.completed_s is not None,
-            precopy_s=_f(pre.duration_s),
+            # on the source until the guest suspended: the pre-copy rounds, then the kernel's
+            # mobility flow noticing SUSPENDING (1 s polls) and joining (suspend_wait_s)
+            precopy_s=_f(suspended if suspended is not None else pre.duration_s),
+            precopy_rounds_s=_f(pre.duration_s),
+            suspend_wait_s=None if suspended is None else _f(suspended - pre.duration_s),
             precopy_rounds=pre.rounds,
             precopy_stop_reason=pre.stop_reason,
             precopy_pages_sent=pre.pages_sent,
@@ -162,12 +202,28 @@ def summarise(st: RunState, wall_s: float) -> dict[str, Any]:
         "migration": mig,
         "guest": rec.summary(sc.partition.vcpus) if st.precopy is not None else None,
         "sim": {"mode": sc.sim.mode, "events": st.events},
+        **_kernel_summary(st),
         "wall_s": wall_s,
     }
 
 
-def run_scenario(scenario: Scenario, progress: Progress | None = None) -> dict[str, Any]:
-    """Simulate ``scenario`` and return its summary (the content of ``summary.json``)."""
+def _kernel_summary(st: RunState) -> dict[str, Any]:
+    """outcome, crash, watchdogs, events (and the LPM flow's times) from the kernel model."""
+    if st.kernel is not None:
+        return st.kernel.summary()
+    return KernelRun.empty_summary()
+
+
+def run_scenario(
+    scenario: Scenario, progress: Progress | None = None, kernel_log: list[str] | None = None
+) -> dict[str, Any]:
+    """Simulate ``scenario`` and return its summary (the content of ``summary.json``).
+
+    ``kernel_log``, if given, receives the kernel log's lines (the content of ``dmesg.log``).
+    """
     t0 = time.perf_counter()
     st = simulate(scenario, progress)
-    return summarise(st, time.perf_counter() - t0)
+    summary = summarise(st, time.perf_counter() - t0)
+    if kernel_log is not None and st.kernel is not None:
+        kernel_log.extend(st.kernel.model.log.lines())
+    return summary

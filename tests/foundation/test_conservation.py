@@ -74,13 +74,13 @@ def test_fluid_conserves_pages_and_completes(p: dict[str, object]) -> None:
 def test_without_push_only_demand_traffic_and_no_completion() -> None:
     # Half the memory missing: the cold pages are touched too rarely to all be demanded in time.
     sc = scenario(
-        "platform.background_push=false", "migration.resume_missing_fraction=0.5", "sim.max_time_s=100"
+        "platform.background_push=false", "migration.resume_missing_fraction=0.5", "sim.max_time_s=40"
     )
     st_ = simulate(sc)
     assert st_.counters.pushed == 0
     assert st_.counters.demanded > 0
     assert st_.completed_s is None
-    assert st_.end_s == 100
+    assert st_.end_s == 40
 
 
 def test_precopy_round_one_sends_everything_and_later_rounds_shrink() -> None:

@@ -20,7 +20,9 @@ def run(
     file: ScenarioArg = None,
     preset: PresetOpt = None,
     seed: SeedOpt = None,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write DIR/summary.json.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write DIR/summary.json and DIR/dmesg.log.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no table.")] = False,
     overrides: SetOpt = None,
@@ -28,6 +30,7 @@ def run(
     """Simulate a migration (the built-in 'default' preset when no FILE or --preset is given)."""
     sc = get_scenario(file, preset, overrides, seed)
     show_progress = not quiet and not as_json and sys.stdout.isatty()
+    kernel_log: list[str] = []
     if show_progress:
         with Progress(
             TextColumn("[bold]simulating[/] {task.description}"),
@@ -46,12 +49,13 @@ def run(
                     last[0] = t
                     bar.update(task, completed=now, sim=f"{now:,.1f} s")
 
-            summary = run_scenario(sc, progress)
+            summary = run_scenario(sc, progress, kernel_log)
     else:
-        summary = run_scenario(sc)
+        summary = run_scenario(sc, kernel_log=kernel_log)
     if out is not None:
         try:
             path = write_summary(summary, out)
+            (out / "dmesg.log").write_text("".join(line + "\n" for line in kernel_log), encoding="utf-8")
         except OSError as exc:
             # Keep what was computed: print it before reporting the failure.
             sys.stdout.write(dumps(summary))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from lpmsim.cli.common import PresetOpt, ScenarioArg, SetOpt, fail, get_scenario, out_console, user_errors
-from lpmsim.config.explain import field_docs
+from lpmsim.config.explain import field_docs, reference_markdown
 from lpmsim.config.loader import preset_names, preset_text, resolve_scenario
 
 
@@ -62,8 +63,14 @@ def explain(
     field: Annotated[
         str | None, typer.Argument(help="A field path such as platform.rtt_us or a section name.")
     ] = None,
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print the whole reference as Markdown.")
+    ] = False,
 ) -> None:
     """Describe scenario fields: unit, default and meaning."""
+    if markdown:
+        sys.stdout.write(reference_markdown())
+        return
     docs = field_docs()
     if field is not None:
         docs = [d for d in docs if d.path == field or d.path.startswith(field + ".")]

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from lpmsim.guest.workload import Workload
+from lpmsim.kernel.config import Kernel, ScriptEntry
 
 
 def _f(default: Any, unit: str, description: str, **kw: Any) -> Any:
@@ -74,7 +75,11 @@ class Platform(Section):
         "only for the page in flight (QEMU postcopy-preempt).",
     )
     prefetch_pages: int = _f(
-        0, "pages", "A fault also brings the next k missing pages in address order.", ge=0
+        0,
+        "pages",
+        "A fault also brings k more missing pages: the next ones in address order (exact mode), "
+        "k pages of the same region (fluid mode, where pages are not ordered).",
+        ge=0,
     )
     push_window_pages: int = _f(
         256,
@@ -121,9 +126,9 @@ class Migration(Section):
     resume_missing_fraction: float | None = _f(
         None,
         "fraction",
-        "Force the fraction of pages still missing at "
-        "resume, bypassing the pre-copy stop rule (the last round is "
-        "stretched so its dirty set has this size).",
+        "Force the fraction of pages still missing at resume, bypassing the pre-copy stop rule: "
+        "the partition suspends after round 1 with this fraction missing, each page chosen with "
+        "probability proportional to its chance of having been written during round 1.",
         ge=0,
         le=1,
     )
@@ -150,18 +155,21 @@ class Sim(Section):
         7200.0, "s", "Stop the simulation at this simulated time after the migration starts.", gt=0
     )
     fluid_step_s: float = _f(
-        0.002,
+        0.02,
         "s",
-        "Longest time step of the fluid mode (steps shrink to a third of the fault latency, down to an eighth of this).",
+        "Longest time step of the fluid mode: a step is a third of the current "
+        "fault latency, within [fluid_step_min_s, fluid_step_s].",
         gt=0,
         le=1,
     )
+    fluid_step_min_s: float = _f(0.0002, "s", "Shortest time step of the fluid mode.", gt=0, le=1)
     fluid_publish_min_s: float = _f(
-        0.05,
+        1.0,
         "s",
         "Fluid mode: shortest episode (interrupts-off or preempt-off run, "
-        "spin, or single stall) published to the kernel's detectors; shorter ones "
-        "cannot trip a detector whose thresholds are seconds.",
+        "spin, or single stall) shown to the kernel's detectors; shorter ones cannot "
+        "trip a detector whose thresholds are several seconds, and between them the "
+        "vCPU takes its interrupts.",
         gt=0,
     )
 
@@ -175,6 +183,10 @@ class Scenario(Section):
     platform: Platform = Field(default_factory=Platform)
     migration: Migration = Field(default_factory=Migration)
     workload: Workload = Field(default_factory=Workload)
+    kernel: Kernel = Field(default_factory=Kernel)
+    script: tuple[ScriptEntry, ...] = Field(
+        default=(), description="Per-CPU scripted states (lpmsim.kernel.script)."
+    )
     sim: Sim = Field(default_factory=Sim)
 
     # Derived quantities used everywhere ----------------------------------------------------

@@ -22,6 +22,7 @@ looking like it runs normally: between short stalls it takes its interrupts.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Generator
 from typing import Any
 
@@ -30,7 +31,7 @@ import numpy as np
 from lpmsim.config.scenario import Scenario
 from lpmsim.engine.core import Environment, Event
 from lpmsim.engine.rng import RngStreams
-from lpmsim.guest.cpustate import Ctx, CpuStates
+from lpmsim.guest.cpustate import CpuStates, Ctx
 from lpmsim.guest.metrics import GuestMetrics
 from lpmsim.guest.rates import KERNEL_CONTEXTS, kernel_share, lock_hold_share, normalised
 from lpmsim.hypervisor.fluid import FluidTransfer
@@ -101,11 +102,13 @@ class FluidGuest:
         self.busy = np.zeros(n)  # seconds of the current episode still to go
         self.stall_frac = np.zeros(n)  # share of that episode spent stalled (not running, not spinning)
         self.published = np.zeros(n, dtype=bool)
+        self.in_rtas = np.zeros(n, dtype=bool)  # inside an RTAS call: its own end restores the vCPU
         self.lock_release = np.full(len(w.locks), -np.inf)
         # Faults of an episode after its first reach the link spread over the episode, one latency
         # apart on average: a calendar of (time quantum -> expected faults per region).
-        self.quantum = sc.sim.fluid_step_s / 8
+        self.quantum = sc.sim.fluid_step_min_s
         self.calendar: dict[int, np.ndarray] = {}
+        self.calendar_keys: list[int] = []  # heap of the calendar's keys
         self.spinners = np.zeros(len(w.locks), dtype=np.int64)
 
     @staticmethod
@@ -130,8 +133,13 @@ class FluidGuest:
         faults = 0
         if tr is not None and tr.completed_at is None:
             lat = tr.latency()
-            q = float(self.rtas_w @ tr.region_missing_mass())
-            faults = int(self.rng.poisson(base_s * self.rtas_rate * q))
+            # Distinct missing firmware pages touched in base_s: each bucket's missing pages are
+            # each touched at least once with probability 1 - exp(-touches x touch-probability).
+            touches = base_s * self.rtas_rate
+            region = int(np.argmax(self.rtas_w))
+            sel = tr.region_of == region
+            p_hit = -np.expm1(-touches * tr.tpp[sel])
+            faults = int(self.rng.binomial(tr.missing[sel], p_hit).sum())
             if faults:
                 per = np.zeros(self.busy.size, dtype=np.int64)
                 per[cpu] = faults
@@ -146,8 +154,10 @@ class FluidGuest:
         self.metrics.segment(Ctx.IRQS_HARD_OFF.value, extra, wall)
         self.cpus.set_ctx(cpu, Ctx.IRQS_HARD_OFF)
         self.published[cpu] = True
+        self.in_rtas[cpu] = True
 
         def done() -> None:
+            self.in_rtas[cpu] = False
             self._unpublish(cpu)
             ev.succeed()
 
@@ -194,14 +204,18 @@ class FluidGuest:
         env, rng, m = self.env, self.rng, self.metrics
         n = self.busy.size
         max_dt = self.sc.sim.fluid_step_s
+        min_dt = min(self.sc.sim.fluid_step_min_s, max_dt)
         while tr.completed_at is None:
-            dt = min(max_dt, max(tr.latency() / 3, max_dt / 8))
+            dt = min(max_dt, max(tr.latency() / 3, min_dt))
             # vCPUs stalled on a fault, averaged over the step: the population a request queues behind.
             lat = tr.latency(outstanding=float((np.minimum(self.busy, dt) * self.stall_frac).sum() / dt))
             mm = tr.region_missing_mass()
             phi_k = self.rate * (self.weights @ mm)  # per activity, while in it
             f = self._shares()
-            hazard = f * phi_k
+            nact = f.size
+            # Episodes: a fault in an activity, or wanting a lock whose holder is stalled (a spin).
+            held = self.lock_release > env.now
+            hazard = np.concatenate((f * phi_k, np.where(held, self.lock_attempt, 0.0)))
             total = float(hazard.sum())
             used = np.minimum(self.busy, dt)
             free = dt - used
@@ -229,21 +243,43 @@ class FluidGuest:
                     if who.size == 0:
                         continue
                     k = rng.choice(p_act.size, size=who.size, p=p_act)
-                    c = rng.exponential(self.mean[k])
-                    extra = rng.poisson(c * phi_k[k])
-                    nf = 1 + extra
+                    at = env.now + used[who] + (free[who] - left[who]) + t1
+                    spin = k >= nact
+                    kk = np.minimum(k, nact - 1)
+                    c = np.where(spin, 0.0, rng.exponential(self.mean[kk]))
+                    extra = np.where(spin, 0, rng.poisson(c * phi_k[kk]))
+                    nf = np.where(spin, 0, 1 + extra)
                     stall = nf * lat
-                    wall = c + stall
+                    lock_of = np.where(spin, k - nact, 0)
+                    if self.lock_release.size:
+                        wall = np.where(spin, np.maximum(self.lock_release[lock_of] - at, 0.0), c + stall)
+                    else:
+                        wall = c + stall
                     rest = left[who] - t1 - wall
                     over = rest < 0
                     self.busy[who[over]] += -rest[over]
-                    self.stall_frac[who[over]] = stall[over] / wall[over]
+                    self.stall_frac[who[over]] = np.where(
+                        wall[over] > 0, stall[over] / np.maximum(wall[over], 1e-300), 0.0
+                    )
                     left[who] = np.maximum(rest, 0.0)
-                    self._account(who, k, nf, c, stall, wall, lat, mm, region_faults)
-            self._spin_waiters(free, dt)
+                    f_sel = ~spin
+                    if f_sel.any():
+                        self._account(
+                            who[f_sel],
+                            k[f_sel],
+                            nf[f_sel],
+                            c[f_sel],
+                            stall[f_sel],
+                            wall[f_sel],
+                            lat,
+                            mm,
+                            region_faults,
+                        )
+                    if spin.any():
+                        self._spins(who[spin], lock_of[spin], wall[spin], at[spin])
             due = int((env.now + dt) / self.quantum)
-            for key in [k for k in self.calendar if k <= due]:
-                region_faults += self.calendar.pop(key)
+            while self.calendar_keys and self.calendar_keys[0] <= due:
+                region_faults += self.calendar.pop(heapq.heappop(self.calendar_keys))
             total_f = float(region_faults.sum())
             if total_f > 0:
                 count = int(total_f) + int(rng.random() < total_f - int(total_f))
@@ -256,6 +292,8 @@ class FluidGuest:
             m.window_end = env.now + dt
             yield env.timeout(dt)
         m.window_end = env.now
+        for cpu in np.flatnonzero(self.published & ~self.in_rtas).tolist():
+            self._unpublish(cpu)
         _ = n
 
     def _account(
@@ -270,70 +308,62 @@ class FluidGuest:
         mm: np.ndarray,
         region_faults: np.ndarray,
     ) -> None:
+        """Record a batch of episodes (vCPU ``who``, activity ``k``, ``nf`` faults, ``wall`` long)."""
         m = self.metrics
         now = self.env.now
+        n = self.busy.size
+        long_stall = lat >= self.publish_min
         for a in np.unique(k):
             sel = k == a
-            ctx = self.ctx[a].value
-            pa = np.bincount(who[sel], weights=nf[sel], minlength=self.busy.size).astype(np.int64)
-            m.fault_many(pa, ctx, lat)
-            split = self._region_split(a, mm)
-            region_faults += float(sel.sum()) * split
-            for j in np.flatnonzero(sel & (nf > 1)):
-                extra = int(nf[j]) - 1
-                times = now + (np.arange(1, extra + 1)) * float(wall[j]) / (extra + 1)
-                for key in (times / self.quantum).astype(np.int64):
-                    slot = self.calendar.get(int(key))
-                    if slot is None:
-                        self.calendar[int(key)] = split.copy()
-                    else:
-                        slot += split
-        for i in range(who.size):
-            a = int(k[i])
             ctx = self.ctx[a]
-            m.segment(ctx.value, float(stall[i]), float(wall[i]))
-            cpu = int(who[i])
+            pa = np.bincount(who[sel], weights=nf[sel], minlength=n).astype(np.int64)
+            m.fault_many(pa, ctx.value, lat)
+            m.segments(ctx.value, stall[sel], wall[sel])
+            split = self._region_split(int(a), mm)
+            region_faults += float(sel.sum()) * split
+            # The faults after the first reach the link spread evenly over their episode.
+            many = np.flatnonzero(sel & (nf > 1))
+            if many.size:
+                extra = (nf[many] - 1).astype(np.int64)
+                owner = np.repeat(np.arange(many.size), extra)
+                rank = np.arange(owner.size) - np.repeat(np.cumsum(extra) - extra, extra) + 1
+                times = now + rank * wall[many][owner] / (extra[owner] + 1)
+                keys, counts = np.unique((times / self.quantum).astype(np.int64), return_counts=True)
+                for key, cnt in zip(keys.tolist(), counts.tolist(), strict=True):
+                    slot = self.calendar.get(key)
+                    if slot is None:
+                        self.calendar[key] = split * cnt
+                        heapq.heappush(self.calendar_keys, key)
+                    else:
+                        slot += split * cnt
             if a >= self.nctx:
-                lock = a - self.nctx
-                self.lock_release[lock] = max(self.lock_release[lock], now + float(wall[i]))
-            long_stall = lat >= self.publish_min
+                lock = int(a) - self.nctx
+                self.lock_release[lock] = max(self.lock_release[lock], now + float(wall[sel].max()))
             visible = ctx.value in KERNEL_CONTEXTS[1:] or ctx == Ctx.IRQS_HARD_OFF or a >= self.nctx
-            if wall[i] >= self.publish_min and (visible or long_stall):
-                self._publish(cpu, ctx, long_stall, None, now + float(wall[i]))
+            if visible or long_stall:
+                for i in np.flatnonzero(sel & (wall >= self.publish_min)).tolist():
+                    self._publish(int(who[i]), ctx, long_stall, None, now + float(wall[i]))
 
     def _region_split(self, a: int, mm: np.ndarray) -> np.ndarray:
         w = self.weights[a] * mm
         s = w.sum()
         return w / s if s > 0 else w
 
-    def _spin_waiters(self, free: np.ndarray, dt: float) -> None:
-        """Running vCPUs that want a lock whose holder is stalled start spinning until it is released."""
-        now = self.env.now
-        for lock in np.flatnonzero(self.lock_release > now):
-            rate = self.lock_attempt[lock]
-            idle = np.flatnonzero((self.busy <= 0) & (free > 0))
-            if idle.size == 0 or rate <= 0:
+    def _spins(self, who: np.ndarray, locks: np.ndarray, wall: np.ndarray, at: np.ndarray) -> None:
+        """vCPUs that wanted a lock while its holder was stalled: they spin until the release."""
+        m = self.metrics
+        for i in range(who.size):
+            cpu, lock, dur = int(who[i]), int(locks[i]), float(wall[i])
+            if dur <= 0:
                 continue
-            p = -np.expm1(-rate * free[idle])
-            spin = idle[self.rng.random(idle.size) < p]
-            if spin.size == 0:
-                continue
-            until = float(self.lock_release[lock])
-            dur = until - now
-            self.busy[spin] += dur
-            self.stall_frac[spin] = 0.0
-            self.spinners[lock] += spin.size
-            self.metrics.spinners(int(self.spinners[lock]))
+            m.spun(cpu, dur)
+            self.spinners[lock] += 1
+            m.spinners(int(self.spinners[lock]))
             name = self.names[self.nctx + lock]
-            ctx = self.ctx[self.nctx + lock]
-            for cpu in spin:
-                self.metrics.spun(int(cpu), dur)
-                if dur >= self.publish_min:
-                    self._publish(int(cpu), ctx, False, name, until)
-            count = spin.size
+            if dur >= self.publish_min:
+                self._publish(cpu, self.ctx[self.nctx + lock], False, name, float(at[i]) + dur)
 
-            def release(lock: int = int(lock), count: int = count) -> None:
-                self.spinners[lock] -= count
+            def release(lock: int = lock) -> None:
+                self.spinners[lock] -= 1
 
-            self.env.call_at(until, release)
-        _ = dt
+            self.env.call_at(max(self.env.now, float(at[i]) + dur), release)

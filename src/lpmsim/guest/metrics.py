@@ -25,7 +25,7 @@ class GuestMetrics(FaultRecorder):
         self.max_spinners = 0
         self.ctx_stall: dict[str, float] = {c.value: 0.0 for c in Ctx}
         self.ctx_faults: dict[str, int] = {c.value: 0 for c in Ctx}
-        self.segment_stalls: dict[str, list[float]] = {c.value: [] for c in Ctx}
+        self._segment_stalls: dict[str, list[np.ndarray]] = {c.value: [] for c in Ctx}
         self.window_start: float | None = None
         self.window_end: float | None = None
 
@@ -47,9 +47,22 @@ class GuestMetrics(FaultRecorder):
     def segment(self, ctx: str, stall: float, wall: float) -> None:
         """A context segment ended after ``wall`` seconds, ``stall`` of them stalled."""
         if stall > 0:
-            self.segment_stalls[ctx].append(stall)
+            self._segment_stalls[ctx].append(np.array([stall]))
         if ctx in (Ctx.IRQS_SOFT_OFF, Ctx.IRQS_HARD_OFF):
             self.max_irqs_off = max(self.max_irqs_off, wall)
+
+    def segments(self, ctx: str, stall: np.ndarray, wall: np.ndarray) -> None:
+        """A batch of segments (fluid mode's episodes)."""
+        st = stall[stall > 0]
+        if st.size:
+            self._segment_stalls[ctx].append(st)
+        if ctx in (Ctx.IRQS_SOFT_OFF, Ctx.IRQS_HARD_OFF) and wall.size:
+            self.max_irqs_off = max(self.max_irqs_off, float(wall.max()))
+
+    def segment_stalls(self, ctx: str) -> np.ndarray:
+        """Stall time of every segment of context ``ctx`` that stalled at all."""
+        parts = self._segment_stalls[ctx]
+        return np.concatenate(parts) if parts else np.zeros(0)
 
     def spun(self, vcpu: int, seconds: float) -> None:
         self.spin[vcpu] += seconds

@@ -102,10 +102,35 @@ class ExactGuest:
 
     # -- hooks the kernel model drives ---------------------------------------------------------
     def rtas_call(self, cpu: int, base_s: float) -> Event:
-        """Run an RTAS call of ``base_s`` CPU time on ``cpu`` at its next segment boundary."""
+        """Run an RTAS call of ``base_s`` CPU time on ``cpu`` at its next segment boundary.
+
+        Before resume and after the transfer completed every page is resident and the vCPU
+        processes are dormant: the call is then just ``base_s`` with interrupts hard-disabled
+        under the RTAS lock."""
         ev = self.env.event()
-        self.requests[cpu].append(("rtas", base_s, ev))
+        if self.running:
+            self.requests[cpu].append(("rtas", base_s, ev))
+        else:
+            self.env.process(self._dormant_rtas(cpu, base_s, ev), name=f"rtas{cpu}")
         return ev
+
+    @property
+    def running(self) -> bool:
+        return self.link is not None and self.link.completed_at is None
+
+    def _dormant_rtas(self, cpu: int, base_s: float, done: Event) -> Proc:
+        lock = self.locks[RTAS_LOCK]
+        prev = self.cpus.cpus[cpu].ctx
+        self.cpus.set_ctx(cpu, Ctx.IRQS_HARD_OFF)
+        ev = lock.acquire(cpu)
+        if ev is not None:
+            self.cpus.set_spinning(cpu, lock.name)
+            yield ev
+            self.cpus.set_spinning(cpu, None)
+        yield self.env.timeout(base_s)
+        lock.release(cpu)
+        self.cpus.set_ctx(cpu, prev)
+        done.succeed()
 
     def freeze_user(self) -> None:
         self.frozen = True
@@ -130,7 +155,9 @@ class ExactGuest:
         rtas_touch = self._touch(cpu, rtas.touch_rate_hz, {rtas.region: 1.0})
         lock_p = np.array([lk.rate_hz for lk in self.lock_specs])
         cpus = self.cpus
-        while True:
+        link = self.link
+        assert link is not None
+        while link.completed_at is None:
             while self.requests[cpu]:
                 kind, base, done = self.requests[cpu].popleft()
                 if kind == "rtas":
@@ -162,6 +189,13 @@ class ExactGuest:
             else:
                 yield from self._execute(cpu, ctx, c, touches[k], rng)
             self.metrics.segment(ctx.value, float(self.metrics.blocktime[cpu] - stall0), self.env.now - t0)
+        # Transfer complete: nothing can stall any more; the vCPU runs on, dormant, looking normal.
+        while self.requests[cpu]:
+            _kind, base, done = self.requests[cpu].popleft()
+            yield from self._rtas(cpu, base, rtas_touch, rng)
+            done.succeed()
+        cpus.set_task(cpu, self.tasks[cpu])
+        cpus.set_ctx(cpu, Ctx.USER)
 
     def _execute(self, cpu: int, ctx: Ctx, cpu_time: float, tc: _Touch, rng: np.random.Generator) -> Proc:
         """``cpu_time`` seconds of CPU time touching pages per ``tc``; stalls on missing pages."""

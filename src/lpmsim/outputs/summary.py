@@ -49,6 +49,7 @@ def render(summary: dict[str, Any], console: Console) -> None:
     t.add_column("value", justify="right")
     if not m.get("enabled"):
         t.add_row("migration", "disabled")
+        _kernel_rows(t, summary)
         console.print(t)
         return
     t.add_row(
@@ -72,5 +73,26 @@ def render(summary: dict[str, Any], console: Console) -> None:
     t.add_row("fault latency p50 / p99 / max", f"{_ms(fl['p50'])} / {_ms(fl['p99'])} / {_ms(fl['max'])}")
     bt = m["blocktime_s"]
     t.add_row("blocktime total / per-vCPU max", f"{_s(bt['total'])} / {_s(bt['per_vcpu_max'])}")
+    _kernel_rows(t, summary)
     t.add_row("wall time", f"{summary['wall_s']:.2f} s")
     console.print(t)
+
+
+def _kernel_rows(t: Table, summary: dict[str, Any]) -> None:
+    """Outcome and the reports per lockup detector (kernel model)."""
+    if "outcome" not in summary:
+        return
+    crash = summary.get("crash")
+    outcome = summary["outcome"]
+    if crash:
+        outcome += f" ({crash['cause']} on CPU {crash['cpu']} at {_s(crash['time_s'])})"
+    t.add_row("outcome", outcome)
+    for name, w in summary.get("watchdogs", {}).items():
+        if name == "nmi_ipi":
+            t.add_row(
+                "NMI IPIs sent / timed out / unrecoverable",
+                f"{w['sent']} / {w['timed_out']} / {w['unrecoverable']}",
+            )
+            continue
+        first = "" if w["first_s"] is None else f", first at {_s(w['first_s'])}"
+        t.add_row(f"{name} reports", f"{w['reports']:,} on {len(w['cpus']):,} CPUs{first}")

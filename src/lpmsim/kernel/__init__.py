@@ -1,0 +1,1 @@
+"""The guest kernel model: lockup detectors, the pseries migration flow, panics, the kernel log."""

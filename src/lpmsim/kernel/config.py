@@ -1,0 +1,243 @@
+"""The scenario's ``kernel`` and ``script`` sections (pydantic models).
+
+Every sysctl keeps the kernel's own name and is validated with the kernel's own range (the
+ranges below are those of the sysctl tables / module parameters, kernel-facts.md sections 1-9).
+``preset`` fills the fields the scenario does not give with the defaults of upstream Linux or of
+an enterprise distribution (SUSE ppc64le, kernel-facts.md section 9.2); ``version`` selects the
+behaviours that changed over time:
+
+* ``pre-v6.0``: no LPM factor, no wait for VASI Completed (mobility.c before 882c0d1704cf and
+  118b1366930c), RTAS entered with MSR[RI]=0 (before b6b1c3ce06ca, v5.19), old
+  ``rcu_cpu_stall_reset()`` (stall warnings suppressed for the rest of the grace period);
+* ``v6.0``: factor set from SUSPENDING until COMPLETED, completion wait, old RCU reset;
+* ``v6.6``: as v6.0 with the new ``rcu_cpu_stall_reset()`` (a80be428fbc1 and its follow-up:
+  a full new timeout counted from the third FQS scan after the reset).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+
+UINT_MAX = 2**32 - 1
+
+KernelVersion = Literal["pre-v6.0", "v6.0", "v6.6"]
+ScriptState = Literal["stalled", "irqs_soft_off", "irqs_hard_off", "preempt_off", "rtas_call", "d_state"]
+
+
+def _f(default: Any, unit: str, description: str, **kw: Any) -> Any:
+    return Field(default, description=description, json_schema_extra={"unit": unit}, **kw)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class NmiRi0Prob(_Section):
+    """Probability that a system reset lands while MSR[RI]=0, per interrupted context.
+
+    ASSUMPTION: no measured figures exist; RI=0 windows are short (interrupt entry/exit, SRR
+    save/restore) so the defaults are small, larger where interrupt-entry code dominates
+    (irqs-off paths) and in firmware (PAPR lets RTAS clear RI in its critical regions).
+    """
+
+    user: float = _f(0.0, "probability", "User mode: never RI=0.", ge=0, le=1)
+    kernel: float = _f(0.001, "probability", "Preemptible kernel code. ASSUMPTION.", ge=0, le=1)
+    preempt_off: float = _f(0.001, "probability", "Kernel code with preemption off. ASSUMPTION.", ge=0, le=1)
+    irqs_soft_off: float = _f(0.01, "probability", "Soft-masked kernel code. ASSUMPTION.", ge=0, le=1)
+    irqs_hard_off: float = _f(0.05, "probability", "Hard-disabled low-level code. ASSUMPTION.", ge=0, le=1)
+    idle: float = _f(0.0, "probability", "Idle loop (ceded or snoozing). ASSUMPTION.", ge=0, le=1)
+    rtas: float = _f(
+        0.05,
+        "probability",
+        "Inside an RTAS call entered with RI=1 (v5.19+): RTAS clears RI in its own critical "
+        "regions (PAPR R1-7.2.1-9). ASSUMPTION. Entered with RI=0 (older kernels) it is 1.",
+        ge=0,
+        le=1,
+    )
+
+
+class RtasCallSpec(_Section):
+    """One kind of RTAS call made by post_mobility_fixup(), with a heavy-tailed base duration."""
+
+    name: str = _f(..., "-", "RTAS token name, e.g. ibm,update-nodes.")
+    count: int = _f(1, "calls", "Calls of this kind after each resume.", ge=0, le=100000)
+    median_s: float = _f(..., "s", "Median base duration (lognormal). ASSUMPTION.", ge=0)
+    sigma: float = _f(1.5, "-", "Lognormal shape (0 = always the median). ASSUMPTION.", ge=0, le=5)
+
+
+def _default_rtas() -> tuple[RtasCallSpec, ...]:
+    # ASSUMPTION (docs/model/kernel.md): nothing published gives these durations; the seed thread
+    # only says such a call "is taking ages" right after resume.  Medians of tens of ms with a
+    # heavy lognormal tail; the stalls on missing partition memory come on top (guest model).
+    return (
+        RtasCallSpec(name="ibm,activate-firmware", count=1, median_s=0.05, sigma=1.5),
+        RtasCallSpec(name="ibm,update-nodes", count=2, median_s=0.1, sigma=1.5),
+        RtasCallSpec(name="ibm,update-properties", count=8, median_s=0.02, sigma=1.5),
+    )
+
+
+_SLES = {
+    "hung_task_timeout_secs": 480,
+    "rcu_cpu_stall_timeout": 60,
+    "printk_caller": True,
+    "hz": 100,
+    "preempt": "none",
+}
+_UPSTREAM: dict[str, Any] = {}
+
+
+class Kernel(_Section):
+    """The guest kernel: version, sysctls (kernel names and ranges) and model parameters."""
+
+    preset: Literal["upstream", "sles"] = _f(
+        "upstream",
+        "-",
+        "Defaults for the fields not given: 'upstream' Linux, or 'sles' (SUSE ppc64le config: "
+        "hung_task_timeout_secs 480, rcu_cpu_stall_timeout 60, PRINTK_CALLER; kernel-facts 9.2).",
+    )
+    version: KernelVersion = _f(
+        "v6.6",
+        "-",
+        "Kernel behaviour modelled: pre-v6.0, v6.0 (LPM factor, completion wait), v6.6 (new RCU reset).",
+    )
+    watchdog_thresh: int = _f(
+        10, "s", "kernel.watchdog_thresh (0 disables the lockup detectors).", ge=0, le=60
+    )
+    nmi_watchdog: int = _f(1, "0/1", "kernel.nmi_watchdog: the powerpc hard-lockup detector.", ge=0, le=1)
+    hardlockup_panic: int = _f(0, "0/1", "kernel.hardlockup_panic.", ge=0, le=1)
+    hardlockup_all_cpu_backtrace: int = _f(0, "0/1", "kernel.hardlockup_all_cpu_backtrace.", ge=0, le=1)
+    soft_watchdog: int = _f(1, "0/1", "kernel.soft_watchdog: the soft-lockup detector.", ge=0, le=1)
+    softlockup_panic: int = _f(0, "0/1", "kernel.softlockup_panic.", ge=0, le=1)
+    nmi_wd_lpm_factor: int = _f(
+        200,
+        "%",
+        "kernel.nmi_wd_lpm_factor: % added to the hard-lockup timeout during LPM (v6.0+).",
+        ge=0,
+        le=UINT_MAX,
+    )
+    rcu_cpu_stall_timeout: int = _f(
+        21, "s", "rcupdate.rcu_cpu_stall_timeout (CONFIG_RCU_CPU_STALL_TIMEOUT).", ge=3, le=300
+    )
+    rcu_cpu_stall_suppress: int = _f(0, "0/1", "rcupdate.rcu_cpu_stall_suppress.", ge=0, le=1)
+    panic_on_rcu_stall: int = _f(0, "0/1", "kernel.panic_on_rcu_stall.", ge=0, le=1)
+    max_rcu_stall_to_panic: int = _f(0, "stalls", "kernel.max_rcu_stall_to_panic.", ge=0, le=2**31 - 1)
+    hung_task_timeout_secs: int = _f(
+        120, "s", "kernel.hung_task_timeout_secs (0 disables).", ge=0, le=(2**63 - 1) // 1000
+    )
+    hung_task_check_interval_secs: int = _f(
+        0, "s", "kernel.hung_task_check_interval_secs (0 = the timeout).", ge=0, le=(2**63 - 1) // 1000
+    )
+    hung_task_panic: int = _f(0, "0/1", "kernel.hung_task_panic.", ge=0, le=1)
+    hung_task_warnings: int = _f(
+        10, "reports", "kernel.hung_task_warnings (-1 = unlimited).", ge=-1, le=2**31 - 1
+    )
+    wq_watchdog_thresh: int = _f(
+        30,
+        "s",
+        "workqueue.watchdog_thresh: the workqueue watchdog period and threshold (0 disables).",
+        ge=0,
+        le=3600,
+    )
+    wq_panic_on_stall: int = _f(
+        0,
+        "stalls",
+        "workqueue.panic_on_stall: BUG after this many stall detections (0 = never).",
+        ge=0,
+        le=UINT_MAX,
+    )
+    hz: Literal[100, 250, 300, 1000] = _f(100, "Hz", "CONFIG_HZ (pseries defconfig and SUSE: 100).")
+    preempt: Literal["none", "voluntary", "full"] = _f(
+        "none", "-", "Preemption model: 'full' names RCU rcu_preempt, otherwise rcu_sched."
+    )
+    printk_caller: bool = _f(False, "-", "CONFIG_PRINTK_CALLER: [T<pid>]/[C<cpu>] after the timestamp.")
+    uptime_at_start_s: float = _f(
+        0.0,
+        "s",
+        "Kernel uptime when the simulation starts (offsets printk and timebase stamps).",
+        ge=0,
+        le=1e8,
+    )
+    tb_freq_hz: int = _f(
+        512_000_000,
+        "Hz",
+        "Timebase frequency (POWER8/9/10: 512 MHz; kernel reads it from the device tree).",
+        gt=0,
+    )
+    nmi_ri0_prob: NmiRi0Prob = Field(default_factory=NmiRi0Prob, description="RI=0 exposure per context.")
+    rtas_runs_with_ri0: bool | None = _f(
+        None,
+        "-",
+        "RTAS entered with MSR[RI]=0 (true before v5.19's b6b1c3ce06ca). Unset: true for pre-v6.0, false otherwise.",
+    )
+    post_mobility_rtas: tuple[RtasCallSpec, ...] = Field(
+        default_factory=_default_rtas,
+        description="RTAS calls of post_mobility_fixup(), in order. ASSUMPTION: base durations.",
+    )
+    rtas_touches_memory: bool = _f(
+        True,
+        "-",
+        "RTAS calls run through the guest model (touching firmware memory that may be missing and "
+        "stall); false: a plain hard-disabled section of the base duration (for scripted cases).",
+    )
+    drmgr_cpu: int = _f(0, "cpu", "CPU running drmgr (the migration request and post_mobility_fixup).", ge=0)
+    hprod_us: float = _f(5.0, "µs", "Cost of one H_PROD hcall of the waker. ASSUMPTION.", ge=0)
+    tail_s: float = _f(
+        20.0,
+        "s",
+        "Keep simulating this long after the LPM flow ends (factor cleared) and COMPLETED: the SMP "
+        "hard-lockup timeout (15 s) plus a heartbeat period.",
+        ge=0,
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            preset = data.get("preset", "upstream")
+            table = _SLES if preset == "sles" else _UPSTREAM
+            data = {**table, **data}
+        return data
+
+    # -- derived ------------------------------------------------------------------------------
+    @property
+    def has_lpm_factor(self) -> bool:
+        return self.version != "pre-v6.0"
+
+    @property
+    def waits_for_completion(self) -> bool:
+        return self.version != "pre-v6.0"
+
+    @property
+    def new_rcu_reset(self) -> bool:
+        return self.version == "v6.6"
+
+    @property
+    def rtas_ri0(self) -> bool:
+        if self.rtas_runs_with_ri0 is not None:
+            return self.rtas_runs_with_ri0
+        return self.version == "pre-v6.0"
+
+    @property
+    def rcu_name(self) -> str:
+        return "rcu_preempt" if self.preempt == "full" else "rcu_sched"
+
+
+class ScriptEntry(_Section):
+    """A per-CPU override: from ``at_s`` for ``duration_s`` the CPU is in ``state``."""
+
+    cpu: int = _f(..., "cpu", "The vCPU.", ge=0)
+    at_s: float = _f(..., "s", "Start, simulated seconds from t=0.", ge=0)
+    state: ScriptState = _f(
+        ...,
+        "-",
+        "stalled (in the hypervisor), irqs_soft_off, irqs_hard_off, preempt_off, rtas_call (an "
+        "RTAS call of duration_s), d_state (a task on this CPU sleeps uninterruptibly).",
+    )
+    duration_s: float = _f(..., "s", "Duration; inf = never ends.", gt=0)
+
+    @field_serializer("duration_s")
+    def _ser_duration(self, v: float) -> float | str:
+        return "inf" if math.isinf(v) else v

@@ -1,0 +1,339 @@
+"""The powerpc hard-lockup ("NMI") watchdog: heartbeat, soft-NMI self-detection, SMP checker.
+
+Mirrors arch/powerpc/kernel/watchdog.c as of v6.6-v6.15 (``watchdog_timer_interrupt``,
+``wd_smp_clear_cpu_pending``, ``set_cpu_stuck``, ``watchdog_smp_panic``, ``soft_nmi_interrupt``,
+``arch_touch_nmi_watchdog``, ``watchdog_calc_timeouts``, ``start_watchdog``), read in the
+torvalds/linux tree.
+
+* Timeouts (``watchdog_calc_timeouts``): ``threshold = watchdog_thresh + wd_timeout_pct *
+  watchdog_thresh / 100`` (integer), local = threshold * tb_freq ticks, SMP = local * 3 / 2,
+  heartbeat period = ``watchdog_thresh * 1000 * 2 / 5`` ms from the *raw* threshold.
+* Heartbeat: on every hrtimer run the CPU stores its TB, clears its pending bit (a stuck CPU
+  prints ``CPU %d became unstuck TB:%lld``; the last one to clear resets ``wd_smp_last_reset_tb``
+  and refills pending with the enabled CPUs minus the stuck ones), then runs the SMP checker when
+  ``tb - last_reset >= SMP timeout``.  After (re)start CPU 0 is enabled first, so pending = {0}.
+* The checker bails if its caller is pending or ``wd_try_report()`` fails; it marks every pending
+  CPU stuck (stopping when pending empties, which resets), prints the two headline lines with the
+  reset time read *before* the walk, then sends each stuck CPU an NMI IPI with a 1 s timeout,
+  one after another (``nmi_ipi``), then ``nmi_panic(NULL, "Hard LOCKUP")`` if hardlockup_panic.
+* Soft-NMI: a decrementer interrupt while soft-masked enters ``soft_nmi_interrupt``; if ``tb -
+  wd_timer_tb >= local timeout`` the CPU reports itself once per episode (silent while stuck;
+  ``wd_try_report`` failure re-arms DEC at 100 ms).  Otherwise DEC is re-armed with the local
+  timeout when that fits in 31 bits, else it stays 0x7fffffff (4.194 s at 512 MHz).  The first
+  entry after interrupts are disabled is the next scheduling-clock tick (ASSUMPTION: the
+  decrementer is programmed for the next tick, HZ).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import TYPE_CHECKING
+
+from lpmsim.kernel.timing import EPS, Alarm
+
+if TYPE_CHECKING:
+    from lpmsim.kernel.model import KernelModel
+
+DEC_MAX = 0x7FFFFFFF
+NIP_SYMBOL = "_raw_spin_lock_irqsave+0x80/0x110"
+
+
+class HardLockup:
+    def __init__(self, m: KernelModel) -> None:
+        self.m = m
+        cfg = m.cfg
+        self.enabled = cfg.nmi_watchdog == 1 and cfg.watchdog_thresh > 0
+        self.pct = 0
+        n = m.n
+        self.tb = [m.env.now] * n
+        self.pending: set[int] = {0}
+        self.last_reset = m.env.now
+        self.stuck: set[int] = set()
+        self.reporting = False
+        self.quiet = True
+        self.tick_at = math.inf
+        self.dec_next: list[float | None] = [None] * n
+        self.snmi_plan: list[float | None] = [None] * n
+        self.snmi_target: list[float | None] = [None] * n
+        self.snmi_alarm = [Alarm(m.env, functools.partial(self._snmi_fire, c)) for c in range(n)]
+        self.local_tb = 0
+        self.smp_tb = 0
+        self.calc()
+
+    # -- constants ------------------------------------------------------------------------------
+    def calc(self) -> None:
+        thresh = self.m.cfg.watchdog_thresh
+        threshold = thresh + (self.pct * thresh) // 100
+        self.local_tb = threshold * self.m.clock.tb_freq
+        self.smp_tb = self.local_tb * 3 // 2
+        if self.local_tb < DEC_MAX:
+            self.rearm_s = self.local_tb / self.m.clock.tb_freq
+        else:
+            self.rearm_s = DEC_MAX / self.m.clock.tb_freq
+
+    def restart(self, t: float) -> None:
+        """watchdog_hardlockup_stop() + start(): re-seed every CPU, pending = {first enabled}."""
+        if not self.enabled:
+            return
+        for c in range(self.m.n):
+            self.tb[c] = t
+        self.pending = {0}
+        self.last_reset = t
+        self._go_active(t)
+
+    # -- lazily computed heartbeat --------------------------------------------------------------
+    def tb_of(self, c: int, t: float) -> float:
+        m = self.m
+        if c in m.blocked:
+            return self.tb[c]
+        return max(self.tb[c], m.hr_last_run(c, t))
+
+    def _ticks(self, t: float) -> int:
+        return self.m.clock.tb(t)
+
+    # -- transitions ------------------------------------------------------------------------------
+    def on_timer_block(self, c: int, t: float) -> None:
+        self.tb[c] = self.tb_of(c, t)
+        # the DEC is programmed for the next tick when interrupts go off
+        self.dec_next[c] = self.m.clock.next_jiffy_after(t)
+        if not self.enabled:
+            return
+        if self.quiet:
+            g = self.m.grid.last_le(t)
+            self.last_reset = g if g is not None else self.m.grid.t0
+            self.pending = {0}
+        self._go_active(t)
+
+    def on_timer_unblock(self, c: int, t: float) -> None:
+        self.dec_next[c] = None
+
+    def _go_active(self, t: float) -> None:
+        self.quiet = False
+        g = self.m.grid.next_after(t)
+        if g < self.tick_at:
+            self.tick_at = g
+            self.m.env.call_at(g, lambda: self._tick(g))
+
+    # -- heartbeat --------------------------------------------------------------------------------
+    def beat_late(self, c: int, t: float) -> None:
+        """A heartbeat delivered when the CPU could take interrupts again."""
+        if not self.enabled or self.m.dead:
+            return
+        self._beat(c, t)
+
+    def _tick(self, g: float) -> None:
+        m = self.m
+        if g != self.tick_at:
+            return
+        self.tick_at = math.inf
+        if m.dead or not self.enabled:
+            return
+        first = m.first_timer_ok()
+        if first is not None:
+            interesting = sorted((self.pending - m.blocked) | {first})
+            for c in interesting:
+                if m.dead:
+                    return
+                if self._beat(c, g):
+                    blocked = m.blocked
+                    self.pending = {p for p in self.pending if p <= c or p in blocked}
+                    break
+        if m.dead:
+            return
+        canonical = (
+            not m.blocked
+            and not self.stuck
+            and not self.reporting
+            and first == 0
+            and self.pending == {0}
+            and self.last_reset == g
+        )
+        if canonical:
+            self.quiet = True
+        else:
+            self._go_active(g)
+
+    def _beat(self, c: int, t: float) -> bool:
+        """watchdog_timer_interrupt(): returns True when the pending mask was reset."""
+        self.tb[c] = t
+        reset = self._clear_pending(c, t)
+        if self._ticks(t) - self._ticks(self.last_reset) >= self.smp_tb:
+            reset = self._smp_panic(c, t) or reset
+        return reset
+
+    def _reset(self, t: float) -> None:
+        self.last_reset = t
+        self.pending = set(range(self.m.n)) - self.stuck
+
+    def _clear_pending(self, c: int, t: float) -> bool:
+        if c not in self.pending:
+            if c in self.stuck:
+                line = f"watchdog: CPU {c} became unstuck TB:{self._ticks(t)}"
+                self.m.log.emit(t, line, f"C{c}")
+                self.m.report(t, "hardlockup", "unstuck", [c], c, line)
+                self.stuck.discard(c)
+                self._go_active(t)
+            elif not self.pending:
+                self._reset(t)
+                return True
+            return False
+        self.pending.discard(c)
+        if not self.pending:
+            self._reset(t)
+            return True
+        return False
+
+    def _set_cpu_stuck(self, c: int, t: float) -> bool:
+        self.stuck.add(c)
+        self.pending.discard(c)
+        if not self.pending:
+            self._reset(t)
+            return True
+        return False
+
+    def _smp_panic(self, c: int, t: float) -> bool:
+        m = self.m
+        last = self.last_reset
+        if self._ticks(t) - self._ticks(last) < self.smp_tb:
+            return False
+        if c in self.pending or self.reporting:
+            return False
+        self.reporting = True
+        ipi: list[int] = []
+        reset = False
+        for x in sorted(self.pending):
+            if x == c:
+                continue
+            ipi.append(x)
+            if self._set_cpu_stuck(x, t):
+                reset = True
+                break
+        if not ipi:
+            self.reporting = False
+            return reset
+        tbn, tbl = self._ticks(t), self._ticks(last)
+        caller = f"C{c}"
+        line = m.log.emit(t, f"watchdog: CPU {c} detected hard LOCKUP on other CPUs {cpulist(ipi)}", caller)
+        m.log.emit(
+            t,
+            f"watchdog: CPU {c} TB:{tbn}, last SMP heartbeat TB:{tbl} ({m.clock.ms(tbn - tbl)}ms ago)",
+            caller,
+        )
+        m.report(t, "hardlockup", "smp-detected", ipi, c, line)
+        if m.cfg.hardlockup_all_cpu_backtrace:
+            others = [x for x in range(m.n) if x != c]
+            m.log.emit(t, f"Sending NMI from CPU {c} to CPUs {cpulist(others)}:", caller)
+            self._after_report(c, t)
+        else:
+            m.nmi.send_sequence(c, ipi, lambda t2: self._after_report(c, t2))
+        return reset
+
+    def _after_report(self, c: int, t: float) -> None:
+        if self.m.cfg.hardlockup_panic:
+            self.m.panic(t, "Hard LOCKUP", "hardlockup_panic", c)
+            return
+        self.reporting = False
+        self._go_active(t)
+
+    # -- touch ----------------------------------------------------------------------------------------
+    def arch_touch(self, c: int, t: float) -> None:
+        """arch_touch_nmi_watchdog(): at most once per heartbeat period."""
+        if not self.enabled:
+            return
+        period_tb = self.m.cfg.watchdog_thresh * 400 * self.m.clock.tb_freq // 1000
+        if self._ticks(t) - self._ticks(self.tb_of(c, t)) >= period_tb:
+            self.tb[c] = t
+            self._clear_pending(c, t)
+            self._go_active(t)
+
+    # -- soft-NMI ---------------------------------------------------------------------------------------
+    def soft_nmi_update(self, c: int, t: float, reachable: bool, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        plan = self.snmi_plan[c]
+        if reachable:
+            if plan is not None and not force:
+                return  # unchanged episode: the scheduled entry stands
+            if plan is not None:
+                # keep the decrementer's phase: the next entry at or after t
+                e0 = plan + max(0, math.ceil((t - plan) / self.rearm_s - EPS)) * self.rearm_s
+            else:
+                dec = self.dec_next[c]
+                e0 = t if dec is None else max(t, dec)
+            self.snmi_plan[c] = e0
+            self._schedule_snmi(c, e0)
+        elif plan is not None:
+            # left the soft-masked running state: the next DEC expiry after now is kept pending
+            if self.m.tok[c]:
+                self.dec_next[c] = None
+            else:
+                k = max(0, math.floor((t - plan) / self.rearm_s + EPS) + 1)
+                self.dec_next[c] = plan + k * self.rearm_s
+            self.snmi_plan[c] = None
+            self.snmi_target[c] = None
+
+    def _schedule_snmi(self, c: int, e0: float) -> None:
+        due_tb = self._ticks(self.tb[c]) + self.local_tb
+        k = max(0, math.ceil((due_tb / self.m.clock.tb_freq - self.m.clock.offset - e0) / self.rearm_s - EPS))
+        e = e0 + k * self.rearm_s
+        while self._ticks(e) < due_tb:
+            k += 1
+            e = e0 + k * self.rearm_s
+        e = max(e, self.m.env.now)
+        self.snmi_target[c] = e
+        self.snmi_alarm[c].set(e)
+
+    def _snmi_fire(self, c: int, t: float) -> None:
+        target = self.snmi_target[c]
+        if target is None or self.m.dead:
+            return
+        if target != t:
+            self.snmi_alarm[c].set(target)
+            return
+        self.snmi_target[c] = None
+        self._snmi_entry(c, t)
+
+    def _snmi_entry(self, c: int, e: float) -> None:
+        m = self.m
+        tbn, tbc = self._ticks(e), self._ticks(self.tb[c])
+        if tbn - tbc < self.local_tb:
+            self.snmi_plan[c] = e
+            self._schedule_snmi(c, e)
+            return
+        if c in self.stuck:
+            return  # silent until the CPU's heartbeat runs again
+        if self.reporting:
+            self.snmi_plan[c] = e + 0.1  # "Couldn't report, try again in 100ms"
+            self._schedule_snmi(c, e + 0.1)
+            return
+        self.reporting = True
+        self._set_cpu_stuck(c, e)
+        caller = f"C{c}"
+        line = m.log.emit(e, f"watchdog: CPU {c} self-detected hard LOCKUP @ {NIP_SYMBOL}", caller)
+        m.log.emit(
+            e, f"watchdog: CPU {c} TB:{tbn}, last heartbeat TB:{tbc} ({m.clock.ms(tbn - tbc)}ms ago)", caller
+        )
+        m.report(e, "hardlockup", "self-detected", [c], c, line)
+        if m.cfg.hardlockup_all_cpu_backtrace:
+            others = [x for x in range(m.n) if x != c]
+            m.log.emit(e, f"Sending NMI from CPU {c} to CPUs {cpulist(others)}:", caller)
+        if m.cfg.hardlockup_panic:
+            m.panic(e, "Hard LOCKUP", "hardlockup_panic", c)
+            return
+        self.reporting = False
+        self._go_active(e)
+
+
+def cpulist(cpus: list[int]) -> str:
+    """``%*pbl``: ranges of consecutive CPUs, e.g. ``3,5-7``."""
+    out: list[str] = []
+    s = sorted(cpus)
+    i = 0
+    while i < len(s):
+        j = i
+        while j + 1 < len(s) and s[j + 1] == s[j] + 1:
+            j += 1
+        out.append(str(s[i]) if i == j else f"{s[i]}-{s[j]}")
+        i = j + 1
+    return ",".join(out)

@@ -1,0 +1,159 @@
+"""How the kernel model drives the vCPUs: stop_machine, RTAS calls, freezing user tasks.
+
+``GuestHooks`` is the protocol; the guest model (issue 3) provides the real implementation (its
+RTAS calls touch firmware memory that may be missing and stall).  ``DefaultGuestHooks`` drives
+``CpuStates`` directly:
+
+* ``stop_machine(cpus)`` (kernel/stop_machine.c ``multi_cpu_stop``): each CPU arrives when its
+  stopper thread can run (``can_schedule``); once all have arrived every CPU is hard-disabled
+  (MULTI_STOP_DISABLE_IRQ) — the returned event fires then.  ``release_machine()`` restores the
+  contexts they had.
+* ``rtas_call(cpu, base_s)`` (arch/powerpc/kernel/rtas.c ``rtas_call``): takes the global
+  ``rtas_lock`` with interrupts off (a CPU waiting for it spins hard-disabled), runs for
+  ``base_s`` with MSR[EE]=0 and no memory stalls, returns.  ``inf`` never returns.
+* ``freeze_user`` / ``thaw_user``: recorded only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable
+from typing import Protocol
+
+from lpmsim.engine.core import Environment, Event
+from lpmsim.guest.cpustate import CpuStates, Ctx
+
+
+class GuestHooks(Protocol):
+    def rtas_call(self, cpu: int, base_s: float) -> Event: ...
+
+    def in_rtas(self, cpu: int) -> bool: ...
+
+    def stop_machine(self, cpus: Iterable[int]) -> Event: ...
+
+    def release_machine(self) -> None: ...
+
+    def freeze_user(self) -> None: ...
+
+    def thaw_user(self) -> None: ...
+
+
+class DefaultGuestHooks:
+    """Drives ``CpuStates`` directly (no guest model)."""
+
+    def __init__(self, env: Environment, states: CpuStates) -> None:
+        self.env = env
+        self.states = states
+        self._rtas_cpus: set[int] = set()
+        self._rtas_holder: int | None = None
+        self._rtas_queue: deque[tuple[int, float, Event, Ctx]] = deque()
+        self._stop_waiting: set[int] = set()
+        self._stop_event: Event | None = None
+        self._stop_cpus: list[int] = []
+        self._saved_ctx: dict[int, Ctx] = {}
+        self.frozen = False
+        states.subscribe(self._changed)
+
+    # -- RTAS ------------------------------------------------------------------------------------
+    def in_rtas(self, cpu: int) -> bool:
+        return cpu in self._rtas_cpus
+
+    def rtas_call(self, cpu: int, base_s: float) -> Event:
+        done = self.env.event()
+        prev = self.states.cpus[cpu].ctx
+        self.states.set_ctx(cpu, Ctx.IRQS_HARD_OFF)
+        if self._rtas_holder is None:
+            self._rtas_enter(cpu, base_s, done, prev)
+        else:
+            self.states.set_spinning(cpu, "rtas_lock")
+            self._rtas_queue.append((cpu, base_s, done, prev))
+        return done
+
+    def _rtas_enter(self, cpu: int, base_s: float, done: Event, prev: Ctx) -> None:
+        self._rtas_holder = cpu
+        self._rtas_cpus.add(cpu)
+        self.states.set_spinning(cpu, None)
+        if math.isfinite(base_s):
+            self.env.call_at(self.env.now + base_s, lambda: self._rtas_exit(cpu, done, prev))
+
+    def _rtas_exit(self, cpu: int, done: Event, prev: Ctx) -> None:
+        self._rtas_cpus.discard(cpu)
+        self._rtas_holder = None
+        self.states.set_ctx(cpu, prev)
+        done.succeed()
+        if self._rtas_queue:
+            nxt = self._rtas_queue.popleft()
+            self._rtas_enter(*nxt)
+
+    # -- stop_machine ----------------------------------------------------------------------------
+    def stop_machine(self, cpus: Iterable[int]) -> Event:
+        ev = self.env.event()
+        self._stop_event = ev
+        self._stop_cpus = list(cpus)
+        self._stop_waiting = {c for c in self._stop_cpus if not self.states.can_schedule(c)}
+        self._try_complete_stop()
+        return ev
+
+    def _changed(self, cpu: int, _t: float) -> None:
+        if cpu in self._stop_waiting and self.states.can_schedule(cpu):
+            self._stop_waiting.discard(cpu)
+            self._try_complete_stop()
+
+    def _try_complete_stop(self) -> None:
+        ev = self._stop_event
+        if ev is None or self._stop_waiting:
+            return
+        self._stop_event = None
+        for c in self._stop_cpus:
+            self._saved_ctx[c] = self.states.cpus[c].ctx
+            self.states.set_ctx(c, Ctx.IRQS_HARD_OFF)
+        ev.succeed()
+
+    def release_machine(self) -> None:
+        for c, ctx in self._saved_ctx.items():
+            if self.states.cpus[c].ctx == Ctx.IRQS_HARD_OFF:  # untouched since the rendezvous
+                self.states.set_ctx(c, ctx)
+        self._saved_ctx = {}
+
+    # -- freezer ---------------------------------------------------------------------------------
+    def freeze_user(self) -> None:
+        self.frozen = True
+
+    def thaw_user(self) -> None:
+        self.frozen = False
+
+
+class GuestRtas(Protocol):
+    """What a guest model provides (issue 3): RTAS calls and the freezer."""
+
+    def rtas_call(self, cpu: int, base_s: float) -> Event: ...
+
+    def freeze_user(self) -> None: ...
+
+    def thaw_user(self) -> None: ...
+
+
+class AdaptedGuestHooks(DefaultGuestHooks):
+    """The guest model's RTAS calls and freezer, the default stop_machine; tracks who is in RTAS."""
+
+    def __init__(self, env: Environment, states: CpuStates, guest: GuestRtas, rtas: bool = True) -> None:
+        super().__init__(env, states)
+        self.guest = guest
+        self.guest_rtas = rtas
+
+    def rtas_call(self, cpu: int, base_s: float) -> Event:
+        if not self.guest_rtas:
+            return super().rtas_call(cpu, base_s)
+        ev = self.guest.rtas_call(cpu, base_s)
+        self._rtas_cpus.add(cpu)
+        ev.add_callback(lambda _e: self._rtas_cpus.discard(cpu))
+        return ev
+
+    def freeze_user(self) -> None:
+        self.frozen = True
+        self.guest.freeze_user()
+
+    def thaw_user(self) -> None:
+        self.frozen = False
+        self.guest.thaw_user()

@@ -1,0 +1,143 @@
+"""The pseries partition-migration flow in the guest.
+
+Mirrors arch/powerpc/platforms/pseries/mobility.c as of v6.6 (``pseries_migrate_partition``,
+``wait_for_vasi_session_suspending``, ``pseries_suspend``, ``do_join``, ``prod_others``,
+``post_mobility_fixup``, ``wait_for_vasi_session_completed``); ``version = "pre-v6.0"`` drops the
+factor and the completion wait (before 882c0d1704cf / 118b1366930c).
+
+1. drmgr's request arrives at t=0 (ASSUMPTION: when the hypervisor starts the migration); poll
+   H_VASI_STATE every 1 s (``ssleep(1)``) until SUSPENDING.
+2. v6.0+: ``watchdog: Set the NMI watchdog timeout factor to %llu%%`` and
+   ``lockup_detector_reconfigure()`` (factor != 0 only).
+3. ``stop_machine(do_join)`` on every CPU (``GuestHooks.stop_machine``): all CPUs hard-disabled;
+   every CPU H_JOINs (stalled in the hypervisor); the last joiner (ASSUMPTION: the highest-numbered
+   CPU) prints ``mobility: calling ibm,suspend-me on CPU %i`` and suspends the partition
+   (``Migration.guest_suspend()``).  All CPUs stay stalled through the blackout.
+4. Resume: the suspender prints ``mobility: CPU %u waking all threads`` and H_PRODs the others
+   one after another (``hprod_us`` each, ASSUMPTION); every CPU then calls
+   ``rcu_cpu_stall_reset()`` and ``touch_nmi_watchdog()`` (prodded CPUs when they run, the waker
+   after its last H_PROD); stop_machine ends when all have.
+5. ``post_mobility_fixup()`` on the drmgr CPU: ibm,activate-firmware, ibm,update-nodes,
+   ibm,update-properties RTAS calls (``GuestHooks.rtas_call``), base durations lognormal
+   (``kernel.post_mobility_rtas``, ASSUMPTION), one after another.
+6. v6.0+: ``mobility: waiting for memory transfer to complete...``, poll every 500 ms until
+   COMPLETED, ``mobility: memory transfer completed.``, then the factor back to 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from lpmsim.engine.core import Event
+from lpmsim.hypervisor.vasi import VasiState
+
+if TYPE_CHECKING:
+    from lpmsim.hypervisor.migration import Migration
+    from lpmsim.kernel.model import KernelModel
+
+DRMGR_PID = 4242
+
+
+def stopper_pid(cpu: int) -> int:
+    """pid of migration/<cpu> (ASSUMPTION: per-CPU kthreads allocated in blocks of 6)."""
+    return 12 + 6 * cpu
+
+
+class Mobility:
+    def __init__(self, m: KernelModel, mig: Migration) -> None:
+        self.m = m
+        self.mig = mig
+        self.times: dict[str, float | None] = {
+            "suspending_seen_s": None,
+            "factor_set_s": None,
+            "suspend_s": None,
+            "resume_s": None,
+            "fixup_done_s": None,
+            "completed_seen_s": None,
+            "factor_cleared_s": None,
+            "end_s": None,
+        }
+        self.done = m.env.event()
+
+    def _emit(self, text: str, caller: str = f"T{DRMGR_PID}") -> None:
+        self.m.log.emit(self.m.env.now, text, caller)
+
+    def _vasi(self) -> VasiState:
+        """H_VASI_STATE."""
+        return self.mig.state
+
+    def run(self) -> Generator[Event, Any, None]:
+        m, mig = self.m, self.mig
+        env, cfg = m.env, m.cfg
+        factor = cfg.nmi_wd_lpm_factor if cfg.has_lpm_factor else 0
+        while self._vasi() == VasiState.ENABLED:
+            yield env.timeout(1.0)
+        if self._vasi() != VasiState.SUSPENDING:
+            self._emit(f"mobility: unexpected H_VASI_STATE result {int(self._vasi())}")
+            return
+        self.times["suspending_seen_s"] = env.now
+        if m.dead:
+            return
+        if factor:
+            m.set_lpm_factor(env.now, factor, f"T{DRMGR_PID}")
+            self.times["factor_set_s"] = env.now
+        # stop_machine(do_join, ...) on every online CPU
+        yield m.hooks.stop_machine(range(m.n))
+        if m.dead:
+            return
+        suspender = m.n - 1
+        self._emit(f"mobility: calling ibm,suspend-me on CPU {suspender}", f"T{stopper_pid(suspender)}")
+        for c in range(m.n):
+            m.states.set_stalled(c, True)
+        self.times["suspend_s"] = env.now
+        mig.guest_suspend()
+        yield mig.resumed
+        if m.dead:
+            return
+        self.times["resume_s"] = env.now
+        m.states.set_stalled(suspender, False)
+        self._emit(f"mobility: CPU {suspender} waking all threads", f"T{stopper_pid(suspender)}")
+        step = cfg.hprod_us * 1e-6
+        for c in range(m.n):
+            if c == suspender:
+                continue
+            if step > 0:
+                yield env.timeout(step)
+                if m.dead:
+                    return
+            m.states.set_stalled(c, False)
+            m.rcu_cpu_stall_reset(env.now)
+            m.touch_nmi_watchdog(c, env.now)
+        m.rcu_cpu_stall_reset(env.now)
+        m.touch_nmi_watchdog(suspender, env.now)
+        m.hooks.release_machine()
+        if m.dead:
+            return
+        # post_mobility_fixup()
+        rng = m.rng
+        for spec in cfg.post_mobility_rtas:
+            for _ in range(spec.count):
+                base = (
+                    spec.median_s * math.exp(spec.sigma * float(rng.standard_normal()))
+                    if spec.sigma
+                    else spec.median_s
+                )
+                yield m.hooks.rtas_call(cfg.drmgr_cpu, base)
+                if m.dead:
+                    return
+        self.times["fixup_done_s"] = env.now
+        if cfg.waits_for_completion:
+            self._emit("mobility: waiting for memory transfer to complete...")
+            while self._vasi() != VasiState.COMPLETED:
+                yield env.timeout(0.5)
+                if m.dead:
+                    return
+            self._emit("mobility: memory transfer completed.")
+            self.times["completed_seen_s"] = env.now
+        if factor:
+            m.set_lpm_factor(env.now, 0, f"T{DRMGR_PID}")
+            self.times["factor_cleared_s"] = env.now
+        self.times["end_s"] = env.now
+        self.done.succeed()

@@ -1,0 +1,340 @@
+"""The guest kernel: every detector wired to ``CpuStates`` (and to the migration) in one Environment.
+
+``KernelModel`` subscribes to ``CpuStates``; on every change of a vCPU it derives four facts the
+kernel's mechanisms depend on, and hands only their *transitions* to the detectors:
+
+* ``timer_ok``  — the CPU takes timer interrupts (running, interrupts enabled, not spinning in an
+  NMI-IPI send loop): the watchdog hrtimers and the scheduling-clock tick run;
+* ``sched_ok``  — the scheduler can run another task (stopper thread, workers, RCU quiescent
+  state: ASSUMPTION, a CPU that can schedule passes an RCU quiescent state);
+* ``nmi_ok``    — a system reset can be taken (not stalled in the hypervisor);
+* soft-NMI reachable — a decrementer interrupt enters the powerpc soft-NMI path.
+
+Kernel version followed: see ``lpmsim.kernel.config`` (v6.6 by default).  Each detector module
+names the kernel file it mirrors.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from lpmsim.engine.core import Environment
+from lpmsim.guest.cpustate import CpuStates
+from lpmsim.hypervisor.migration import Migration
+from lpmsim.kernel.config import Kernel, ScriptEntry
+from lpmsim.kernel.hardlockup import HardLockup
+from lpmsim.kernel.hooks import AdaptedGuestHooks, DefaultGuestHooks, GuestHooks, GuestRtas
+from lpmsim.kernel.hung_task import HungTask
+from lpmsim.kernel.mobility import Mobility
+from lpmsim.kernel.nmi_ipi import NmiIpi
+from lpmsim.kernel.panic import Cause, Crash, oops_line, panic_line
+from lpmsim.kernel.printk import KernelLog
+from lpmsim.kernel.rcu_stall import RcuStall
+from lpmsim.kernel.script import Script
+from lpmsim.kernel.softlockup import SoftLockup
+from lpmsim.kernel.timing import Clock, Grid
+from lpmsim.kernel.wq_watchdog import WqWatchdog
+
+DETECTORS = ("hardlockup", "softlockup", "rcu_stall", "workqueue_lockup", "hung_task")
+
+
+class KernelModel:
+    def __init__(
+        self,
+        env: Environment,
+        states: CpuStates,
+        cfg: Kernel,
+        rng: np.random.Generator,
+        hooks: GuestHooks | None = None,
+    ) -> None:
+        self.env = env
+        self.states = states
+        self.cfg = cfg
+        self.rng = rng
+        self.n = len(states)
+        self.hooks: GuestHooks = hooks if hooks is not None else DefaultGuestHooks(env, states)
+        self.clock = Clock(cfg.uptime_at_start_s, cfg.tb_freq_hz, cfg.hz)
+        self.log = KernelLog(cfg.uptime_at_start_s, cfg.printk_caller)
+        self.events: list[dict[str, Any]] = []
+        self.crash: Crash | None = None
+        self.dead = False
+        self.busy: set[int] = set()
+        self.forwarded: set[int] = set()
+        self.script_tasks: dict[int, int] = {}
+        # hrtimer grid shared by the heartbeat and the soft-lockup sampler
+        self.period = cfg.watchdog_thresh * 400 / 1000.0  # watchdog_thresh*1000*2/5 ms
+        self.grid = Grid(env.now, self.period)
+        n = self.n
+        self.tok = [True] * n
+        self.sok = [True] * n
+        self.nok = [True] * n
+        self.blocked: set[int] = set()
+        self.nonsched: set[int] = set()
+        self.healthy_since = [env.now] * n
+        self.sched_since = [env.now] * n
+        self.nonsched_since = [0.0] * n
+        self.hr_last = [env.now] * n
+        self.hard = HardLockup(self)
+        self.soft = SoftLockup(self)
+        self.rcu = RcuStall(self)
+        self.wq = WqWatchdog(self)
+        self.hung = HungTask(self)
+        self.nmi = NmiIpi(self)
+        for c in range(n):
+            self._refresh(c, env.now)
+        states.subscribe(self._on_change)
+
+    # -- lazily computed hrtimer runs -----------------------------------------------------------
+    def hr_last_run(self, c: int, t: float) -> float:
+        if c in self.blocked:
+            return self.hr_last[c]
+        g = self.grid.last_le(t)
+        if g is not None and g >= self.healthy_since[c] - 1e-12:
+            return max(self.hr_last[c], g)
+        return self.hr_last[c]
+
+    def first_timer_ok(self) -> int | None:
+        if len(self.blocked) >= self.n:
+            return None
+        c = 0
+        while c in self.blocked:
+            c += 1
+        return c
+
+    # -- state changes ---------------------------------------------------------------------------
+    def _on_change(self, c: int, t: float) -> None:
+        if self.dead:
+            return
+        self._refresh(c, t)
+
+    def _refresh(self, c: int, t: float) -> None:
+        st = self.states
+        busy = c in self.busy
+        tok = st.can_take_timer(c) and not busy
+        sok = st.can_schedule(c) and not busy
+        nok = st.can_take_nmi(c)
+        snmi = st.soft_nmi_reachable(c) and not busy
+        timer_changed = tok != self.tok[c]
+        # blocks: materialise lazily computed values before the flags change
+        if not sok and self.sok[c]:
+            self.soft.on_sched_block(c, t)
+            self.sok[c] = False
+            self.nonsched.add(c)
+            self.nonsched_since[c] = t
+            self.rcu.on_nonqs(c, t)
+        if not tok and self.tok[c]:
+            self.hr_last[c] = self.hr_last_run(c, t)
+            self.hard.on_timer_block(c, t)
+            self.tok[c] = False
+            self.blocked.add(c)
+        # unblocks: a pending system reset first (it outranks the decrementer), then the
+        # hrtimer interrupt, then the scheduler
+        if nok and not self.nok[c]:
+            self.nok[c] = True
+            self.nmi.on_nmi_ok(c, t)
+            if self.dead:
+                return
+        elif not nok:
+            self.nok[c] = False
+        if tok and not self.tok[c]:
+            self.tok[c] = True
+            self.blocked.discard(c)
+            self.healthy_since[c] = t
+            self.hard.on_timer_unblock(c, t)
+            if self.grid.next_after(self.hr_last[c]) <= t + 1e-12:
+                self.hr_last[c] = t
+                self.soft.hrtimer_run(c, t)
+                if c in self.forwarded:
+                    self.forwarded.discard(c)
+                else:
+                    self.hard.beat_late(c, t)
+        if sok and not self.sok[c]:
+            self.sok[c] = True
+            self.nonsched.discard(c)
+            self.sched_since[c] = t
+            self.soft.on_sched_unblock(c, t)
+            self.rcu.on_qs(c, t)
+        if self.dead:
+            return
+        self.hard.soft_nmi_update(c, t, snmi)
+        if not self.sok[c]:
+            self.soft.plan(c, t)
+        if timer_changed:
+            self.rcu.poke(t)
+            self.wq.on_timer_change(c, t)
+
+    def set_busy(self, c: int, flag: bool) -> None:
+        """The kernel itself holds CPU c hard-disabled (an NMI IPI sender spinning)."""
+        if flag:
+            self.busy.add(c)
+        else:
+            self.busy.discard(c)
+            # the sender ran inside its heartbeat callback: hrtimer_forward_now() skips the
+            # missed periods, so no late heartbeat (other expired hrtimers still run)
+            self.forwarded.add(c)
+        self._refresh(c, self.env.now)
+        self.forwarded.discard(c)
+
+    # -- kernel entry points used by the flows ---------------------------------------------------
+    def reconfigure(self, t: float) -> None:
+        """``lockup_detector_reconfigure()``: stop and restart the hard and soft detectors."""
+        self.grid = Grid(t, self.period)
+        for c in range(self.n):
+            self.hr_last[c] = t
+        self.soft.restart(t)
+        self.hard.restart(t)
+        for c in range(self.n):
+            if not self.tok[c] or not self.sok[c]:
+                self._replan(c, t)
+
+    def _replan(self, c: int, t: float) -> None:
+        self.hard.soft_nmi_update(c, t, self.states.soft_nmi_reachable(c) and c not in self.busy, force=True)
+        if not self.sok[c]:
+            self.soft.plan(c, t)
+
+    def set_lpm_factor(self, t: float, pct: int, caller: str) -> None:
+        """``watchdog_hardlockup_set_timeout_pct(pct)`` (arch/powerpc/kernel/watchdog.c)."""
+        self.log.emit(t, f"watchdog: Set the NMI watchdog timeout factor to {pct}%", caller)
+        self.hard.pct = pct
+        self.hard.calc()
+        self.reconfigure(t)
+
+    def touch_nmi_watchdog(self, c: int, t: float) -> None:
+        """``touch_nmi_watchdog()`` = arch touch + ``touch_softlockup_watchdog()`` (+ wq touch)."""
+        self.hard.arch_touch(c, t)
+        self.soft.touch(c, t)
+        self.wq.touch(c, t)
+        self._replan(c, t)
+
+    def rcu_cpu_stall_reset(self, t: float) -> None:
+        self.rcu.stall_reset(t)
+
+    # -- reporting ---------------------------------------------------------------------------------
+    def report(
+        self, t: float, detector: str, kind: str, cpus: list[int], by: int | None, line: str | None
+    ) -> None:
+        self.events.append(
+            {
+                "time_s": float(t),
+                "detector": detector,
+                "kind": kind,
+                "cpus": sorted(cpus),
+                "by": by,
+                "line": line,
+            }
+        )
+
+    def panic(self, t: float, msg: str, cause: Cause, cpu: int) -> None:
+        if self.dead:
+            return
+        line = self.log.emit(t, panic_line(msg), f"C{cpu}")
+        self.log.emit(t, f"---[ end Kernel panic - not syncing: {msg.rstrip(chr(10))} ]---", f"C{cpu}")
+        self.report(t, "panic", "panic", [cpu], cpu, line)
+        self._die(Crash(t, cause, cpu, "panic"))
+
+    def crash_oops(self, t: float, msg: str, cause: Cause, cpu: int) -> None:
+        if self.dead:
+            return
+        line = self.log.emit(t, oops_line(msg, 6), f"C{cpu}")
+        self.report(t, "panic", "crash", [cpu], cpu, line)
+        self._die(Crash(t, cause, cpu, "crash"))
+
+    def _die(self, crash: Crash) -> None:
+        self.crash = crash
+        self.dead = True
+
+    # -- summary -----------------------------------------------------------------------------------
+    @property
+    def outcome(self) -> str:
+        if self.crash is None:
+            return "survived"
+        return self.crash.kind
+
+    def watchdog_summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for det in DETECTORS:
+            evs = [e for e in self.events if e["detector"] == det and e["kind"] != "unstuck"]
+            cpus = sorted({c for e in evs for c in e["cpus"]})
+            out[det] = {
+                "reports": len(evs),
+                "cpus": cpus,
+                "first_s": float(evs[0]["time_s"]) if evs else None,
+            }
+        out["nmi_ipi"] = {
+            "sent": self.nmi.sent,
+            "timed_out": self.nmi.timed_out,
+            "unrecoverable": self.nmi.unrecoverable,
+        }
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "crash": None if self.crash is None else self.crash.as_dict(),
+            "watchdogs": self.watchdog_summary(),
+            "events": [dict(e) for e in self.events],
+        }
+
+
+def finite_or_none(x: float) -> float | None:
+    return None if math.isinf(x) else x
+
+
+class KernelRun:
+    """The kernel model of one run with its flows: what the runner starts and reads back."""
+
+    def __init__(
+        self,
+        env: Environment,
+        states: CpuStates,
+        cfg: Kernel,
+        script: tuple[ScriptEntry, ...],
+        rng: np.random.Generator,
+        migration: Migration | None = None,
+        guest: GuestRtas | None = None,
+    ) -> None:
+        hooks: DefaultGuestHooks
+        if guest is not None:
+            hooks = AdaptedGuestHooks(env, states, guest, cfg.rtas_touches_memory)
+        else:
+            hooks = DefaultGuestHooks(env, states)
+        self.model = KernelModel(env, states, cfg, rng, hooks)
+        self.script = Script(env, states, hooks, script, self.model.script_tasks)
+        self.mobility: Mobility | None = None
+        self.end_s: float | None = None
+        if migration is not None:
+            self.mobility = Mobility(self.model, migration)
+            env.process(self.mobility.run(), name="mobility")
+
+    def stop_time(self, limit: float, completed_s: float | None) -> float:
+        """When the run may stop: the LPM flow over and the transfer complete, plus the tail."""
+        if self.mobility is None:
+            return limit
+        flow_end = self.mobility.times["end_s"]
+        if flow_end is None or completed_s is None:
+            return limit
+        return min(limit, max(flow_end, completed_s) + self.model.cfg.tail_s)
+
+    @staticmethod
+    def empty_summary() -> dict[str, Any]:
+        """The kernel keys of a run without a kernel model (nothing scripted, not migrating)."""
+        return {
+            "outcome": "survived",
+            "crash": None,
+            "watchdogs": {
+                **{d: {"reports": 0, "cpus": [], "first_s": None} for d in DETECTORS},
+                "nmi_ipi": {"sent": 0, "timed_out": 0, "unrecoverable": 0},
+            },
+            "events": [],
+        }
+
+    def summary(self) -> dict[str, Any]:
+        out = self.model.summary()
+        if self.mobility is not None:
+            out["lpm"] = {
+                k: finite_or_none(v) if v is not None else None for k, v in self.mobility.times.items()
+            }
+        return out

@@ -1,0 +1,154 @@
+"""The soft-lockup detector.
+
+Mirrors kernel/watchdog.c as of v6.6 (``watchdog_timer_fn``, ``softlockup_fn``,
+``is_softlockup``, ``touch_softlockup_watchdog``, ``update_touch_ts``/``update_report_ts``,
+``get_timestamp`` = ``running_clock() >> 30``).
+
+* Per CPU an hrtimer every ``2*watchdog_thresh/5`` s (4 s): it queues ``softlockup_fn`` on the
+  CPU's stopper thread (if the previous one ran) and then checks.  ``softlockup_fn`` — run as
+  soon as the CPU can schedule — sets ``watchdog_touch_ts`` and ``watchdog_report_ts`` to now.
+* Timestamps are in 2^30 ns units (~1.074 s).  The timer reports when ``now > report_ts +
+  2*watchdog_thresh`` (``time_after``): ``BUG: soft lockup - CPU#%d stuck for %us! [%s:%d]``
+  with ``now - touch_ts``; it sets ``report_ts = now`` first, so a CPU still stuck is reported
+  again after another >20 units.  ``softlockup_panic`` -> ``panic("softlockup: hung tasks")``.
+* ``touch_softlockup_watchdog()`` writes the marker SOFTLOCKUP_DELAY_REPORT: the next timer run
+  only re-bases ``report_ts`` to now (``touch_ts`` is untouched).
+* The timer runs on the shared hrtimer grid (``lpmsim.kernel.timing``); while the CPU cannot
+  take interrupts the run is delivered late, when it can.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import TYPE_CHECKING
+
+from lpmsim.kernel.timing import Alarm
+
+if TYPE_CHECKING:
+    from lpmsim.kernel.model import KernelModel
+
+
+class SoftLockup:
+    def __init__(self, m: KernelModel) -> None:
+        self.m = m
+        cfg = m.cfg
+        self.enabled = cfg.soft_watchdog == 1 and cfg.watchdog_thresh > 0
+        self.thresh_u = 2 * cfg.watchdog_thresh
+        n = m.n
+        t = m.env.now
+        self.touch_ts = [t] * n
+        self.report_ts: list[float | None] = [t] * n  # None = SOFTLOCKUP_DELAY_REPORT
+        self.marker_at = [-math.inf] * n
+        self.planned: list[float | None] = [None] * n
+        self.planned_g1 = [0.0] * n
+        self.alarm = [Alarm(m.env, functools.partial(self._fire, c)) for c in range(n)]
+        self.reported_for: list[float | None] = [None] * n
+
+    def restart(self, t: float) -> None:
+        """softlockup_start_all(): watchdog_enable() -> update_touch_ts() on every CPU."""
+        for c in range(self.m.n):
+            self.touch_ts[c] = t
+            self.report_ts[c] = t
+            self.planned[c] = None
+
+    def _u(self, t: float) -> int:
+        return self.m.clock.softlockup_units(t)
+
+    # -- lazily computed stopper runs -------------------------------------------------------------
+    def _touch_eff(self, c: int, t: float) -> float:
+        last = self.m.hr_last_run(c, t)
+        if last >= self.m.sched_since[c] - 1e-12:
+            return max(self.touch_ts[c], last)
+        return self.touch_ts[c]
+
+    def on_sched_block(self, c: int, t: float) -> None:
+        te = self._touch_eff(c, t)
+        if te > self.touch_ts[c]:
+            self.touch_ts[c] = te
+            self.report_ts[c] = te
+        elif self.report_ts[c] is None and self.m.hr_last_run(c, t) > self.marker_at[c]:
+            self.report_ts[c] = self.touch_ts[c]
+        self.planned[c] = None
+
+    def on_sched_unblock(self, c: int, t: float) -> None:
+        self.planned[c] = None
+        if self.m.hr_last[c] > self.touch_ts[c] or self.m.hr_last_run(c, t) > self.touch_ts[c]:
+            self.touch_ts[c] = t
+            self.report_ts[c] = t
+
+    def touch(self, c: int, t: float) -> None:
+        self.report_ts[c] = None
+        self.marker_at[c] = t
+        self.planned[c] = None
+
+    # -- timer runs --------------------------------------------------------------------------------------
+    def hrtimer_run(self, c: int, t: float) -> None:
+        """A (late) run of the sampling timer on CPU c at t."""
+        if not self.enabled or self.m.dead:
+            return
+        if self.m.sok[c]:
+            return  # the stopper runs right after: nothing to report
+        rep = self.report_ts[c]
+        if rep is None:
+            self.report_ts[c] = t
+            return
+        if self._u(t) > self._u(rep) + self.thresh_u:
+            self._report(c, t)
+
+    def _report(self, c: int, t: float) -> None:
+        m = self.m
+        dur = self._u(t) - self._u(self.touch_ts[c])
+        first = self.reported_for[c] != self.touch_ts[c]
+        self.reported_for[c] = self.touch_ts[c]
+        self.report_ts[c] = t
+        task = m.states.current_task(c)
+        line = m.log.emit(
+            t, f"watchdog: BUG: soft lockup - CPU#{c} stuck for {dur}s! [{task.comm}:{task.pid}]", f"C{c}"
+        )
+        m.report(t, "softlockup", "self-detected" if first else "rewarn", [c], c, line)
+        if m.cfg.softlockup_panic:
+            m.panic(t, "softlockup: hung tasks", "softlockup_panic", c)
+
+    def plan(self, c: int, t: float) -> None:
+        """CPU c cannot schedule: set the run at which it would be reported, if it takes timers."""
+        m = self.m
+        if not self.enabled or not m.tok[c] or self.planned[c] is not None:
+            return
+        g1 = m.grid.next_after(max(t, m.hr_last[c]))
+        if math.isinf(g1):
+            return
+        rep = self.report_ts[c]
+        base = g1 if rep is None else rep
+        target_u = self._u(base) + self.thresh_u
+        # first grid point g >= g1 with units(g) > target_u
+        p = m.grid.p
+        g = g1
+        need = (target_u + 1) * (2**30) / 1e9 - m.clock.offset
+        if g < need:
+            g = g1 + math.ceil((need - g1) / p - 1e-9) * p
+        while self._u(g) <= target_u:
+            g += p
+        self.planned[c] = g
+        self.planned_g1[c] = g1
+        self.alarm[c].set(g)
+
+    def _fire(self, c: int, g: float) -> None:
+        m = self.m
+        target = self.planned[c]
+        if target is None or m.dead:
+            return
+        if target != g:
+            self.alarm[c].set(target)
+            return
+        if m.sok[c] or not m.tok[c]:
+            self.planned[c] = None
+            return
+        g1 = self.planned_g1[c]
+        self.planned[c] = None
+        if self.report_ts[c] is None:
+            self.report_ts[c] = g1
+        m.hr_last[c] = g
+        self.hrtimer_run(c, g)
+        if not m.dead:
+            self.plan(c, g)

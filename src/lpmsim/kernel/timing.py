@@ -1,0 +1,102 @@
+"""Shared time helpers: timebase ticks, jiffies, the 2^30 ns soft-lockup unit, one-shot alarms.
+
+The per-CPU watchdog hrtimers (powerpc heartbeat and soft-lockup sampler) are started together
+by ``lockup_detector_reconfigure()`` and re-armed with ``hrtimer_forward_now()``, so each CPU's
+timer stays on the grid ``t0 + k*P`` (``t0`` the last (re)start, ``P = watchdog_thresh*2/5``).
+Nothing is scheduled per CPU per period: detectors compute from the grid when a report becomes
+possible and set an ``Alarm`` there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from lpmsim.engine.core import Environment
+
+EPS = 1e-9
+
+
+class Alarm:
+    """A re-settable one-shot callback that never piles up stale events.
+
+    ``set(t)`` schedules only when ``t`` is earlier than the pending time; a later time is left
+    to the pending event, whose callback re-evaluates the state and sets the alarm again.
+    """
+
+    __slots__ = ("at", "env", "fn")
+
+    def __init__(self, env: Environment, fn: Callable[[float], None]) -> None:
+        self.env = env
+        self.fn = fn
+        self.at = math.inf
+
+    def set(self, t: float) -> None:
+        t = max(t, self.env.now)
+        if t < self.at:
+            self.at = t
+            self.env.call_at(t, lambda: self._fire(t))
+
+    def _fire(self, t: float) -> None:
+        if self.at != t:
+            return
+        self.at = math.inf
+        self.fn(t)
+
+
+class Clock:
+    """Conversions between simulated seconds and the kernel's clocks."""
+
+    def __init__(self, uptime_at_start_s: float, tb_freq_hz: int, hz: int) -> None:
+        self.offset = uptime_at_start_s
+        self.tb_freq = tb_freq_hz
+        self.hz = hz
+
+    def tb(self, t: float) -> int:
+        """Timebase value (get_tb()) at simulated time t."""
+        return round((self.offset + t) * self.tb_freq)
+
+    def ms(self, dtb: int) -> int:
+        """``tb_to_ns(dtb) / 1000000``."""
+        return (dtb * 1000) // self.tb_freq
+
+    def jiffies(self, t: float) -> int:
+        return math.floor((self.offset + t) * self.hz + EPS)
+
+    def jiffy_time(self, j: int) -> float:
+        return j / self.hz - self.offset
+
+    def next_jiffy_time(self, t: float) -> float:
+        """Time of the first scheduling-clock tick at or after t."""
+        j = math.ceil((self.offset + t) * self.hz - EPS)
+        return j / self.hz - self.offset
+
+    def next_jiffy_after(self, t: float) -> float:
+        """Time of the first tick strictly after t."""
+        return (self.jiffies(t) + 1) / self.hz - self.offset
+
+    def softlockup_units(self, t: float) -> int:
+        """``running_clock() >> 30`` (soft-lockup timestamps, ~1.074 s units)."""
+        return round((self.offset + t) * 1e9) >> 30
+
+
+class Grid:
+    """The hrtimer grid ``t0 + k*P`` (k >= 1) of the watchdog timers."""
+
+    def __init__(self, t0: float, period: float) -> None:
+        self.t0 = t0
+        self.p = period
+
+    def last_le(self, t: float) -> float | None:
+        """Last grid point <= t (None before the first one)."""
+        if self.p <= 0:
+            return None
+        k = math.floor((t - self.t0) / self.p + EPS)
+        return self.t0 + k * self.p if k >= 1 else None
+
+    def next_after(self, t: float) -> float:
+        """First grid point strictly after t."""
+        if self.p <= 0:
+            return math.inf
+        k = max(math.floor((t - self.t0) / self.p + EPS) + 1, 1)
+        return self.t0 + k * self.p
