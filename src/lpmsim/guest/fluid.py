@@ -31,7 +31,7 @@ import numpy as np
 from lpmsim.config.scenario import Scenario
 from lpmsim.engine.core import Environment, Event
 from lpmsim.engine.rng import RngStreams
-from lpmsim.guest.cpustate import CpuStates, Ctx
+from lpmsim.guest.cpustate import CpuStates, Ctx, Task
 from lpmsim.guest.metrics import GuestMetrics
 from lpmsim.guest.rates import KERNEL_CONTEXTS, kernel_share, lock_hold_share, normalised
 from lpmsim.hypervisor.fluid import FluidTransfer
@@ -168,6 +168,9 @@ class FluidGuest:
     def start(self, transfer: FluidTransfer) -> None:
         self.transfer = transfer
         self.metrics.window_start = self.env.now
+        # Every vCPU runs a worker of the workload (the task named in lockup reports).
+        for cpu in range(self.busy.size):
+            self.cpus.set_task(cpu, Task(f"{self.sc.workload.preset}-worker", 1000 + cpu))
         self.env.process(self._run(), name="fluid-guest")
 
     def _unpublish(self, cpu: int) -> None:
