@@ -193,6 +193,18 @@ def summarise(st: RunState, wall_s: float) -> dict[str, Any]:
                 "per_vcpu_p99": _f(np.quantile(rec.blocktime, 0.99)),
             },
         )
+    if st.precopy is not None and st.migration is not None and st.migration.resume_s is None:
+        # The run ended (sim.max_time_s, a panic) before the partition resumed on the destination:
+        # nothing is missing yet and no post-copy happened; pre-copy lasted until the end.
+        mig.update(
+            resumed=False,
+            precopy_s=_f(st.end_s),
+            postcopy_s=0.0,
+            pages_missing_at_resume=None,
+            missing_fraction_at_resume=None,
+        )
+    elif st.precopy is not None:
+        mig["resumed"] = True
     if rec.window_end is None:
         rec.window_end = st.end_s
     return {

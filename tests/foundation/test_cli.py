@@ -139,3 +139,22 @@ def test_same_scenario_and_seed_give_identical_summary(tmp_path: Path, mode: str
         [sys.executable, "-m", "lpmsim.cli", "run", str(f), "--seed", "10", "-q", "--out", str(d)], check=True
     )
     assert json.loads((d / "summary.json").read_text())["migration"] != json.loads(outs[0])["migration"]
+
+
+def test_run_that_ends_during_precopy_is_consistent() -> None:
+    code, out, _ = _run("run", "--preset", "small", "--json", "--set", "sim.max_time_s=10")
+    assert code == 0
+    m = json.loads(out)["migration"]
+    assert m["resumed"] is False and m["completed"] is False
+    assert m["precopy_s"] == 10.0 and m["postcopy_s"] == 0.0 and m["total_s"] == 10.0
+    assert m["pages_missing_at_resume"] is None
+    code, out, _ = _run("run", "--preset", "small", "--set", "sim.max_time_s=10")
+    assert code == 0 and "(not resumed)" in out
+
+
+def test_scenario_reference_is_up_to_date() -> None:
+    """docs/scenario-reference.md is generated: `lpmsim explain --markdown > docs/scenario-reference.md`."""
+    from lpmsim.config.explain import reference_markdown
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "scenario-reference.md"
+    assert doc.read_text(encoding="utf-8") == reference_markdown()

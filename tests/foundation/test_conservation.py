@@ -84,7 +84,13 @@ def test_without_push_only_demand_traffic_and_no_completion() -> None:
 
 
 def test_precopy_round_one_sends_everything_and_later_rounds_shrink() -> None:
-    st_ = simulate(scenario("migration.precopy_stop_fraction=0", "migration.precopy_max_rounds=6"))
+    st_ = simulate(
+        scenario(
+            "migration.precopy_stop_fraction=0",
+            "migration.precopy_max_rounds=6",
+            "migration.precopy_max_factor=100",
+        )
+    )
     pre = st_.precopy
     assert pre is not None
     assert pre.round_pages[0] == scenario().total_pages

@@ -7,20 +7,14 @@ Models forbid unknown fields so that a typo is an error naming the field, not a 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from lpmsim.guest.workload import Workload
 from lpmsim.kernel.config import Kernel, ScriptEntry
-
-
-def _f(default: Any, unit: str, description: str, **kw: Any) -> Any:
-    return Field(default, description=description, json_schema_extra={"unit": unit}, **kw)
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+from lpmsim.schema import Section
+from lpmsim.schema import doc_field as _f
 
 
 class Partition(Section):

@@ -20,24 +20,17 @@ the lock's interrupt state (``irqsave``: irqs_soft_off, otherwise preempt_off) t
 from __future__ import annotations
 
 import math
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from lpmsim.guest.cpustate import Ctx
+from lpmsim.schema import Section
+from lpmsim.schema import doc_field as _f
 
 CONTEXTS = tuple(c.value for c in Ctx)
 
 
-def _f(default: Any, unit: str, description: str, **kw: Any) -> Any:
-    return Field(default, description=description, json_schema_extra={"unit": unit}, **kw)
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-class RegionSpec(_Section):
+class RegionSpec(Section):
     """A memory region of the partition, in address order."""
 
     name: str = _f(..., "-", "Region name; contexts and locks refer to it.")
@@ -51,7 +44,7 @@ class RegionSpec(_Section):
     remainder: bool = _f(False, "-", "Takes whatever memory the other regions leave (exactly one region).")
 
 
-class ContextSpec(_Section):
+class ContextSpec(Section):
     """One execution context of the semi-Markov chain."""
 
     share: float = _f(..., "fraction", "Long-run fraction of running time spent in this context.", ge=0, le=1)
@@ -69,7 +62,7 @@ class ContextSpec(_Section):
     )
 
 
-class LockSpec(_Section):
+class LockSpec(Section):
     """A kernel spinlock."""
 
     name: str = _f(..., "-", "Lock name.")
@@ -82,7 +75,7 @@ class LockSpec(_Section):
     touch_rate_hz: float = _f(0.0, "touches/s", "Distinct-page touches per second while holding.", ge=0)
 
 
-class RtasSpec(_Section):
+class RtasSpec(Section):
     """The memory an RTAS call runs in and touches (RTAS executes in partition memory, real mode)."""
 
     region: str = _f("rtas", "-", "Region holding RTAS's code and data.")
@@ -99,7 +92,7 @@ class RtasSpec(_Section):
     call_mean_s: float = _f(0.0005, "s", "Mean CPU time of such a call. ASSUMPTION.", gt=0)
 
 
-class Workload(_Section):
+class Workload(Section):
     """What the partition runs (see docs/model/guest.md)."""
 
     preset: str = _f(

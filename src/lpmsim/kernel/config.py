@@ -19,7 +19,10 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
+from pydantic import Field, field_serializer, model_validator
+
+from lpmsim.schema import Section
+from lpmsim.schema import doc_field as _f
 
 UINT_MAX = 2**32 - 1
 
@@ -27,15 +30,7 @@ KernelVersion = Literal["pre-v6.0", "v6.0", "v6.6"]
 ScriptState = Literal["stalled", "irqs_soft_off", "irqs_hard_off", "preempt_off", "rtas_call", "d_state"]
 
 
-def _f(default: Any, unit: str, description: str, **kw: Any) -> Any:
-    return Field(default, description=description, json_schema_extra={"unit": unit}, **kw)
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-class NmiRi0Prob(_Section):
+class NmiRi0Prob(Section):
     """Probability that a system reset lands while MSR[RI]=0, per interrupted context.
 
     ASSUMPTION: no measured figures exist; RI=0 windows are short (interrupt entry/exit, SRR
@@ -59,7 +54,7 @@ class NmiRi0Prob(_Section):
     )
 
 
-class RtasCallSpec(_Section):
+class RtasCallSpec(Section):
     """One kind of RTAS call made by post_mobility_fixup(), with a heavy-tailed base duration."""
 
     name: str = _f(..., "-", "RTAS token name, e.g. ibm,update-nodes.")
@@ -89,7 +84,7 @@ _SLES = {
 _UPSTREAM: dict[str, Any] = {}
 
 
-class Kernel(_Section):
+class Kernel(Section):
     """The guest kernel: version, sysctls (kernel names and ranges) and model parameters."""
 
     preset: Literal["upstream", "sles"] = _f(
@@ -225,7 +220,7 @@ class Kernel(_Section):
         return "rcu_preempt" if self.preempt == "full" else "rcu_sched"
 
 
-class ScriptEntry(_Section):
+class ScriptEntry(Section):
     """A per-CPU override: from ``at_s`` for ``duration_s`` the CPU is in ``state``."""
 
     cpu: int = _f(..., "cpu", "The vCPU.", ge=0)

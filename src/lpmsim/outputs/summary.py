@@ -56,11 +56,12 @@ def render(summary: dict[str, Any], console: Console) -> None:
         "pre-copy", f"{_s(m['precopy_s'])} in {m['precopy_rounds']} rounds ({m['precopy_stop_reason']})"
     )
     t.add_row("blackout", _s(m["blackout_s"]))
-    missing = (
-        f"{m['pages_missing_at_resume']:,} of {m['pages_total']:,} ({m['missing_fraction_at_resume']:.2%})"
-    )
+    if m.get("resumed", True):
+        missing = f"{m['pages_missing_at_resume']:,} of {m['pages_total']:,} ({m['missing_fraction_at_resume']:.2%})"
+    else:
+        missing = "(not resumed)"
     t.add_row("missing at resume", missing)
-    done = "" if m["completed"] else " (not completed by sim.max_time_s)"
+    done = "" if m["completed"] else " (not completed by the end of the run)"
     t.add_row("post-copy", _s(m["postcopy_s"]) + done)
     t.add_row("total", _s(m["total_s"]))
     t.add_row("link busy after resume", f"{m['link_busy_frac']:.1%}")
