@@ -66,7 +66,7 @@ def test_fluid_conserves_pages_and_completes(p: dict[str, object]) -> None:
     assert st_.precopy is not None and st_.fluid is not None
     c = st_.counters
     assert c.pushed + c.demanded + c.prefetched == st_.precopy.missing_count
-    assert int(st_.fluid.missing.sum()) == 0
+    assert int(st_.fluid.missing.sum()) == 0 == st_.fluid.missing_total
     assert (st_.fluid.missing >= 0).all()
     assert st_.completed_s is not None and st_.completed_s >= st_.resume_s
 

@@ -70,6 +70,7 @@ class FluidTransfer:
         self.buckets = buckets
         self.tpp = buckets.touch_per_page
         self.missing = missing.astype(np.int64).copy()
+        self.missing_total = int(self.missing.sum())  # kept in step with ``missing``
         self.tau = scenario.page_time_s
         self.rtt = pf.rtt_us * 1e-6
         self.overhead = pf.fault_overhead_us * 1e-6
@@ -100,7 +101,7 @@ class FluidTransfer:
         else:
             self.groups = [np.array([b]) for b in np.argsort(-self.tpp, kind="stable")]
         self._group = 0
-        if self.missing.sum() == 0:
+        if self.missing_total == 0:
             self._complete(start_s)
 
     # -- what a touch sees ---------------------------------------------------------------------
@@ -110,7 +111,7 @@ class FluidTransfer:
         return np.clip(own + self.pending_mass * self.shared, 0.0, 1.0)
 
     def push_active(self) -> bool:
-        return self.push_enabled and bool(self.missing.sum() > 0)
+        return self.push_enabled and self.missing_total > 0
 
     def wait(self) -> float:
         tau = self.tau
@@ -144,7 +145,7 @@ class FluidTransfer:
 
     def _window_wait(self) -> float:
         if self.fifo_mode and self.push_active():
-            return min(self.window, int(self.missing.sum())) * self.tau
+            return min(self.window, self.missing_total) * self.tau
         return 0.0
 
     def committed_latency(self, latency: float) -> float:
@@ -193,12 +194,14 @@ class FluidTransfer:
             if new == 0:
                 continue
             self.missing[sel] -= draw
+            self.missing_total -= new
             mass[r] += float((draw * self.tpp[sel]).sum())
             new_total += new
             pages += new
             if self.prefetch:
                 extra = _take_proportional(self.missing[sel], self.prefetch * new, self.rng)
                 self.missing[sel] -= extra
+                self.missing_total -= int(extra.sum())
                 mass[r] += float((extra * self.tpp[sel]).sum())
                 self.counters.prefetched += int(extra.sum())
                 pages += float(extra.sum())
@@ -219,7 +222,7 @@ class FluidTransfer:
         self._arrivals = 0.0
         push = self.push_active()
         if self.fifo_mode and push:
-            wnd = min(self.window, int(self.missing.sum()))
+            wnd = min(self.window, self.missing_total)
             share = self.backlog / (self.backlog + wnd) if self.backlog > 0 else 0.0
             served = min(self.backlog, cap * share)
         else:
@@ -229,7 +232,7 @@ class FluidTransfer:
             self.backlog = 0.0
         budget = cap - served
         if push:
-            n = min(int(budget), int(self.missing.sum()))
+            n = min(int(budget), self.missing_total)
             self._push(n)
             self.carry = budget - n if self.push_active() else 0.0
         else:
@@ -239,7 +242,7 @@ class FluidTransfer:
             self.pending_mass -= self.pending.popleft()[1]
         if not self.pending:
             self.pending_mass[:] = 0.0
-        if self.completed_at is None and self.backlog == 0.0 and int(self.missing.sum()) == 0:
+        if self.completed_at is None and self.backlog == 0.0 and self.missing_total == 0:
             # The last page left the source within this step; it lands rtt/2 later.
             self._complete(self.now + self.rtt / 2)
 
@@ -257,6 +260,7 @@ class FluidTransfer:
                 continue
             take = _take_proportional(avail, left, self.rng)
             self.missing[sel] -= take
+            self.missing_total -= int(take.sum())
             got = int(take.sum())
             left -= got
             self.counters.pushed += got
