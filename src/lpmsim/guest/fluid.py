@@ -22,7 +22,6 @@ looking like it runs normally: between short stalls it takes its interrupts.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Generator
 from typing import Any
 
@@ -101,14 +100,13 @@ class FluidGuest:
         # Per-vCPU state.
         self.busy = np.zeros(n)  # seconds of the current episode still to go
         self.stall_frac = np.zeros(n)  # share of that episode spent stalled (not running, not spinning)
+        # The faults of an episode after its first, still to come, and the episode's activity: each
+        # is taken when the previous one has been served, at the latency of its own moment.
+        self.ep_left = np.zeros(n, dtype=np.int64)
+        self.ep_act = np.zeros(n, dtype=np.int64)
         self.published = np.zeros(n, dtype=bool)
         self.in_rtas = np.zeros(n, dtype=bool)  # inside an RTAS call: its own end restores the vCPU
         self.lock_release = np.full(len(w.locks), -np.inf)
-        # Faults of an episode after its first reach the link spread over the episode, one latency
-        # apart on average: a calendar of (time quantum -> expected faults per region).
-        self.quantum = sc.sim.fluid_step_min_s
-        self.calendar: dict[int, np.ndarray] = {}
-        self.calendar_keys: list[int] = []  # heap of the calendar's keys
         self.spinners = np.zeros(len(w.locks), dtype=np.int64)
 
     @staticmethod
@@ -224,6 +222,7 @@ class FluidGuest:
             free = dt - used
             self.busy -= used
             region_faults = np.zeros(mm.size)
+            self._continue_episodes(free, lat, mm, region_faults)
             if total > 0:
                 p_act = hazard / total
                 left = free.copy()
@@ -251,8 +250,10 @@ class FluidGuest:
                     kk = np.minimum(k, nact - 1)
                     c = np.where(spin, 0.0, rng.exponential(self.mean[kk]))
                     extra = np.where(spin, 0, rng.poisson(c * phi_k[kk]))
-                    nf = np.where(spin, 0, 1 + extra)
+                    # This step takes the episode's first fault; the others follow one at a time.
+                    nf = np.where(spin, 0, 1)
                     stall = nf * lat
+                    est = c + (1 + extra) * lat  # the episode's length if the latency stays
                     lock_of = np.where(spin, k - nact, 0)
                     if self.lock_release.size:
                         wall = np.where(spin, np.maximum(self.lock_release[lock_of] - at, 0.0), c + stall)
@@ -267,22 +268,23 @@ class FluidGuest:
                     left[who] = np.maximum(rest, 0.0)
                     f_sel = ~spin
                     if f_sel.any():
+                        more = f_sel & (extra > 0)
+                        self.ep_left[who[more]] += extra[more]
+                        self.ep_act[who[more]] = k[more]
+                        left[who[more]] = 0.0  # busy with its episode until the next step
                         self._account(
                             who[f_sel],
                             k[f_sel],
                             nf[f_sel],
                             c[f_sel],
-                            stall[f_sel],
-                            wall[f_sel],
+                            ((1 + extra) * lat)[f_sel],
+                            est[f_sel],
                             lat,
                             mm,
                             region_faults,
                         )
                     if spin.any():
                         self._spins(who[spin], lock_of[spin], wall[spin], at[spin])
-            due = int((env.now + dt) / self.quantum)
-            while self.calendar_keys and self.calendar_keys[0] <= due:
-                region_faults += self.calendar.pop(heapq.heappop(self.calendar_keys))
             total_f = float(region_faults.sum())
             if total_f > 0:
                 count = int(total_f) + int(rng.random() < total_f - int(total_f))
@@ -298,6 +300,30 @@ class FluidGuest:
         for cpu in np.flatnonzero(self.published & ~self.in_rtas).tolist():
             self._unpublish(cpu)
         _ = n
+
+    def _continue_episodes(
+        self, free: np.ndarray, lat: float, mm: np.ndarray, region_faults: np.ndarray
+    ) -> None:
+        """vCPUs inside an episode take its next faults, as many as fit in their free time (at least
+        one), each at the current latency: a vCPU never has two requests outstanding."""
+        who = np.flatnonzero((self.ep_left > 0) & (free > 0))
+        if who.size == 0:
+            return
+        n = np.minimum(self.ep_left[who], np.maximum(1, (free[who] / lat).astype(np.int64)))
+        self.ep_left[who] -= n
+        stall = n * lat
+        over = stall - free[who]
+        self.busy[who] += np.maximum(over, 0.0)
+        self.stall_frac[who] = 1.0
+        free[who] = np.maximum(-over, 0.0)
+        # Still inside the episode: no new one can start in this step.
+        free[who[self.ep_left[who] > 0]] = 0.0
+        acts = self.ep_act[who]
+        for a in np.unique(acts):
+            sel = acts == a
+            per = np.bincount(who[sel], weights=n[sel], minlength=self.busy.size).astype(np.int64)
+            self.metrics.fault_many(per, self.ctx[a].value, lat)
+            region_faults += float(n[sel].sum()) * self._region_split(int(a), mm)
 
     def _account(
         self,
@@ -324,21 +350,6 @@ class FluidGuest:
             m.segments(ctx.value, stall[sel], wall[sel])
             split = self._region_split(int(a), mm)
             region_faults += float(sel.sum()) * split
-            # The faults after the first reach the link spread evenly over their episode.
-            many = np.flatnonzero(sel & (nf > 1))
-            if many.size:
-                extra = (nf[many] - 1).astype(np.int64)
-                owner = np.repeat(np.arange(many.size), extra)
-                rank = np.arange(owner.size) - np.repeat(np.cumsum(extra) - extra, extra) + 1
-                times = now + rank * wall[many][owner] / (extra[owner] + 1)
-                keys, counts = np.unique((times / self.quantum).astype(np.int64), return_counts=True)
-                for key, cnt in zip(keys.tolist(), counts.tolist(), strict=True):
-                    slot = self.calendar.get(key)
-                    if slot is None:
-                        self.calendar[key] = split * cnt
-                        heapq.heappush(self.calendar_keys, key)
-                    else:
-                        slot += split * cnt
             if a >= self.nctx:
                 lock = int(a) - self.nctx
                 self.lock_release[lock] = max(self.lock_release[lock], now + float(wall[sel].max()))

@@ -38,6 +38,9 @@ from lpmsim.hypervisor.layout import Layout
 
 RTAS_LOCK = "rtas_lock"
 
+# How strictly a context masks interrupts and preemption (a lock never relaxes its caller's state).
+_STRICTNESS = {Ctx.PREEMPT_OFF: 1, Ctx.IRQS_SOFT_OFF: 2, Ctx.IRQS_HARD_OFF: 3}
+
 Proc = Generator[Event, Any, None]
 
 
@@ -241,10 +244,17 @@ class ExactGuest:
         rng: np.random.Generator,
         ctx: Ctx | None = None,
     ) -> Proc:
-        """Acquire ``lock`` (spinning if needed), run ``hold`` CPU seconds under it, release."""
+        """Acquire ``lock`` (spinning if needed), run ``hold`` CPU seconds under it, release.
+
+        The lock's interrupt state never relaxes the caller's: a plain spin_lock taken inside an
+        interrupts-off section keeps interrupts off.  The spin counts in the section's length."""
         if ctx is None:
             ctx = Ctx.IRQS_SOFT_OFF if lock.irqsave else Ctx.PREEMPT_OFF
+            cur = self.cpus.cpus[cpu].ctx
+            if _STRICTNESS.get(cur, 0) > _STRICTNESS[ctx]:
+                ctx = cur
         self.cpus.set_ctx(cpu, ctx)
+        t_enter = self.env.now
         ev = lock.acquire(cpu)
         if ev is not None:
             t0 = self.env.now
@@ -255,11 +265,10 @@ class ExactGuest:
             self.cpus.set_spinning(cpu, None)
             self.spinning_now -= 1
             self.metrics.spun(cpu, self.env.now - t0)
-        t0 = self.env.now
         stall0 = self.metrics.blocktime[cpu]
         yield from self._execute(cpu, ctx, hold, tc, rng)
         lock.release(cpu)
-        self.metrics.segment(ctx.value, float(self.metrics.blocktime[cpu] - stall0), self.env.now - t0)
+        self.metrics.segment(ctx.value, float(self.metrics.blocktime[cpu] - stall0), self.env.now - t_enter)
 
     def _rtas(self, cpu: int, base_s: float, tc: _Touch, rng: np.random.Generator) -> Proc:
         """rtas_call(): the global RTAS lock with interrupts saved, then firmware with MSR[EE]=0."""
