@@ -30,6 +30,7 @@ import numpy as np
 from lpmsim.config.scenario import Scenario
 from lpmsim.engine.core import Environment, Event
 from lpmsim.engine.rng import RngStreams
+from lpmsim.guest.base import GuestBase
 from lpmsim.guest.cpustate import CpuStates, Ctx, Task
 from lpmsim.guest.metrics import GuestMetrics
 from lpmsim.guest.rates import KERNEL_CONTEXTS, kernel_share, lock_hold_share, normalised
@@ -39,7 +40,7 @@ from lpmsim.hypervisor.layout import Layout
 MAX_ROUNDS = 4
 
 
-class FluidGuest:
+class FluidGuest(GuestBase):
     def __init__(
         self,
         env: Environment,
@@ -49,16 +50,12 @@ class FluidGuest:
         streams: RngStreams,
         metrics: GuestMetrics,
     ) -> None:
-        self.env = env
-        self.sc = sc
-        self.cpus = cpus
-        self.metrics = metrics
+        super().__init__(env, sc, layout, cpus, streams, metrics)
         self.rng = streams["guest/fluid"]
         self.transfer: FluidTransfer | None = None
         w = sc.workload
         n = sc.partition.vcpus
         nreg = len(layout.fluid_regions)
-        self.frozen = False
         # Activities: the six contexts, then one per lock.
         names: list[str] = []
         ctxs: list[Ctx] = []
@@ -117,12 +114,6 @@ class FluidGuest:
         return v
 
     # -- hooks the kernel model drives ---------------------------------------------------------
-    def freeze_user(self) -> None:
-        self.frozen = True
-
-    def thaw_user(self) -> None:
-        self.frozen = False
-
     def rtas_call(self, cpu: int, base_s: float) -> Event:
         """Run an RTAS call on ``cpu`` now: base CPU time plus a stall per missing page touched."""
         ev = self.env.event()

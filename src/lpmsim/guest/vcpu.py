@@ -29,6 +29,7 @@ import numpy as np
 from lpmsim.config.scenario import Scenario
 from lpmsim.engine.core import Environment, Event
 from lpmsim.engine.rng import RngStreams
+from lpmsim.guest.base import GuestBase
 from lpmsim.guest.cpustate import CpuStates, Ctx, Task
 from lpmsim.guest.locks import Spinlock
 from lpmsim.guest.metrics import GuestMetrics
@@ -55,7 +56,7 @@ class _Touch:
         self.weights = weights
 
 
-class ExactGuest:
+class ExactGuest(GuestBase):
     """All vCPUs of the partition, page-exact."""
 
     def __init__(
@@ -67,12 +68,7 @@ class ExactGuest:
         streams: RngStreams,
         metrics: GuestMetrics,
     ) -> None:
-        self.env = env
-        self.sc = sc
-        self.layout = layout
-        self.cpus = cpus
-        self.streams = streams
-        self.metrics = metrics
+        super().__init__(env, sc, layout, cpus, streams, metrics)
         self.link: ExactLink | None = None
         w = sc.workload
         self.ctx_names = [Ctx(c) for c in w.contexts]
@@ -81,7 +77,6 @@ class ExactGuest:
         self.locks[RTAS_LOCK] = Spinlock(env, RTAS_LOCK, irqsave=True, hard=True)
         self.lock_specs = list(w.locks)
         self.lock_rate = sum(lk.rate_hz for lk in w.locks)
-        self.frozen = False
         self.requests: list[deque[tuple[str, float, Event]]] = [deque() for _ in range(sc.partition.vcpus)]
         self.tasks = [Task(f"{w.preset}-worker", 1000 + i) for i in range(sc.partition.vcpus)]
         self.spinning_now = 0
@@ -134,12 +129,6 @@ class ExactGuest:
         lock.release(cpu)
         self.cpus.set_ctx(cpu, prev)
         done.succeed()
-
-    def freeze_user(self) -> None:
-        self.frozen = True
-
-    def thaw_user(self) -> None:
-        self.frozen = False
 
     # -- the vCPU process ------------------------------------------------------------------------
     def _next_ctx(self, rng: np.random.Generator) -> int:
