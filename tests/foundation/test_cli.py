@@ -158,3 +158,10 @@ def test_scenario_reference_is_up_to_date() -> None:
 
     doc = Path(__file__).resolve().parents[2] / "docs" / "scenario-reference.md"
     assert doc.read_text(encoding="utf-8") == reference_markdown()
+
+
+def test_terminal_summary_shows_the_guest_metrics() -> None:
+    code, out, _ = _run("run", "--preset", "small")
+    assert code == 0
+    for row in ("throughput lost after resume", "longest spin / most spinners", "per-vCPU blocktime"):
+        assert row in out

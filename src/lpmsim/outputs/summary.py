@@ -74,6 +74,15 @@ def render(summary: dict[str, Any], console: Console) -> None:
     t.add_row("fault latency p50 / p99 / max", f"{_ms(fl['p50'])} / {_ms(fl['p99'])} / {_ms(fl['max'])}")
     bt = m["blocktime_s"]
     t.add_row("blocktime total / per-vCPU max", f"{_s(bt['total'])} / {_s(bt['per_vcpu_max'])}")
+    g = summary.get("guest")
+    if g:
+        pv = g["blocktime_per_vcpu_s"]
+        t.add_row(
+            "per-vCPU blocktime p50 / p90 / p99", f"{_s(pv['p50'])} / {_s(pv['p90'])} / {_s(pv['p99'])}"
+        )
+        t.add_row("throughput lost after resume", f"{g['throughput_loss_frac']:.1%}")
+        t.add_row("longest stall / interrupts-off run", f"{_s(g['max_stall_s'])} / {_s(g['max_irqs_off_s'])}")
+        t.add_row("longest spin / most spinners", f"{_s(g['max_spin_s'])} / {g['max_concurrent_spinners']}")
     _kernel_rows(t, summary)
     t.add_row("wall time", f"{summary['wall_s']:.2f} s")
     console.print(t)
