@@ -148,12 +148,6 @@ class FluidTransfer:
             return min(self.window, self.missing_total) * self.tau
         return 0.0
 
-    def committed_latency(self, latency: float) -> float:
-        """Latency of a fault on a page already requested or queued: on average half of the
-        page's journey is left, then the fault overhead."""
-        return (latency - self.overhead) / 2 + self.overhead
-
-    # -- faults ----------------------------------------------------------------------------------
     def window_mass(self) -> np.ndarray:
         """Per region: touch mass of the pages waiting in the push window (shared-fifo: they stay
         queued, so a fault on one waits for it instead of sending a request)."""
