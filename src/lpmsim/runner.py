@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from lpmsim import __version__
+from lpmsim.bugs.attribution import attribute
+from lpmsim.bugs.inject import BugInjector
 from lpmsim.config.scenario import Scenario
 from lpmsim.engine.core import Environment
 from lpmsim.engine.rng import RngStreams
@@ -26,7 +28,8 @@ from lpmsim.hypervisor.fluid import FluidTransfer
 from lpmsim.hypervisor.layout import Layout
 from lpmsim.hypervisor.migration import Migration
 from lpmsim.hypervisor.precopy import PrecopyResult
-from lpmsim.kernel.model import KernelRun
+from lpmsim.kernel.model import DTL_MODES, KernelModel, KernelRun
+from lpmsim.policies.mechanisms import Policy, build_policy
 
 Progress = Callable[[float, float], None]
 """Called with (simulated time now, simulated time limit)."""
@@ -49,6 +52,7 @@ class RunState:
         self.link: ExactLink | None = None
         self.fluid: FluidTransfer | None = None
         self.kernel: KernelRun | None = None
+        self.bugs: BugInjector | None = None
         self.events = 0
 
 
@@ -69,7 +73,7 @@ def simulate(scenario: Scenario, progress: Progress | None = None, trace: bool =
     limit = sc.sim.max_time_s
     if not sc.migration.enabled:
         st.end_s = limit
-        if sc.script:
+        if sc.script or sc.bugs:
             _simulate_static(st, streams, progress)
         return st
     env = Environment(0.0)
@@ -86,15 +90,29 @@ def simulate(scenario: Scenario, progress: Progress | None = None, trace: bool =
     st.guest = guest
     env.process(mig.run(), name="migration")
     # The kernel model's mobility flow (stop_machine, H_JOIN, ibm,suspend-me) suspends the guest.
-    kernel = KernelRun(env, cpus, sc.kernel, sc.script, streams["kernel/nmi"], mig, guest)
+    spec = sc.mitigation.spec
+    recorder = st.recorder
+
+    def policy(m: KernelModel, mg: Migration) -> Policy:
+        return build_policy(spec, m, mg, lambda: recorder.max_stall)
+
+    kernel = KernelRun(env, cpus, sc.kernel, sc.script, streams["kernel/nmi"], mig, guest, policy)
     st.kernel = kernel
     mig.resumed.add_callback(lambda _e: _start_guest(mig, guest))
+    # Injected kernel bugs (ground truth): times from t=0 or from the resume.
+    bugs = BugInjector(kernel, sc.bugs, streams, guest, mig.resumed) if sc.bugs else None
+    st.bugs = bugs
 
     # Run until the LPM flow is over and the transfer complete, plus kernel.tail_s (or a panic).
     stop = [limit]
 
     def _update_stop(_e: object) -> None:
         stop[0] = kernel.stop_time(limit, mig.completed_at)
+        if bugs is not None:  # each bug due gets its detection horizon
+            stop[0] = bugs.stop_time(stop[0], limit)
+
+    if bugs is not None:
+        bugs.on_start = lambda: _update_stop(None)
 
     mig.completed.add_callback(_update_stop)
     assert kernel.mobility is not None
@@ -129,7 +147,12 @@ def _simulate_static(st: RunState, streams: RngStreams, progress: Progress | Non
     cpus = CpuStates(sc.partition.vcpus, lambda: env.now)
     st.cpus = cpus
     kernel = KernelRun(env, cpus, sc.kernel, sc.script, streams["kernel/nmi"])
+    for part in sc.mitigation.spec.parts:  # steal-aware / annotate act without a migration too
+        if part.name in DTL_MODES:
+            kernel.model.enable_dtl(part.name)
     st.kernel = kernel
+    if sc.bugs:  # not migrating: bug times count from t=0 whatever their `after`
+        st.bugs = BugInjector(kernel, sc.bugs, streams)
     tick = 0
     while not kernel.model.dead and env.peek() <= limit:
         env.step()
@@ -220,10 +243,13 @@ def summarise(st: RunState, wall_s: float) -> dict[str, Any]:
 
 
 def _kernel_summary(st: RunState) -> dict[str, Any]:
-    """outcome, crash, watchdogs, events (and the LPM flow's times) from the kernel model."""
-    if st.kernel is not None:
-        return st.kernel.summary()
-    return KernelRun.empty_summary()
+    """outcome, crash, watchdogs, events (and the LPM flow's times) from the kernel model; the
+    injected bugs' detection (``bugs``) and the reports split by cause (``reports``)."""
+    out = st.kernel.summary() if st.kernel is not None else KernelRun.empty_summary()
+    # ground truth: each event's cause, each injected bug's detection (lpmsim.bugs.attribution)
+    records = st.bugs.records() if st.bugs is not None else []
+    out.update(attribute(out["events"], records, out["crash"]))
+    return out
 
 
 def run_scenario(

@@ -117,7 +117,8 @@ def test_run_case_file_writes_dmesg_and_summary(tmp_path: Path) -> None:
     assert s["watchdogs"]["hardlockup"] == {"reports": 1, "cpus": [5], "first_s": 120.0}
     assert s["watchdogs"]["nmi_ipi"] == {"sent": 1, "timed_out": 0, "unrecoverable": 0}
     for e in s["events"]:
-        assert set(e) == {"time_s", "detector", "kind", "cpus", "by", "line"}
+        assert set(e) == {"time_s", "detector", "kind", "cpus", "by", "line", "cause"}
+        assert e["cause"] == "migration"  # no injected bug (lpmsim.bugs): the script's
     log = (tmp_path / "out" / "dmesg.log").read_text().splitlines()
     assert log[0] == "[  120.000000] watchdog: CPU 0 detected hard LOCKUP on other CPUs 5"
     assert all(re.match(r"^\[ *\d+\.\d{6}\] ", ln) for ln in log)

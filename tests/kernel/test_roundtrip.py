@@ -8,6 +8,8 @@ The conventions of the two sides, where they differ:
 * the target of an NMI IPI prints ``CPU %d Hard LOCKUP``: triage types it ``hardlockup``, the
   simulator records it as ``nmi_ipi``/``ipi-report``;
 * a hung-task or panic headline names no CPU, so only their type and time are compared;
+* the annotate policy's "memory access stalled N s in the hypervisor" lines are ``hv_stall`` on both
+  sides (tests/policies/test_dtl.py round-trips them);
 * the end of the log: the simulator records one ``panic`` event per crash, triage one event per
   headline (``Oops: ...`` and ``Kernel panic - ...`` both), so for crashes we check that one of
   triage's terminal events is at the simulator's crash time.
@@ -33,6 +35,7 @@ TYPE = {
     "workqueue_lockup": "workqueue_lockup",
     "hung_task": "hung_task",
     "panic": "panic",
+    "hv_stall": "hv_stall",  # the annotate policy's lines (docs/policies.md)
 }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from lpmsim.cli import guard_cmd, run_cmd, scenario_cmds, triage_cmd
+from lpmsim.cli import compare_cmd, guard_cmd, policies_cmd, run_cmd, scenario_cmds, triage_cmd
 
 app = typer.Typer(
     name="lpmsim",
@@ -20,6 +20,8 @@ app = typer.Typer(
 )
 
 run_cmd.register(app)
+compare_cmd.register(app)
+policies_cmd.register(app)
 scenario_cmds.register(app)
 guard_cmd.register(app)
 triage_cmd.register(app)

@@ -152,6 +152,16 @@ def _check_cross_fields(sc: Scenario) -> None:
             f"partition.memory_gib: {sc.partition.memory_gib:g} GiB is smaller than one page "
             f"({sc.platform.page_kib} KiB)"
         )
+    n = sc.partition.vcpus
+    for i, bug in enumerate(sc.bugs):
+        for name in ("cpu", "cpu2"):
+            cpu = getattr(bug, name)
+            if cpu is not None and cpu >= n:
+                raise ScenarioError(
+                    f"bugs[{i}].{name}: CPU {cpu} does not exist (partition.vcpus = {n}: CPUs 0-{n - 1})"
+                )
+        if bug.kind == "abba_deadlock" and n < 2:
+            raise ScenarioError(f"bugs[{i}].kind: abba_deadlock needs two CPUs (partition.vcpus = {n})")
 
 
 def build_scenario(data: Mapping[str, Any]) -> Scenario:

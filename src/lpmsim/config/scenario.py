@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 
+from lpmsim.bugs.config import BugSpec
 from lpmsim.guest.workload import Workload
 from lpmsim.kernel.config import Kernel, ScriptEntry
+from lpmsim.policies.spec import PolicyError, PolicySpec, parse_policy
 from lpmsim.schema import Section
 from lpmsim.schema import doc_field as _f
 
@@ -168,6 +170,49 @@ class Sim(Section):
     )
 
 
+class Mitigation(Section):
+    """The mitigation policy the partition uses during the migration (``lpmsim policies`` lists them)."""
+
+    policy: str = _f(
+        "kernel",
+        "-",
+        "Policy string: mechanisms joined with '+', e.g. 'nmi-factor:200+freeze-user:completed'. "
+        "'kernel' is what kernel.version does by itself (v6.0+: nmi-factor:<nmi_wd_lpm_factor>); "
+        "anything not listed is off. See docs/policies.md.",
+    )
+    options: dict[str, float | int | str] = Field(
+        default_factory=dict,
+        json_schema_extra={"unit": "-"},
+        description="Options of the listed policies, e.g. {multiplier = 4} for adaptive-factor.",
+    )
+
+    @field_validator("policy")
+    @classmethod
+    def _check_policy(cls, v: str) -> str:
+        try:
+            return str(parse_policy(v))
+        except PolicyError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("options")
+    @classmethod
+    def _check_options(
+        cls, v: dict[str, float | int | str], info: ValidationInfo
+    ) -> dict[str, float | int | str]:
+        policy = info.data.get("policy")
+        if policy is None:
+            return v  # the policy itself was refused: that error is the one reported
+        try:
+            parse_policy(policy, v)
+        except PolicyError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    @property
+    def spec(self) -> PolicySpec:
+        return parse_policy(self.policy, self.options)
+
+
 class Scenario(Section):
     """A complete, validated scenario."""
 
@@ -181,6 +226,12 @@ class Scenario(Section):
     script: tuple[ScriptEntry, ...] = Field(
         default=(), description="Per-CPU scripted states (lpmsim.kernel.script)."
     )
+    bugs: tuple[BugSpec, ...] = Field(
+        default=(),
+        description="Real kernel bugs injected at fixed or random times, to score the detectors "
+        "(lpmsim.bugs, docs/model/bugs.md).",
+    )
+    mitigation: Mitigation = Field(default_factory=Mitigation)
     sim: Sim = Field(default_factory=Sim)
 
     # Derived quantities used everywhere ----------------------------------------------------

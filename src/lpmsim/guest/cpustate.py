@@ -20,7 +20,10 @@ State of one vCPU (``CpuState``):
               executes nothing useful, in the interrupt state of its ``ctx``;
 ``task``      the task current on it (for ``[comm:pid]`` in log lines);
 ``last_qs``   time of its last RCU quiescent state (user mode, idle, or a context switch);
-``last_switch`` time the scheduler last switched tasks on it (the soft-lockup stopper needs one).
+``last_switch`` time the scheduler last switched tasks on it (the soft-lockup stopper needs one);
+``steal_frac`` share of its time spent stalled in the hypervisor while it is not ``stalled`` as a
+              whole: the fluid guest model's episodes of many short faults (what the dispatch trace
+              log, ``lpmsim.kernel.dtl``, adds up for it at that rate).
 
 Predicates (kernel-facts sections 1-4):
 
@@ -72,6 +75,7 @@ class CpuState:
     task: Task = field(default_factory=lambda: Task("swapper/0", 0))
     last_qs: float = 0.0
     last_switch: float = 0.0
+    steal_frac: float = 0.0
 
 
 @dataclass
@@ -147,6 +151,16 @@ class CpuStates:
         if c.stalled == stalled:
             return
         c.stalled = stalled
+        self._changed(cpu)
+
+    def set_steal_frac(self, cpu: int, frac: float) -> None:
+        """Share (0..1) of the vCPU's time from now on spent stalled in the hypervisor in short
+        faults that are not shown one by one (fluid mode); 0 = none."""
+        c = self.cpus[cpu]
+        f = min(max(float(frac), 0.0), 1.0)
+        if c.steal_frac == f:
+            return
+        c.steal_frac = f
         self._changed(cpu)
 
     def set_spinning(self, cpu: int, lock: str | None) -> None:

@@ -18,11 +18,16 @@ Only what a lockup detector can see is published to ``CpuStates``: an episode in
 or preempt-off activity, or a spin, that lasts at least ``sim.fluid_publish_min_s`` (its context,
 and spinning), and a single stall at least that long (stalled).  Shorter episodes leave the vCPU
 looking like it runs normally: between short stalls it takes its interrupts.
+
+A claimed vCPU (``GuestBase.claim``: an injected kernel bug runs there) takes no episode from
+then on, is never published again and its state is left to the bug; one published stalled at the
+claim is handed over when its current episode ends (the fluid mode does not know where, inside
+the episode, its stall ends).
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
@@ -105,6 +110,8 @@ class FluidGuest(GuestBase):
         self.in_rtas = np.zeros(n, dtype=bool)  # inside an RTAS call: its own end restores the vCPU
         self.lock_release = np.full(len(w.locks), -np.inf)
         self.spinners = np.zeros(len(w.locks), dtype=np.int64)
+        self.claimed_mask = np.zeros(n, dtype=bool)
+        self._handover: dict[int, Callable[[], None]] = {}  # claimed while stalled: ready() at its end
 
     @staticmethod
     def _wvec(layout: Layout, touches: dict[str, float], nreg: int) -> np.ndarray:
@@ -142,6 +149,7 @@ class FluidGuest(GuestBase):
         self.stall_frac[cpu] = extra / wall if wall > 0 else 0.0
         self.metrics.segment(Ctx.IRQS_HARD_OFF.value, extra, wall)
         self.cpus.set_ctx(cpu, Ctx.IRQS_HARD_OFF)
+        self.cpus.set_steal_frac(cpu, float(self.stall_frac[cpu]))  # the DTL sees its faults
         self.published[cpu] = True
         self.in_rtas[cpu] = True
 
@@ -159,18 +167,42 @@ class FluidGuest(GuestBase):
         self.metrics.window_start = self.env.now
         # Every vCPU runs a worker of the workload (the task named in lockup reports).
         for cpu in range(self.busy.size):
-            self.cpus.set_task(cpu, Task(f"{self.sc.workload.preset}-worker", 1000 + cpu))
+            if cpu not in self.claimed:
+                self.cpus.set_task(cpu, Task(f"{self.sc.workload.preset}-worker", 1000 + cpu))
         self.env.process(self._run(), name="fluid-guest")
 
-    def _unpublish(self, cpu: int) -> None:
+    def _claim(self, cpu: int, ready: Callable[[], None]) -> None:
+        self.claimed_mask[cpu] = True
+        self.ep_left[cpu] = 0  # the episode's later faults are not taken: the bug's code runs instead
+        if self.published[cpu] and self.cpus.cpus[cpu].stalled and not self.in_rtas[cpu]:
+            self._handover[cpu] = ready  # _unpublish() at the episode's end hands it over
+            return
         if self.published[cpu]:
             self.published[cpu] = False
+            self.cpus.set_steal_frac(cpu, 0.0)
+        ready()
+
+    def _unpublish(self, cpu: int) -> None:
+        if cpu in self.claimed:
+            ready = self._handover.pop(cpu, None)
+            if ready is not None and self.published[cpu]:
+                self.published[cpu] = False
+                self.cpus.set_steal_frac(cpu, 0.0)
+                self.cpus.set_stalled(cpu, False)
+                ready()
+            return
+        if self.published[cpu]:
+            self.published[cpu] = False
+            self.cpus.set_steal_frac(cpu, 0.0)
             self.cpus.set_stalled(cpu, False)
             self.cpus.set_spinning(cpu, None)
             self.cpus.set_ctx(cpu, Ctx.USER)
 
-    def _publish(self, cpu: int, ctx: Ctx, stalled: bool, spinning: str | None, until: float) -> None:
+    def _publish(
+        self, cpu: int, ctx: Ctx, stalled: bool, spinning: str | None, until: float, steal_frac: float = 0.0
+    ) -> None:
         self.published[cpu] = True
+        self.cpus.set_steal_frac(cpu, steal_frac)  # the episode's stall share, for the DTL
         self.cpus.set_ctx(cpu, ctx)
         if spinning is not None:
             self.cpus.set_spinning(cpu, spinning)
@@ -178,8 +210,14 @@ class FluidGuest(GuestBase):
             self.cpus.set_stalled(cpu, True)
 
         def end() -> None:
-            if self.env.now >= until - 1e-12 and self.busy[cpu] <= 1e-12:
-                self._unpublish(cpu)
+            if not self.published[cpu] or self.in_rtas[cpu]:
+                return
+            if self.busy[cpu] > 1e-12 or self.ep_left[cpu] > 0:
+                # The episode outlasted its estimate (its later faults met a longer latency, or
+                # another followed back to back): look again when its known part is over.
+                self.env.call_at(self.env.now + max(float(self.busy[cpu]), self.sc.sim.fluid_step_min_s), end)
+                return
+            self._unpublish(cpu)
 
         self.env.call_at(until, end)
 
@@ -211,6 +249,7 @@ class FluidGuest(GuestBase):
             total = float(hazard.sum())
             used = np.minimum(self.busy, dt)
             free = dt - used
+            free[self.claimed_mask] = 0.0  # a bug runs there: no workload episodes
             self.busy -= used
             region_faults = np.zeros(mm.size)
             self._continue_episodes(free, lat, mm, region_faults)
@@ -347,7 +386,9 @@ class FluidGuest(GuestBase):
             visible = ctx.value in KERNEL_CONTEXTS[1:] or ctx == Ctx.IRQS_HARD_OFF or a >= self.nctx
             if visible or long_stall:
                 for i in np.flatnonzero(sel & (wall >= self.publish_min)).tolist():
-                    self._publish(int(who[i]), ctx, long_stall, None, now + float(wall[i]))
+                    self._publish(
+                        int(who[i]), ctx, long_stall, None, now + float(wall[i]), float(stall[i] / wall[i])
+                    )
 
     def _region_split(self, a: int, mm: np.ndarray) -> np.ndarray:
         w = self.weights[a] * mm

@@ -38,6 +38,14 @@ class Spinlock:
         self.max_spinners = max(self.max_spinners, len(self.waiters))
         return ev
 
+    def cancel(self, cpu: int) -> bool:
+        """``cpu`` leaves the queue without the lock (its vCPU was taken by an injected bug)."""
+        for i, (c, _ev) in enumerate(self.waiters):
+            if c == cpu:
+                del self.waiters[i]
+                return True
+        return False
+
     def release(self, cpu: int) -> None:
         if self.holder != cpu:
             raise RuntimeError(f"{self.name}: released by CPU {cpu}, held by {self.holder}")

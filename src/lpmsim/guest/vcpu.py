@@ -16,12 +16,17 @@ Each vCPU is a process of the event core:
 The vCPU's observable state is kept in ``CpuStates`` throughout (context, stalled, spinning,
 current task), which is what the kernel's detectors read.  A "segment" stands for a run of code in
 one context; consecutive short sections of the same kind are one segment (docs/model/guest.md).
+
+A claimed vCPU (``GuestBase.claim``: an injected kernel bug runs there) is let go at once — the
+locks it holds are released, it leaves the queue of a lock it spins on (the workload's critical
+section is abandoned: the bug is not modelled as running inside it) — or, stalled on a fault,
+when the page arrives; its process never writes its state again and ends at its next wake-up.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
@@ -43,6 +48,10 @@ RTAS_LOCK = "rtas_lock"
 _STRICTNESS = {Ctx.PREEMPT_OFF: 1, Ctx.IRQS_SOFT_OFF: 2, Ctx.IRQS_HARD_OFF: 3}
 
 Proc = Generator[Event, Any, None]
+
+
+class _Claimed(Exception):
+    """Raised inside a vCPU process that wakes up after its vCPU was claimed: it unwinds and ends."""
 
 
 class _Touch:
@@ -81,6 +90,9 @@ class ExactGuest(GuestBase):
         self.tasks = [Task(f"{w.preset}-worker", 1000 + i) for i in range(sc.partition.vcpus)]
         self.spinning_now = 0
         self._stop_release: Event | None = None
+        self._faulting: set[int] = set()  # vCPUs stalled on a fault now
+        self._lock_wait: dict[int, Spinlock] = {}  # vCPU -> the lock it spins on
+        self._handover: dict[int, Callable[[], None]] = {}  # claimed while faulting: ready() after
 
     # -- setup -----------------------------------------------------------------------------------
     def _touch(self, cpu: int, rate: float, weights: dict[str, float]) -> _Touch:
@@ -96,7 +108,35 @@ class ExactGuest(GuestBase):
         self.link = link
         self.metrics.window_start = self.env.now
         for cpu in range(self.sc.partition.vcpus):
-            self.env.process(self._vcpu(cpu), name=f"vcpu{cpu}")
+            if cpu not in self.claimed:
+                self.env.process(self._vcpu(cpu), name=f"vcpu{cpu}")
+
+    # -- claim (an injected bug takes the vCPU) --------------------------------------------------
+    def _claim(self, cpu: int, ready: Callable[[], None]) -> None:
+        if cpu in self._faulting:
+            self._handover[cpu] = ready  # the bug starts when the page arrives
+            return
+        self._let_go(cpu)
+        ready()
+
+    def _let_go(self, cpu: int) -> None:
+        """Drop the workload's hold on the vCPU's locks (held, or spun on)."""
+        lock = self._lock_wait.pop(cpu, None)
+        if lock is not None:
+            lock.cancel(cpu)
+            self.spinning_now -= 1
+        for lk in self.locks.values():
+            if lk.holder == cpu:
+                lk.release(cpu)
+
+    def _check(self, cpu: int) -> None:
+        """After every wake-up of a vCPU process: end it if its vCPU was claimed meanwhile."""
+        if cpu in self.claimed:
+            ready = self._handover.pop(cpu, None)
+            if ready is not None:
+                self._let_go(cpu)
+                ready()
+            raise _Claimed
 
     # -- hooks the kernel model drives ---------------------------------------------------------
     def rtas_call(self, cpu: int, base_s: float) -> Event:
@@ -140,6 +180,13 @@ class ExactGuest(GuestBase):
         return int(rng.choice(p.size, p=p / p.sum()))
 
     def _vcpu(self, cpu: int) -> Proc:
+        try:
+            self._check(cpu)
+            yield from self._vcpu_run(cpu)
+        except _Claimed:
+            return
+
+    def _vcpu_run(self, cpu: int) -> Proc:
         rng = self.streams[f"guest/vcpu/{cpu}"]
         touches = [self._touch(cpu, s.touch_rate_hz, s.touches) for s in self.ctx_spec]
         lock_touch = {lk.name: self._touch(cpu, lk.touch_rate_hz, {lk.region: 1.0}) for lk in self.lock_specs}
@@ -204,8 +251,10 @@ class ExactGuest(GuestBase):
             t = rng.exponential(1.0 / phi) if phi > 0 else np.inf
             if t >= left:
                 yield env.timeout(left)
+                self._check(cpu)
                 return
             yield env.timeout(t)
+            self._check(cpu)
             left -= t
             link.advance(env.now)
             mm = [pages.region_missing_mass(r) for r in tc.regions]
@@ -220,9 +269,12 @@ class ExactGuest(GuestBase):
                 continue
             t0 = env.now
             self.cpus.set_stalled(cpu, True)
+            self._faulting.add(cpu)
             yield ev
+            self._faulting.discard(cpu)
             self.cpus.set_stalled(cpu, False)
             self.metrics.fault(cpu, ctx.value, env.now - t0)
+            self._check(cpu)
 
     def _locked(
         self,
@@ -250,7 +302,10 @@ class ExactGuest(GuestBase):
             self.spinning_now += 1
             self.metrics.spinners(self.spinning_now)
             self.cpus.set_spinning(cpu, lock.name)
+            self._lock_wait[cpu] = lock
             yield ev
+            self._check(cpu)
+            del self._lock_wait[cpu]
             self.cpus.set_spinning(cpu, None)
             self.spinning_now -= 1
             self.metrics.spun(cpu, self.env.now - t0)

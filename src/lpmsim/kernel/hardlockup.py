@@ -22,6 +22,14 @@ torvalds/linux tree.
   timeout when that fits in 31 bits, else it stays 0x7fffffff (4.194 s at 512 MHz).  The first
   entry after interrupts are disabled is the next scheduling-clock tick (ASSUMPTION: the
   decrementer is programmed for the next tick, HZ).
+* steal-aware / annotate (docs/policies.md): with the DTL enabled, a CPU whose guest time since its
+  last heartbeat is below the timeout (local for the soft-NMI, SMP for the checker) is excused.  The
+  soft-NMI re-arms for the first DEC entry that could report.  The SMP checker takes an excused
+  pending CPU out of the round like a stuck one but silently, without an NMI IPI (``excused``: left
+  out of the refills until it beats again, so the rounds and the checks of the other CPUs go on)
+  and judges it again at every heartbeat until it beats or is reported.  annotate prints
+  ``watchdog: CPU %d: memory access stalled %u s in the hypervisor`` once per episode (until the
+  CPU's heartbeat runs again).
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ class HardLockup:
         self.pending: set[int] = {0}
         self.last_reset = m.env.now
         self.stuck: set[int] = set()
+        self.excused: set[int] = set()  # steal-aware: out of the round, judged at every heartbeat
         self.reporting = False
         self.quiet = True
         self.tick_at = math.inf
@@ -57,13 +66,14 @@ class HardLockup:
         self.snmi_plan: list[float | None] = [None] * n
         self.snmi_target: list[float | None] = [None] * n
         self.snmi_alarm = [Alarm(m.env, functools.partial(self._snmi_fire, c)) for c in range(n)]
+        self.hv_noted: list[float | None] = [None] * n  # annotate: heartbeat of the episode printed
         self.local_tb = 0
         self.smp_tb = 0
         self.calc()
 
     # -- constants ------------------------------------------------------------------------------
     def calc(self) -> None:
-        thresh = self.m.cfg.watchdog_thresh
+        thresh = self.m.sys.watchdog_thresh
         threshold = thresh + (self.pct * thresh) // 100
         self.local_tb = threshold * self.m.clock.tb_freq
         self.smp_tb = self.local_tb * 3 // 2
@@ -79,8 +89,22 @@ class HardLockup:
         for c in range(self.m.n):
             self.tb[c] = t
         self.pending = {0}
+        self.excused.clear()
         self.last_reset = t
         self._go_active(t)
+
+    def stop(self) -> None:
+        """watchdog_hardlockup_stop(): no heartbeat checks, no soft-NMI reports until restarted.
+
+        ASSUMPTION: stuck CPUs are forgotten silently (the kernel prints ``became unstuck`` for
+        them from ``stop_watchdog_on_cpu``, run on each CPU once it can schedule)."""
+        self.stuck.clear()
+        self.excused.clear()
+        self.pending = {0}
+        self.reporting = False
+        for c in range(self.m.n):
+            self.snmi_plan[c] = None
+            self.snmi_target[c] = None
 
     # -- lazily computed heartbeat --------------------------------------------------------------
     def tb_of(self, c: int, t: float) -> float:
@@ -144,6 +168,7 @@ class HardLockup:
         canonical = (
             not m.blocked
             and not self.stuck
+            and not self.excused
             and not self.reporting
             and first == 0
             and self.pending == {0}
@@ -158,16 +183,17 @@ class HardLockup:
         """watchdog_timer_interrupt(): returns True when the pending mask was reset."""
         self.tb[c] = t
         reset = self._clear_pending(c, t)
-        if self._ticks(t) - self._ticks(self.last_reset) >= self.smp_tb:
+        if self._ticks(t) - self._ticks(self.last_reset) >= self.smp_tb or self.excused:
             reset = self._smp_panic(c, t) or reset
         return reset
 
     def _reset(self, t: float) -> None:
         self.last_reset = t
-        self.pending = set(range(self.m.n)) - self.stuck
+        self.pending = set(range(self.m.n)) - self.stuck - self.excused
 
     def _clear_pending(self, c: int, t: float) -> bool:
         if c not in self.pending:
+            self.excused.discard(c)  # steal-aware: it beats again, back in the next round
             if c in self.stuck:
                 line = f"watchdog: CPU {c} became unstuck TB:{self._ticks(t)}"
                 self.m.log.emit(t, line, f"C{c}")
@@ -186,6 +212,7 @@ class HardLockup:
 
     def _set_cpu_stuck(self, c: int, t: float) -> bool:
         self.stuck.add(c)
+        self.excused.discard(c)
         self.pending.discard(c)
         if not self.pending:
             self._reset(t)
@@ -195,15 +222,26 @@ class HardLockup:
     def _smp_panic(self, c: int, t: float) -> bool:
         m = self.m
         last = self.last_reset
-        if self._ticks(t) - self._ticks(last) < self.smp_tb:
-            return False
-        if c in self.pending or self.reporting:
+        # the pending walk (a caller that is itself still pending bails); steal-aware adds the CPUs
+        # it excused, judged again at every heartbeat of a CPU not reporting
+        due = self._ticks(t) - self._ticks(last) >= self.smp_tb and c not in self.pending
+        if (not due and not self.excused) or self.reporting:
             return False
         self.reporting = True
         ipi: list[int] = []
         reset = False
-        for x in sorted(self.pending):
+        for x in sorted(self.pending | self.excused if due else self.excused):
             if x == c:
+                continue
+            if m.dtl is not None and self._hv_excused(x, self.tb_of(x, t), t, self.smp_tb, c) is not None:
+                # steal-aware: stalled in the hypervisor, not locked up: out of this round, no IPI
+                if x in self.pending:
+                    self.excused.add(x)
+                    self.pending.discard(x)
+                    if not self.pending:
+                        self._reset(t)
+                        reset = True
+                        break
                 continue
             ipi.append(x)
             if self._set_cpu_stuck(x, t):
@@ -241,7 +279,7 @@ class HardLockup:
         """arch_touch_nmi_watchdog(): at most once per heartbeat period."""
         if not self.enabled:
             return
-        period_tb = self.m.cfg.watchdog_thresh * 400 * self.m.clock.tb_freq // 1000
+        period_tb = self.m.sys.watchdog_thresh * 400 * self.m.clock.tb_freq // 1000
         if self._ticks(t) - self._ticks(self.tb_of(c, t)) >= period_tb:
             self.tb[c] = t
             self._clear_pending(c, t)
@@ -273,9 +311,13 @@ class HardLockup:
             self.snmi_plan[c] = None
             self.snmi_target[c] = None
 
-    def _schedule_snmi(self, c: int, e0: float) -> None:
-        due_tb = self._ticks(self.tb[c]) + self.local_tb
-        k = max(0, math.ceil((due_tb / self.m.clock.tb_freq - self.m.clock.offset - e0) / self.rearm_s - EPS))
+    def _schedule_snmi(self, c: int, e0: float, credit_s: float = 0.0, min_k: int = 0) -> None:
+        """Next DEC entry e0 + k*rearm_s (k >= min_k) at which the local timeout can have passed;
+        ``credit_s``: hypervisor-stall time already known to lie in the window (steal-aware)."""
+        due_tb = self._ticks(self.tb[c]) + self.local_tb + round(credit_s * self.m.clock.tb_freq)
+        k = max(
+            min_k, math.ceil((due_tb / self.m.clock.tb_freq - self.m.clock.offset - e0) / self.rearm_s - EPS)
+        )
         e = e0 + k * self.rearm_s
         while self._ticks(e) < due_tb:
             k += 1
@@ -286,7 +328,7 @@ class HardLockup:
 
     def _snmi_fire(self, c: int, t: float) -> None:
         target = self.snmi_target[c]
-        if target is None or self.m.dead:
+        if target is None or self.m.dead or not self.enabled:
             return
         if target != t:
             self.snmi_alarm[c].set(target)
@@ -301,6 +343,14 @@ class HardLockup:
             self.snmi_plan[c] = e
             self._schedule_snmi(c, e)
             return
+        if m.dtl is not None:
+            steal = self._hv_excused(c, self.tb[c], e, self.local_tb, c)
+            if steal is not None:
+                # steal-aware: not yet the local timeout in guest time; no entry before the steal
+                # is made up can report (the next one at least one DEC period on)
+                self.snmi_plan[c] = e
+                self._schedule_snmi(c, e, credit_s=steal, min_k=1)
+                return
         if c in self.stuck:
             return  # silent until the CPU's heartbeat runs again
         if self.reporting:
@@ -323,6 +373,19 @@ class HardLockup:
             return
         self.reporting = False
         self._go_active(e)
+
+    # -- steal-aware / annotate ------------------------------------------------------------------------
+    def _hv_excused(self, x: int, t0: float, t: float, timeout_tb: int, by: int) -> float | None:
+        """CPU x's guest time since t0 is below the timeout: the steal seconds (annotated once per
+        episode of x, i.e. until its heartbeat runs again), else None."""
+        m = self.m
+        steal = m.hv_excused(x, t0, t, timeout_tb / m.clock.tb_freq)
+        if steal is not None:
+            key = self.tb_of(x, t)
+            if self.hv_noted[x] != key:
+                self.hv_noted[x] = key
+                m.hv_annotate(t, "watchdog", x, steal, by)
+        return steal
 
 
 def cpulist(cpus: list[int]) -> str:

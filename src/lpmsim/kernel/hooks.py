@@ -12,13 +12,19 @@ RTAS calls touch firmware memory that may be missing and stall).  ``DefaultGuest
   ``rtas_lock`` with interrupts off (a CPU waiting for it spins hard-disabled), runs for
   ``base_s`` with MSR[EE]=0 and no memory stalls, returns.  ``inf`` never returns.
 * ``freeze_user`` / ``thaw_user``: recorded only.
+
+Injected kernel bugs (``lpmsim.bugs``) take vCPUs away for ever (``claimed``): an RTAS call asked
+for on such a CPU runs on the lowest-numbered CPU not claimed (ASSUMPTION: the scheduler's load
+balancer moves drmgr off a CPU that never schedules again).  ``in_stop_machine`` and the
+``release_listeners`` (called with a CPU when stop_machine or an RTAS call lets go of it) tell the
+injector when a CPU runs ordinary kernel code again.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from lpmsim.engine.core import Environment, Event
@@ -53,13 +59,32 @@ class DefaultGuestHooks:
         self._stop_cpus: list[int] = []
         self._saved_ctx: dict[int, Ctx] = {}
         self.frozen = False
+        self.claimed: set[int] = set()
+        self.release_listeners: list[Callable[[int], None]] = []
         states.subscribe(self._changed)
+
+    def runnable_cpu(self, cpu: int) -> int:
+        """Where a task bound for ``cpu`` runs: there, unless a bug took that CPU."""
+        if cpu not in self.claimed:
+            return cpu
+        return next((c for c in range(len(self.states)) if c not in self.claimed), cpu)
+
+    def in_stop_machine(self, cpu: int) -> bool:
+        """CPU ``cpu`` runs its stopper: arrived at the rendezvous, or held until release_machine()."""
+        if cpu in self._saved_ctx:
+            return True
+        return self._stop_event is not None and cpu in self._stop_cpus and cpu not in self._stop_waiting
+
+    def _released(self, cpu: int) -> None:
+        for fn in list(self.release_listeners):
+            fn(cpu)
 
     # -- RTAS ------------------------------------------------------------------------------------
     def in_rtas(self, cpu: int) -> bool:
         return cpu in self._rtas_cpus
 
     def rtas_call(self, cpu: int, base_s: float) -> Event:
+        cpu = self.runnable_cpu(cpu)
         done = self.env.event()
         prev = self.states.cpus[cpu].ctx
         self.states.set_ctx(cpu, Ctx.IRQS_HARD_OFF)
@@ -85,6 +110,7 @@ class DefaultGuestHooks:
         if self._rtas_queue:
             nxt = self._rtas_queue.popleft()
             self._rtas_enter(*nxt)
+        self._released(cpu)
 
     # -- stop_machine ----------------------------------------------------------------------------
     def stop_machine(self, cpus: Iterable[int]) -> Event:
@@ -114,7 +140,9 @@ class DefaultGuestHooks:
         for c, ctx in self._saved_ctx.items():
             if self.states.cpus[c].ctx == Ctx.IRQS_HARD_OFF:  # untouched since the rendezvous
                 self.states.set_ctx(c, ctx)
-        self._saved_ctx = {}
+        released, self._saved_ctx = list(self._saved_ctx), {}
+        for c in released:
+            self._released(c)
 
     # -- freezer ---------------------------------------------------------------------------------
     def freeze_user(self) -> None:
@@ -145,10 +173,15 @@ class AdaptedGuestHooks(DefaultGuestHooks):
     def rtas_call(self, cpu: int, base_s: float) -> Event:
         if not self.guest_rtas:
             return super().rtas_call(cpu, base_s)
+        cpu = self.runnable_cpu(cpu)
         ev = self.guest.rtas_call(cpu, base_s)
         self._rtas_cpus.add(cpu)
-        ev.add_callback(lambda _e: self._rtas_cpus.discard(cpu))
+        ev.add_callback(lambda _e: self._rtas_done(cpu))
         return ev
+
+    def _rtas_done(self, cpu: int) -> None:
+        self._rtas_cpus.discard(cpu)
+        self._released(cpu)
 
     def freeze_user(self) -> None:
         self.frozen = True

@@ -13,6 +13,8 @@ Mirrors kernel/hung_task.c as of v6.1-v6.12 (``watchdog`` kthread loop, ``check_
   re-reported at every scan while still blocked.  ``hung_task_panic`` ->
   ``panic("hung_task: blocked tasks")`` after the scan.
 * ASSUMPTION: khungtaskd started at t=0 and always finds a CPU to run on.
+* Not changed by steal-aware / annotate: a D-state task is on no CPU, and what it waits for is not
+  described by one vCPU's dispatch trace log (docs/policies.md).
 """
 
 from __future__ import annotations
@@ -29,17 +31,29 @@ class HungTask:
     def __init__(self, m: KernelModel) -> None:
         self.m = m
         cfg = m.cfg
-        self.timeout = cfg.hung_task_timeout_secs
-        interval = cfg.hung_task_check_interval_secs or self.timeout
-        self.interval = min(interval, self.timeout) if self.timeout else interval
         self.warnings = cfg.hung_task_warnings
         self.seen: dict[int, tuple[float, int]] = {}  # pid -> (blocked since, last_switch jiffies)
+        self.last_checked = m.env.now  # hung_last_checked
+        self.gen = 0
+        self.timeout = 0
+        self.interval = 0
+        self.set_timeout(cfg.hung_task_timeout_secs, m.env.now)
+
+    def set_timeout(self, timeout: int, t: float) -> None:
+        """``hung_task_timeout_secs`` written: khungtaskd wakes and sleeps until
+        ``hung_last_checked + interval`` (``hung_timeout_jiffies``; 0 = sleep for ever)."""
+        self.timeout = timeout
+        interval = self.m.cfg.hung_task_check_interval_secs or timeout
+        self.interval = min(interval, timeout) if timeout else interval
+        self.gen += 1
         if self.timeout > 0 and self.interval > 0:
-            m.env.call_at(m.env.now + self.interval, self._scan)
+            gen = self.gen
+            at = max(t, self.last_checked + self.interval)
+            self.m.env.call_at(at, lambda: self._scan() if gen == self.gen else None)
 
     def _scan(self) -> None:
         m = self.m
-        if m.dead:
+        if m.dead or self.timeout <= 0:
             return
         t = m.env.now
         clock = m.clock
@@ -72,10 +86,12 @@ class HungTask:
                 )
                 cpu = m.script_tasks.get(pid)
                 m.report(t, "hung_task", "report", [] if cpu is None else [cpu], HUNG_CPU, line)
+        self.last_checked = t
         if hung and m.cfg.hung_task_panic:
             m.panic(t, "hung_task: blocked tasks", "hung_task_panic", HUNG_CPU)
             return
-        m.env.call_at(t + self.interval, self._scan)
+        gen = self.gen
+        m.env.call_at(t + self.interval, lambda: self._scan() if gen == self.gen else None)
 
 
 HUNG_PID = 58

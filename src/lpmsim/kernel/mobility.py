@@ -22,13 +22,20 @@ factor and the completion wait (before 882c0d1704cf / 118b1366930c).
    (``kernel.post_mobility_rtas``, ASSUMPTION), one after another.
 6. v6.0+: ``mobility: waiting for memory transfer to complete...``, poll every 500 ms until
    COMPLETED, ``mobility: memory transfer completed.``, then the factor back to 0.
+
+A mitigation policy (``LpmPolicy``; the mechanisms are in ``lpmsim.policies``) is called at the
+points where the proposed kernel changes act: drmgr's request (t=0, where ``lpmsim guard``'s pre
+phase runs), SUSPENDING (the factor to set), just before stop_machine, after resume, after the
+device-tree update, at COMPLETED, and when the flow returns to drmgr (the guard's post phase).
+A policy that needs to know when the transfer completes makes a pre-v6.0 flow wait for it too, as
+Laurent Dufour's v1 series did (its patch 1 is 882c0d1704cf).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lpmsim.engine.core import Event
 from lpmsim.hypervisor.vasi import VasiState
@@ -45,10 +52,63 @@ def stopper_pid(cpu: int) -> int:
     return 12 + 6 * cpu
 
 
+class LpmPolicy(Protocol):
+    """What a mitigation policy does at each point of the flow (times are ``env.now``)."""
+
+    def factor_pct(self) -> int: ...
+
+    def waits_for_completion(self) -> bool: ...
+
+    def at_request(self, t: float) -> None: ...
+
+    def before_stop_machine(self, t: float) -> None: ...
+
+    def after_resume(self, t: float) -> None: ...
+
+    def after_fixup(self, t: float) -> None: ...
+
+    def at_completed(self, t: float) -> None: ...
+
+    def at_return(self, t: float) -> None: ...
+
+
+class KernelPolicy:
+    """No policy beyond the kernel version's own: the factor read from ``kernel.nmi_wd_lpm_factor``
+    at SUSPENDING on v6.0+, the completion wait on v6.0+."""
+
+    def __init__(self, m: KernelModel) -> None:
+        self.m = m
+
+    def factor_pct(self) -> int:
+        return self.m.sys.nmi_wd_lpm_factor if self.m.cfg.has_lpm_factor else 0
+
+    def waits_for_completion(self) -> bool:
+        return self.m.cfg.waits_for_completion
+
+    def at_request(self, t: float) -> None:
+        pass
+
+    def before_stop_machine(self, t: float) -> None:
+        pass
+
+    def after_resume(self, t: float) -> None:
+        pass
+
+    def after_fixup(self, t: float) -> None:
+        pass
+
+    def at_completed(self, t: float) -> None:
+        pass
+
+    def at_return(self, t: float) -> None:
+        pass
+
+
 class Mobility:
-    def __init__(self, m: KernelModel, mig: Migration) -> None:
+    def __init__(self, m: KernelModel, mig: Migration, policy: LpmPolicy | None = None) -> None:
         self.m = m
         self.mig = mig
+        self.policy: LpmPolicy = policy if policy is not None else KernelPolicy(m)
         self.times: dict[str, float | None] = {
             "suspending_seen_s": None,
             "factor_set_s": None,
@@ -71,7 +131,8 @@ class Mobility:
     def run(self) -> Generator[Event, Any, None]:
         m, mig = self.m, self.mig
         env, cfg = m.env, m.cfg
-        factor = cfg.nmi_wd_lpm_factor if cfg.has_lpm_factor else 0
+        policy = self.policy
+        policy.at_request(env.now)
         while self._vasi() == VasiState.ENABLED:
             yield env.timeout(1.0)
         if self._vasi() != VasiState.SUSPENDING:
@@ -80,9 +141,11 @@ class Mobility:
         self.times["suspending_seen_s"] = env.now
         if m.dead:
             return
+        factor = policy.factor_pct()
         if factor:
             m.set_lpm_factor(env.now, factor, f"T{DRMGR_PID}")
             self.times["factor_set_s"] = env.now
+        policy.before_stop_machine(env.now)
         # stop_machine(do_join, ...) on every online CPU
         yield m.hooks.stop_machine(range(m.n))
         if m.dead:
@@ -115,6 +178,7 @@ class Mobility:
         m.hooks.release_machine()
         if m.dead:
             return
+        policy.after_resume(env.now)
         # post_mobility_fixup()
         rng = m.rng
         for spec in cfg.post_mobility_rtas:
@@ -128,7 +192,10 @@ class Mobility:
                 if m.dead:
                     return
         self.times["fixup_done_s"] = env.now
-        if cfg.waits_for_completion:
+        policy.after_fixup(env.now)
+        if m.dead:
+            return
+        if policy.waits_for_completion():
             self._emit("mobility: waiting for memory transfer to complete...")
             while self._vasi() != VasiState.COMPLETED:
                 yield env.timeout(0.5)
@@ -136,8 +203,12 @@ class Mobility:
                     return
             self._emit("mobility: memory transfer completed.")
             self.times["completed_seen_s"] = env.now
-        if factor:
+            policy.at_completed(env.now)
+            if m.dead:
+                return
+        if m.hard.pct:
             m.set_lpm_factor(env.now, 0, f"T{DRMGR_PID}")
             self.times["factor_cleared_s"] = env.now
         self.times["end_s"] = env.now
+        policy.at_return(env.now)
         self.done.succeed()

@@ -17,6 +17,7 @@ names the kernel file it mirrors.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -25,20 +26,28 @@ from lpmsim.engine.core import Environment
 from lpmsim.guest.cpustate import CpuStates
 from lpmsim.hypervisor.migration import Migration
 from lpmsim.kernel.config import Kernel, ScriptEntry
+from lpmsim.kernel.dtl import Dtl
 from lpmsim.kernel.hardlockup import HardLockup
 from lpmsim.kernel.hooks import AdaptedGuestHooks, DefaultGuestHooks, GuestHooks, GuestRtas
 from lpmsim.kernel.hung_task import HungTask
-from lpmsim.kernel.mobility import Mobility
+from lpmsim.kernel.mobility import DRMGR_PID, LpmPolicy, Mobility
 from lpmsim.kernel.nmi_ipi import NmiIpi
 from lpmsim.kernel.panic import Cause, Crash, oops_line, panic_line
 from lpmsim.kernel.printk import KernelLog
 from lpmsim.kernel.rcu_stall import RcuStall
 from lpmsim.kernel.script import Script
 from lpmsim.kernel.softlockup import SoftLockup
+from lpmsim.kernel.sysctl import Sysctls, write
 from lpmsim.kernel.timing import Clock, Grid
 from lpmsim.kernel.wq_watchdog import WqWatchdog
 
 DETECTORS = ("hardlockup", "softlockup", "rcu_stall", "workqueue_lockup", "hung_task")
+DTL_MODES = ("steal-aware", "annotate")
+
+
+def hv_stall_line(prefix: str, c: int, steal_s: float) -> str:
+    """The annotate policy's line: ``watchdog: CPU 5: memory access stalled 12 s in the hypervisor``."""
+    return f"{prefix}: CPU {c}: memory access stalled {max(0, int(steal_s))} s in the hypervisor"
 
 
 class KernelModel:
@@ -55,6 +64,7 @@ class KernelModel:
         self.cfg = cfg
         self.rng = rng
         self.n = len(states)
+        self.sys = Sysctls.from_cfg(cfg)  # run-time values: policies write them during the migration
         self.hooks: GuestHooks = hooks if hooks is not None else DefaultGuestHooks(env, states)
         self.clock = Clock(cfg.uptime_at_start_s, cfg.tb_freq_hz, cfg.hz)
         self.log = KernelLog(cfg.uptime_at_start_s, cfg.printk_caller)
@@ -83,6 +93,9 @@ class KernelModel:
         self.wq = WqWatchdog(self)
         self.hung = HungTask(self)
         self.nmi = NmiIpi(self)
+        # steal-aware / annotate (docs/policies.md): the dispatch trace log, once a policy enables it
+        self.dtl: Dtl | None = None
+        self.dtl_mode: str | None = None
         for c in range(n):
             self._refresh(c, env.now)
         states.subscribe(self._on_change)
@@ -195,6 +208,46 @@ class KernelModel:
         if not self.sok[c]:
             self.soft.plan(c, t)
 
+    def write_sysctl(self, name: str, value: int, t: float) -> None:
+        """A sysctl written at run time (``lpmsim.kernel.sysctl``)."""
+        write(self, name, value, t)
+
+    def watchdog_update(self, t: float) -> None:
+        """``proc_watchdog_update()``: new enables/threshold, then ``lockup_detector_reconfigure()``."""
+        thresh = self.sys.watchdog_thresh
+        self.hard.enabled = self.sys.nmi_watchdog == 1 and thresh > 0
+        self.soft.enabled = self.sys.soft_watchdog == 1 and thresh > 0
+        if not self.hard.enabled:
+            self.hard.stop()
+        if thresh > 0:
+            self.period = thresh * 400 / 1000.0
+            self.soft.thresh_u = 2 * thresh
+            self.hard.calc()
+            self.reconfigure(t)
+
+    def hardlockup_stop(self, t: float) -> None:
+        """``watchdog_nmi_stop()`` alone (the disable-nmi proposal): the soft detector keeps running."""
+        self.hard.enabled = False
+        self.hard.stop()
+
+    def hardlockup_start(self, t: float) -> None:
+        """``watchdog_nmi_start()``: every CPU's heartbeat re-seeded now."""
+        self.hard.enabled = self.sys.nmi_watchdog == 1 and self.sys.watchdog_thresh > 0
+        self.hard.restart(t)
+        for c in range(self.n):
+            if not self.tok[c]:
+                self._replan(c, t)
+
+    def set_timeout_pct(self, t: float, pct: int) -> None:
+        """New hard-lockup timeouts without a restart (``watchdog_calc_timeouts`` only): the
+        adaptive-factor change; the heartbeats and pending CPUs are left as they are."""
+        self.log.emit(t, f"watchdog: Set the NMI watchdog timeout factor to {pct}%", f"T{DRMGR_PID}")
+        self.hard.pct = pct
+        self.hard.calc()
+        for c in range(self.n):
+            if not self.tok[c]:
+                self._replan(c, t)
+
     def set_lpm_factor(self, t: float, pct: int, caller: str) -> None:
         """``watchdog_hardlockup_set_timeout_pct(pct)`` (arch/powerpc/kernel/watchdog.c)."""
         self.log.emit(t, f"watchdog: Set the NMI watchdog timeout factor to {pct}%", caller)
@@ -211,6 +264,38 @@ class KernelModel:
 
     def rcu_cpu_stall_reset(self, t: float) -> None:
         self.rcu.stall_reset(t)
+
+    # -- steal-aware / annotate: the detectors consult the dispatch trace log ----------------------
+    def enable_dtl(self, mode: str) -> None:
+        """Start reading the DTL (``lpmsim.kernel.dtl``): ``steal-aware`` discounts hypervisor-stall
+        time silently, ``annotate`` also prints each excused episode; with both, annotate wins."""
+        if mode not in DTL_MODES:
+            raise ValueError(f"unknown DTL mode {mode!r}; expected one of {', '.join(DTL_MODES)}")
+        if self.dtl is None:
+            self.dtl = Dtl(self.states, self.env.now)
+        if self.dtl_mode != "annotate":
+            self.dtl_mode = mode
+
+    def hv_steal(self, c: int, t0: float, t1: float) -> float:
+        """Seconds CPU c was stalled in the hypervisor in [t0, t1] (0 without the DTL)."""
+        return 0.0 if self.dtl is None else self.dtl.window(c, t0, t1)
+
+    def hv_excused(self, c: int, t0: float, t1: float, threshold_s: float) -> float | None:
+        """The steal seconds of [t0, t1] if CPU c's *guest* time there, ``(t1 - t0) - steal``, is
+        below ``threshold_s`` (the detector's timeout): its lateness is the hypervisor's, not a
+        lockup.  None when it is not excused (or no policy reads the DTL)."""
+        s = self.hv_steal(c, t0, t1)
+        if s <= 0.0:
+            return None
+        return s if (t1 - t0) - s < threshold_s - 1e-9 else None
+
+    def hv_annotate(self, t: float, prefix: str, c: int, steal_s: float, by: int) -> None:
+        """``annotate``: ``<prefix>: CPU c: memory access stalled N s in the hypervisor`` (N as %u)
+        printed by CPU ``by``; the caller prints it once per episode.  Nothing with steal-aware."""
+        if self.dtl_mode != "annotate":
+            return
+        line = self.log.emit(t, hv_stall_line(prefix, c, steal_s), f"C{by}")
+        self.report(t, "hv_stall", "annotation", [c], by, line)
 
     # -- reporting ---------------------------------------------------------------------------------
     def report(
@@ -263,6 +348,13 @@ class KernelModel:
                 "cpus": cpus,
                 "first_s": float(evs[0]["time_s"]) if evs else None,
             }
+        if self.dtl is not None:
+            evs = [e for e in self.events if e["detector"] == "hv_stall"]
+            out["hv_stall"] = {
+                "reports": len(evs),
+                "cpus": sorted({c for e in evs for c in e["cpus"]}),
+                "first_s": float(evs[0]["time_s"]) if evs else None,
+            }
         out["nmi_ipi"] = {
             "sent": self.nmi.sent,
             "timed_out": self.nmi.timed_out,
@@ -295,6 +387,7 @@ class KernelRun:
         rng: np.random.Generator,
         migration: Migration | None = None,
         guest: GuestRtas | None = None,
+        policy: Callable[[KernelModel, Migration], LpmPolicy] | None = None,
     ) -> None:
         hooks: DefaultGuestHooks
         if guest is not None:
@@ -306,7 +399,9 @@ class KernelRun:
         self.mobility: Mobility | None = None
         self.end_s: float | None = None
         if migration is not None:
-            self.mobility = Mobility(self.model, migration)
+            self.mobility = Mobility(
+                self.model, migration, None if policy is None else policy(self.model, migration)
+            )
             env.process(self.mobility.run(), name="mobility")
 
     def stop_time(self, limit: float, completed_s: float | None) -> float:

@@ -25,6 +25,10 @@ the last holdout reports, the next GP starts at once with the CPUs unable to sch
   ``jiffies_stall = jiffies + timeout``.  FQS passes every ``jiffies_till_next_fqs`` =
   ``1 + (HZ > 250) + (HZ > 500) + nr_cpu_ids / 256`` jiffies (tree.c ``rcu_init_geometry``, from
   memory: UNVERIFIED), the first one a period after the reset (ASSUMPTION).
+* steal-aware / annotate (docs/policies.md): holdouts whose guest time since the timeout began
+  counting (GP start, or the re-arm after a reset) is below the timeout are excused and not listed;
+  with none left there is no report and the check moves to when the first could reach the timeout.
+  annotate prints ``rcu: CPU %d: memory access stalled %u s in the hypervisor`` once per GP.
 """
 
 from __future__ import annotations
@@ -56,6 +60,10 @@ class RcuStall:
         self.reports_this_gp = 0
         self.cpu_stall = 0
         self.alarm = Alarm(m.env, self._fire)
+        # steal-aware / annotate
+        self.base_j = 0  # jiffy the stall timeout counts from: GP start, or the re-arm after a reset
+        self.hv_noted: set[int] = set()  # holdouts of this GP already annotated
+        self.hv_hold = -math.inf  # all holdouts excused: none can report before this time
 
     # -- grace periods ---------------------------------------------------------------------------
     def _start_gp(self, t: float) -> None:
@@ -67,6 +75,9 @@ class RcuStall:
             return
         self.active = True
         self.gp_start = m.clock.jiffies(t)
+        self.base_j = self.gp_start
+        self.hv_noted.clear()
+        self.hv_hold = -math.inf
         self.js = self.gp_start + self.timeout_j
         self.fqs3 = None
         self.reports_this_gp = 0
@@ -97,6 +108,15 @@ class RcuStall:
         else:
             self.js = math.inf
             self.fqs3 = None
+        if self.m.dtl is not None:
+            self.hv_hold = -math.inf
+            self.poke(t)
+
+    def set_suppress(self, value: int, t: float) -> None:
+        """``rcupdate.rcu_cpu_stall_suppress`` written: checks stop, or resume with nothing reset."""
+        self.enabled = value == 0
+        if self.enabled:
+            self.poke(t)
 
     # -- checks ------------------------------------------------------------------------------------
     def _js_eff(self) -> float:
@@ -107,14 +127,15 @@ class RcuStall:
     def poke(self, t: float) -> None:
         if self.active and self.enabled and not self.m.dead:
             js = self._js_eff()
-            if math.isinf(js) or self.alarm.at <= self.m.clock.jiffy_time(int(js)):
+            if math.isinf(js) or self.alarm.at <= max(self.m.clock.jiffy_time(int(js)), self.hv_hold):
                 return  # no report possible yet, or the pending alarm re-evaluates first
             nxt = self._next(t)
             if nxt is not None:
                 self.alarm.set(self.m.clock.jiffy_time(nxt[0]))
 
-    def _next(self, t: float) -> tuple[int, int, bool] | None:
-        """(jiffy, cpu, self_detected) of the next report if nothing changes, or None."""
+    def _next(self, t: float, excused: frozenset[int] = frozenset()) -> tuple[int, int, bool] | None:
+        """(jiffy, cpu, self_detected) of the next report if nothing changes, or None; ``excused``
+        holdouts (steal-aware) do not report themselves."""
         m = self.m
         js = self._js_eff()
         if math.isinf(js):
@@ -124,12 +145,12 @@ class RcuStall:
         if first is None:
             return None
         j_other = max(int(js) + RCU_STALL_RAT_DELAY, jnow)
-        self_cpus = [c for c in self.holdouts if m.tok[c]]
+        self_cpus = [c for c in self.holdouts if m.tok[c] and c not in excused]
         if self_cpus:
             j_self = max(int(js), jnow)
             if j_self < j_other:
                 return (j_self, min(self_cpus), True)
-        return (j_other, first, first in self.holdouts)
+        return (j_other, first, first in self.holdouts and first not in excused)
 
     def _fire(self, t: float) -> None:
         m = self.m
@@ -142,16 +163,32 @@ class RcuStall:
         if m.clock.jiffy_time(j) > t + 1e-9:
             self.alarm.set(m.clock.jiffy_time(j))
             return
+        cpus: list[int] | None = None
+        if m.dtl is not None:
+            excused = self._hv_excused(t, c)
+            if excused:
+                if len(excused) == len(self.holdouts):
+                    self._hv_push(t, excused)
+                    return
+                nxt = self._next(t, frozenset(excused))
+                if nxt is None:
+                    return
+                j, c, selfd = nxt
+                if m.clock.jiffy_time(j) > t + 1e-9:
+                    self.alarm.set(m.clock.jiffy_time(j))
+                    return
+                cpus = sorted(self.holdouts - excused.keys())
         if self.fqs3 is not None:
             self.js = self.fqs3 + self.timeout_j
             self.fqs3 = None
-        self._print(t, j, c, selfd)
+            self.base_j = int(self.js) - self.timeout_j
+        self._print(t, j, c, selfd, cpus)
         if m.dead:
             return
         self.js = j + 3 * self.timeout_j + 3
         self.poke(t + 1e-6)
 
-    def _print(self, t: float, j: int, c: int, selfd: bool) -> None:
+    def _print(self, t: float, j: int, c: int, selfd: bool, holdouts: list[int] | None = None) -> None:
         m = self.m
         name = m.cfg.rcu_name
         caller = f"C{c}"
@@ -166,7 +203,7 @@ class RcuStall:
             cpus = [c]
         else:
             line = m.log.emit(t, f"rcu: INFO: {name} detected stalls on CPUs/tasks:", caller)
-            cpus = sorted(self.holdouts)
+            cpus = sorted(self.holdouts) if holdouts is None else holdouts
             for h in cpus:
                 m.log.emit(t, "rcu: \t" + self._cpu_info(h, tj, fqs), caller)
             m.log.emit(
@@ -176,6 +213,34 @@ class RcuStall:
         self.cpu_stall += 1
         if self.cpu_stall >= m.cfg.max_rcu_stall_to_panic and m.cfg.panic_on_rcu_stall:
             m.panic(t, "RCU Stall\n", "rcu_stall_panic", c)
+
+    # -- steal-aware / annotate ----------------------------------------------------------------------
+    def _hv_excused(self, t: float, by: int) -> dict[int, float]:
+        """Holdouts whose guest time since the stall timeout began counting is below the timeout,
+        with their steal seconds; each is annotated once per grace period (printed by ``by``)."""
+        m = self.m
+        t0 = m.clock.jiffy_time(self.fqs3 if self.fqs3 is not None else self.base_j)
+        timeout_s = self.timeout_j / m.cfg.hz
+        out: dict[int, float] = {}
+        for h in sorted(self.holdouts):
+            steal = m.hv_excused(h, t0, t, timeout_s)
+            if steal is not None:
+                out[h] = steal
+                if h not in self.hv_noted:
+                    self.hv_noted.add(h)
+                    m.hv_annotate(t, "rcu", h, steal, by)
+        return out
+
+    def _hv_push(self, t: float, excused: dict[int, float]) -> None:
+        """Every holdout excused: no report now; check again when the first could have run for the
+        timeout in guest time (the steal known so far added to the timeout)."""
+        m = self.m
+        t0 = m.clock.jiffy_time(self.fqs3 if self.fqs3 is not None else self.base_j)
+        timeout_s = self.timeout_j / m.cfg.hz
+        lo = min(t0 + timeout_s + s for s in excused.values())
+        at = m.clock.next_jiffy_time(max(lo, m.clock.next_jiffy_after(t)))
+        self.hv_hold = at
+        self.alarm.set(at)
 
     def _cpu_info(self, c: int, tj: int, fqs: int) -> str:
         ticking = self.m.tok[c]

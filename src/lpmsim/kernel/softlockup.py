@@ -15,6 +15,9 @@ Mirrors kernel/watchdog.c as of v6.6 (``watchdog_timer_fn``, ``softlockup_fn``,
   only re-bases ``report_ts`` to now (``touch_ts`` is untouched).
 * The timer runs on the shared hrtimer grid (``lpmsim.kernel.timing``); while the CPU cannot
   take interrupts the run is delivered late, when it can.
+* steal-aware / annotate (docs/policies.md): a due report is skipped while ``(now - steal) >> 30``
+  (steal = hypervisor-stall time since ``report_ts``) is not past the threshold; the first run that
+  can report is planned directly.  annotate prints one line per ``touch_ts`` episode.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class SoftLockup:
         self.planned_g1 = [0.0] * n
         self.alarm = [Alarm(m.env, functools.partial(self._fire, c)) for c in range(n)]
         self.reported_for: list[float | None] = [None] * n
+        self.hv_noted: list[float | None] = [None] * n  # annotate: touch_ts of the episode printed
 
     def restart(self, t: float) -> None:
         """softlockup_start_all(): watchdog_enable() -> update_touch_ts() on every CPU."""
@@ -94,7 +98,21 @@ class SoftLockup:
             self.report_ts[c] = t
             return
         if self._u(t) > self._u(rep) + self.thresh_u:
+            if self.m.dtl is not None and self._hv_excused(c, rep, t):
+                return  # stalled in the hypervisor: checked again at the next runs
             self._report(c, t)
+
+    def _hv_excused(self, c: int, rep: float, t: float) -> bool:
+        """steal-aware: ``is_softlockup()`` on the timestamp less the CPU's hypervisor-stall time
+        since ``report_ts``; an excused episode (same ``touch_ts``) is annotated once."""
+        m = self.m
+        steal = m.hv_steal(c, rep, t)
+        if steal <= 0.0 or self._u(t - steal) > self._u(rep) + self.thresh_u:
+            return False
+        if self.hv_noted[c] != self.touch_ts[c]:
+            self.hv_noted[c] = self.touch_ts[c]
+            m.hv_annotate(t, "watchdog", c, steal, c)
+        return True
 
     def _report(self, c: int, t: float) -> None:
         m = self.m
@@ -129,6 +147,14 @@ class SoftLockup:
             g = g1 + math.ceil((need - g1) / p - 1e-9) * p
         while self._u(g) <= target_u:
             g += p
+        if m.dtl is not None and rep is not None:
+            # steal-aware: no run before the hypervisor-stall time known so far is made up reports
+            steal = m.hv_steal(c, rep, t)
+            if steal > 0.0:
+                if g < need + steal:
+                    g = g1 + math.ceil((need + steal - g1) / p - 1e-9) * p
+                while self._u(g - steal) <= target_u:
+                    g += p
         self.planned[c] = g
         self.planned_g1[c] = g1
         self.alarm[c].set(g)

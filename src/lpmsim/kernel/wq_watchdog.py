@@ -15,6 +15,9 @@ Mirrors kernel/workqueue.c (CONFIG_WQ_WATCHDOG) as of v6.12: ``wq_watchdog_timer
   (seconds since pool_ts).  After each run every touch stamp is reset to now.
 * ``workqueue.panic_on_stall`` = N: BUG after N runs that detected a stall (BUG in the timer's
   softirq -> ``Kernel panic - not syncing: Fatal exception in interrupt``).
+* steal-aware / annotate (docs/policies.md): a pool whose CPU's guest time since ``pool_ts`` is
+  below the threshold is not reported; annotate prints ``workqueue: CPU %d: memory access stalled
+  %u s in the hypervisor`` once per ``pool_ts``.
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ class WqWatchdog:
         self.touched = [-math.inf] * m.n
         self.stalls = 0
         self.waiting = False
+        self.gen = 0  # bumped by del_timer_sync(): a timer armed before is gone
+        self.hv_noted: list[float | None] = [None] * m.n  # annotate: pool_ts of the episode printed
         if self.enabled:
             self._arm(m.env.now)
 
@@ -58,7 +63,19 @@ class WqWatchdog:
         clock = self.m.clock
         j = wheel_expiry(clock.jiffies(t), self.thresh_j)
         at = clock.jiffy_time(j)
-        self.m.env.call_at(max(at, t), self._expire)
+        gen = self.gen
+        self.m.env.call_at(max(at, t), lambda: self._expire() if gen == self.gen else None)
+
+    def set_thresh(self, thresh: int, t: float) -> None:
+        """``wq_watchdog_set_thresh()``: delete the timer; if enabled, reset the touch stamps and re-arm."""
+        self.gen += 1
+        self.waiting = False
+        self.thresh_j = thresh * self.m.cfg.hz
+        self.enabled = thresh > 0
+        if self.enabled:
+            self.touched_all = t
+            self.touched = [t] * self.m.n
+            self._arm(t)
 
     def touch(self, c: int, t: float) -> None:
         self.touched[c] = t
@@ -70,7 +87,7 @@ class WqWatchdog:
 
     def _expire(self) -> None:
         m = self.m
-        if m.dead:
+        if m.dead or not self.enabled:
             return
         if not m.tok[WQ_CPU]:
             self.waiting = True
@@ -86,6 +103,8 @@ class WqWatchdog:
             pool_ts = m.nonsched_since[c]
             ts = max(pool_ts, self.touched[c], self.touched_all)
             if now_j > clock.jiffies(ts) + self.thresh_j:
+                if m.dtl is not None and self._hv_excused(c, pool_ts, t):
+                    continue  # steal-aware: the pool's CPU was stalled in the hypervisor
                 found = True
                 secs = ((now_j - clock.jiffies(pool_ts)) * 1000 // m.cfg.hz) // 1000
                 line = m.log.emit(
@@ -105,3 +124,15 @@ class WqWatchdog:
                     return
         self.touched_all = t
         self._arm(t)
+
+    def _hv_excused(self, c: int, pool_ts: float, t: float) -> bool:
+        """CPU c's guest time since its pool stopped making progress is below the threshold; an
+        excused episode (same ``pool_ts``) is annotated once."""
+        m = self.m
+        steal = m.hv_excused(c, pool_ts, t, self.thresh_j / m.cfg.hz)
+        if steal is None:
+            return False
+        if self.hv_noted[c] != pool_ts:
+            self.hv_noted[c] = pool_ts
+            m.hv_annotate(t, "workqueue", c, steal, WQ_CPU)
+        return True

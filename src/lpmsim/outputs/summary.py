@@ -106,3 +106,24 @@ def _kernel_rows(t: Table, summary: dict[str, Any]) -> None:
             continue
         first = "" if w["first_s"] is None else f", first at {_s(w['first_s'])}"
         t.add_row(f"{name} reports", f"{w['reports']:,} on {len(w['cpus']):,} CPUs{first}")
+    _bug_rows(t, summary)
+
+
+def _bug_rows(t: Table, summary: dict[str, Any]) -> None:
+    """One row per injected bug (lpmsim.bugs): who reported it first and how fast, or missed."""
+    bugs = summary.get("bugs") or []
+    if not bugs:
+        return
+    rep = summary.get("reports", {})
+    n_mig = sum(rep.get("migration", {}).values())
+    n_bug = sum(rep.get("bug", {}).values())
+    t.add_row("reports from migration / bugs", f"{n_mig:,} / {n_bug:,}")
+    for b in bugs:
+        cpus = ",".join(str(c) for c in b["cpus"])
+        what = f"bug {b['index']}: {b['kind']} on CPU {cpus}"
+        if b["status"] == "detected":
+            t.add_row(what, f"{b['detected_by']} after {_s(b['delay_s'])}")
+        elif b["status"] == "missed":
+            t.add_row(what, "missed" + (" (the partition died first)" if b.get("died_first") else ""))
+        else:
+            t.add_row(what, "not started")

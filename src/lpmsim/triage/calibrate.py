@@ -11,7 +11,9 @@ Each report proves that something did *not* happen for at least some time (kerne
 * workqueue lockup "stuck for Ss": the pool made no progress for >= S s;
 * hung task "more than N seconds": the task was not scheduled for >= N s;
 * "didn't respond to backtrace IPI": the CPU did not take an interrupt for >= 5 s (powerpc
-  raise_backtrace_ipi waits 5 s).
+  raise_backtrace_ipi waits 5 s);
+* "memory access stalled N s in the hypervisor" (the annotate policy, docs/policies.md): the vCPU was
+  not dispatched for >= N s (N printed as %u).
 
 Values are in seconds, the unit of the scenario's time fields (``migration.blackout_s``,
 ``sim.max_time_s``); ``constrains`` names what in the simulated guest must be at least that long.
@@ -124,6 +126,19 @@ def bounds(tri: Triage) -> list[Bound]:
                     "s",
                     "task blocked in D state (I/O or lock held across the stall)",
                     "blocked for more than N seconds",
+                )
+            )
+        elif ev.type == "hv_stall" and ev.duration_s is not None:
+            out.append(
+                Bound(
+                    ev.line,
+                    ev.type,
+                    ev.cpus,
+                    "time not dispatched by the hypervisor",
+                    ev.duration_s,
+                    "s",
+                    "vCPU stalled in the hypervisor (demand faults on pages not yet migrated)",
+                    "memory access stalled N s (whole seconds, from the dispatch trace log)",
                 )
             )
         elif ev.type == "nmi_backtrace" and ev.variant == "no_response":

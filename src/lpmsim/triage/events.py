@@ -16,6 +16,7 @@ EventType = Literal[
     "oops",
     "unrecoverable_system_reset",
     "lpm_phase",
+    "hv_stall",
 ]
 EVENT_TYPES: tuple[str, ...] = EventType.__args__  # type: ignore[attr-defined]
 DETECTOR_TYPES = frozenset(

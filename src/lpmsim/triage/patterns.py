@@ -24,7 +24,7 @@ from typing import Final
 KEYWORDS: Final[dict[bytes, tuple[bytes, ...]]] = {
     b"LOCKUP": (),
     b"lockup": (b"soft lockup", b"workqueue lockup"),
-    b"stall": (b"INFO:",),
+    b"stall": (b"INFO:", b"in the hypervisor"),
     b"blocked": (b"for more than",),
     b"NMI": (
         b"NMI backtrace",
@@ -104,6 +104,15 @@ RCU_DETECTED_BY: Final = re.compile(r"detected by (?P<by>\d{1,12})")
 RCU_INLINE_CPUS: Final = re.compile(r"\{(?P<list>[^}]*)\}")
 RCU_INLINE_CPU: Final = re.compile(r"(?<![\w-])(\d+)(?:-[^\s}]*)?")
 RCU_EXP_JIFFIES: Final = re.compile(r"\}\s*(?P<j>\d{1,12}) jiffies")
+
+# --- hypervisor stalls (the annotate policy, docs/policies.md; not an upstream message) ----------
+# "watchdog: CPU %d: memory access stalled %u s in the hypervisor" (hard and soft lockup detectors),
+# "rcu: CPU %d: ..." (RCU stall detector), "workqueue: CPU %d: ..." (workqueue watchdog): a detector
+# that would have reported the CPU found it not dispatched by the hypervisor for N s of the window.
+HV_STALL: Final = re.compile(
+    r"(?:(?P<pre>watchdog|rcu|workqueue): )?CPU (?P<cpu>\d{1,12}): memory access stalled (?P<dur>\d{1,12}) s"
+    r" in the hypervisor"
+)
 
 # --- workqueue lockups ------------------------------------------------------------------------
 # kernel/workqueue.c wq_watchdog_timer_fn(): "BUG: workqueue lockup - pool" " cpus=%*pbl" [" node=%d"]

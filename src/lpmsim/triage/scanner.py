@@ -155,7 +155,7 @@ class Scanner:
                 self.events.append(ev)
             else:
                 self.dropped_events += 1
-            if kind != "lpm_phase":
+            if kind not in ("lpm_phase", "hv_stall"):
                 self._open = _Open(ev, line + COMPANION_LINES)
                 self._chain_until = line + BACKTRACE_CHAIN_LINES
                 self._pending_windows.append((ev, after))
@@ -180,6 +180,16 @@ class Scanner:
                 kind: EventType = "unrecoverable_system_reset" if P.USR_WHAT.search(what) else "oops"
                 new(kind, m, message=what, variant="oops")
                 return
+        m = P.HV_STALL.search(text)
+        if m:
+            new(
+                "hv_stall",
+                m,
+                cpus=[int(m.group("cpu"))],
+                duration_s=float(m.group("dur")),
+                variant=m.group("pre") or "",
+            )
+            return
         if self._hardlockup(text, new):
             return
         if self._softlockup(text, new):

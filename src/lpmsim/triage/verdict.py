@@ -182,7 +182,7 @@ def _describe(ev: Event) -> str:
 def crash_path(tri: Triage) -> str | None:
     """If the log ends in a crash, the chain of reports that led there, e.g.
     ``hard lockup ... -> NMI IPI landed in RTAS with MSR[RI]=0 -> Oops: Unrecoverable System Reset -> kdump``."""
-    evs = [e for e in tri.events if e.type != "lpm_phase"]
+    evs = [e for e in tri.events if e.type not in ("lpm_phase", "hv_stall")]
     crash_idx = [i for i, e in enumerate(evs) if e.type in CRASH_TYPES]
     if not crash_idx:
         return None
@@ -230,6 +230,12 @@ def assign(tri: Triage) -> None:
     for ev in tri.events:
         if ev.type == "lpm_phase":
             ev.verdict = "phase"
+        elif ev.type == "hv_stall":
+            ev.verdict = "consistent"
+            ev.reason = (
+                "the kernel attributes the delay to the hypervisor (memory access not dispatched), not to a "
+                "lockup: post-migration demand paging"
+            )
         elif ev.type in DETECTOR_TYPES:
             judge_detector(ev, tri, detectors, has_migration)
     tri.crash_path = crash_path(tri)

@@ -1,0 +1,223 @@
+"""``lpmsim compare``: several policies (variants) over the same seeds, in parallel processes.
+
+Exit codes: 0 every run ran (a crashed partition is a result, not an error); 1 a run failed with an
+error or the outputs could not be written; 2 refused input (nothing ran); 130 interrupted (Ctrl-C:
+what finished is printed and written).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from lpmsim.cli.common import PresetOpt, ScenarioArg, SetOpt, err_console, fail, out_console, user_errors
+from lpmsim.config.loader import ScenarioError, build_scenario, resolve_scenario
+from lpmsim.sweeps.compare import JSON_NAME, PARQUET_NAME, CompareResult, Plan, RunResult, prepare, run_plan
+from lpmsim.sweeps.report import render
+from lpmsim.sweeps.variants import VariantError, parse_variants
+
+DEFAULT_OUT = Path("compare-out")
+EXIT_INTERRUPTED = 130
+
+VariantOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--variant",
+        "-V",
+        help="A variant NAME=POLICY[,key=value...]: policy options (bare keys) and scenario fields "
+        "(dotted keys), e.g. -V f200=nmi-factor:200 -V df=kernel,platform.discipline=demand-first "
+        "(repeatable; at least one).",
+        metavar="NAME=POLICY[,k=v...]",
+        show_default=False,
+    ),
+]
+
+
+def _command_line(
+    file: Path | None,
+    preset: str | None,
+    overrides: list[str],
+    variants: list[str],
+    runs: int,
+    jobs: int | None,
+    seed: int,
+    out: Path,
+) -> list[str]:
+    """The command as it would be typed to repeat this comparison (options in a fixed order)."""
+    cmd = ["lpmsim", "compare"]
+    if file is not None:
+        cmd.append(str(file))
+    if preset is not None:
+        cmd += ["--preset", preset]
+    for s in overrides:
+        cmd += ["--set", s]
+    for v in variants:
+        cmd += ["--variant", v]
+    cmd += ["--runs", str(runs), "--seed", str(seed)]
+    if jobs is not None:
+        cmd += ["--jobs", str(jobs)]
+    cmd += ["--out", str(out)]
+    return cmd
+
+
+def _plan(
+    file: Path | None, preset: str | None, overrides: list[str], variants: list[str], runs: int, seed: int
+) -> Plan:
+    """Everything checked before anything runs; any refusal is one line and exit code 2."""
+    if not variants:
+        fail("give at least one --variant NAME=POLICY[,key=value...], e.g. --variant f200=nmi-factor:200")
+    for s in overrides:
+        key = s.partition("=")[0].strip()
+        if key == "mitigation" or key.startswith("mitigation."):
+            fail(f"--set {s}: the policy is what each --variant sets (NAME=POLICY[,option=value...])")
+    try:
+        parsed = parse_variants(variants)
+    except VariantError as exc:
+        fail(str(exc))
+    with user_errors():
+        base = resolve_scenario(file, preset, overrides)
+        # The base itself must be a valid scenario (whatever its mitigation): its errors are the
+        # loader's own, without a variant's name.
+        build_scenario({**base, "mitigation": {}})
+    try:
+        return prepare(base, parsed, runs, seed)
+    except (VariantError, ScenarioError) as exc:
+        fail(str(exc))
+
+
+class _Reporter:
+    """Progress: a bar on a terminal, otherwise a line every ~10 % of the runs and per failure."""
+
+    def __init__(self, total: int, quiet: bool) -> None:
+        self.total = total
+        self.failed = 0
+        self.quiet = quiet
+        self.bar: Progress | None = None
+        self.task: Any = None
+        self.next_line = 0
+        self.step = max(1, total // 10)
+        self.t0 = time.monotonic()
+
+    def __enter__(self) -> _Reporter:
+        if not self.quiet and err_console.is_terminal:
+            self.bar = Progress(
+                TextColumn("[bold]comparing[/]"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("runs, {task.fields[failed]} failed"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=err_console,
+                transient=True,
+            )
+            self.bar.__enter__()
+            self.task = self.bar.add_task("runs", total=self.total, failed=0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+    def __call__(self, res: RunResult, done: int, total: int) -> None:
+        if not res.ok:
+            self.failed += 1
+            # Failures are always shown as they happen (above the bar when there is one).
+            err_console.print(f"run failed: {res.variant} seed {res.seed}: {res.error}", markup=False)
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, failed=self.failed)
+        elif not self.quiet and (done >= self.next_line or done == total):
+            self.next_line = done + self.step
+            err_console.print(
+                f"compare: {done}/{total} runs done, {self.failed} failed, "
+                f"{time.monotonic() - self.t0:,.1f} s",
+                markup=False,
+            )
+
+
+def compare(
+    file: ScenarioArg = None,
+    preset: PresetOpt = None,
+    overrides: SetOpt = None,
+    variants: VariantOpt = None,
+    runs: Annotated[int, typer.Option("--runs", "-n", min=1, help="Seeds per variant.")] = 20,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            "-j",
+            min=1,
+            help="Parallel processes (default: the number of CPUs).",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[
+        int,
+        typer.Option("--seed", min=0, help="First seed: every variant runs SEED, SEED+1, ..., SEED+RUNS-1."),
+    ] = 1,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Write DIR/compare.json and DIR/runs.parquet.")
+    ] = DEFAULT_OUT,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print compare.json on stdout instead of the tables.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress, no tables (failures still shown).")
+    ] = False,
+) -> None:
+    """Run the same seeds under several policies and compare crash and panic risk, reports and cost.
+
+    Example: lpmsim compare --preset large -V none=none -V f200=nmi-factor:200 -V dis=disable-nmi --runs 50
+    """
+    sets = list(overrides or [])
+    texts = list(variants or [])
+    if out.exists() and not out.is_dir():
+        fail(f"--out {out}: exists and is not a directory")
+    plan = _plan(file, preset, sets, texts, runs, seed)
+    command = _command_line(file, preset, sets, texts, runs, jobs, seed, out)
+    with _Reporter(len(plan.specs), quiet) as reporter:
+        res = run_plan(plan, jobs, reporter)
+    _finish(res, out, command, as_json, quiet)
+
+
+def _finish(res: CompareResult, out: Path, command: list[str], as_json: bool, quiet: bool) -> None:
+    write_error: str | None = None
+    try:
+        res.write(out, command)
+    except OSError as exc:
+        write_error = f"cannot write {out / JSON_NAME} and {out / PARQUET_NAME}: {exc.strerror or exc}"
+    if not as_json and not quiet:
+        render(res, out_console)  # the failed runs follow the tables (and were shown as they failed)
+    if as_json or write_error is not None:
+        # Nothing computed is lost: the JSON goes to stdout when the file could not be written.
+        sys.stdout.write(res.dumps(command))
+    if write_error is not None:
+        err_console.print(f"[bold red]error:[/] {write_error}")
+        raise typer.Exit(1)
+    if not quiet and not as_json:
+        err_console.print(f"wrote {out / JSON_NAME} and {out / PARQUET_NAME}", markup=False)
+    if res.interrupted:
+        err_console.print(
+            f"interrupted: {len(res.results)} of {res.planned} runs finished; "
+            f"repeat with: {shlex.join(command)}",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if res.failures:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(compare)

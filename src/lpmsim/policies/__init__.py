@@ -1,0 +1,1 @@
+"""Mitigation policies: the registry (``spec``) and the mechanisms the kernel model runs."""

@@ -1,0 +1,1 @@
+"""Many runs: variants of a scenario, ``lpmsim compare``."""
