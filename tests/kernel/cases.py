@@ -197,7 +197,7 @@ CASES: list[Case] = [
             (121.5, "nmi_ipi", "dump", [5], 5, "Oops: System Reset, sig: 6 [#1]"),
             (123.5, "panic", "panic", [5], 5, "Kernel panic - not syncing: System Reset"),
         ],
-        outcome="panic",
+        outcome="crash",
         crash=(123.5, "system_reset_dump", 5),
         nmi=(1, 1, 0),
     ),

@@ -274,7 +274,7 @@ STALL30 = {"kernel": NO_RI0, "sim": {"max_time_s": 150}, "script": [s(3, 100.5, 
                 (130.5, "nmi_ipi", "dump", [3], 3, "Oops: System Reset, sig: 6 [#1]"),
                 (132.5, "panic", "panic", [3], 3, "Kernel panic - not syncing: System Reset"),
             ],
-            "panic",
+            "crash",  # the NMI IPI was not answered in time: a crash, no *_panic sysctl asked for it
         ),
         # Guest time 0 in every window: nothing reported, nothing printed.
         ("steal-aware", [], "survived"),
@@ -437,7 +437,7 @@ def test_scripted_logs_round_trip(over: dict[str, Any], policy: str) -> None:
 
 
 def test_fluid_migration_annotate_round_trips_and_replaces_reports() -> None:
-    # A 20 Mb/s link, fluid mode: with `none` the partition panics after SMP reports and NMI IPIs; with
+    # A 20 Mb/s link, fluid mode: with `none` the partition dies after SMP reports and NMI IPIs; with
     # annotate every one of those episodes is a hypervisor stall (published episodes carry their stall
     # share to the DTL through CpuStates.steal_frac).
     ov = [
@@ -447,7 +447,7 @@ def test_fluid_migration_annotate_round_trips_and_replaces_reports() -> None:
         "sim.mode=fluid",
     ]
     none = simulate(load_scenario(preset="small", overrides=[*ov, "mitigation.policy=none"], seed=1))
-    assert summarise(none, 0.0)["outcome"] == "panic"
+    assert summarise(none, 0.0)["outcome"] in ("panic", "crash")  # dies (NMI IPI path)
     st_ = simulate(load_scenario(preset="small", overrides=[*ov, "mitigation.policy=annotate"], seed=1))
     s_ = summarise(st_, 0.0)
     assert st_.kernel is not None and st_.kernel.model.dtl is not None

@@ -312,13 +312,15 @@ class KernelModel:
             }
         )
 
-    def panic(self, t: float, msg: str, cause: Cause, cpu: int) -> None:
+    def panic(self, t: float, msg: str, cause: Cause, cpu: int, outcome: str = "panic") -> None:
+        """``panic(msg)``.  ``outcome`` "crash": a panic no ``*_panic`` sysctl asked for (the dump
+        of a system reset that arrived after its NMI IPI was given up)."""
         if self.dead:
             return
         line = self.log.emit(t, panic_line(msg), f"C{cpu}")
         self.log.emit(t, f"---[ end Kernel panic - not syncing: {msg.rstrip(chr(10))} ]---", f"C{cpu}")
         self.report(t, "panic", "panic", [cpu], cpu, line)
-        self._die(Crash(t, cause, cpu, "panic"))
+        self._die(Crash(t, cause, cpu, "crash" if outcome == "crash" else "panic"))
 
     def crash_oops(self, t: float, msg: str, cause: Cause, cpu: int) -> None:
         if self.dead:

@@ -62,6 +62,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     *((f"reports_{d}", "int") for d in DETECTORS),
     *((f"reports_migration_{d}", "int") for d in DETECTORS),
     *((f"reports_bug_{d}", "int") for d in DETECTORS),
+    ("hv_stall_annotations", "int"),
     ("nmi_ipi_sent", "int"),
     ("nmi_ipi_timed_out", "int"),
     ("nmi_ipi_unrecoverable", "int"),
@@ -192,6 +193,8 @@ def summary_row(spec: RunSpec, summary: Mapping[str, Any]) -> dict[str, Any]:
                     row[f"reports_{cause}_{d}"] = _count(by.get(d, 0))
     for k in ("sent", "timed_out", "unrecoverable"):
         row[f"nmi_ipi_{k}"] = _int(_get(wd, "nmi_ipi", k))
+    # the annotate policy's "memory access stalled N s in the hypervisor" lines (0 without it)
+    row["hv_stall_annotations"] = _count(_get(wd, "hv_stall")) or 0
     bugs = summary.get("bugs")
     bug_list = (
         [b for b in bugs if isinstance(b, Mapping) and _bug_started(b)] if isinstance(bugs, list) else []
@@ -378,6 +381,8 @@ DEFINITIONS: dict[str, str] = {
     "reports_migration_mean": "the same, reports the simulator attributes to migration latency "
     "(None when the summaries have no such split)",
     "reports_bug_mean": "the same, reports of injected kernel bugs (None without the split)",
+    "hv_stall_annotations_mean": "mean 'memory access stalled N s in the hypervisor' lines per ok run "
+    "(the annotate policy; 0 otherwise)",
     "nmi_ipi_mean": "mean NMI IPIs sent / not answered within 1 s / unrecoverable, per ok run",
     "bugs_detected": "injected bugs detected by any detector over all ok runs: k of n injected, "
     "with its 95 % Wilson interval (p None when no bug was injected)",
@@ -420,6 +425,7 @@ def aggregate_variant(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         "reports_mean": {d: mean_of(_col(ok, f"reports_{d}")) for d in DETECTORS},
         "reports_migration_mean": _split_mean(ok, "migration"),
         "reports_bug_mean": _split_mean(ok, "bug"),
+        "hv_stall_annotations_mean": mean_of(_col(ok, "hv_stall_annotations")),
         "nmi_ipi_mean": {
             k: mean_of(_col(ok, f"nmi_ipi_{k}")) for k in ("sent", "timed_out", "unrecoverable")
         },

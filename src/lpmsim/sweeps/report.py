@@ -118,11 +118,19 @@ def render(res: CompareResult, console: Console) -> None:
         t.add_column(DETECTOR_LABELS.get(d, d), justify="right")
     t.add_column("NMI IPI\nsent", justify="right")
     t.add_column("NMI IPI\nno reply", justify="right")
+    annotated = any(aggs[v.name].get("hv_stall_annotations_mean") for v in res.variants)
+    if annotated:
+        t.add_column("hv stall\nannotated", justify="right")
     for v in res.variants:
         a = aggs[v.name]
         nmi = a["nmi_ipi_mean"]
+        extra = [_mean(a.get("hv_stall_annotations_mean"))] if annotated else []
         t.add_row(
-            v.name, *(_reports_cell(a, d) for d in DETECTORS), _mean(nmi["sent"]), _mean(nmi["timed_out"])
+            v.name,
+            *(_reports_cell(a, d) for d in DETECTORS),
+            _mean(nmi["sent"]),
+            _mean(nmi["timed_out"]),
+            *extra,
         )
     console.print(t)
 
