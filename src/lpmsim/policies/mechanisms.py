@@ -131,7 +131,11 @@ class InhibitAll(Mechanism):
 
 class FreezeUser(Mechanism):
     """``freeze-user:dt-update|completed``: ``freeze_processes()`` before the suspend, ``thaw_processes()``
-    after ``post_mobility_fixup()`` (the device-tree update) or at COMPLETED (kernel/power/process.c)."""
+    after ``post_mobility_fixup()`` (the device-tree update) or at COMPLETED.  Log lines as
+    kernel/power/process.c prints them in v6.1-v6.14: ``Freezing %s`` and ``Freezing %s completed
+    (elapsed %d.%03d seconds)`` from ``try_to_freeze_tasks()``, ``Restarting tasks ... done.`` from
+    ``thaw_processes()``.  ASSUMPTION: the freeze takes 1 ms (every user task reaches the
+    refrigerator at its next return to user space)."""
 
     def __init__(self, m: KernelModel, mig: Migration, until: str) -> None:
         super().__init__(m, mig)
