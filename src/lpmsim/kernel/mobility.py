@@ -80,7 +80,7 @@ class KernelPolicy:
         self.m = m
 
     def factor_pct(self) -> int:
-        return self.m.sys.nmi_wd_lpm_factor if self.m.cfg.has_lpm_factor else 0
+        return self.m.kernel_lpm_factor()
 
     def waits_for_completion(self) -> bool:
         return self.m.cfg.waits_for_completion

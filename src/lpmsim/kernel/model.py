@@ -225,6 +225,11 @@ class KernelModel:
             self.hard.calc()
             self.reconfigure(t)
 
+    def kernel_lpm_factor(self) -> int:
+        """The factor the modelled version itself sets at SUSPENDING: ``nmi_wd_lpm_factor`` (as
+        written now) on v6.0+, none before."""
+        return self.sys.nmi_wd_lpm_factor if self.cfg.has_lpm_factor else 0
+
     def hardlockup_stop(self, t: float) -> None:
         """``watchdog_nmi_stop()`` alone (the disable-nmi proposal): the soft detector keeps running."""
         self.hard.enabled = False

@@ -13,7 +13,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from lpmsim.engine.core import Event
-from lpmsim.guard.policy import GEN_NEW, GEN_OLD
+from lpmsim.guard.policy import GEN_NEW, GEN_OLD, INHIBIT_ALL
 from lpmsim.guard.policy import Policy as GuardPolicy
 from lpmsim.guard.policy import plan as guard_plan
 from lpmsim.hypervisor.migration import Migration
@@ -23,14 +23,6 @@ from lpmsim.policies.spec import PolicySpec
 
 LatencyProbe = Callable[[], float]
 """The longest demand-fault stall the partition has seen so far (s): what its DTL shows."""
-
-INHIBIT_ALL = (
-    ("kernel.nmi_watchdog", 0),
-    ("kernel.soft_watchdog", 0),
-    ("rcupdate.rcu_cpu_stall_suppress", 1),
-    ("workqueue.watchdog_thresh", 0),
-    ("kernel.hung_task_timeout_secs", 0),
-)
 
 
 class Mechanism:
@@ -69,7 +61,7 @@ class KernelDefault(Mechanism):
     """``kernel``: what the version does by itself (the factor read from the sysctl at SUSPENDING)."""
 
     def factor_pct(self) -> int:
-        return self.m.sys.nmi_wd_lpm_factor if self.m.cfg.has_lpm_factor else 0
+        return self.m.kernel_lpm_factor()
 
 
 class NoMitigation(Mechanism):
@@ -119,7 +111,7 @@ class InhibitAll(Mechanism):
         self.saved: list[tuple[str, int]] = []
 
     def before_stop_machine(self, t: float) -> None:
-        for name, value in INHIBIT_ALL:
+        for name, value in INHIBIT_ALL.items():  # the switches lpmsim guard writes, in its order
             self.saved.append((name, self.m.sys.read(name)))
             self.m.write_sysctl(name, value, t)
 
@@ -246,7 +238,7 @@ class Guard(Mechanism):
         self.m.log.emit(t, f"lpmsim-guard: {text}", f"T{DRMGR_PID}")
 
     def factor_pct(self) -> int:
-        return self.m.sys.nmi_wd_lpm_factor if self.m.cfg.has_lpm_factor else 0
+        return self.m.kernel_lpm_factor()  # the kernel's own, reading what pre may have written
 
     def at_request(self, t: float) -> None:
         m = self.m

@@ -16,6 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from lpmsim.guard.policy import FACTOR_MAX
+from lpmsim.guard.policy import Policy as GuardPolicy
+from lpmsim.guard.policy import PolicyError as GuardPolicyError
+from lpmsim.guard.policy import parse_policy as guard_parse
 
 
 class PolicyError(ValueError):
@@ -208,12 +211,12 @@ class PolicySpec:
         return self.options[name]
 
 
-def _factor_arg(raw: str, what: str) -> str:
-    if not raw.isdigit():
-        raise PolicyError(f"{what} needs P as a whole percentage >= 0, got {raw!r}")
-    if int(raw) > FACTOR_MAX:
-        raise PolicyError(f"{what}: P must be <= {FACTOR_MAX} (nmi_wd_lpm_factor is an unsigned int)")
-    return str(int(raw))
+def _guard_parse(text: str, where: str) -> GuardPolicy:
+    """The guard's own parser (one grammar for ``nmi-factor:P`` in both tools)."""
+    try:
+        return guard_parse(text)
+    except GuardPolicyError as exc:
+        raise PolicyError(f"{where}{exc}") from None  # where: "" or "guard: "
 
 
 def _part(text: str) -> PolicyPart:
@@ -228,24 +231,20 @@ def _part(text: str) -> PolicyPart:
     if info.arg is None:
         raise PolicyError(f"policy {name!r} takes no argument, got {text.strip()!r}")
     if name == "nmi-factor":
-        return PolicyPart(name, _factor_arg(arg, "nmi-factor:P"))
+        return PolicyPart(name, str(_guard_parse(f"nmi-factor:{arg}", "").factor))
     if name == "freeze-user":
         if arg not in FREEZE_ARGS:
             raise PolicyError(f"freeze-user:{arg}: expected freeze-user:dt-update or freeze-user:completed")
         return PolicyPart(name, arg)
     # guard:<policy>
-    inner, isep, p = arg.partition(":")
+    inner, isep, _ = arg.partition(":")
     if inner not in GUARD_POLICIES:
         raise PolicyError(
             f"guard:{arg}: the guard applies one of: none, disable-nmi, nmi-factor:P, inhibit-all"
         )
-    if inner == "nmi-factor":
-        return PolicyPart(
-            name, f"nmi-factor:{_factor_arg(p, 'guard:nmi-factor:P')}" if isep else "nmi-factor"
-        )
-    if isep:
-        raise PolicyError(f"guard:{arg}: {inner} takes no argument")
-    return PolicyPart(name, inner)
+    if inner == "nmi-factor" and not isep:
+        return PolicyPart(name, "nmi-factor")  # P defaults to the kernel's 200
+    return PolicyPart(name, str(_guard_parse(arg, "guard: ")))
 
 
 def _option_value(opt: Option, value: object, where: str) -> float | int | str:
