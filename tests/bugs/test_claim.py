@@ -8,34 +8,18 @@ from typing import Any
 import numpy as np
 import pytest
 
+from guest.helpers import guest_on_bare_link  # tests/guest, a package on the test path
 from lpmsim.config.loader import load_scenario
 from lpmsim.engine.core import Environment, Event
 from lpmsim.engine.rng import RngStreams
 from lpmsim.guest.cpustate import CpuStates, Ctx
 from lpmsim.guest.fluid import FluidGuest
 from lpmsim.guest.metrics import GuestMetrics
-from lpmsim.guest.vcpu import ExactGuest, _Claimed, _Touch
-from lpmsim.hypervisor.exact import ExactLink, ExactPages
+from lpmsim.guest.vcpu import _Claimed, _Touch
 from lpmsim.hypervisor.layout import Layout
 
 # small preset link: 64 KiB pages on 1 Gb/s (524.288 us) + rtt 100 us + fault overhead 50 us
 FAULT_S = 100e-6 + 524_288 / 1e9 + 50e-6
-
-
-def _guest(missing: list[int], vcpus: int) -> tuple[Environment, ExactGuest, CpuStates]:
-    sc = load_scenario(
-        preset="small", overrides=["platform.background_push=false", f"partition.vcpus={vcpus}"]
-    )
-    env = Environment()
-    streams = RngStreams(1)
-    layout = Layout(sc, streams["layout"])
-    miss = np.zeros(sc.total_pages, dtype=bool)
-    miss[missing] = True
-    pages = ExactPages(layout.page_touch_prob, miss, layout.starts, layout.counts)
-    cpus = CpuStates(vcpus, lambda: env.now)
-    guest = ExactGuest(env, sc, layout, cpus, streams, GuestMetrics(vcpus))
-    guest.link = ExactLink(env, pages, np.flatnonzero(miss), sc)
-    return env, guest, cpus
 
 
 def _ended(
@@ -49,10 +33,10 @@ def _ended(
 
 
 def test_claimed_while_stalled_hands_over_when_the_page_arrives() -> None:
-    env0, probe, _ = _guest([], 1)
+    env0, probe, _ = guest_on_bare_link([], 1)
     region = probe.layout.index["kernel_data"]
     page = int(probe.layout.starts[region])
-    env, guest, cpus = _guest([page], 1)
+    env, guest, cpus = guest_on_bare_link([page], 1)
     tc = _Touch(1e12, [region], [1.0])  # the missing page is touched at once
     out: dict[str, float] = {}
     ready: list[float] = []
@@ -71,7 +55,7 @@ def test_claimed_while_stalled_hands_over_when_the_page_arrives() -> None:
 
 
 def test_claimed_holder_and_waiter_let_go_of_the_lock() -> None:
-    env, guest, cpus = _guest([], 3)
+    env, guest, cpus = guest_on_bare_link([], 3)
     lock = next(lk for name, lk in guest.locks.items() if name != "rtas_lock")
     tc = _Touch(0.0, [0], [1.0])
     out: dict[str, float] = {}
@@ -95,7 +79,7 @@ def test_claimed_holder_and_waiter_let_go_of_the_lock() -> None:
 
 
 def test_claim_twice_is_an_error() -> None:
-    _env, guest, _cpus = _guest([], 1)
+    _env, guest, _cpus = guest_on_bare_link([], 1)
     guest.claim(0, lambda: None)
     with pytest.raises(ValueError, match="already claimed"):
         guest.claim(0, lambda: None)

@@ -16,47 +16,25 @@ from hypothesis import strategies as st
 
 from lpmsim.config.loader import load_scenario
 from lpmsim.engine.core import Environment, Event
-from lpmsim.engine.rng import RngStreams
-from lpmsim.guest.cpustate import CpuStates, Ctx
+from lpmsim.guest.cpustate import Ctx
 from lpmsim.guest.locks import Spinlock
-from lpmsim.guest.metrics import GuestMetrics
 from lpmsim.guest.vcpu import ExactGuest, _Touch
-from lpmsim.hypervisor.exact import ExactLink, ExactPages
-from lpmsim.hypervisor.layout import Layout
 from lpmsim.runner import simulate
+
+from .helpers import guest_on_bare_link
 
 TAU = 524_288 / 1e9
 BASE = 100e-6 + TAU + 50e-6
 
 
-def _guest_on_bare_link(
-    missing_pages: list[int], vcpus: int = 1
-) -> tuple[Environment, ExactGuest, CpuStates]:
-    """An exact guest whose link has no push, over a scenario's layout with only ``missing_pages`` missing."""
-    sc = load_scenario(
-        preset="small", overrides=["platform.background_push=false", f"partition.vcpus={vcpus}"]
-    )
-    env = Environment()
-    streams = RngStreams(1)
-    layout = Layout(sc, streams["layout"])
-    miss = np.zeros(sc.total_pages, dtype=bool)
-    miss[missing_pages] = True
-    pages = ExactPages(layout.page_touch_prob, miss, layout.starts, layout.counts)
-    link = ExactLink(env, pages, np.flatnonzero(miss), sc)
-    cpus = CpuStates(vcpus, lambda: env.now)
-    guest = ExactGuest(env, sc, layout, cpus, streams, GuestMetrics(vcpus))
-    guest.link = link
-    return env, guest, cpus
-
-
 def test_irqs_off_section_lasts_cpu_time_plus_each_latency() -> None:
     """A section of CPU time c touching k missing pages lasts exactly c + k x BASE on an idle link."""
-    env, guest, cpus = _guest_on_bare_link([])
+    env, guest, cpus = guest_on_bare_link([])
     layout = guest.layout
     region = layout.index["kernel_data"]
     start = int(layout.starts[region])
     k = 7
-    env2, guest, cpus = _guest_on_bare_link(list(range(start, start + k)))
+    env2, guest, cpus = guest_on_bare_link(list(range(start, start + k)))
     c = 0.010
     # A touch rate so high that every missing page is touched within the first microseconds.
     tc = _Touch(1e12, [region], [1.0])
@@ -110,10 +88,10 @@ def test_waiters_spin_at_least_as_long_as_the_stalled_holder() -> None:
 
 def test_timer_is_taken_only_after_the_stall_ends() -> None:
     """While stalled a vCPU cannot take a timer; observers learn the moment the stall ends."""
-    env, guest, cpus = _guest_on_bare_link([])
+    env, guest, cpus = guest_on_bare_link([])
     region = guest.layout.index["kernel_data"]
     page = int(guest.layout.starts[region])
-    env, guest, cpus = _guest_on_bare_link([page])
+    env, guest, cpus = guest_on_bare_link([page])
     deliveries: list[float] = []
     due = 0.0002  # a timer expiring during the stall (which lasts BASE = 674 µs)
 
