@@ -72,18 +72,8 @@ class LpmPolicy(Protocol):
     def at_return(self, t: float) -> None: ...
 
 
-class KernelPolicy:
-    """No policy beyond the kernel version's own: the factor read from ``kernel.nmi_wd_lpm_factor``
-    at SUSPENDING on v6.0+, the completion wait on v6.0+."""
-
-    def __init__(self, m: KernelModel) -> None:
-        self.m = m
-
-    def factor_pct(self) -> int:
-        return self.m.kernel_lpm_factor()
-
-    def waits_for_completion(self) -> bool:
-        return self.m.cfg.waits_for_completion
+class FlowHooks:
+    """The points of the flow where a policy may act, each doing nothing until overridden."""
 
     def at_request(self, t: float) -> None:
         pass
@@ -102,6 +92,20 @@ class KernelPolicy:
 
     def at_return(self, t: float) -> None:
         pass
+
+
+class KernelPolicy(FlowHooks):
+    """No policy beyond the kernel version's own: the factor read from ``kernel.nmi_wd_lpm_factor``
+    at SUSPENDING on v6.0+, the completion wait on v6.0+."""
+
+    def __init__(self, m: KernelModel) -> None:
+        self.m = m
+
+    def factor_pct(self) -> int:
+        return self.m.kernel_lpm_factor()
+
+    def waits_for_completion(self) -> bool:
+        return self.m.cfg.waits_for_completion
 
 
 class Mobility:

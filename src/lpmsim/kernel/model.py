@@ -239,26 +239,30 @@ class KernelModel:
         """``watchdog_nmi_start()``: every CPU's heartbeat re-seeded now."""
         self.hard.enabled = self.sys.nmi_watchdog == 1 and self.sys.watchdog_thresh > 0
         self.hard.restart(t)
-        for c in range(self.n):
-            if not self.tok[c]:
-                self._replan(c, t)
+        self._replan_blocked(t)
 
     def set_timeout_pct(self, t: float, pct: int) -> None:
         """New hard-lockup timeouts without a restart (``watchdog_calc_timeouts`` only): the
         adaptive-factor change; the heartbeats and pending CPUs are left as they are."""
-        self.log.emit(t, f"watchdog: Set the NMI watchdog timeout factor to {pct}%", f"T{DRMGR_PID}")
-        self.hard.pct = pct
-        self.hard.calc()
-        for c in range(self.n):
-            if not self.tok[c]:
-                self._replan(c, t)
+        self._timeout_pct(t, pct, f"T{DRMGR_PID}")
+        self._replan_blocked(t)
 
     def set_lpm_factor(self, t: float, pct: int, caller: str) -> None:
         """``watchdog_hardlockup_set_timeout_pct(pct)`` (arch/powerpc/kernel/watchdog.c)."""
+        self._timeout_pct(t, pct, caller)
+        self.reconfigure(t)
+
+    def _timeout_pct(self, t: float, pct: int, caller: str) -> None:
+        """The factor's message and ``watchdog_calc_timeouts()`` with it."""
         self.log.emit(t, f"watchdog: Set the NMI watchdog timeout factor to {pct}%", caller)
         self.hard.pct = pct
         self.hard.calc()
-        self.reconfigure(t)
+
+    def _replan_blocked(self, t: float) -> None:
+        """Re-plan the lazily computed reports of every CPU not taking timer interrupts."""
+        for c in range(self.n):
+            if not self.tok[c]:
+                self._replan(c, t)
 
     def touch_nmi_watchdog(self, c: int, t: float) -> None:
         """``touch_nmi_watchdog()`` = arch touch + ``touch_softlockup_watchdog()`` (+ wq touch)."""

@@ -17,7 +17,7 @@ from lpmsim.guard.policy import GEN_NEW, GEN_OLD, INHIBIT_ALL
 from lpmsim.guard.policy import Policy as GuardPolicy
 from lpmsim.guard.policy import plan as guard_plan
 from lpmsim.hypervisor.migration import Migration
-from lpmsim.kernel.mobility import DRMGR_PID
+from lpmsim.kernel.mobility import DRMGR_PID, FlowHooks
 from lpmsim.kernel.model import KernelModel
 from lpmsim.policies.spec import PolicySpec
 
@@ -25,7 +25,7 @@ LatencyProbe = Callable[[], float]
 """The longest demand-fault stall the partition has seen so far (s): what its DTL shows."""
 
 
-class Mechanism:
+class Mechanism(FlowHooks):
     """One mechanism of a policy: every hook does nothing unless the mechanism needs it."""
 
     needs_completion = False  # the flow must wait for VASI Completed (pre-v6.0 included)
@@ -37,24 +37,6 @@ class Mechanism:
     def factor_pct(self) -> int | None:
         """The LPM factor to set at SUSPENDING; None = this mechanism does not decide it."""
         return None
-
-    def at_request(self, t: float) -> None:
-        pass
-
-    def before_stop_machine(self, t: float) -> None:
-        pass
-
-    def after_resume(self, t: float) -> None:
-        pass
-
-    def after_fixup(self, t: float) -> None:
-        pass
-
-    def at_completed(self, t: float) -> None:
-        pass
-
-    def at_return(self, t: float) -> None:
-        pass
 
 
 class KernelDefault(Mechanism):
