@@ -39,8 +39,7 @@ def locked(path: Path, timeout_s: float) -> Iterator[None]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
     except OSError as exc:
-        where = exc.filename or path
-        raise LockError(f"cannot open the lock {path}: {where}: {why(exc)}") from None
+        raise LockError(f"cannot open the lock {path}: {why(exc)}") from None
     try:
         deadline = time.monotonic() + timeout_s
         while True:

@@ -174,7 +174,8 @@ class Guard:
                     return self.check()
                 if phase == "pre":
                     return self.pre()
-                return self.undocheck(held) if phase == "undocheck" else self.post(held)
+                rc = self.undocheck(held) if phase == "undocheck" else self.post(held)
+                return rc if held else EXIT_FAIL  # restored, but without the lock: say something was wrong
         except LockError as exc:
             what = "check failed, migration vetoed" if phase == "check" else "pre: nothing applied"
             self.log(f"{what}: {exc} (phase {phase})", level=3)
@@ -419,8 +420,9 @@ class Guard:
                 if not self.dry_run:
                     self.store.discard()
                 self.say("nothing applied (journal from check discarded)")
-                return EXIT_OK
-            return self._restore(j, phase)
+                return EXIT_OK if held else EXIT_FAIL
+            rc = self._restore(j, phase)
+            return rc if held else EXIT_FAIL
 
     def emergency_restore(self) -> int:
         """After an unexpected error: restore an open window of this boot from the journal, no lock."""
