@@ -436,3 +436,47 @@ def test_non_ascii_digits_are_refused_by_the_simulator_too(policy: str) -> None:
 
     with pytest.raises(PolicyError, match="whole percentage"):
         parse_policy(policy)
+
+
+# -- the last lines of defence -------------------------------------------------------------------------
+
+
+def test_journal_unwritable_after_the_writes_rolls_back(tmp_path: Path) -> None:
+    """The journal cannot be updated to ``applied`` (its copy became a directory mid-pre): roll back."""
+    from lpmsim.guard.config import load_config
+    from lpmsim.guard.settings import SettingsIO
+
+    fr = make_root(tmp_path, "v6.0+", INHIBIT)
+    before = fr.values()
+    copy = fr.root / "run/lpmsim-guard.journal.json"
+
+    class BreaksTheJournal(SettingsIO):
+        def write(self, name: str, value: str) -> None:
+            super().write(name, value)
+            if name == "kernel.hung_task_timeout_secs" and value == "0":  # the last write of pre
+                copy.unlink()
+                copy.mkdir()
+                (copy / "x").write_text("")
+
+    paths = Paths(fr.root)
+    g = Guard(paths, load_config(paths.default_config, required=True), io=BreaksTheJournal(paths))
+    assert g.run("pre") == 1
+    assert fr.values() == before
+    assert any("apply failed (phase pre): IsADirectoryError" in line for line in fr.kmsg())
+
+
+def test_an_unexpected_error_restores_from_the_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in post (simulated) still ends with one line and the originals back."""
+    fr, before = applied(tmp_path)
+
+    def broken(self: Guard, held: bool = True) -> int:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(Guard, "post", broken)
+    rc, _, err = fr.guard("run-phase", "post")
+    assert rc == 1
+    assert one_line(err) == "lpmsim-guard: error: unexpected RuntimeError: simulated bug"
+    assert fr.values() == before
+    assert any(line.endswith("(phase emergency)") for line in fr.kmsg())

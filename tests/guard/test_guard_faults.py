@@ -6,6 +6,7 @@ which nobody could restore — and no command raised or printed a traceback."""
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import shutil
@@ -23,7 +24,8 @@ from lpmsim.guard.config import ConfigError, GuardConfig, load_config
 from lpmsim.guard.paths import Paths
 from lpmsim.guard.phases import Guard
 
-TRIALS = int(os.environ.get("LPMSIM_GUARD_FAULT_TRIALS", "400"))
+TRIALS = int(os.environ.get("LPMSIM_GUARD_FAULT_TRIALS", "200"))  # the default run (seconds)
+SLOW_TRIALS = 1000  # further seeds, in the slow suite
 SEED = 20261206
 BOUNDARIES = ("before-check", "check|pre", "pre|post", "post|restorer", "before-restore")
 SCENARIOS = (
@@ -85,9 +87,12 @@ def restorer(trial: Trial) -> None:
             steal = int(min(now[0] - 1_000_000.0, 20.0) * 800)  # 50 % steal for 20 s, then none
             stat.write_text(proc_stat(2_000 + steal, 100_000 + int((now[0] - 1_000_000.0) * 1600)))
 
-    guard = Guard(paths, cfg, wall=clock)
-    run_restorer(guard, "completion", fr.spawned[-1][1], clock=clock, sleep=sleep)
-    trial.log.append("restorer ran")
+    out = io.StringIO()
+    guard = Guard(paths, cfg, wall=clock, out=out, err=out)
+    rc = run_restorer(guard, "completion", fr.spawned[-1][1], clock=clock, sleep=sleep)
+    trial.log.append(f"restorer -> {rc}: {out.getvalue().strip()}")
+    for line in out.getvalue().splitlines():
+        assert line.startswith("lpmsim-guard: ") and "unexpected" not in line, trial.describe()
 
 
 def assert_originals(trial: Trial, before: dict[str, str], when: str) -> None:
@@ -123,6 +128,7 @@ def one_trial(base: Path, index: int) -> None:
     at("check|pre")
     trial.guard("run-phase", "pre")
     at("pre|post")
+    trial.guard("status", *(["--json"] if index % 2 else []))  # a reader, at the most delicate moment
     trial.guard("run-phase", "post")
     at("post|restorer")
     restorer(trial)
@@ -146,9 +152,19 @@ def fast_tmp(tmp_path: Path) -> Iterator[Path]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_any_fault_at_any_boundary_leaves_the_originals(fast_tmp: Path) -> None:
+def run_trials(base: Path, first: int, count: int) -> None:
     start = time.perf_counter()
-    for index in range(TRIALS):
-        one_trial(fast_tmp, index)
-    elapsed = time.perf_counter() - start
-    print(f"{TRIALS} trials in {elapsed:.1f} s")
+    for index in range(first, first + count):
+        one_trial(base, index)
+    print(
+        f"{count} trials (seeds {SEED + first}..{SEED + first + count - 1}) in {time.perf_counter() - start:.1f} s"
+    )
+
+
+def test_any_fault_at_any_boundary_leaves_the_originals(fast_tmp: Path) -> None:
+    run_trials(fast_tmp, 0, TRIALS)
+
+
+@pytest.mark.slow
+def test_any_fault_at_any_boundary_leaves_the_originals_more_seeds(fast_tmp: Path) -> None:
+    run_trials(fast_tmp, TRIALS, SLOW_TRIALS)
