@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import random
+import shutil
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,3 +131,51 @@ def make_root(base: Path, generation: str = "pre-v6.0", config: str = "", pserie
     if config:
         fr.config(config)
     return fr
+
+
+# -- faults: what an adversary (or a broken disk) can do to any file of the fake root -------------------
+
+FAULT_KINDS = ("remove", "garbage", "empty", "directory", "dangling-symlink", "nested-toml")
+NESTED_TOML = b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n"
+GARBAGE = (
+    b"\xff\xfe\x00binary\x80",
+    b"-1\n",
+    b"99999999999999999999999\n",
+    b"[[[[[[[[",
+    b'{"version": 1}\n',
+    b'{"version": 1, "state": "applied", "entries": [{"name": "kernel/../../etc/passwd"}]}\n',
+    b"nan\n",
+    "٣٠٠\n".encode(),
+)
+
+
+def fault_targets(root: Path) -> list[Path]:
+    """Every file and symlink of the fake root, plus the guard's run directory when it exists."""
+    found = sorted(p for p in root.rglob("*") if p.is_symlink() or p.is_file())
+    run_dir = root / "run/lpmsim-guard"
+    return [*found, run_dir] if run_dir.is_dir() else found
+
+
+def inject(path: Path, kind: str, rng: random.Random) -> None:
+    """Replace ``path`` (a file, or a directory for ``remove``/``garbage``) by ``kind``."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+    if kind == "remove":
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "garbage":
+        choice = rng.randrange(len(GARBAGE) + 1)
+        path.write_bytes(GARBAGE[choice] if choice < len(GARBAGE) else rng.randbytes(rng.randrange(1, 300)))
+    elif kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "directory":
+        path.mkdir()
+        (path / "inside").write_text("1\n")
+    elif kind == "dangling-symlink":
+        path.symlink_to(path.parent / "does-not-exist")
+    elif kind == "nested-toml":
+        path.write_bytes(NESTED_TOML)
+    else:
+        raise ValueError(kind)

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from guard_fakeroot import FakeRoot, make_root
 
-from lpmsim.guard import journal
+from lpmsim.guard.journal import Store
+from lpmsim.guard.paths import Paths
 
 CONFIG = 'policy = "inhibit-all"\nwindow_max_s = 2\n[completion]\nmode = "hold"\nhold_s = 1\nmax_s = 2\n'
 
@@ -53,9 +54,10 @@ def test_kill_9_at_every_write(tmp_path: Path, gen: str, phase: str) -> None:
             assert fr.guard("run-phase", "pre")[0] == 0
         proc = run_sub(fr, "run-phase", phase, env={"LPMSIM_GUARD_KILL_AT": str(n)})
         assert proc.returncode == -signal.SIGKILL, (n, points[n - 1], proc.stderr)
-        # the journal on disk is whole: the old one or the new one, never torn
-        j = journal.load(fr.journal)
-        assert not (fr.journal.parent / "journal.json.corrupt").exists()
+        # both journal copies on disk are whole: the old one or the new one, never torn
+        loaded = Store.of(Paths(fr.root)).load()
+        assert loaded.problems == (), loaded.problems
+        j = loaded.journal
         if j is not None:
             assert all(e.original == before[e.name] for e in j.entries), points[n - 1]
         # the next invocation in the same boot puts every original value back
@@ -65,13 +67,26 @@ def test_kill_9_at_every_write(tmp_path: Path, gen: str, phase: str) -> None:
         assert fr.journal_data() is None
 
 
-def test_torn_temporary_file_is_ignored(tmp_path: Path) -> None:
+def dead_pid() -> int:
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    return int(proc.stdout)
+
+
+def test_torn_temporary_file_is_ignored_and_only_a_writer_removes_it(tmp_path: Path) -> None:
     fr = make_root(tmp_path, "v6.0+", CONFIG)
     fr.guard("run-phase", "check")
     good = fr.journal.read_text()
-    (fr.journal.parent / "journal.json.tmp.999").write_text(good[: len(good) // 2])
-    assert journal.load(fr.journal) is not None
-    assert not (fr.journal.parent / "journal.json.tmp.999").exists()
+    dead = fr.journal.parent / f"journal.json.tmp.{dead_pid()}"
+    live = fr.journal.parent / f"journal.json.tmp.{os.getppid()}"  # a running process: maybe a writer
+    for tmp in (dead, live):
+        tmp.write_text(good[: len(good) // 2])
+    assert Store.of(Paths(fr.root)).load().journal is not None
+    assert fr.guard("status")[0] == 0
+    assert dead.exists() and live.exists()  # readers never delete
+    assert fr.guard("run-phase", "check")[0] == 0  # a writer, under the lock
+    assert not dead.exists() and live.exists()
 
 
 def test_corrupt_journal_is_set_aside(tmp_path: Path) -> None:
@@ -82,3 +97,4 @@ def test_corrupt_journal_is_set_aside(tmp_path: Path) -> None:
     assert rc == 0
     assert "unreadable journal" in err
     assert (fr.journal.parent / "journal.json.corrupt").exists()
+    assert "moved to journal.json.corrupt" in "\n".join(fr.kmsg())

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from lpmsim.guard import EXIT_OK, EXIT_USAGE, GuardError
+from lpmsim.guard import EXIT_FAIL, EXIT_OK, EXIT_USAGE, GuardError
 from lpmsim.guard.config import ConfigError, GuardConfig, load_config
 from lpmsim.guard.paths import Paths
 from lpmsim.guard.phases import PHASES, Guard, Spawner
@@ -131,19 +131,19 @@ def run(
         if phase not in PHASES:
             print(f"lpmsim-guard: ignoring unknown PHASE {phase!r}", file=sys.stderr)
             return EXIT_OK
+    cmd = ns.command
+    # commands that may restore: a broken configuration, or anything unexpected, must not stop them
+    restoring = phase in ("undocheck", "post") or cmd in ("restore", "uninstall", "_restorer")
     try:
         try:
             cfg = _config(paths, ns)
         except ConfigError as exc:
-            # a broken configuration vetoes check and stops pre/install; it must never stop a restore
-            if phase in ("check", "pre") or ns.command == "install":
+            # a broken configuration vetoes check and stops pre/install; it never stops a restore
+            if not (restoring or cmd == "status"):
                 raise
-            print(
-                f"lpmsim-guard: error: {exc}; carrying on with built-in defaults", file=sys.stderr, flush=True
-            )
+            _error(f"{exc}; carrying on with built-in defaults (restoring needs only the journal)")
             cfg = GuardConfig(source="<defaults: configuration invalid>")
         guard = Guard(paths, cfg, dry_run=dry, spawn=spawn or spawner(paths, getattr(ns, "config", None)))
-        cmd = ns.command
         if cmd is None or cmd == "run-phase":
             return guard.run(phase)
         if cmd == "status":
@@ -160,8 +160,26 @@ def run(
 
         return run_restorer(guard, ns.kind, ns.token)
     except GuardError as exc:
-        print(f"lpmsim-guard: error: {exc}", file=sys.stderr, flush=True)
+        _error(str(exc))
         return exc.code
+    except Exception as exc:  # the last line of defence of a hook that runs mid-migration
+        _error(f"unexpected {type(exc).__name__}: {exc}")
+        if cmd not in ("status", "install", "_restorer"):  # the restorer closes its own window
+            _emergency_restore(paths, dry)
+        return EXIT_FAIL
+
+
+def _error(text: str) -> None:
+    line = " ".join(text.split())
+    print(f"lpmsim-guard: error: {line[:2000]}", file=sys.stderr, flush=True)
+
+
+def _emergency_restore(paths: Paths, dry: bool) -> None:
+    """After an unexpected error: put back what the journal records, with defaults and without the lock."""
+    try:
+        Guard(paths, GuardConfig(source="<defaults: emergency restore>"), dry_run=dry).emergency_restore()
+    except Exception as exc:
+        _error(f"emergency restore failed: {type(exc).__name__}: {exc}")
 
 
 def main() -> None:

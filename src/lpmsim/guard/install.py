@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from lpmsim.guard import EXIT_OK, GuardError
+from lpmsim.guard.files import why
 from lpmsim.guard.paths import Paths
 from lpmsim.guard.phases import Guard
 
@@ -42,6 +43,13 @@ def default_target() -> Path:
 
 
 def install(paths: Paths, target: str | None, *, dry_run: bool = False) -> int:
+    try:
+        return _install(paths, target, dry_run=dry_run)
+    except OSError as exc:
+        raise GuardError(f"install failed: {exc.filename or paths.hook_link}: {why(exc)}") from None
+
+
+def _install(paths: Paths, target: str | None, *, dry_run: bool) -> int:
     exe = Path(target).resolve() if target else default_target()
     if not exe.is_file() or not os.access(exe, os.X_OK):
         raise GuardError(f"{exe} is not an executable file")
@@ -74,7 +82,10 @@ def uninstall(paths: Paths, guard: Guard, *, dry_run: bool = False) -> int:
         print(f"would remove {link}")
         return rc
     if link.is_symlink():
-        link.unlink()
+        try:
+            link.unlink()
+        except OSError as exc:
+            raise GuardError(f"cannot remove {link}: {why(exc)}") from None
         print(f"removed {link}")
     elif link.exists():
         raise GuardError(f"{link} is not a symlink installed by lpmsim guard; left in place")

@@ -40,7 +40,9 @@ class KernelLog:
             is_dev = stat.S_ISCHR(path.stat().st_mode)
             # /dev/kmsg takes one record per write(); "<N>" sets the level.  Under --root it is a plain file.
             record = f"<{level}>{line}\n" if is_dev else f"{line}\n"
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | (0 if is_dev else os.O_CREAT), 0o644)
+            # O_NONBLOCK: a FIFO or anything else in its place never blocks the hook
+            flags = os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | os.O_NOCTTY | (0 if is_dev else os.O_CREAT)
+            fd = os.open(path, flags, 0o644)
             try:
                 os.write(fd, record.encode("utf-8", "replace"))
             finally:

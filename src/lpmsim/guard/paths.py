@@ -30,6 +30,11 @@ class Paths:
         return self.run_dir / "journal.json"
 
     @property
+    def journal_copy(self) -> Path:
+        """The journal's second copy, outside ``run_dir`` so that losing the directory loses only one."""
+        return self.under("/run/lpmsim-guard.journal.json")
+
+    @property
     def lock(self) -> Path:
         return self.run_dir / "lock"
 

@@ -7,6 +7,7 @@ memory is still arriving) and ``v6.0+`` (the kernel raises the hard-lockup timeo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -31,6 +32,9 @@ INHIBIT_ALL: dict[str, int] = {
 }
 
 
+_DIGITS = re.compile(r"[0-9]+")
+
+
 class PolicyError(ValueError):
     pass
 
@@ -49,13 +53,14 @@ def parse_policy(text: str) -> Policy:
         return Policy(text)
     if text.startswith("nmi-factor:"):
         raw = text.split(":", 1)[1]
-        if not raw.isdigit():
-            raise PolicyError(f"nmi-factor:P needs P as a whole percentage >= 0, got {raw!r}")
-        p = int(raw)
+        # ASCII digits only: str.isdigit() and int() also take other scripts' digits ("٣٠٠")
+        if not _DIGITS.fullmatch(raw):
+            raise PolicyError(f"nmi-factor:P needs P as a whole percentage >= 0, got {raw[:40]!r}")
+        p = int(raw) if len(raw) <= 20 else FACTOR_MAX + 1
         if p > FACTOR_MAX:
-            raise PolicyError(f"nmi-factor:P must be <= {FACTOR_MAX} (unsigned int), got {p}")
+            raise PolicyError(f"nmi-factor:P must be <= {FACTOR_MAX} (unsigned int), got {raw[:24]}")
         return Policy("nmi-factor", p)
-    raise PolicyError(f"unknown policy {text!r}; expected one of: {', '.join(POLICY_NAMES)}")
+    raise PolicyError(f"unknown policy {text[:60]!r}; expected one of: {', '.join(POLICY_NAMES)}")
 
 
 def emulated_thresh(thresh: int, factor: int) -> tuple[int, int]:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from lpmsim.guard.files import read_small
 from lpmsim.guard.paths import Paths
 
 
@@ -27,9 +28,12 @@ class StealSample:
 
 
 def parse_proc_stat(text: str) -> StealSample:
+    """The aggregate ``cpu`` line of /proc/stat; ValueError if there is none or it is not numbers."""
     for line in text.splitlines():
         fields = line.split()
         if fields and fields[0] == "cpu":
+            if not fields[1:] or not all(v.isascii() and v.isdigit() and len(v) <= 24 for v in fields[1:]):
+                raise ValueError("the 'cpu' line of /proc/stat is not a list of counters")
             values = [int(v) for v in fields[1:]]
             # user nice system idle iowait irq softirq steal guest guest_nice; guest* are already in user/nice
             steal = values[7] if len(values) > 7 else 0
@@ -38,14 +42,15 @@ def parse_proc_stat(text: str) -> StealSample:
 
 
 def read_steal(paths: Paths) -> StealSample:
-    return parse_proc_stat(paths.proc_stat.read_text(encoding="ascii"))
+    """Raises OSError or ValueError (UnicodeDecodeError included) when /proc/stat cannot be used."""
+    return parse_proc_stat(read_small(paths.proc_stat, 16 * 1024 * 1024).decode("ascii"))
 
 
 def read_lparcfg(paths: Paths) -> dict[str, str]:
     """``key=value`` lines of /proc/powerpc/lparcfg (for the record: shared mode, active processors)."""
     out: dict[str, str] = {}
     try:
-        for line in paths.lparcfg.read_text(encoding="ascii", errors="replace").splitlines():
+        for line in read_small(paths.lparcfg).decode("ascii", errors="replace").splitlines():
             key, sep, value = line.partition("=")
             if sep:
                 out[key.strip()] = value.strip()
