@@ -480,3 +480,20 @@ def test_an_unexpected_error_restores_from_the_journal(
     assert one_line(err) == "lpmsim-guard: error: unexpected RuntimeError: simulated bug"
     assert fr.values() == before
     assert any(line.endswith("(phase emergency)") for line in fr.kmsg())
+
+
+def test_check_vetoes_once_when_every_journal_copy_is_unreadable(tmp_path: Path) -> None:
+    """The lost journal may have held the originals of an open window: recording the current (maybe
+    weakened) values as originals would make them permanent, so the first check after it vetoes."""
+    fr, before = applied(tmp_path)
+    weakened = fr.values()
+    for path in (fr.journal, fr.root / "run/lpmsim-guard.journal.json"):
+        path.write_bytes(b"\xff\xfe not a journal")
+    rc, _, err = fr.guard("run-phase", "check")
+    assert rc == 1 and "no copy is readable" in err and "Traceback" not in err
+    assert fr.values() == weakened  # nothing recorded, nothing changed: the admin decides
+    assert any("migration vetoed" in line for line in fr.kmsg())
+    # The copies are set aside as *.corrupt, so the next check goes on normally.
+    assert list(fr.journal.parent.glob("*.corrupt")) or list((fr.root / "run").glob("*.corrupt"))
+    assert fr.guard("run-phase", "check")[0] == 0
+    assert before != weakened

@@ -226,7 +226,19 @@ class Guard:
         return boot_identity(self.paths) or UNKNOWN_BOOT
 
     def check(self) -> int:
-        j, _ = self._load("check", held=True)
+        j, lost = self._load("check", held=True)
+        if lost:
+            # The unreadable journal may have held the originals of a window still open: the current
+            # values may be weakened ones, and recording them now would make them the "originals".
+            # Veto this migration once (the copies are now set aside as *.corrupt, so the next check
+            # goes on) and let the administrator look at the settings first.
+            text = (
+                "a journal exists but no copy is readable (set aside as *.corrupt): the current settings "
+                "may be those of a window left open; check them, then retry the migration"
+            )
+            self.complain(f"check failed: {text}")
+            self.log(f"check failed, migration vetoed: {text}", level=3)
+            return EXIT_FAIL
         self._recover(j, "check")
         kernel = self._kernel()
         targets, problems = self._validate(kernel)
