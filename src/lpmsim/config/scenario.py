@@ -183,7 +183,8 @@ class Mitigation(Section):
     options: dict[str, float | int | str] = Field(
         default_factory=dict,
         json_schema_extra={"unit": "-"},
-        description="Options of the listed policies, e.g. {multiplier = 4} for adaptive-factor.",
+        description="Options of the listed policies (`lpmsim policies` lists them), e.g. {faults = 20} "
+        'with policy = "adaptive-factor".',
     )
 
     @field_validator("policy")
