@@ -89,7 +89,9 @@ def explain(
         return
     docs = field_docs()
     if field is not None:
-        docs = [d for d in docs if d.path == field or d.path.startswith(field + ".")]
+        # bugs.window_s and bugs[].window_s name the same field; a section lists its fields
+        want = field.replace("[]", "")
+        docs = [d for d in docs if (key := d.path.replace("[]", "")) == want or key.startswith(want + ".")]
         if not docs:
             fail(f"{field}: unknown field (try `lpmsim explain` for the list)")
     table = Table(show_lines=False)
