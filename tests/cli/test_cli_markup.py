@@ -81,7 +81,9 @@ CASES: dict[str, Case] = {
         echoed=False,
         codes=(2,),
     ),
-    "validate --show name": Case(lambda h, t: ["validate", "--preset", "small", "--set", f"name={_toml_str(h)}"]),
+    "validate --show name": Case(
+        lambda h, t: ["validate", "--preset", "small", "--set", f"name={_toml_str(h)}"]
+    ),
     "explain": Case(lambda h, t: ["explain", h]),
     "presets --show": Case(lambda h, t: ["presets", "--show", h]),
     "presets": Case(lambda h, t: ["presets"], echoed=False, codes=(0,)),

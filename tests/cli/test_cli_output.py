@@ -85,7 +85,9 @@ def test_output_files_follow_the_umask(tmp_path: Path, umask: int) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dmesg.log", "summary.json"]  # no temp files
 
 
-def test_a_failed_write_leaves_the_old_file_and_no_temp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_write_leaves_the_old_file_and_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     target = tmp_path / "dmesg.log"
     write_atomic(target, "old\n")
 
@@ -144,8 +146,8 @@ def test_run_ends_with_sentences_and_a_next_command() -> None:
     res = CliRunner().invoke(app, ["run", "--preset", "small", "--set", "sim.mode=fluid"])
     assert res.exit_code == 0
     lines = [ln for ln in res.stdout.splitlines() if ln.strip()]
-    assert lines[-1].startswith("next: lpmsim ")
-    assert lines[-2].startswith("The partition resumed after") and lines[-2].endswith(".")
+    assert lines[-1].startswith("  lpmsim ") and lines[-2].startswith("next: ")
+    assert lines[-3].startswith("The partition resumed after") and lines[-3].endswith(".")
 
 
 def test_run_json_is_unchanged_by_the_story() -> None:

@@ -74,7 +74,9 @@ scenarios = st.fixed_dictionaries(
         "migration.resume_missing_fraction": st.sampled_from([0.05, 0.3, 0.9]),
         "workload.preset": st.sampled_from(["oltp", "analytics", "kernel-build", "memory-stress", "idle"]),
         "kernel.version": st.sampled_from(["pre-v6.0", "v6.0", "v6.6"]),
-        "mitigation.policy": st.sampled_from(["kernel", "none", "nmi-factor:200", "disable-nmi", "inhibit-all"]),
+        "mitigation.policy": st.sampled_from(
+            ["kernel", "none", "nmi-factor:200", "disable-nmi", "inhibit-all"]
+        ),
         "sim.max_time_s": st.sampled_from([5.0, 30.0, 90.0]),
         "sim.seed": st.integers(0, 2**16),
     }

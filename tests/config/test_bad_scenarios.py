@@ -19,6 +19,8 @@ DEEP_TABLES = "[" + ".".join(["t"] * 200) + "]\nv = 1\n"
 DEEP_DOTTED = ".".join(["k"] * 500) + " = 1\n"
 MEDIUM_ARRAY = "[platform]\nlink_gbps = " + "[" * 40 + "1" + "]" * 40 + "\n"
 
+# One entry a line: a corpus reads better as a table than as formatted code.
+# fmt: off
 CORPUS: list[tuple[str, str, tuple[str, ...], str]] = [
     # -- not TOML, not UTF-8, nested too deeply
     ("garbage", "this is [not toml\n", (), "not valid TOML"),
@@ -119,6 +121,7 @@ CORPUS: list[tuple[str, str, tuple[str, ...], str]] = [
         "sim.mode: exact mode needs about",
     ),
 ]
+# fmt: on
 
 
 def test_the_corpus_is_large_enough() -> None:

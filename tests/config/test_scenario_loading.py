@@ -26,7 +26,9 @@ def test_an_empty_file_is_the_default_preset_under_its_own_name(tmp_path: Path) 
     f.write_text("# nothing yet\n")
     sc = load_scenario(f)
     default = load_scenario(preset="default")
-    assert sc.model_dump(exclude={"name", "description"}) == default.model_dump(exclude={"name", "description"})
+    assert sc.model_dump(exclude={"name", "description"}) == default.model_dump(
+        exclude={"name", "description"}
+    )
     assert sc.name == "mine"
     assert "default" in sc.description and "mine.toml" in sc.description
 
@@ -64,7 +66,8 @@ def test_explain_mitigation_options_example_validates() -> None:
     policy = re.search(r'policy = "([^"]+)"', doc)
     assert options is not None and policy is not None, doc
     sc = load_scenario(
-        preset="small", overrides=[f"mitigation.policy={policy.group(1)}", f"mitigation.options={options.group(0)}"]
+        preset="small",
+        overrides=[f"mitigation.policy={policy.group(1)}", f"mitigation.options={options.group(0)}"],
     )
     assert sc.mitigation.options
 
@@ -81,6 +84,8 @@ def test_exact_mode_memory_is_checked_against_what_is_available() -> None:
 
 def test_exact_mode_too_large_for_any_machine_is_refused_and_fluid_is_not() -> None:
     big = ["partition.memory_gib=1048576", "platform.page_kib=4"]
-    with pytest.raises(ScenarioError, match=r"^sim\.mode: exact mode needs about .* use sim\.mode = \"fluid\""):
+    with pytest.raises(
+        ScenarioError, match=r"^sim\.mode: exact mode needs about .* use sim\.mode = \"fluid\""
+    ):
         load_scenario(preset="small", overrides=[*big, "sim.mode=exact"])
     assert load_scenario(preset="small", overrides=[*big, "sim.mode=fluid"]).total_pages == 2**38

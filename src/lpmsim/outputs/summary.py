@@ -52,7 +52,7 @@ def render(summary: dict[str, Any], console: Console, source: str = "") -> None:
     t = Table(
         title=title, caption=caption or None, show_header=False, title_justify="left", caption_justify="left"
     )
-    t.add_column("what")
+    t.add_column("what", no_wrap=True)
     t.add_column("value", justify="right")
     if not m.get("enabled"):
         t.add_row("migration", "disabled")
@@ -71,9 +71,9 @@ def _print_story(summary: dict[str, Any], console: Console, source: str) -> None
     console.print(plain(" ".join(story.sentences)), soft_wrap=not console.is_terminal)
     console.print()
     console.print(
-        Text("next: ", style="bold") + plain(story.next_command) + plain(f"   # {story.next_why}", "dim"),
-        soft_wrap=True,
+        Text("next: ", style="bold") + plain(f"{story.next_why}:"), soft_wrap=not console.is_terminal
     )
+    console.print(plain(f"  {story.next_command}"), soft_wrap=True)  # whole, to copy
 
 
 def _migration_rows(t: Table, summary: dict[str, Any]) -> None:
