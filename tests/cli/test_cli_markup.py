@@ -9,6 +9,7 @@ show the string (as ``visible`` spells it).
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Callable
@@ -82,7 +83,7 @@ CASES: dict[str, Case] = {
         codes=(2,),
     ),
     "validate --show name": Case(
-        lambda h, t: ["validate", "--preset", "small", "--set", f"name={_toml_str(h)}"]
+        lambda h, t: ["validate", "--preset", "small", "--show", "--set", f"name={_toml_str(h)}"]
     ),
     "explain": Case(lambda h, t: ["explain", h]),
     "presets --show": Case(lambda h, t: ["presets", "--show", h]),
@@ -101,7 +102,7 @@ def _check(h: str, code: int, out: str, err: str, case: Case) -> None:
         # the string is shown as written (its control characters spelled \xNN); a file name with
         # "/" shows its last part at least
         # (or as Python's repr spells it, in messages that quote a name with !r)
-        want = (visible(h), repr(h)[1:-1], visible(h.rsplit("/", 1)[-1]))
+        want = (visible(h), repr(h)[1:-1], visible(h.rsplit("/", 1)[-1]), json.dumps(h)[1:-1])
         assert any(w in text for w in want), (want, text)
 
 

@@ -7,7 +7,6 @@ stdout byte for byte (valid TOML when piped).
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated
 
@@ -19,7 +18,7 @@ from lpmsim.cli.common import PresetOpt, ScenarioArg, SetOpt, fail, get_scenario
 from lpmsim.config.explain import field_docs, reference_markdown
 from lpmsim.config.loader import preset_names, preset_text, resolve_scenario
 from lpmsim.config.memory import exact_memory_note
-from lpmsim.outputs.text import plain, print_sized
+from lpmsim.outputs.text import json_text, plain, print_sized
 
 
 def presets(
@@ -63,7 +62,7 @@ def validate(
         fail("validate: give a scenario FILE or --preset NAME")
     sc = get_scenario(file, preset, overrides)
     if show:
-        sys.stdout.write(json.dumps(sc.model_dump(mode="json"), indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json_text(sc.model_dump(mode="json")))
         return
     what = str(file) if file is not None else f"preset {preset}"
     line = Text("ok", style="green") + plain(

@@ -8,6 +8,7 @@ that ``[/bold]`` prints as written instead of raising ``MarkupError`` or being s
 
 from __future__ import annotations
 
+import json
 import re
 
 from rich.cells import cell_len
@@ -23,6 +24,13 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 def visible(text: object) -> str:
     """``str(text)`` with every control character but TAB and LF shown as ``\\xNN``."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
+def json_text(obj: object) -> str:
+    """``obj`` as indented JSON, non-ASCII text kept readable but DEL and the C1 controls (which
+    ``json.dumps`` leaves raw with ``ensure_ascii=False``) written as ``\\u`` escapes."""
+    text = json.dumps(obj, indent=2, ensure_ascii=False)
+    return re.sub(r"[\x7f-\x9f]", lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
 def esc(text: object) -> str:
