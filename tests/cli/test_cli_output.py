@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -119,12 +120,13 @@ def test_default_preset_shows_the_phenomenon_and_its_fractions_stay_in_range(def
 
 
 def test_the_story_of_a_crash_is_its_chain(default_summary: dict) -> None:
-    st = tell(default_summary, "--preset default")
+    st = tell(default_summary, ["--preset", "default", "--set", "mitigation.policy=none"])
     text = " ".join(st.sentences)
     crash = default_summary["crash"]
     assert crash is not None
     assert f"CPU {crash['cpu']}" in text and "NMI" in text and "hard-lockup" in text
     assert st.next_command.startswith("lpmsim ") and "--preset default" in st.next_command
+    assert st.next_command.count("mitigation.policy") == 1  # the suggestion's own, not the source's
 
 
 def test_the_story_comes_from_the_figures(default_summary: dict) -> None:
@@ -155,3 +157,12 @@ def test_run_json_is_unchanged_by_the_story() -> None:
     s = json.loads(res.stdout)
     assert "next" not in res.stdout.split("}")[-1]
     assert s["scenario"]["name"] == "small"
+
+
+def test_the_suggested_next_run_is_a_valid_command(default_summary: dict) -> None:
+    st = tell(default_summary, ["--preset", "default"])
+    args = shlex.split(st.next_command)
+    assert args[:2] == ["lpmsim", "run"]
+    res = CliRunner().invoke(app, [*args[1:], "--json"])
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["scenario"]["mitigation"]["policy"] == "nmi-factor:200"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -80,14 +79,16 @@ def run(
         render(summary, out_console, _source(file, preset, overrides, seed))
 
 
-def _source(file: Path | None, preset: str | None, overrides: list[str] | None, seed: int | None) -> str:
+def _source(
+    file: Path | None, preset: str | None, overrides: list[str] | None, seed: int | None
+) -> list[str]:
     """The arguments that name this run's scenario, for the suggested next command."""
     args = [str(file)] if file is not None else ["--preset", preset or "default"]
     for o in overrides or ():
         args += ["--set", o]
     if seed is not None:
         args += ["--seed", str(seed)]
-    return " ".join(shlex.quote(a) for a in args)
+    return args
 
 
 def register(app: typer.Typer) -> None:

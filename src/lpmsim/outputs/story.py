@@ -13,6 +13,7 @@ of the fields it needs.
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +90,8 @@ class RunView:
     drmgr_cpu: int
     fixup_done_s: float | None
     kernel_version: str
+    factor_set_s: float | None
+    factor_cleared_s: float | None
 
     @classmethod
     def from_summary(cls, s: dict[str, Any]) -> RunView:
@@ -139,7 +142,18 @@ class RunView:
             drmgr_cpu=int(k.get("drmgr_cpu", 0)),
             fixup_done_s=(s.get("lpm") or {}).get("fixup_done_s"),
             kernel_version=str(k["version"]),
+            factor_set_s=(s.get("lpm") or {}).get("factor_set_s"),
+            factor_cleared_s=(s.get("lpm") or {}).get("factor_cleared_s"),
         )
+
+    def hard_threshold_at(self, t: float) -> float:
+        """The hard-lockup threshold in force at ``t`` (raised by the LPM factor while it is set)."""
+        base = float(self.watchdog_thresh_s)
+        if self.lpm_factor_pct is None or self.factor_set_s is None or t < self.factor_set_s:
+            return base
+        if self.factor_cleared_s is not None and t >= self.factor_cleared_s:
+            return base
+        return base * self.lpm_factor_pct / 100
 
     def after_resume(self, t: float) -> str:
         if self.resume_s is None:
@@ -161,8 +175,8 @@ def _lpm_factor(s: dict[str, Any]) -> int | None:
     except PolicyError:
         return None
     part = spec.part("nmi-factor")
-    if part is not None and part.arg is not None:
-        return int(part.arg)
+    if part is not None:
+        return part.factor
     if spec.has("kernel") and sc["kernel"]["version"] != "pre-v6.0":
         return int(sc["kernel"]["nmi_wd_lpm_factor"])
     return None
@@ -212,11 +226,24 @@ def _crash_sentences(v: RunView) -> list[str]:
     before = [e for e in v.events if e.time_s <= v.crash_s]
     out: list[str] = []
     smp = next((e for e in before if e.detector == "hardlockup" and e.kind == "smp-detected"), None)
+    earlier = []
+    for name, label in DETECTOR_NAMES.items():
+        first = next(
+            (e for e in before if e.detector == name and (smp is None or e.time_s < smp.time_s)), None
+        )
+        if first is not None:
+            earlier.append(
+                (first.time_s, f"{label} reported {_cpus(first.cpus)} {v.after_resume(first.time_s)}")
+            )
+    if smp is not None and earlier:
+        out.append("First " + "; ".join(text for _, text in sorted(earlier)) + ".")
     if smp is not None:
+        thr = v.hard_threshold_at(smp.time_s)
+        raised = "" if thr == v.watchdog_thresh_s else f", raised by nmi_wd_lpm_factor = {v.lpm_factor_pct}"
         out.append(
             f"{v.after_resume(smp.time_s).capitalize()}, CPU {smp.by}'s hard-lockup watchdog found "
-            f"{_cpus(smp.cpus)} had not touched the watchdog for more than the {v.watchdog_thresh_s} s threshold and sent "
-            f"{'it' if len(smp.cpus) == 1 else 'them'} an NMI IPI (a system reset)."
+            f"{_cpus(smp.cpus)} had not touched the watchdog for more than the {thr:g} s threshold{raised}, "
+            f"and sent {'it' if len(smp.cpus) == 1 else 'them'} an NMI IPI (a system reset)."
         )
     taken = sorted({c for e in before if e.detector == "nmi_ipi" and e.kind == "ipi-report" for c in e.cpus})
     if taken:
@@ -304,29 +331,55 @@ def _closeness_sentence(v: RunView) -> str:
     return s
 
 
-def _next(v: RunView, source: str) -> tuple[str, str]:
+def _without_policy(args: Sequence[str]) -> list[str]:
+    """``args`` less its ``--set mitigation.*`` overrides (a compare variant sets the policy)."""
+    out: list[str] = []
+    skip = False
+    for i, a in enumerate(args):
+        if skip:
+            skip = False
+            continue
+        if a in ("--set", "-s") and i + 1 < len(args) and args[i + 1].startswith("mitigation."):
+            skip = True
+            continue
+        out.append(a)
+    return out
+
+
+def _next(v: RunView, source: Sequence[str]) -> tuple[str, str]:
     fired = any(r.reports > 0 for r in v.reports) or v.crash_cause is not None
     if v.crash_cause is not None and v.lpm_factor_pct is None and v.migrating:
         return (
-            f"lpmsim run {source} --set mitigation.policy=nmi-factor:200",
-            "the same migration with what Linux merged in v6.0: the hard-lockup timeout raised by "
+            shlex.join(
+                ["lpmsim", "run", *_without_policy(source), "--set", "mitigation.policy=nmi-factor:200"]
+            ),
+            "the same migration with what Linux merged in v6.0, the hard-lockup timeout raised by "
             "nmi_wd_lpm_factor = 200 until the transfer completes",
         )
     if fired:
+        variants = [
+            "none=none",
+            "f200=nmi-factor:200",
+            "inhibit=inhibit-all",
+            "df=none,platform.discipline=demand-first",
+        ]
         return (
-            f"lpmsim compare {source} --runs 8 --variant none=none --variant f200=nmi-factor:200 "
-            "--variant inhibit=inhibit-all --variant df=none,platform.discipline=demand-first",
-            "does a mitigation or a platform fix keep this partition alive, and what does it hide?",
+            shlex.join(
+                ["lpmsim", "compare", *_without_policy(source), "--runs", "4"]
+                + [x for var in variants for x in ("--variant", var)]
+            ),
+            "does a mitigation or a platform fix keep this partition alive, and what does it hide",
         )
     slower = max(v.link_gbps / 10, 0.1)
     return (
-        f"lpmsim run {source} --set platform.link_gbps={slower:g}",
+        shlex.join(["lpmsim", "run", *source, "--set", f"platform.link_gbps={slower:g}"]),
         "the same partition on a slower link, where the faults queue longer",
     )
 
 
-def tell(summary: dict[str, Any], source: str = "") -> Story:
-    """The story of one run; ``source`` is how the user named the scenario (a file or --preset X)."""
+def tell(summary: dict[str, Any], source: Sequence[str] = ()) -> Story:
+    """The story of one run; ``source`` is how the user named the scenario: the arguments of
+    ``lpmsim run`` (a file or ``--preset X``, ``--set``, ``--seed``)."""
     v = RunView.from_summary(summary)
     out = [_migration_sentence(v)]
     if v.crash_cause is not None and v.crash_s is not None:
@@ -338,5 +391,5 @@ def tell(summary: dict[str, Any], source: str = "") -> Story:
             out.append(
                 f"{v.nmi_timed_out} NMI IPI(s) went unanswered within 1 s, yet the partition survived."
             )
-    cmd, why = _next(v, source or f"--preset {shlex.quote(v.name)}")
+    cmd, why = _next(v, list(source) or ["--preset", v.name])
     return Story(tuple(out), cmd, why)

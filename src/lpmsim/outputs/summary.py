@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ def _s(x: float) -> str:
     return f"{x:,.3f} s"
 
 
-def render(summary: dict[str, Any], console: Console, source: str = "") -> None:
+def render(summary: dict[str, Any], console: Console, source: Sequence[str] = ()) -> None:
     """The terminal summary: the table, then the story of the run and one next command
     (lpmsim.outputs.story).  Names and descriptions from the scenario are printed as text."""
     sc = summary["scenario"]
@@ -65,7 +66,7 @@ def render(summary: dict[str, Any], console: Console, source: str = "") -> None:
     _print_story(summary, console, source)
 
 
-def _print_story(summary: dict[str, Any], console: Console, source: str) -> None:
+def _print_story(summary: dict[str, Any], console: Console, source: Sequence[str]) -> None:
     story = tell(summary, source)
     console.print()
     console.print(plain(" ".join(story.sentences)), soft_wrap=not console.is_terminal)
