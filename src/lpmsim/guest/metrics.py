@@ -46,6 +46,14 @@ class GuestMetrics(FaultRecorder):
         start = np.maximum(self._until, now if self.window_start is None else max(now, self.window_start))
         self._until = np.where(per_vcpu > 0, start + seconds, self._until)
 
+    def _lay_one(self, vcpu: int, seconds: float) -> None:
+        if self._clock is None:
+            return
+        now = self._clock()
+        if self.window_start is not None:
+            now = max(now, self.window_start)
+        self._until[vcpu] = max(float(self._until[vcpu]), now) + seconds
+
     def overhang(self) -> float:
         """Lost time recorded (fluid mode) that lies after the window's end."""
         if self._clock is None or self.window_end is None:
@@ -54,10 +62,7 @@ class GuestMetrics(FaultRecorder):
 
     def fault(self, vcpu: int, ctx: str, latency: float) -> None:
         self.record(vcpu, latency)
-        if self._clock is not None:
-            one = np.zeros(self.spin.size)
-            one[vcpu] = 1.0
-            self._lay(one, latency)
+        self._lay_one(vcpu, latency)
         self.ctx_stall[ctx] += latency
         self.ctx_faults[ctx] += 1
         self.max_stall = max(self.max_stall, latency)
@@ -94,10 +99,7 @@ class GuestMetrics(FaultRecorder):
 
     def spun(self, vcpu: int, seconds: float) -> None:
         self.spin[vcpu] += seconds
-        if self._clock is not None:
-            one = np.zeros(self.spin.size)
-            one[vcpu] = 1.0
-            self._lay(one, seconds)
+        self._lay_one(vcpu, seconds)
         self.max_spin = max(self.max_spin, seconds)
 
     def spinners(self, n: int) -> None:
