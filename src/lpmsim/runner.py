@@ -87,6 +87,7 @@ def simulate(scenario: Scenario, progress: Progress | None = None, trace: bool =
         guest = ExactGuest(env, sc, layout, cpus, streams, st.recorder)
     else:
         guest = FluidGuest(env, sc, layout, cpus, streams, st.recorder)
+        st.recorder.records_start_now(lambda: env.now)  # fluid records a stall as it starts
     st.guest = guest
     env.process(mig.run(), name="migration")
     # The kernel model's mobility flow (stop_machine, H_JOIN, ibm,suspend-me) suspends the guest.
@@ -199,7 +200,10 @@ def summarise(st: RunState, wall_s: float) -> dict[str, Any]:
             pages_pushed=c.pushed,
             pages_demanded=c.demanded,
             pages_prefetched=c.prefetched,
-            link_busy_frac=_f((c.pushed + c.demanded + c.prefetched) * sc.page_time_s / post)
+            # link busy time inside the window resume..end: the pages of the last fluid step or in
+            # flight when the run stopped are counted whole, which cannot make the link busier
+            # than the window is long
+            link_busy_frac=_f(min((c.pushed + c.demanded + c.prefetched) * sc.page_time_s, post) / post)
             if post > 0
             else 0.0,
             fault_latency_s={

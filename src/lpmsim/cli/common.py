@@ -12,6 +12,7 @@ from rich.console import Console
 
 from lpmsim.config.loader import ScenarioError, load_scenario
 from lpmsim.config.scenario import Scenario
+from lpmsim.outputs.text import plain
 
 EXIT_USAGE = 2
 
@@ -39,8 +40,15 @@ SetOpt = Annotated[
 SeedOpt = Annotated[int | None, typer.Option("--seed", help="Override sim.seed.")]
 
 
+def error_line(message: str) -> None:
+    """Print ``error: MESSAGE`` on stderr; the message is text (never markup, controls made visible)."""
+    err_console.print(plain("error: ", "bold red") + plain(message))
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", markup=True)
+    """One line on stderr and exit ``code`` (2: bad usage or input).  ``message`` is plain text:
+    file names, values and names from the user in it are printed as written, not as markup."""
+    error_line(message)
     raise typer.Exit(code)
 
 

@@ -6,6 +6,7 @@ import typer
 from rich.table import Table
 
 from lpmsim.cli.common import out_console
+from lpmsim.outputs.text import plain, print_sized
 from lpmsim.policies.spec import REGISTRY
 
 
@@ -17,8 +18,8 @@ def policies() -> None:
     for info in REGISTRY.values():
         name = info.name if info.arg is None else f"{info.name}:{info.arg}"
         opts = "\n".join(f"{o.name}={o.default} {o.unit}".rstrip(" -") for o in info.options) or "–"
-        table.add_row(name, info.summary, opts, info.source)
-    out_console.print(table)
+        table.add_row(plain(name), plain(info.summary), plain(opts), plain(info.source))
+    print_sized(out_console, table, str(table.title))
 
 
 def register(app: typer.Typer) -> None:

@@ -11,8 +11,18 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lpmsim.cli.common import PresetOpt, ScenarioArg, SeedOpt, SetOpt, err_console, get_scenario, out_console
-from lpmsim.outputs.summary import dumps, render, write_summary
+from lpmsim.cli.common import (
+    PresetOpt,
+    ScenarioArg,
+    SeedOpt,
+    SetOpt,
+    err_console,
+    error_line,
+    get_scenario,
+    out_console,
+)
+from lpmsim.outputs.summary import dumps, render, write_kernel_log, write_summary
+from lpmsim.outputs.text import esc, plain
 from lpmsim.runner import run_scenario
 
 
@@ -40,7 +50,7 @@ def run(
             console=err_console,
             transient=True,
         ) as bar:
-            task = bar.add_task(sc.name, total=sc.sim.max_time_s, sim="0 s")
+            task = bar.add_task(esc(sc.name), total=sc.sim.max_time_s, sim="0 s")
             last = [0.0]
 
             def progress(now: float, limit: float) -> None:
@@ -55,18 +65,30 @@ def run(
     if out is not None:
         try:
             path = write_summary(summary, out)
-            (out / "dmesg.log").write_text("".join(line + "\n" for line in kernel_log), encoding="utf-8")
+            write_kernel_log(kernel_log, out)
         except OSError as exc:
             # Keep what was computed: print it before reporting the failure.
             sys.stdout.write(dumps(summary))
-            err_console.print(f"[bold red]error:[/] cannot write {out}/summary.json: {exc.strerror}")
+            error_line(f"cannot write {out}/summary.json and dmesg.log: {exc.strerror or exc}")
             raise typer.Exit(1) from None
         if not quiet and not as_json:
-            err_console.print(f"wrote {path}")
+            err_console.print(plain(f"wrote {path} and {out / 'dmesg.log'}"))
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     elif not quiet:
-        render(summary, out_console)
+        render(summary, out_console, _source(file, preset, overrides, seed))
+
+
+def _source(
+    file: Path | None, preset: str | None, overrides: list[str] | None, seed: int | None
+) -> list[str]:
+    """The arguments that name this run's scenario, for the suggested next command."""
+    args = [str(file)] if file is not None else ["--preset", preset or "default"]
+    for o in overrides or ():
+        args += ["--set", o]
+    if seed is not None:
+        args += ["--seed", str(seed)]
+    return args
 
 
 def register(app: typer.Typer) -> None:

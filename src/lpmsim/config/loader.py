@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from lpmsim.config.memory import exact_memory_problem
 from lpmsim.config.scenario import Scenario
 
 
@@ -61,11 +62,56 @@ def _expand_workload(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "workload": _merge({**base, "preset": name}, wl)}
 
 
+MAX_DEPTH = 24
+"""Deepest nesting of tables and arrays a scenario may have (the schema needs 6); deeper input is
+refused in one line instead of exhausting the interpreter's stack in the parser or the merge."""
+
+
 def _parse_toml(text: str, origin: str) -> dict[str, Any]:
+    text = text.removeprefix("\ufeff")  # a UTF-8 byte-order mark, as some editors write
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"{origin}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(f"{origin}: nested too deeply (more than {MAX_DEPTH} levels)") from None
+    check_depth(data, origin)
+    return data
+
+
+def check_depth(data: Any, origin: str) -> None:
+    """Refuse tables and arrays nested deeper than MAX_DEPTH (iteratively: no recursion)."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ScenarioError(f"{origin}: nested too deeply (more than {MAX_DEPTH} levels)")
+        if isinstance(node, Mapping):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend((v, depth + 1) for v in node)
+
+
+# Fields where an infinite value means something: a scripted state that never ends.
+INFINITE_OK = frozenset({"script[].duration_s"})
+
+
+def check_finite(data: Mapping[str, Any]) -> None:
+    """Refuse NaN anywhere and infinities except where they mean 'never' (INFINITE_OK), naming the
+    field: an infinite memory, link or time limit is not a scenario but a division by zero."""
+    stack: list[tuple[Any, tuple[int | str, ...]]] = [(data, ())]
+    while stack:
+        node, loc = stack.pop()
+        if isinstance(node, Mapping):
+            stack.extend((v, (*loc, str(k))) for k, v in node.items())
+        elif isinstance(node, list | tuple):
+            stack.extend((v, (*loc, i)) for i, v in enumerate(node))
+        elif isinstance(node, float) and not math.isfinite(node):
+            generic = "".join("[]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+            if math.isnan(node):
+                raise ScenarioError(f"{_loc(loc)}: nan is not a number")
+            if node < 0 or generic not in INFINITE_OK:
+                raise ScenarioError(f"{_loc(loc)}: must be a finite number, got {node}")
 
 
 # Tables that an override replaces whole instead of merging key by key (a context's region mix).
@@ -102,9 +148,13 @@ def parse_value(text: str) -> Any:
     if low in ("inf", "+inf", "infinity"):
         return math.inf
     try:
-        return tomllib.loads(f"v = {text}")["v"]
+        value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    except RecursionError:
+        raise ScenarioError(f"--set: value nested too deeply (more than {MAX_DEPTH} levels)") from None
+    check_depth(value, "--set")
+    return value
 
 
 def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
@@ -116,6 +166,8 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
         keys = [k.strip() for k in path.strip().split(".")]
         if not all(keys):
             raise ScenarioError(f"--set {item}: empty field name")
+        if len(keys) > MAX_DEPTH:
+            raise ScenarioError(f"--set {path}: nested too deeply (more than {MAX_DEPTH} levels)")
         node = out
         for k in keys[:-1]:
             nxt = node.setdefault(k, {})
@@ -153,6 +205,11 @@ def _check_cross_fields(sc: Scenario) -> None:
             f"({sc.platform.page_kib} KiB)"
         )
     n = sc.partition.vcpus
+    for i, entry in enumerate(sc.script):
+        if entry.cpu >= n:
+            raise ScenarioError(
+                f"script[{i}].cpu: CPU {entry.cpu} does not exist (partition.vcpus = {n}: CPUs 0-{n - 1})"
+            )
     for i, bug in enumerate(sc.bugs):
         for name in ("cpu", "cpu2"):
             cpu = getattr(bug, name)
@@ -162,16 +219,44 @@ def _check_cross_fields(sc: Scenario) -> None:
                 )
         if bug.kind == "abba_deadlock" and n < 2:
             raise ScenarioError(f"bugs[{i}].kind: abba_deadlock needs two CPUs (partition.vcpus = {n})")
+    problem = exact_memory_problem(sc)
+    if problem is not None:
+        raise ScenarioError(problem)
 
 
 def build_scenario(data: Mapping[str, Any]) -> Scenario:
+    """Validate a raw scenario mapping; an empty ``description`` is derived from the values."""
+    check_depth(data, "scenario")
+    check_finite(data)
     data = _expand_workload(dict(data))
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(format_validation_error(exc)) from None
     _check_cross_fields(sc)
+    if not sc.description:
+        sc = sc.model_copy(update={"description": describe(sc)})
     return sc
+
+
+def describe(sc: Scenario) -> str:
+    """A one-line description from the scenario's own values (for a scenario that gives none)."""
+    p, pf = sc.partition, sc.platform
+    parts = [
+        f"{p.vcpus:,} vCPUs",
+        f"{p.memory_gib:g} GiB",
+        f"{pf.link_gbps:g} Gb/s {pf.discipline}"
+        + (f" prefetch {pf.prefetch_pages}" if pf.prefetch_pages else ""),
+        f"{sc.workload.preset} workload",
+        f"{sc.kernel.preset} kernel {sc.kernel.version}",
+        f"policy {sc.mitigation.policy}",
+        f"{sc.sim.mode} mode",
+    ]
+    if not sc.migration.enabled:
+        parts.insert(0, "not migrating")
+    if sc.bugs:
+        parts.append(f"{len(sc.bugs)} injected bug{'s' if len(sc.bugs) > 1 else ''}")
+    return ", ".join(x for x in parts if x)
 
 
 def resolve_scenario(
@@ -196,12 +281,22 @@ def resolve_scenario(
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise ScenarioError(f"{p}: not valid TOML: the file is not UTF-8 text") from None
-        data = _expand_base(_parse_toml(text, str(p)), str(p))
-        data.setdefault("name", p.stem)
+        own = _parse_toml(text, str(p))
+        if not own:
+            # A file that sets nothing is the `default` preset (what `lpmsim run` runs without a
+            # file), under the file's name: not the schema's bare defaults.
+            own = {"base": "default", "description": f"{p.name} sets nothing: the 'default' preset"}
+        # The user's scenario is labelled as theirs: the file's name (stem) unless it sets one, and
+        # its own description or, when it sets none, one derived from the values (build_scenario).
+        label = {"name": own.get("name", p.stem), "description": own.get("description", "")}
+        data = {**_expand_base(own, str(p)), **label}
     else:
         name = preset or "default"
         data = _expand_base(_parse_toml(preset_text(name), f"preset {name}"), f"preset {name}")
         data.setdefault("name", name)
+    overrides = list(overrides)
+    if overrides and not any(o.partition("=")[0].strip() == "description" for o in overrides):
+        data["description"] = ""  # overridden values: the base's description no longer fits
     return apply_overrides(data, overrides)
 
 

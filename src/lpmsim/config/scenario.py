@@ -29,7 +29,13 @@ class Partition(Section):
         ge=1,
         le=8192,
     )
-    memory_gib: float = _f(64.0, "GiB", "Partition memory, all of which is migrated.", gt=0)
+    memory_gib: float = _f(
+        64.0,
+        "GiB",
+        "Partition memory, all of which is migrated (at most 1 PiB; Power10 allows 64 TiB).",
+        gt=0,
+        le=2**20,
+    )
 
 
 class Platform(Section):
@@ -48,6 +54,7 @@ class Platform(Section):
         "Gb/s",
         "Effective bandwidth of the migration link (10 Gb+ recommended by IBM, platform-facts 1.3).",
         gt=0,
+        le=100_000,
     )
     rtt_us: float = _f(
         100.0,
@@ -55,6 +62,7 @@ class Platform(Section):
         "Round-trip time of a demand request to the source and back. ASSUMPTION: "
         "typical data-centre LAN plus MSP forwarding.",
         ge=0,
+        le=10_000_000,
     )
     fault_overhead_us: float = _f(
         50.0,
@@ -62,6 +70,7 @@ class Platform(Section):
         "Fixed per-fault cost in the hypervisors (request handling, "
         "installing the page, redispatching the vCPU). ASSUMPTION.",
         ge=0,
+        le=10_000_000,
     )
     discipline: Literal["shared-fifo", "demand-first"] = _f(
         "shared-fifo",
@@ -134,6 +143,7 @@ class Migration(Section):
         "Suspended time between the last pre-copy round and resume (CPU state and "
         "final transfer). ASSUMPTION: Xen/QEMU downtimes are 60-300 ms (platform-facts 2.5, 3.1).",
         ge=0,
+        le=86_400,
     )
 
 
@@ -148,7 +158,11 @@ class Sim(Section):
     )
     seed: int = _f(1, "-", "Seed of every random stream.", ge=0, le=2**63 - 1)
     max_time_s: float = _f(
-        7200.0, "s", "Stop the simulation at this simulated time after the migration starts.", gt=0
+        7200.0,
+        "s",
+        "Stop the simulation at this simulated time after the migration starts (at most 10^7 s).",
+        gt=0,
+        le=1e7,
     )
     fluid_step_s: float = _f(
         0.02,
@@ -183,7 +197,8 @@ class Mitigation(Section):
     options: dict[str, float | int | str] = Field(
         default_factory=dict,
         json_schema_extra={"unit": "-"},
-        description="Options of the listed policies, e.g. {multiplier = 4} for adaptive-factor.",
+        description="Options of the listed policies (`lpmsim policies` lists them), e.g. {faults = 20} "
+        'with policy = "adaptive-factor".',
     )
 
     @field_validator("policy")

@@ -7,6 +7,7 @@ is time the vCPU ran but did nothing useful.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,9 +29,40 @@ class GuestMetrics(FaultRecorder):
         self._segment_stalls: dict[str, list[np.ndarray]] = {c.value: [] for c in Ctx}
         self.window_start: float | None = None
         self.window_end: float | None = None
+        # Fluid mode records a stall or spin when it starts, whole, even if it outlasts the run:
+        # with a clock, each vCPU's lost time is laid end to end from its record time (``_until``)
+        # so that the summary counts only the part inside the window (throughput_loss_frac <= 1).
+        self._clock: Callable[[], float] | None = None
+        self._until = np.zeros(vcpus)
+
+    def records_start_now(self, clock: Callable[[], float]) -> None:
+        """Records from now on are of intervals starting at ``clock()`` (the fluid mode's)."""
+        self._clock = clock
+
+    def _lay(self, per_vcpu: np.ndarray, seconds: np.ndarray | float) -> None:
+        if self._clock is None:
+            return
+        now = self._clock()
+        start = np.maximum(self._until, now if self.window_start is None else max(now, self.window_start))
+        self._until = np.where(per_vcpu > 0, start + seconds, self._until)
+
+    def _lay_one(self, vcpu: int, seconds: float) -> None:
+        if self._clock is None:
+            return
+        now = self._clock()
+        if self.window_start is not None:
+            now = max(now, self.window_start)
+        self._until[vcpu] = max(float(self._until[vcpu]), now) + seconds
+
+    def overhang(self) -> float:
+        """Lost time recorded (fluid mode) that lies after the window's end."""
+        if self._clock is None or self.window_end is None:
+            return 0.0
+        return float(np.maximum(self._until - self.window_end, 0.0).sum())
 
     def fault(self, vcpu: int, ctx: str, latency: float) -> None:
         self.record(vcpu, latency)
+        self._lay_one(vcpu, latency)
         self.ctx_stall[ctx] += latency
         self.ctx_faults[ctx] += 1
         self.max_stall = max(self.max_stall, latency)
@@ -40,6 +72,7 @@ class GuestMetrics(FaultRecorder):
         if n == 0:
             return
         self.record_many(per_vcpu, latency)
+        self._lay(per_vcpu, per_vcpu * latency)
         self.ctx_stall[ctx] += n * latency
         self.ctx_faults[ctx] += n
         self.max_stall = max(self.max_stall, latency)
@@ -66,6 +99,7 @@ class GuestMetrics(FaultRecorder):
 
     def spun(self, vcpu: int, seconds: float) -> None:
         self.spin[vcpu] += seconds
+        self._lay_one(vcpu, seconds)
         self.max_spin = max(self.max_spin, seconds)
 
     def spinners(self, n: int) -> None:
@@ -75,7 +109,7 @@ class GuestMetrics(FaultRecorder):
         window = 0.0
         if self.window_start is not None and self.window_end is not None:
             window = max(0.0, self.window_end - self.window_start)
-        lost = float(self.blocktime.sum() + self.spin.sum())
+        lost = max(0.0, float(self.blocktime.sum() + self.spin.sum()) - self.overhang())
         bt = self.blocktime
         edges = [0.0, 0.001, 0.01, 0.1, 1.0, 10.0, 100.0, float("inf")]
         hist = np.histogram(bt, bins=edges)[0]

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from lpmsim.outputs.files import write_atomic
+from lpmsim.outputs.story import tell
+from lpmsim.outputs.text import esc, plain, print_sized
 
 
 def dumps(summary: dict[str, Any]) -> str:
@@ -18,14 +22,13 @@ def dumps(summary: dict[str, Any]) -> str:
 
 
 def write_summary(summary: dict[str, Any], out_dir: Path) -> Path:
-    """Write ``out_dir/summary.json`` atomically (a crash never leaves half a file)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "summary.json"
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".summary.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(dumps(summary))
-    os.replace(tmp, path)
-    return path
+    """Write ``out_dir/summary.json`` atomically (a crash never leaves half a file), mode per umask."""
+    return write_atomic(out_dir / "summary.json", dumps(summary))
+
+
+def write_kernel_log(lines: list[str], out_dir: Path) -> Path:
+    """Write ``out_dir/dmesg.log`` (the kernel log, one line each) atomically, mode per umask."""
+    return write_atomic(out_dir / "dmesg.log", "".join(line + "\n" for line in lines))
 
 
 def _ms(x: float) -> str:
@@ -36,22 +39,46 @@ def _s(x: float) -> str:
     return f"{x:,.3f} s"
 
 
-def render(summary: dict[str, Any], console: Console) -> None:
+def render(summary: dict[str, Any], console: Console, source: Sequence[str] = ()) -> None:
+    """The terminal summary: the table, then the story of the run and one next command
+    (lpmsim.outputs.story).  Names and descriptions from the scenario are printed as text."""
     sc = summary["scenario"]
     m = summary["migration"]
     part, pf = sc["partition"], sc["platform"]
     title = (
-        f"{sc['name']}: {part['vcpus']:,} vCPUs, {part['memory_gib']:g} GiB, {pf['link_gbps']:g} Gb/s "
+        f"{esc(sc['name'])}: {part['vcpus']:,} vCPUs, {part['memory_gib']:g} GiB, {pf['link_gbps']:g} Gb/s "
         f"{pf['discipline']}, {pf['page_kib']} KiB pages, {sc['sim']['mode']} mode, seed {summary['seed']}"
     )
-    t = Table(title=title, show_header=False, title_justify="left")
-    t.add_column("what")
+    caption = esc(sc.get("description") or "")
+    t = Table(
+        title=title, caption=caption or None, show_header=False, title_justify="left", caption_justify="left"
+    )
+    t.add_column("what", no_wrap=True)
     t.add_column("value", justify="right")
     if not m.get("enabled"):
         t.add_row("migration", "disabled")
         _kernel_rows(t, summary)
-        console.print(t)
-        return
+    else:
+        _migration_rows(t, summary)
+        _kernel_rows(t, summary)
+        t.add_row("wall time", f"{summary['wall_s']:.2f} s")
+    print_sized(console, t, max(Text.from_markup(title).plain, caption, key=len))
+    _print_story(summary, console, source)
+
+
+def _print_story(summary: dict[str, Any], console: Console, source: Sequence[str]) -> None:
+    story = tell(summary, source)
+    console.print()
+    console.print(plain(" ".join(story.sentences)), soft_wrap=not console.is_terminal)
+    console.print()
+    console.print(
+        Text("next: ", style="bold") + plain(f"{story.next_why}:"), soft_wrap=not console.is_terminal
+    )
+    console.print(plain(f"  {story.next_command}"), soft_wrap=True)  # whole, to copy
+
+
+def _migration_rows(t: Table, summary: dict[str, Any]) -> None:
+    m = summary["migration"]
     t.add_row(
         "pre-copy", f"{_s(m['precopy_s'])} in {m['precopy_rounds']} rounds ({m['precopy_stop_reason']})"
     )
@@ -83,9 +110,6 @@ def render(summary: dict[str, Any], console: Console) -> None:
         t.add_row("throughput lost after resume", f"{g['throughput_loss_frac']:.1%}")
         t.add_row("longest stall / interrupts-off run", f"{_s(g['max_stall_s'])} / {_s(g['max_irqs_off_s'])}")
         t.add_row("longest spin / most spinners", f"{_s(g['max_spin_s'])} / {g['max_concurrent_spinners']}")
-    _kernel_rows(t, summary)
-    t.add_row("wall time", f"{summary['wall_s']:.2f} s")
-    console.print(t)
 
 
 def _kernel_rows(t: Table, summary: dict[str, Any]) -> None:
