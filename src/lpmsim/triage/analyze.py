@@ -23,6 +23,7 @@ def triage_blocks(blocks: Iterable[bytes], source: str = "<text>") -> Triage:
         if t is not None:
             tri.last_time_s = t
         lines += sc.feed(block, lines)
+    sc.finish()
     tri.lines = lines
     tri.events = sc.events
     tri.kdump_lines = sc.kdump_lines

@@ -53,6 +53,7 @@ class Event:
     migration: int | None = None
     stack: str = ""  # "lock" | "memory" | "rtas" | ""
     stack_fn: str = ""
+    boot: int = 0  # 0 for the first boot in the file, +1 at each restart of the printk clock
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -2,6 +2,7 @@
 
 Handled, in any combination and order (up to a few layers deep):
 
+* ``>`` mail quote markers, one or several levels (``> > [ 12.3] ...``, ``>> ...``);
 * ``<N>`` syslog priority (``/proc/kmsg``, ``dmesg -r``): kernel/printk/printk.c ``<%u>``;
 * printk timestamps ``[%5lu.%06lu]`` (kernel-facts.md section 10), also ``dmesg -T`` wall-clock
   ``[Fri Nov 27 04:38:50 2026]`` and ``dmesg -d`` deltas ``[  +0.000012]`` (no seconds taken from these);
@@ -35,9 +36,19 @@ _LAYER_RE = re.compile(
       | \d{4}-\d\d-\d\d[T\s]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\s(?P<host2>\S+)\s
       | kernel:\s?
       | lpmsim-guard\[\d+\]:\s?
+      | (?P<quote>>)
     )""",
     re.VERBOSE,
 )
+
+
+MAX_LAYERS = 10  # quote levels + syslog/journald header + printk time + caller field
+
+
+def has_log_prefix(text: str) -> bool:
+    """``text`` starts with a prefix a logging tool writes (not a quote marker): it begins a log line."""
+    m = _LAYER_RE.match(text)
+    return m is not None and m.end() > 0 and m.group("quote") is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +61,11 @@ class Prefixed:
 
 
 def split_prefix(line: str) -> Prefixed:
-    """Remove up to six prefix layers from ``line``; return the text and what the prefix said."""
+    """Remove up to ``MAX_LAYERS`` prefix layers from ``line``; return the text and what the prefix said."""
     time_s: float | None = None
     caller: str | None = None
     pos = 0
-    for _ in range(6):
+    for _ in range(MAX_LAYERS):
         m = _LAYER_RE.match(line, pos)
         if m is None or m.end() == pos:
             break

@@ -16,6 +16,7 @@ from lpmsim.triage.events import Event, EventType
 from lpmsim.triage.phases import Marker, PhaseTracker, classify_factor, classify_guard, classify_mobility
 from lpmsim.triage.prefix import split_prefix, time_before
 from lpmsim.triage.reader import clean
+from lpmsim.triage.stitch import MAX_CONTINUATIONS, collapse, completes, continuation, cut_short
 
 MAX_CPUS = 65536
 COMPANION_LINES = 80  # companion lines of a report follow within this many lines
@@ -41,6 +42,7 @@ _FRAME = re.compile(r"(?<![\w.])(?P<fn>[A-Za-z_][\w.]*)\+0x[0-9a-f]+")
 _REAL_MODE_NIP = re.compile(r"NIP(?::\s+| \[)0{6}[0-9a-f]{10}\b")
 # raise_backtrace_ipi(): "irq_soft_mask: 0x%02x in_mce: %d in_nmi: %d current: %d (%s)"
 _PACA_CURRENT = re.compile(r"in_nmi: \d+ current: (?P<pid>\d{1,9}) \((?P<comm>[^)]*)\)")
+_COMM_PID = re.compile(r"\[(?P<comm>[^\]]*):(?P<pid>\d{1,12})\]")
 _SENDING_NMI = re.compile(r"Sending NMI from CPU (?P<by>\d{1,12}) to CPUs (?P<cpus>[\d,\-]+)")
 
 
@@ -91,36 +93,118 @@ class Scanner:
     _open: _Open | None = None
     _chain_until: int = -1
     _pending_windows: list[tuple[Event, int]] = field(default_factory=list)
+    _carry: bytes = b""  # lines kept back for the next block (a message cut short at the block's end)
+    _carry_lines: int = 0
+    _carry_base: int = 0  # lines before the kept-back ones
+    _tail_wanted: Event | None = None  # a soft lockup whose "[comm:pid]" may sit on the next line
 
     # -- block level ---------------------------------------------------------------------------
     def feed(self, block: bytes, lines_before: int) -> int:
-        """Scan one block of whole lines (bytes); return the number of lines in it."""
-        self._pending_windows = []
+        """Scan one block of whole lines (bytes); return the number of lines in it.
+
+        A message cut short on the last lines of a block (its continuation may be in the next block) is
+        kept back and scanned with the next block; :meth:`finish` scans what is left at the end."""
+        data = self._carry + block if self._carry else block
+        self._scan(data, lines_before - self._carry_lines, final=False)
+        return block.count(b"\n")
+
+    def finish(self) -> None:
+        """Scan the lines kept back by the last :meth:`feed` (the end of the input)."""
+        data, base = self._carry, self._carry_base
+        self._carry, self._carry_lines = b"", 0
+        if data:
+            self._scan(data, base, final=True)
+
+    def _candidates(self, data: bytes) -> list[tuple[int, int]]:
         cands: set[tuple[int, int]] = set()
         for kw, confirm in P.KEYWORDS.items():
-            i = block.find(kw)
+            i = data.find(kw)
             while i >= 0:
-                start = block.rfind(b"\n", 0, i) + 1
-                end = block.find(b"\n", i)
+                start = data.rfind(b"\n", 0, i) + 1
+                end = data.find(b"\n", i)
                 if end < 0:
-                    end = len(block)
-                if confirm:
-                    line = block[start:end]
-                    for c in confirm:
-                        if c in line:
-                            cands.add((start, end))
-                            break
-                else:
+                    end = len(data)
+                if not confirm or any(c in data[start:end] for c in confirm):
                     cands.add((start, end))
-                i = block.find(kw, end)
+                elif not data[i + len(kw) : end].strip():
+                    cands.add((start, end))  # the message's first word ends the line: cut short
+                i = data.find(kw, end)
+        return sorted(cands)
+
+    def _scan(self, data: bytes, base: int, final: bool) -> None:
+        self._pending_windows = []
         count_pos = 0
-        line_no = lines_before
-        for start, end in sorted(cands):
-            line_no += block.count(b"\n", count_pos, start)
+        line_no = base
+        skip_to = 0
+        self._carry, self._carry_lines = b"", 0
+        for start, end in self._candidates(data):
+            if start < skip_to:
+                continue  # consumed as the continuation of a wrapped message
+            line_no += data.count(b"\n", count_pos, start)
             count_pos = start
-            self._line(line_no + 1, clean(block[start:end]), end + 1)
-        self._read_windows(block)
-        return block.count(b"\n")
+            nxt = self._logical(data, start, end, line_no + 1, final)
+            if nxt is None:  # cut short at the end of the block: scan it again with the next one
+                self._carry = data[start:]
+                self._carry_lines = data.count(b"\n", start)
+                self._carry_base = line_no
+                break
+            skip_to = nxt
+        self._read_windows(data)
+
+    def _logical(self, data: bytes, start: int, end: int, line: int, final: bool) -> int | None:
+        """Read the candidate line ``data[start:end]``, joined with its continuations when a wrap cut a
+        known message short (:mod:`lpmsim.triage.stitch`). Returns where scanning goes on, or None when
+        the continuation may be in the next block."""
+        raw = clean(data[start:end])
+        pre = split_prefix(raw)
+        text = collapse(pre.text)
+        if self._line(line, pre.time_s, text, end + 1):
+            return self._tail(data, end + 1)
+        if cut_short(text):
+            pos = end + 1
+            parts: list[str] = []
+            for _ in range(MAX_CONTINUATIONS):
+                if pos >= len(data):
+                    return end + 1 if final else None
+                nl = data.find(b"\n", pos)
+                nl = len(data) if nl < 0 else nl
+                cont = continuation(clean(data[pos:nl]))
+                if cont is None:
+                    break
+                parts.append(cont)
+                joined = text + " " + " ".join(parts)
+                if completes(text, joined):
+                    if self._line(line, pre.time_s, joined, nl + 1):
+                        return self._tail(data, nl + 1)
+                    break
+                if not cut_short(joined):
+                    break
+                pos = nl + 1
+            return end + 1
+        cont = continuation(raw) if start > 0 else None
+        if cont is not None:  # this line may continue a message cut short on the line before
+            ps = data.rfind(b"\n", 0, start - 1) + 1
+            ppre = split_prefix(clean(data[ps : start - 1]))
+            ptext = collapse(ppre.text)
+            if ptext and cut_short(ptext):
+                joined = ptext + " " + cont
+                if completes(ptext, joined):
+                    self._line(line - 1, ppre.time_s, joined, end + 1)
+        return end + 1
+
+    def _tail(self, data: bytes, pos: int) -> int:
+        """A soft lockup whose ``[comm:pid]`` a wrap moved to the next line: take it from there."""
+        ev, self._tail_wanted = self._tail_wanted, None
+        if ev is None or pos >= len(data):
+            return pos
+        nl = data.find(b"\n", pos)
+        nl = len(data) if nl < 0 else nl
+        cont = continuation(clean(data[pos:nl]))
+        m = _COMM_PID.match(cont) if cont is not None else None
+        if m is None:
+            return pos
+        ev.task = f"{m.group('comm')}:{m.group('pid')}"
+        return nl + 1
 
     def _read_windows(self, block: bytes) -> None:
         """Stack evidence and task of each headline of this block, from the lines that follow it."""
@@ -141,12 +225,11 @@ class Scanner:
                 apply_window(ev, clean(block[pos:end]))
 
     # -- line level ----------------------------------------------------------------------------
-    def _line(self, line: int, raw: str, after: int) -> None:
-        pre = split_prefix(raw)
-        text = pre.text
+    def _line(self, line: int, time_s: float | None, text: str, after: int) -> bool:
+        """Classify one (logical) line; True when it announced an event or fed the open one."""
 
         def when(m: re.Match[str]) -> float | None:
-            return pre.time_s if pre.time_s is not None else time_before(text, m.start())
+            return time_s if time_s is not None else time_before(text, m.start())
 
         def new(kind: EventType, m: re.Match[str], **kw: Any) -> Event:
             ev = Event(type=kind, line=line, time_s=when(m), **kw)
@@ -167,19 +250,19 @@ class Scanner:
             msg = m.group("msg").strip()
             self._phase(classify_guard(msg), line, when(m))
             new("lpm_phase", m, message=text.strip(), reason=text.strip(), variant="guard")
-            return
+            return True
         m = P.PANIC.search(text)
         if m:
             msg = m.group("msg").strip()
             new("panic", m, message=msg, variant="panic")
-            return
+            return True
         if "[#" in text:
             m = P.OOPS.search(text)
             if m:
                 what = m.group("what").strip()
                 kind: EventType = "unrecoverable_system_reset" if P.USR_WHAT.search(what) else "oops"
                 new(kind, m, message=what, variant="oops")
-                return
+                return True
         m = P.HV_STALL.search(text)
         if m:
             new(
@@ -189,13 +272,13 @@ class Scanner:
                 duration_s=float(m.group("dur")),
                 variant=m.group("pre") or "",
             )
-            return
+            return True
         if self._hardlockup(text, new):
-            return
+            return True
         if self._softlockup(text, new):
-            return
+            return True
         if self._rcu(text, line, new):
-            return
+            return True
         m = P.WQ_LOCKUP.search(text)
         if m:
             cm = P.WQ_CPUS.search(m.group("pool"))
@@ -206,7 +289,7 @@ class Scanner:
                 duration_s=float(m.group("dur")),
                 message=m.group("pool").strip(),
             )
-            return
+            return True
         m = P.HUNG_TASK.search(text)
         if m:
             new(
@@ -216,16 +299,16 @@ class Scanner:
                 task=f"{m.group('comm')}:{m.group('pid')}",
                 variant="io_wait" if m.group("io") else "",
             )
-            return
+            return True
         if self._nmi(text, line, new):
-            return
+            return True
         if self._migration(text, line, when, new):
-            return
+            return True
         m = P.KDUMP.search(text)
         if m:
             self.kdump_lines.append(line)
-            return
-        self._companion(text, line)
+            return True
+        return self._companion(text, line)
 
     def _phase(self, marker: Marker, line: int, time_s: float | None) -> None:
         self.tracker.mark(marker, line, time_s)
@@ -281,19 +364,21 @@ class Scanner:
         return False
 
     def _softlockup(self, text: str, new: _New) -> bool:
-        if "soft lockup" not in text:
+        if "lockup" not in text:
             return False
         m = P.SOFTLOCKUP.search(text)
         if m:
             comm, pid = m.group("comm"), m.group("pid")
-            new(
+            ev = new(
                 "softlockup",
                 m,
                 cpus=[int(m.group("cpu"))],
                 duration_s=float(m.group("dur")),
                 task=f"{comm}:{pid}" if comm is not None else None,
-                variant="nmi_watchdog_prefix" if m.group("pre") == "NMI watchdog: " else "",
+                variant="nmi_watchdog_prefix" if (m.group("pre") or "").startswith("NMI") else "",
             )
+            if comm is None and not text[m.end() :].strip():
+                self._tail_wanted = ev
             return True
         m = P.SOFTLOCKUP_OLD.search(text)
         if m:
@@ -390,10 +475,10 @@ class Scanner:
         )
         return True
 
-    def _companion(self, text: str, line: int) -> None:
+    def _companion(self, text: str, line: int) -> bool:
         op = self._open
         if op is None or line > op.until:
-            return
+            return False
         ev = op.event
         if ev.type == "hardlockup":
             m = P.HL_HEARTBEAT.search(text)
@@ -401,7 +486,10 @@ class Scanner:
                 cpu = int(m.group("cpu"))
                 if cpu == ev.detected_by or (ev.cpus and cpu in ev.cpus):
                     ev.duration_s = int(m.group("ms")[:12]) / 1000.0
-            return
+            return m is not None
+        if ev.type != "rcu_stall":
+            return False
+        found = False
         if ev.type == "rcu_stall":
             if not op.cpu_lines_closed:
                 m = P.RCU_CPU_LINE.search(text)
@@ -409,16 +497,18 @@ class Scanner:
                     cpus = set(ev.cpus or [])
                     cpus.add(int(m.group("cpu")[:6]))
                     ev.cpus = sorted(cpus)
+                    found = True
                     if ev.variant == "self":
                         op.cpu_lines_closed = True
             m = P.RCU_T_JIFFIES.search(text)
             if m and ev.jiffies is None:
                 ev.jiffies = int(m.group("j")[:12])
-                op.cpu_lines_closed = True
+                op.cpu_lines_closed = found = True
             m = P.RCU_DETECTED_BY.search(text)
             if m and ev.detected_by is None:
                 ev.detected_by = int(m.group("by")[:6])
-                op.cpu_lines_closed = True
+                op.cpu_lines_closed = found = True
+        return found
 
 
 def apply_window(ev: Event, window: str) -> None:

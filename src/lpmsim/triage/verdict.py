@@ -21,6 +21,7 @@ CLUSTER_S = 60.0
 CLUSTER_LINES = 200
 AFTER_GRACE_S = 60.0
 TRIGGER_LINES = 400
+CLUSTER_CAP = 3  # a cluster of 3 or more CPUs counts; larger sizes change nothing
 
 _PANIC_CAUSE = {
     "Hard LOCKUP": "kernel.hardlockup_panic=1 turned the hard-lockup report into a panic",
@@ -59,25 +60,110 @@ def _windows(phases: list[Phase]) -> dict[int, tuple[Phase | None, Phase | None]
     return out
 
 
-def _cluster_cpus(ev: Event, detectors: list[Event]) -> set[int]:
-    cpus: set[int] = set()
-    for other in detectors:
-        if other.migration != ev.migration:
-            continue
-        if ev.time_s is not None and other.time_s is not None:
-            near = abs(other.time_s - ev.time_s) <= CLUSTER_S
+class _Window:
+    """The CPUs of the events inside a sliding window, with their multiplicities."""
+
+    __slots__ = ("counts", "removed")
+
+    def __init__(self) -> None:
+        self.counts: dict[int, int] = {}
+        self.removed = 0
+
+    def add(self, cpus: list[int]) -> None:
+        for c in cpus:
+            self.counts[c] = self.counts.get(c, 0) + 1
+
+    def remove(self, cpus: list[int]) -> None:
+        for c in cpus:
+            n = self.counts[c] - 1
+            if n:
+                self.counts[c] = n
+            else:
+                del self.counts[c]
+                self.removed += 1
+
+    def sample(self) -> tuple[int, ...] | None:
+        """Up to ``CLUSTER_CAP - 1`` distinct CPUs of the window, or None when it holds more."""
+        if len(self.counts) >= CLUSTER_CAP:
+            return None
+        if self.removed > 64 and self.removed > 4 * len(self.counts):
+            self.counts, self.removed = dict(self.counts), 0  # drop the holes deletions left behind
+        return tuple(self.counts)
+
+
+def _sweep(items: list[tuple[float, list[int]]], queries: list[float], radius: float) -> list[tuple[int, ...] | None]:
+    """For each query key q (sorted), the CPUs of the items (sorted by key) with |key - q| <= radius.
+
+    Two pointers over both sorted lists: every item enters and leaves the window once, so the cost is
+    linear in the number of items, queries and CPUs listed."""
+    win = _Window()
+    out: list[tuple[int, ...] | None] = []
+    lo = hi = 0
+    for q in queries:
+        while hi < len(items) and items[hi][0] <= q + radius:
+            win.add(items[hi][1])
+            hi += 1
+        while lo < hi and items[lo][0] < q - radius:
+            win.remove(items[lo][1])
+            lo += 1
+        out.append(win.sample())
+    return out
+
+
+def _union_size(parts: list[tuple[int, ...] | None]) -> int:
+    seen: set[int] = set()
+    for p in parts:
+        if p is None:
+            return CLUSTER_CAP
+        seen.update(p)
+    return min(len(seen), CLUSTER_CAP)
+
+
+def cluster_sizes(detectors: list[Event]) -> dict[int, int]:
+    """For each detector report (keyed by ``id``), how many distinct CPUs were reported near it, capped at 3.
+
+    "Near": the same migration and boot, and within ``CLUSTER_S`` of it when both reports carry a printk
+    time, else within ``CLUSTER_LINES`` lines (the report itself included). Linear time: one sliding
+    window over the timed reports sorted by time and one over the reports in line order."""
+    groups: dict[tuple[int | None, int], list[Event]] = {}
+    for ev in detectors:
+        groups.setdefault((ev.migration, ev.boot), []).append(ev)
+    out: dict[int, int] = {}
+    for evs in groups.values():
+        timed = sorted((e for e in evs if e.time_s is not None), key=lambda e: e.time_s or 0.0)
+        untimed = [e for e in evs if e.time_s is None]  # events are in line order
+        by_time = [(e.time_s or 0.0, e.cpus or []) for e in timed]
+        all_lines = [(float(e.line), e.cpus or []) for e in evs]
+        untimed_lines = [(float(e.line), e.cpus or []) for e in untimed]
+        # timed report: timed others by time, untimed others by line
+        t_near = _sweep(by_time, [e.time_s or 0.0 for e in timed], CLUSTER_S)
+        if untimed_lines:
+            timed_lines = sorted(float(e.line) for e in timed)
+            order = sorted(range(len(timed)), key=lambda i: timed[i].line)
+            l_near = _sweep(untimed_lines, timed_lines, CLUSTER_LINES)
+            extra: list[tuple[int, ...] | None] = [()] * len(timed)
+            for k, i in enumerate(order):
+                extra[i] = l_near[k]
         else:
-            near = abs(other.line - ev.line) <= CLUSTER_LINES
-        if near and other.cpus:
-            cpus.update(other.cpus)
-    return cpus
+            extra = [()] * len(timed)
+        for e, a, b in zip(timed, t_near, extra, strict=True):
+            out[id(e)] = _union_size([a, b])
+        # untimed report: every other report by line
+        u_near = _sweep(all_lines, [float(e.line) for e in untimed], CLUSTER_LINES)
+        for e, a in zip(untimed, u_near, strict=True):
+            out[id(e)] = _union_size([a])
+    return out
 
 
-def judge_detector(ev: Event, tri: Triage, detectors: list[Event], has_migration: bool) -> None:
-    """Set verdict and reason of one detector report."""
+def judge_detector(
+    ev: Event,
+    windows: dict[int, tuple[Phase | None, Phase | None]],
+    cluster_size: int,
+    has_migration: bool,
+) -> None:
+    """Set verdict and reason of one detector report (``cluster_size``: from :func:`cluster_sizes`)."""
     why: list[str] = []
     score = 0
-    windows = _windows(tri.phases)
     if ev.phase == "transfer":
         score += 2
         tr = windows.get(ev.migration or 0, (None, None))[0]
@@ -113,11 +199,10 @@ def judge_detector(ev: Event, tri: Triage, detectors: list[Event], has_migration
     elif ev.phase == "after_abort":
         score -= 1
         why.append("after an aborted migration (the partition never resumed on the destination)")
-    cluster = _cluster_cpus(ev, detectors)
-    if len(cluster) >= 3:
+    if cluster_size >= CLUSTER_CAP:
         score += 1
-        why.append(f"{len(cluster)} CPUs reported at once")
-    elif len(cluster) <= 1 and ev.phase == "after_transfer":
+        why.append(f"{CLUSTER_CAP} or more CPUs reported within {CLUSTER_S:g} s")
+    elif cluster_size <= 1 and ev.phase == "after_transfer":
         score -= 1
         why.append("a single CPU")
     if ev.stack == "memory":
@@ -204,11 +289,12 @@ def crash_path(tri: Triage) -> str | None:
     if first > 0 and evs[first].line - evs[first - 1].line <= TRIGGER_LINES:
         chain.append(_describe(evs[first - 1]))
     seq = evs[first : last + 1]
+    seq_rtas = any(x.stack == "rtas" for x in seq)
+    prev_hl = any(x.type == "hardlockup" for x in evs[max(0, first - 1) : last + 1])
     for e in seq:
         step = _describe(e)
         if e.type == "unrecoverable_system_reset":
-            where = " in an RTAS call" if (e.stack == "rtas" or any(x.stack == "rtas" for x in seq)) else ""
-            prev_hl = any(x.type == "hardlockup" for x in evs[max(0, first - 1) : last + 1])
+            where = " in an RTAS call" if seq_rtas else ""
             if prev_hl:
                 chain.append(f"the watchdog's NMI IPI (H_SIGNAL_SYS_RESET) landed{where} with MSR[RI]=0")
         chain.append(step)
@@ -217,9 +303,9 @@ def crash_path(tri: Triage) -> str | None:
                 if e.message.strip().startswith(key):
                     chain.append(f"({cause})")
                     break
-    kd = [ln for ln in tri.kdump_lines if ln > seq[0].line]
-    if kd:
-        chain.append(f"kdump/fadump started (line {kd[0]})")
+    kd = next((ln for ln in tri.kdump_lines if ln > seq[0].line), None)
+    if kd is not None:
+        chain.append(f"kdump/fadump started (line {kd})")
     return " -> ".join(chain)
 
 
@@ -227,6 +313,8 @@ def assign(tri: Triage) -> None:
     """Set verdict and reason of every event of ``tri`` and its crash path."""
     has_migration = bool(tri.phases)
     detectors = [e for e in tri.events if e.type in DETECTOR_TYPES]
+    windows = _windows(tri.phases)
+    sizes = cluster_sizes(detectors)
     for ev in tri.events:
         if ev.type == "lpm_phase":
             ev.verdict = "phase"
@@ -237,7 +325,7 @@ def assign(tri: Triage) -> None:
                 "lockup: post-migration demand paging"
             )
         elif ev.type in DETECTOR_TYPES:
-            judge_detector(ev, tri, detectors, has_migration)
+            judge_detector(ev, windows, sizes.get(id(ev), 0), has_migration)
     tri.crash_path = crash_path(tri)
     last_detector_line = max((e.line for e in detectors if e.type != "nmi_backtrace"), default=0)
     previous: Event | None = None
@@ -251,7 +339,7 @@ def assign(tri: Triage) -> None:
                 ev.verdict = trigger.verdict
                 parts.append(f"after the {_describe(trigger)} at line {trigger.line} ({trigger.verdict})")
             else:
-                judge_detector(ev, tri, detectors, has_migration)
+                judge_detector(ev, windows, 0, has_migration)
                 parts.append(ev.reason)
             if tri.crash_path and ev.line > last_detector_line:
                 parts.append(f"crash path: {tri.crash_path}")
