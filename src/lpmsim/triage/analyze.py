@@ -32,9 +32,10 @@ def triage_blocks(blocks: Iterable[bytes], source: str = "<text>") -> Triage:
             f"more than {len(sc.events)} events: {sc.dropped_events} later ones are not listed"
         )
     if sc.tracker.migration:
-        for ev in tri.events:
-            if ev.phase is None:
-                ev.phase, ev.migration = "before_suspend", 1
+        store = sc.events
+        for i in range(len(store)):
+            if store.phase_of(i) is None:
+                store.set_phase(i, "before_suspend", 1)
     tri.phases = sc.tracker.build(lines, tri.first_time_s, tri.last_time_s)
     verdict.assign(tri)
     return tri

@@ -76,6 +76,7 @@ KEYWORDS: Final[dict[bytes, tuple[bytes, ...]]] = {
     b"lpmsim-guard": (),
     b"crashdump": (),
     b"switchover": (),
+    b"Linux version": (),
     b"heartbeat": (b"TB",),
     b"jiffies": (b" jiffies",),
     b" GP": (b"ticks this GP", b"GPs behind"),
@@ -195,6 +196,8 @@ USR_WHAT: Final = _rx(r"Unrecoverable (?:nested )?System Reset")
 
 # --- crash-path markers (not events) ----------------------------------------------------------
 # kdump start: "Starting crashdump kernel..." (arm64/x86 machine_kexec), powerpc "kexec: Starting switchover sequence."
+# init/main.c start_kernel(): pr_notice("%s", linux_banner) = "Linux version %s ..." once per boot
+BOOT: Final = re.compile(r"^Linux version \d")
 KDUMP: Final = _rx(r"Starting crashdump kernel|kexec: Starting switchover sequence")
 
 # --- migration (LPM) --------------------------------------------------------------------------

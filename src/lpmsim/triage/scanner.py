@@ -16,9 +16,11 @@ from lpmsim.triage.events import Event, EventType
 from lpmsim.triage.phases import Marker, PhaseTracker, classify_factor, classify_guard, classify_mobility
 from lpmsim.triage.prefix import split_prefix, time_before
 from lpmsim.triage.reader import clean
+from lpmsim.triage.store import EventStore
 from lpmsim.triage.stitch import MAX_CONTINUATIONS, collapse, completes, continuation, cut_short
 
 MAX_CPUS = 65536
+BOOT_BACKSTEP_S = 1.0  # a report this much earlier than the one before: the clock restarted
 COMPANION_LINES = 80  # companion lines of a report follow within this many lines
 BACKTRACE_CHAIN_LINES = 400  # an NMI backtrace this close to a report (or to a backtrace of it) belongs to it
 REPORT_WINDOW_LINES = 60
@@ -42,7 +44,6 @@ _FRAME = re.compile(r"(?<![\w.])(?P<fn>[A-Za-z_][\w.]*)\+0x[0-9a-f]+")
 _REAL_MODE_NIP = re.compile(r"NIP(?::\s+| \[)0{6}[0-9a-f]{10}\b")
 # raise_backtrace_ipi(): "irq_soft_mask: 0x%02x in_mce: %d in_nmi: %d current: %d (%s)"
 _PACA_CURRENT = re.compile(r"in_nmi: \d+ current: (?P<pid>\d{1,9}) \((?P<comm>[^)]*)\)")
-_COMM_PID = re.compile(r"\[(?P<comm>[^\]]*):(?P<pid>\d{1,12})\]")
 _SENDING_NMI = re.compile(r"Sending NMI from CPU (?P<by>\d{1,12}) to CPUs (?P<cpus>[\d,\-]+)")
 
 
@@ -85,18 +86,20 @@ class _Open:
 class Scanner:
     """Consumes text blocks in order; collects events, phase changes and crash markers."""
 
-    events: list[Event] = field(default_factory=list)
+    events: EventStore = field(default_factory=EventStore)
     tracker: PhaseTracker = field(default_factory=PhaseTracker)
     kdump_lines: list[int] = field(default_factory=list)
     wd_factor_pct: int = 0
+    boot: int = 0  # restarts of the printk clock seen so far (several boots in one file)
+    _last_time: float = -1.0
     dropped_events: int = 0
     _open: _Open | None = None
     _chain_until: int = -1
     _pending_windows: list[tuple[Event, int]] = field(default_factory=list)
+    _staged: list[Event] = field(default_factory=list)  # events that later lines may still change
     _carry: bytes = b""  # lines kept back for the next block (a message cut short at the block's end)
     _carry_lines: int = 0
     _carry_base: int = 0  # lines before the kept-back ones
-    _tail_wanted: Event | None = None  # a soft lockup whose "[comm:pid]" may sit on the next line
 
     # -- block level ---------------------------------------------------------------------------
     def feed(self, block: bytes, lines_before: int) -> int:
@@ -112,8 +115,7 @@ class Scanner:
         """Scan the lines kept back by the last :meth:`feed` (the end of the input)."""
         data, base = self._carry, self._carry_base
         self._carry, self._carry_lines = b"", 0
-        if data:
-            self._scan(data, base, final=True)
+        self._scan(data, base, final=True)
 
     def _candidates(self, data: bytes) -> list[tuple[int, int]]:
         cands: set[tuple[int, int]] = set()
@@ -150,6 +152,22 @@ class Scanner:
                 break
             skip_to = nxt
         self._read_windows(data)
+        self._commit(base + data.count(b"\n") if final else None)
+
+    def _commit(self, last_line: int | None) -> None:
+        """Move staged events to the store, except the open report (companion lines up to
+        ``COMPANION_LINES`` later may still fill it in) and those after it; all of them at the end."""
+        staged = self._staged
+        cut = len(staged)
+        op = self._open
+        if last_line is None and op is not None:
+            for k, ev in enumerate(staged):
+                if ev is op.event:
+                    cut = k
+                    break
+        for ev in staged[:cut]:
+            self.events.append(ev)
+        self._staged = staged[cut:]
 
     def _logical(self, data: bytes, start: int, end: int, line: int, final: bool) -> int | None:
         """Read the candidate line ``data[start:end]``, joined with its continuations when a wrap cut a
@@ -158,14 +176,14 @@ class Scanner:
         raw = clean(data[start:end])
         pre = split_prefix(raw)
         text = collapse(pre.text)
-        if self._line(line, pre.time_s, text, end + 1):
-            return self._tail(data, end + 1)
         if cut_short(text):
             pos = end + 1
             parts: list[str] = []
             for _ in range(MAX_CONTINUATIONS):
                 if pos >= len(data):
-                    return end + 1 if final else None
+                    if not final:
+                        return None
+                    break
                 nl = data.find(b"\n", pos)
                 nl = len(data) if nl < 0 else nl
                 cont = continuation(clean(data[pos:nl]))
@@ -175,11 +193,12 @@ class Scanner:
                 joined = text + " " + " ".join(parts)
                 if completes(text, joined):
                     if self._line(line, pre.time_s, joined, nl + 1):
-                        return self._tail(data, nl + 1)
+                        return nl + 1
                     break
                 if not cut_short(joined):
                     break
                 pos = nl + 1
+        if self._line(line, pre.time_s, text, end + 1):
             return end + 1
         cont = continuation(raw) if start > 0 else None
         if cont is not None:  # this line may continue a message cut short on the line before
@@ -191,20 +210,6 @@ class Scanner:
                 if completes(ptext, joined):
                     self._line(line - 1, ppre.time_s, joined, end + 1)
         return end + 1
-
-    def _tail(self, data: bytes, pos: int) -> int:
-        """A soft lockup whose ``[comm:pid]`` a wrap moved to the next line: take it from there."""
-        ev, self._tail_wanted = self._tail_wanted, None
-        if ev is None or pos >= len(data):
-            return pos
-        nl = data.find(b"\n", pos)
-        nl = len(data) if nl < 0 else nl
-        cont = continuation(clean(data[pos:nl]))
-        m = _COMM_PID.match(cont) if cont is not None else None
-        if m is None:
-            return pos
-        ev.task = f"{m.group('comm')}:{m.group('pid')}"
-        return nl + 1
 
     def _read_windows(self, block: bytes) -> None:
         """Stack evidence and task of each headline of this block, from the lines that follow it."""
@@ -232,10 +237,16 @@ class Scanner:
             return time_s if time_s is not None else time_before(text, m.start())
 
         def new(kind: EventType, m: re.Match[str], **kw: Any) -> Event:
-            ev = Event(type=kind, line=line, time_s=when(m), **kw)
+            t = when(m)
+            if t is not None:
+                if t + BOOT_BACKSTEP_S < self._last_time:
+                    self.boot += 1  # the printk clock restarted: a later boot in the same file
+                self._last_time = t
+            ev = Event(type=kind, line=line, time_s=t, **kw)
             ev.phase, ev.migration = self.tracker.current()
-            if len(self.events) < MAX_EVENTS:
-                self.events.append(ev)
+            ev.boot = self.boot
+            if len(self.events) + len(self._staged) < MAX_EVENTS:
+                self._staged.append(ev)
             else:
                 self.dropped_events += 1
             if kind not in ("lpm_phase", "hv_stall"):
@@ -304,6 +315,11 @@ class Scanner:
             return True
         if self._migration(text, line, when, new):
             return True
+        if P.BOOT.search(text):
+            if line > 1:
+                self.boot += 1
+                self._last_time = -1.0
+            return True
         m = P.KDUMP.search(text)
         if m:
             self.kdump_lines.append(line)
@@ -369,7 +385,7 @@ class Scanner:
         m = P.SOFTLOCKUP.search(text)
         if m:
             comm, pid = m.group("comm"), m.group("pid")
-            ev = new(
+            new(
                 "softlockup",
                 m,
                 cpus=[int(m.group("cpu"))],
@@ -377,8 +393,6 @@ class Scanner:
                 task=f"{comm}:{pid}" if comm is not None else None,
                 variant="nmi_watchdog_prefix" if (m.group("pre") or "").startswith("NMI") else "",
             )
-            if comm is None and not text[m.end() :].strip():
-                self._tail_wanted = ev
             return True
         m = P.SOFTLOCKUP_OLD.search(text)
         if m:

@@ -82,6 +82,7 @@ TEMPLATES: Final[tuple[str, ...]] = (
     "[watchdog:] Set the NMI watchdog timeout factor to {w}",
 )
 
+TAIL_CHARS = 200  # longer than any template: only a line's tail can hold a message cut short
 MAX_CONTINUATIONS = 3  # a message wrapped at 60 columns spans at most this many extra lines
 
 
@@ -94,7 +95,7 @@ def _token(tok: str) -> str:
 
 @dataclass(frozen=True)
 class _Template:
-    prefix: re.Pattern[str]  # a proper word-boundary prefix of the template at the end of a text
+    tokens: tuple[re.Pattern[str], ...]  # one pattern per blank-separated word
     full: re.Pattern[str]  # the whole template at a position
 
 
@@ -107,34 +108,60 @@ def _variants(template: str) -> list[list[str]]:
     return [rest] + [alt.split(" ") + rest for alt in m.group(1).split("|")]
 
 
-def _compile(tokens: list[str]) -> _Template:
-    parts = [_token(t) for t in tokens]
-    nested = ""
-    for p in reversed(parts[1:-1]):
-        nested = f"(?: {p}{nested})?"
-    prefix = re.compile(rf"(?:^|(?<=[\s\]>]))({parts[0]}{nested}) ?$")
-    full = re.compile(" ".join(parts))
-    return _Template(prefix, full)
+def _index() -> dict[str, list[_Template]]:
+    """Templates by the first three characters of their first word (always literal)."""
+    out: dict[str, list[_Template]] = {}
+    for t in TEMPLATES:
+        for tokens in _variants(t):
+            parts = [_token(tok) for tok in tokens]
+            tpl = _Template(tuple(re.compile(p) for p in parts), re.compile(" ".join(parts)))
+            out.setdefault(tokens[0][:3], []).append(tpl)
+    return out
 
 
-_COMPILED: Final[tuple[_Template, ...]] = tuple(_compile(v) for t in TEMPLATES for v in _variants(t))
-_ANY_PREFIX: Final = re.compile("|".join(f"(?:{t.prefix.pattern})" for t in _COMPILED))
+_BY_HEAD: Final = _index()
 _QUOTE: Final = re.compile(r"^[ \t]*(?:>[ \t]?)+")
+
+
+def _cut_at(text: str) -> list[tuple[int, _Template]]:
+    """Where in ``text`` a known message starts that runs to the end of ``text`` unfinished: a proper,
+    word-boundary prefix of a template (offset of its first word, template). ``text`` is
+    whitespace-collapsed, so words are separated by single blanks."""
+    lo = 0
+    if len(text) > TAIL_CHARS:
+        lo = text.find(" ", len(text) - TAIL_CHARS) + 1
+    words = text[lo:].split(" ") if lo or len(text) <= TAIL_CHARS else []
+    n = len(words)
+    out: list[tuple[int, _Template]] = []
+    offset = lo
+    for i in range(n):
+        w = words[i]
+        cands = _BY_HEAD.get(w[:3])
+        if cands:
+            k = n - i
+            for t in cands:
+                toks = t.tokens
+                if k >= len(toks):
+                    continue
+                for j in range(k):
+                    if toks[j].fullmatch(words[i + j]) is None:
+                        break
+                else:
+                    out.append((offset, t))
+        offset += len(w) + 1
+    return out
 
 
 def cut_short(text: str) -> bool:
     """``text`` (whitespace-collapsed) ends with a proper prefix of a known message."""
-    return _ANY_PREFIX.search(text) is not None
+    return bool(_cut_at(text))
 
 
 def completes(text: str, joined: str) -> bool:
     """``joined`` (``text`` + continuation) holds a whole template that began in ``text`` and was cut short."""
     n = len(text)
-    for t in _COMPILED:
-        m = t.prefix.search(text)
-        if m is None:
-            continue
-        full = t.full.match(joined, m.start(1))
+    for pos, t in _cut_at(text):
+        full = t.full.match(joined, pos)
         if full is not None and full.end() > n:
             return True
     return False
