@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from typing import Final
 
+
 def _blank_optional(pattern: str) -> str:
     """Make each literal blank of ``pattern`` optional (``" "`` -> ``" ?"``).
 
@@ -49,7 +50,6 @@ def _blank_optional(pattern: str) -> str:
 
 def _rx(pattern: str) -> re.Pattern[str]:
     return re.compile(_blank_optional(pattern))
-
 
 
 # --- prefilter --------------------------------------------------------------------------------
@@ -100,9 +100,7 @@ HL_PPC_OLD_OTHER: Final = _rx(
 # same file v4.13-v4.18: pr_emerg("Watchdog CPU:%d Hard LOCKUP\n") (self-detected or answering the NMI IPI)
 HL_PPC_OLD_SELF_OR_IPI: Final = _rx(r"Watchdog CPU:(?P<cpu>\d{1,12}) Hard LOCKUP")
 # same file v4.19+: pr_emerg("CPU %d detected hard LOCKUP on other CPUs %*pbl\n")
-HL_PPC_OTHER: Final = _rx(
-    r"CPU (?P<by>\d{1,12}) detected hard LOCKUP on other CPUs\s*(?P<cpus>[\d,\-]*)"
-)
+HL_PPC_OTHER: Final = _rx(r"CPU (?P<by>\d{1,12}) detected hard LOCKUP on other CPUs\s*(?P<cpus>[\d,\-]*)")
 # same file v4.19+: pr_emerg("CPU %d self-detected hard LOCKUP @ %pS\n")
 HL_PPC_SELF: Final = _rx(r"CPU (?P<cpu>\d{1,12}) self-detected hard LOCKUP @ (?P<pc>\S+)")
 # same file v4.19+, wd_lockup_ipi(): pr_emerg("CPU %d Hard LOCKUP\n")
@@ -135,9 +133,7 @@ RCU_SELF: Final = _rx(r"INFO: (?P<flavor>rcu_\w+?|rcu) self-detected stall on CP
 # pr_err("INFO: %s detected stalls on CPUs/tasks:")
 RCU_OTHER: Final = _rx(r"INFO: (?P<flavor>rcu_\w+?|rcu) detected stalls on CPUs/tasks:(?P<rest>.*)")
 # kernel/rcu/tree_exp.h: pr_err("INFO: %s detected expedited stalls on CPUs/tasks: {")
-RCU_EXP: Final = _rx(
-    r"INFO: (?P<flavor>rcu_\w+?|rcu) detected expedited stalls on CPUs/tasks:(?P<rest>.*)"
-)
+RCU_EXP: Final = _rx(r"INFO: (?P<flavor>rcu_\w+?|rcu) detected expedited stalls on CPUs/tasks:(?P<rest>.*)")
 # 2.6.3x-3.x: "INFO: rcu_sched_state detected stall on CPU 1 (t=6000 jiffies)" (self-detected)
 RCU_OLD_SELF: Final = _rx(
     r"INFO: (?P<flavor>rcu_\w+?)(?:_state)? detected stall on CPU (?P<cpu>\d{1,12})(?P<rest>.*)"

@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import lzma
 import os
+import re
 import stat
 import sys
 import zlib
@@ -36,6 +37,7 @@ XZ_MAGIC = b"\xfd7zXZ\x00"
 
 # C0 controls except TAB and LF, plus DEL: deleted. CR is handled separately (-> line end / space).
 _DELETE = {c: None for c in [*range(0, 9), 11, 12, *range(14, 32), 127]}
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class LogOpenError(Exception):
@@ -57,7 +59,7 @@ def clean(data: bytes) -> str:
     text = data.decode("utf-8", errors="replace")
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", " ")
-    return text.translate(_DELETE)
+    return text.translate(_DELETE) if _CONTROL.search(text) else text
 
 
 class _Decoder:
@@ -205,7 +207,13 @@ def _size(n: int | None) -> str:
 def _lines(chunks: Iterator[bytes], status: ReadStatus, max_line: int) -> Iterator[bytes]:
     pending = b""
     discarding = False
+    cr_only: bool | None = None
     for data in chunks:
+        if cr_only is None:  # a serial capture that ends its lines with CR alone
+            head = data[:65536]
+            cr_only = b"\n" not in head and b"\r" in head
+        if cr_only:
+            data = data.replace(b"\r", b"\n")
         if discarding:
             nl = data.find(b"\n")
             if nl < 0:

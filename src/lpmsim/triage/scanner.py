@@ -16,8 +16,8 @@ from lpmsim.triage.events import Event, EventType
 from lpmsim.triage.phases import Marker, PhaseTracker, classify_factor, classify_guard, classify_mobility
 from lpmsim.triage.prefix import split_prefix, time_before
 from lpmsim.triage.reader import clean
-from lpmsim.triage.store import EventStore
 from lpmsim.triage.stitch import MAX_CONTINUATIONS, collapse, completes, continuation, cut_short
+from lpmsim.triage.store import EventStore
 
 MAX_CPUS = 65536
 BOOT_BACKSTEP_S = 1.0  # a report this much earlier than the one before: the clock restarted
@@ -44,6 +44,8 @@ _FRAME = re.compile(r"(?<![\w.])(?P<fn>[A-Za-z_][\w.]*)\+0x[0-9a-f]+")
 _REAL_MODE_NIP = re.compile(r"NIP(?::\s+| \[)0{6}[0-9a-f]{10}\b")
 # raise_backtrace_ipi(): "irq_soft_mask: 0x%02x in_mce: %d in_nmi: %d current: %d (%s)"
 _PACA_CURRENT = re.compile(r"in_nmi: \d+ current: (?P<pid>\d{1,9}) \((?P<comm>[^)]*)\)")
+# lines whose message ends in free text: a wrap may cut it anywhere (see Scanner._logical)
+_OPEN_ENDED = re.compile(r"Kernel panic|mobility:|timeout factor|lpmsim-guard:|not syncing")
 _SENDING_NMI = re.compile(r"Sending NMI from CPU (?P<by>\d{1,12}) to CPUs (?P<cpus>[\d,\-]+)")
 
 
@@ -97,6 +99,7 @@ class Scanner:
     _chain_until: int = -1
     _pending_windows: list[tuple[Event, int]] = field(default_factory=list)
     _staged: list[Event] = field(default_factory=list)  # events that later lines may still change
+    _soft_tail: Event | None = None  # a soft lockup read without its "[comm:pid]" at the line's end
     _carry: bytes = b""  # lines kept back for the next block (a message cut short at the block's end)
     _carry_lines: int = 0
     _carry_base: int = 0  # lines before the kept-back ones
@@ -176,30 +179,30 @@ class Scanner:
         raw = clean(data[start:end])
         pre = split_prefix(raw)
         text = collapse(pre.text)
-        if cut_short(text):
-            pos = end + 1
-            parts: list[str] = []
-            for _ in range(MAX_CONTINUATIONS):
-                if pos >= len(data):
-                    if not final:
-                        return None
-                    break
-                nl = data.find(b"\n", pos)
-                nl = len(data) if nl < 0 else nl
-                cont = continuation(clean(data[pos:nl]))
-                if cont is None:
-                    break
-                parts.append(cont)
-                joined = text + " " + " ".join(parts)
-                if completes(text, joined):
-                    if self._line(line, pre.time_s, joined, nl + 1):
-                        return nl + 1
-                    break
-                if not cut_short(joined):
-                    break
-                pos = nl + 1
+        # messages whose last field is free text (a panic message, a mobility: message) are joined
+        # before they are read; the others only when reading the line alone found nothing
+        if _OPEN_ENDED.search(text):
+            joined, nxt = self._join(data, text, end, final)
+            if nxt is None:
+                return None
+            if joined is not None and self._line(line, pre.time_s, joined, nxt):
+                return nxt
+        self._soft_tail = None
         if self._line(line, pre.time_s, text, end + 1):
-            return end + 1
+            ev, self._soft_tail = self._soft_tail, None
+            if ev is None:
+                return end + 1
+            joined, nxt = self._join(data, text, end, final=True)  # "[comm:pid]" on the next line
+            m = P.SOFTLOCKUP.search(joined) if joined is not None else None
+            if m is None or m.group("comm") is None or nxt is None:
+                return end + 1
+            ev.task = f"{m.group('comm')}:{m.group('pid')}"
+            return nxt
+        joined, nxt = self._join(data, text, end, final)
+        if nxt is None:
+            return None
+        if joined is not None and self._line(line, pre.time_s, joined, nxt):
+            return nxt
         cont = continuation(raw) if start > 0 else None
         if cont is not None:  # this line may continue a message cut short on the line before
             ps = data.rfind(b"\n", 0, start - 1) + 1
@@ -210,6 +213,31 @@ class Scanner:
                 if completes(ptext, joined):
                     self._line(line - 1, ppre.time_s, joined, end + 1)
         return end + 1
+
+    def _join(self, data: bytes, text: str, end: int, final: bool) -> tuple[str | None, int | None]:
+        """``text`` (the line ending at ``end``) joined with the continuation lines that complete the known
+        message it was cut short in, and the offset after them; ``(None, end + 1)`` when it is no such
+        message; ``(None, None)`` when the continuation may be in the next block."""
+        if not cut_short(text):
+            return None, end + 1
+        pos = end + 1
+        parts: list[str] = []
+        for _ in range(MAX_CONTINUATIONS):
+            if pos >= len(data):
+                return (None, end + 1) if final else (None, None)
+            nl = data.find(b"\n", pos)
+            nl = len(data) if nl < 0 else nl
+            cont = continuation(clean(data[pos:nl]))
+            if cont is None:
+                break
+            parts.append(cont)
+            joined = text + " " + " ".join(parts)
+            if completes(text, joined):
+                return joined, nl + 1
+            if not cut_short(joined):
+                break
+            pos = nl + 1
+        return None, end + 1
 
     def _read_windows(self, block: bytes) -> None:
         """Stack evidence and task of each headline of this block, from the lines that follow it."""
@@ -385,7 +413,7 @@ class Scanner:
         m = P.SOFTLOCKUP.search(text)
         if m:
             comm, pid = m.group("comm"), m.group("pid")
-            new(
+            ev = new(
                 "softlockup",
                 m,
                 cpus=[int(m.group("cpu"))],
@@ -393,6 +421,8 @@ class Scanner:
                 task=f"{comm}:{pid}" if comm is not None else None,
                 variant="nmi_watchdog_prefix" if (m.group("pre") or "").startswith("NMI") else "",
             )
+            if comm is None and not text[m.end() :].strip():
+                self._soft_tail = ev
             return True
         m = P.SOFTLOCKUP_OLD.search(text)
         if m:

@@ -115,7 +115,7 @@ class EventStore(Sequence[Event]):
 
     def cpus_of(self, i: int) -> tuple[int, ...]:
         c = self._cpu_lists.get(self._cpus[i])
-        return () if c is None else c  # type: ignore[no-any-return]
+        return () if c is None else c
 
     def migration_of(self, i: int) -> int:
         return self._migration[i]
