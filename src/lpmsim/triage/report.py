@@ -42,18 +42,20 @@ def to_json_obj(results: list[Triage], calibrate: bool = False) -> dict[str, Any
 
 
 def write_json(results: list[Triage], fh: TextIO, calibrate: bool = False) -> None:
-    """Write :func:`to_json_obj` as indented JSON, one entry at a time (a million events never sit in
-    memory as one object or one string); the text is what ``json.dumps(obj, indent=2)`` gives."""
+    """Write :func:`to_json_obj` one entry at a time, one entry per line (a million events never sit in
+    memory as one object or one string, and each line is encoded by the C JSON encoder)."""
     fh.write("{")
     for k, (key, items) in enumerate(_items(results, calibrate).items()):
         fh.write(("," if k else "") + f"\n  {json.dumps(key)}: [")
         n = 0
         for d in items:
-            text = json.dumps(d, indent=2, ensure_ascii=False).replace("\n", "\n    ")
-            fh.write(("," if n else "") + "\n    " + text)
+            fh.write(("," if n else "") + "\n    " + _ENCODER.encode(d))
             n += 1
         fh.write("\n  ]" if n else "]")
     fh.write("\n}")
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 def to_json(results: list[Triage], calibrate: bool = False) -> str:

@@ -581,7 +581,10 @@ def apply_window(ev: Event, window: str) -> None:
     pm = _PC_LINE.search(window)
     if pm:
         fns.append(pm.group("fn"))
-    fns.extend(m.group("fn") for m in _FRAME.finditer(window, 0, 6000))
+    first = window.find("+0x", 0, 6000)  # no "fn+0x..." frame at all: skip the frame scan
+    if first >= 0:
+        start = max(0, window.rfind("\n", 0, first) + 1)
+        fns.extend(m.group("fn") for m in _FRAME.finditer(window, start, 6000))
     fns = [fn.split(".")[0] for fn in fns]
     fns = [fn for fn in fns if not _NEUTRAL.fullmatch(fn)]
     for fn in fns[:12]:
