@@ -244,6 +244,13 @@ def test_damaged_archive_middle_and_trailing_garbage(tmp_path: Path) -> None:
     p.write_bytes(bytes(packed))
     tri = triage_file(str(p))
     assert tri.events and any("damaged" in w or "ends early" in w for w in tri.warnings)
-    q = tmp_path / "two.gz"
-    q.write_bytes(gzip.compress(data[:1000]) + gzip.compress(data[1000:]))
-    assert triage_file(str(q)).lines == data.count(b"\n")
+    for name, pack in (("two.gz", gzip.compress), ("two.xz", lzma.compress)):
+        q = tmp_path / name
+        q.write_bytes(pack(data[:100_000]) + pack(data[100_000:]) + b"\x00" * 8)  # members + padding
+        for block in (1024, 1 << 16):
+            status = ReadStatus()
+            assert b"".join(iter_blocks(str(q), status, block_size=block)) == data
+            assert status.warnings == []
+        q.write_bytes(pack(data) + b"junk")
+        tri = triage_file(str(q))
+        assert tri.lines == data.count(b"\n") and any("trailing garbage" in w for w in tri.warnings)

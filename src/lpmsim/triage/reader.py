@@ -72,6 +72,7 @@ class _Decoder:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._d = self._new()
+        self._padded = False  # the data ended in zero padding after a complete member
 
     def _new(self) -> Any:
         if self.kind == "gzip":
@@ -80,13 +81,21 @@ class _Decoder:
 
     def decode(self, data: bytes, max_out: int) -> Iterator[bytes]:
         """Decode ``data`` in pieces of at most ``max_out`` bytes (a small input may expand a lot)."""
+        magic = GZIP_MAGIC if self.kind == "gzip" else XZ_MAGIC
         while data:
             d = self._d
+            if d.eof:  # the member/stream before ended: another one, zero padding, or garbage
+                if not data.strip(b"\x00"):
+                    self._padded = True
+                    return
+                if not data.startswith(magic):
+                    raise ValueError(f"{len(data)} bytes of trailing garbage after the {self.kind} data")
+                self._d = d = self._new()
+                self._padded = False
+            out = d.decompress(data, max_out)
             if self.kind == "gzip":
-                out = d.decompress(data, max_out)
                 data = d.unconsumed_tail
             else:
-                out = d.decompress(data, max_out)
                 data = b""
                 while not d.eof and not d.needs_input:
                     if out:
@@ -94,21 +103,13 @@ class _Decoder:
                     out = d.decompress(b"", max_out)
             if out:
                 yield out
-            if d.eof:
-                rest = d.unused_data
-                if rest.strip(b"\x00"):  # another member (zero padding after the last one is allowed)
-                    if not rest.startswith(GZIP_MAGIC if self.kind == "gzip" else XZ_MAGIC):
-                        raise ValueError(f"{len(rest)} bytes of trailing garbage after the {self.kind} data")
-                    self._d = self._new()
-                    data = rest + data
-                elif rest:
-                    self._d = self._new()  # padding: a fresh decoder that is never fed
-                    self._padding = True
-                    return
+            if d.eof:  # the rest of the input (zlib may also leave a copy in unconsumed_tail)
+                data = d.unused_data
 
     @property
     def complete(self) -> bool:
-        return bool(getattr(self, "_padding", False)) or bool(self._d.eof)
+        """The last member/stream ended properly (not cut short)."""
+        return self._padded or bool(self._d.eof)
 
 
 def _open_binary(path: str) -> tuple[BinaryIO, str, int | None]:

@@ -23,8 +23,8 @@ MAX_CPUS = 65536
 BOOT_BACKSTEP_S = 1.0  # a report this much earlier than the one before: the clock restarted
 COMPANION_LINES = 80  # companion lines of a report follow within this many lines
 BACKTRACE_CHAIN_LINES = 400  # an NMI backtrace this close to a report (or to a backtrace of it) belongs to it
-REPORT_WINDOW_LINES = 60
-MAX_EVENTS = 500_000  # memory bound: further events are counted, not kept  # lines after a headline searched for the stack and the "CPU: n PID: p Comm: c" line
+REPORT_WINDOW_LINES = 60  # lines after a headline searched for the stack and the "CPU: n PID: p Comm: c" line
+MAX_EVENTS = 1_500_000  # memory bound (about 80 bytes each in the EventStore): further ones are counted
 
 _CPU_PID_COMM = re.compile(r"CPU: (?P<cpu>\d{1,12}) (?:UID: \d+ )?PID: (?P<pid>\d{1,12}) Comm: (?P<comm>\S+)")
 _PC_LINE = re.compile(

@@ -3,8 +3,9 @@
 An :class:`EventStore` keeps one typed array per :class:`~lpmsim.triage.events.Event` field (strings
 interned, CPU lists shared) and behaves as a read-only sequence of events: indexing or iterating builds
 :class:`Event` objects on demand. Verdicts are stored per event; the reason text of a detector report is
-not stored but rebuilt when the event is read (:attr:`EventStore.reasoner`, set by
-:func:`lpmsim.triage.verdict.assign`), since for a million reports it would be most of the memory.
+not stored but rebuilt when the event is read (:attr:`EventStore.judge`, set by
+:func:`lpmsim.triage.verdict.assign`), since for a million reports it would be most of the memory; the
+verdict of a detector report is judged then too (one pass over the reports instead of two).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, overload
 from lpmsim.triage.events import EVENT_TYPES, PHASE_NAMES, Event
 
 VERDICTS: tuple[str, ...] = ("unknown", "consistent", "inconsistent", "phase")
+LAZY = 255  # verdict code: judged when the event is read (see EventStore.judge)
 _NONE_INT = -(2**63)
 _NAN = math.nan
 
@@ -67,7 +69,9 @@ class EventStore(Sequence[Event]):
         self._strings = _Interned()
         self._cpu_lists = _Interned()
         self._reasons: dict[int, str] = {}
-        self.reasoner: Callable[[Event, int], str] | None = None
+        # (event, cluster size) -> (verdict, reason): set by verdict.assign for the events whose reason
+        # (and, with verdict code LAZY, verdict) is built when they are read
+        self.judge: Callable[[Event, int], tuple[str, str]] | None = None
 
     # -- writing ----------------------------------------------------------------------------------
     def append(self, ev: Event) -> None:
@@ -92,9 +96,10 @@ class EventStore(Sequence[Event]):
         if ev.reason:
             self._reasons[len(self._line) - 1] = ev.reason
 
-    def set_verdict(self, i: int, verdict: str, reason: str | None = None) -> None:
-        """Store the verdict of event ``i``; ``reason`` when given (else :attr:`reasoner` builds it)."""
-        self._verdict[i] = VERDICTS.index(verdict)
+    def set_verdict(self, i: int, verdict: str | None, reason: str | None = None) -> None:
+        """Store the verdict of event ``i`` (None: :attr:`judge` gives it when the event is read) and
+        ``reason`` when given (else :attr:`judge` builds it)."""
+        self._verdict[i] = LAZY if verdict is None else VERDICTS.index(verdict)
         if reason is not None:
             self._reasons[i] = reason
 
@@ -142,7 +147,7 @@ class EventStore(Sequence[Event]):
             duration_s=None if d != d else d,
             task=g(self._task[i]),
             phase=None if p < 0 else PHASE_NAMES[p],  # type: ignore[arg-type]
-            verdict=VERDICTS[self._verdict[i]],  # type: ignore[arg-type]
+            verdict="unknown" if self._verdict[i] == LAZY else VERDICTS[self._verdict[i]],  # type: ignore[arg-type]
             variant=g(self._variant[i]),
             detected_by=None if db == _NONE_INT else db,
             message=g(self._message[i]),
@@ -155,8 +160,13 @@ class EventStore(Sequence[Event]):
         reason = self._reasons.get(i)
         if reason is not None:
             ev.reason = reason
-        elif with_reason and self.reasoner is not None:
-            ev.reason = self.reasoner(ev, self.cluster[i])
+        lazy = self._verdict[i] == LAZY
+        if self.judge is not None and (lazy or (with_reason and reason is None)):
+            verdict, text = self.judge(ev, self.cluster[i])
+            if lazy:
+                ev.verdict = verdict  # type: ignore[assignment]
+            if with_reason and reason is None:
+                ev.reason = text
         return ev
 
     def __len__(self) -> int:

@@ -383,12 +383,12 @@ def assign(tri: Triage) -> None:
     det = array("q", (i for i in range(len(store)) if store.type_of(i) in DETECTOR_TYPES))
     cluster_sizes(store, det)
 
-    def reasoner(ev: Event, size: int) -> str:
+    def judge_read(ev: Event, size: int) -> tuple[str, str]:
         if ev.type == "hv_stall":
-            return HV_STALL_REASON
+            return "consistent", HV_STALL_REASON
         if ev.type in DETECTOR_TYPES:
-            return judge(ev, windows, size, has_migration)[1]
-        return ""
+            return judge(ev, windows, size, has_migration)
+        return ev.verdict, ""
 
     for i in range(len(store)):
         t = store.type_of(i)
@@ -397,8 +397,8 @@ def assign(tri: Triage) -> None:
         elif t == "hv_stall":
             store.set_verdict(i, "consistent")
         elif t in DETECTOR_TYPES:
-            store.set_verdict(i, judge(store.event(i, False), windows, store.cluster[i], has_migration)[0])
-    store.reasoner = reasoner
+            store.set_verdict(i, None)  # judged when read: EventStore.judge
+    store.judge = judge_read
     tri.crash_path = crash_path(tri)
     last_detector_line = 0
     for i in det:
