@@ -70,7 +70,6 @@ KEYWORDS: Final[dict[bytes, tuple[bytes, ...]]] = {
         b"factor",
     ),
     b"IPI": (b"backtrace",),
-    b"not syncing": (),
     b"[#": (),
     b"mobility": (b"mobility:", b"Post-mobility"),
     b"lpmsim-guard": (),
@@ -83,14 +82,12 @@ KEYWORDS: Final[dict[bytes, tuple[bytes, ...]]] = {
     # heads of messages, for a first line that a wrap cut short (lpmsim.triage.stitch)
     b"INFO:": (),
     b"BUG:": (),
-    b"watchdog:": (b"CPU", b"BUG", b"Watchdog", b"Set"),
-    b"Watchdog": (b"CPU", b"detected"),
+    b"atchdog": (b"CPU", b"BUG", b"Watchdog", b"Set", b"detected"),  # "watchdog:" and "Watchdog"
     b"Kernel panic": (),
     b"rcu:": (b"INFO",),
-    b"Sending": (b"NMI",),
 }
-# A keyword at the very end of a line (``... kernel: [ 5.1] rcu:``) also makes the line a candidate:
-# there the message was cut short by a wrap right after its first word.
+# A keyword at the very end of a line (``... kernel: [ 5.1] rcu:``, blanks and a colon after it
+# allowed) also makes the line a candidate: there a wrap cut the message short after its first word.
 
 # --- hard lockups -----------------------------------------------------------------------------
 # arch/powerpc/kernel/watchdog.c v4.13-v4.18: pr_emerg("Watchdog CPU:%d detected Hard LOCKUP other CPUS:%*pbl\n")

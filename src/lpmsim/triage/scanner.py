@@ -131,7 +131,7 @@ class Scanner:
                     end = len(data)
                 if not confirm or any(c in data[start:end] for c in confirm):
                     cands.add((start, end))
-                elif not data[i + len(kw) : end].strip():
+                elif not data[i + len(kw) : end].strip(b": \t\r"):
                     cands.add((start, end))  # the message's first word ends the line: cut short
                 i = data.find(kw, end)
         return sorted(cands)

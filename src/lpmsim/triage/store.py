@@ -192,11 +192,6 @@ class EventStore(Sequence[Event]):
         for i in range(len(self)):
             yield self.event(i)
 
-    def iter_plain(self) -> Iterator[Event]:
-        """Iterate without building reason texts (for passes that only look at fields)."""
-        for i in range(len(self)):
-            yield self.event(i, with_reason=False)
-
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Sequence):
             return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
