@@ -135,7 +135,8 @@ def run(path: Path, out: Path, src: Path | None = None) -> tuple[float, int, int
     if rss_kib <= before:  # ru_maxrss is the largest child so far: run one size per process for RSS
         rss_kib = before
     with out.open("rb") as fh:
-        events = sum(1 for line in fh if line.startswith(b'    {"type": '))
+        # one entry per line, or (older versions) indented entries
+        events = sum(1 for line in fh if line.startswith((b'    {"type": ', b'      "type": ')))
     return wall, rss_kib, events
 
 

@@ -44,8 +44,6 @@ _FRAME = re.compile(r"(?<![\w.])(?P<fn>[A-Za-z_][\w.]*)\+0x[0-9a-f]+")
 _REAL_MODE_NIP = re.compile(r"NIP(?::\s+| \[)0{6}[0-9a-f]{10}\b")
 # raise_backtrace_ipi(): "irq_soft_mask: 0x%02x in_mce: %d in_nmi: %d current: %d (%s)"
 _PACA_CURRENT = re.compile(r"in_nmi: \d+ current: (?P<pid>\d{1,9}) \((?P<comm>[^)]*)\)")
-# lines whose message ends in free text: a wrap may cut it anywhere (see Scanner._logical)
-_OPEN_ENDED = re.compile(r"Kernel panic|mobility:|timeout factor|lpmsim-guard:|not syncing")
 _SENDING_NMI = re.compile(r"Sending NMI from CPU (?P<by>\d{1,12}) to CPUs (?P<cpus>[\d,\-]+)")
 
 
@@ -181,7 +179,7 @@ class Scanner:
         text = collapse(pre.text)
         # messages whose last field is free text (a panic message, a mobility: message) are joined
         # before they are read; the others only when reading the line alone found nothing
-        if _OPEN_ENDED.search(text):
+        if "panic" in text or "mobility:" in text or "factor" in text or "lpmsim-guard" in text:
             joined, nxt = self._join(data, text, end, final)
             if nxt is None:
                 return None
@@ -284,13 +282,13 @@ class Scanner:
             return ev
 
         # drmgr hook lines, then crashes, then detectors, then migration markers, then companions
-        m = P.GUARD.search(text)
+        m = P.GUARD.search(text) if "lpmsim-guard" in text else None
         if m:
             msg = m.group("msg").strip()
             self._phase(classify_guard(msg), line, when(m))
             new("lpm_phase", m, message=text.strip(), reason=text.strip(), variant="guard")
             return True
-        m = P.PANIC.search(text)
+        m = P.PANIC.search(text) if "panic" in text else None
         if m:
             msg = m.group("msg").strip()
             new("panic", m, message=msg, variant="panic")
@@ -302,7 +300,7 @@ class Scanner:
                 kind: EventType = "unrecoverable_system_reset" if P.USR_WHAT.search(what) else "oops"
                 new(kind, m, message=what, variant="oops")
                 return True
-        m = P.HV_STALL.search(text)
+        m = P.HV_STALL.search(text) if "hypervisor" in text else None
         if m:
             new(
                 "hv_stall",
@@ -318,7 +316,7 @@ class Scanner:
             return True
         if self._rcu(text, line, new):
             return True
-        m = P.WQ_LOCKUP.search(text)
+        m = P.WQ_LOCKUP.search(text) if "workqueue" in text else None
         if m:
             cm = P.WQ_CPUS.search(m.group("pool"))
             new(
@@ -329,7 +327,7 @@ class Scanner:
                 message=m.group("pool").strip(),
             )
             return True
-        m = P.HUNG_TASK.search(text)
+        m = P.HUNG_TASK.search(text) if "blocked" in text else None
         if m:
             new(
                 "hung_task",
@@ -564,7 +562,7 @@ def apply_window(ev: Event, window: str) -> None:
         "oops",
         "unrecoverable_system_reset",
     ):
-        for m in _CPU_PID_COMM.finditer(window):
+        for m in _CPU_PID_COMM.finditer(window) if "Comm:" in window else ():
             cpu = int(m.group("cpu")[:6])
             if ev.cpus is None or cpu in ev.cpus or ev.type in ("oops", "unrecoverable_system_reset"):
                 ev.task = f"{m.group('comm')}:{m.group('pid')}"
@@ -572,13 +570,17 @@ def apply_window(ev: Event, window: str) -> None:
                     ev.cpus = [cpu]
                 break
     if ev.task is None and ev.type == "nmi_backtrace":
-        cm = _PACA_CURRENT.search(window)
+        cm = _PACA_CURRENT.search(window) if "in_nmi" in window else None
         if cm:
             ev.task = f"{cm.group('comm')}:{cm.group('pid')}"
     fns: list[str] = []
     if ev.stack_fn:
         fns.append(ev.stack_fn.split("+")[0])
-    pm = _PC_LINE.search(window)
+    pm = (
+        _PC_LINE.search(window)
+        if ("NIP" in window or "RIP" in window or "pc :" in window or "PC is" in window)
+        else None
+    )
     if pm:
         fns.append(pm.group("fn"))
     first = window.find("+0x", 0, 6000)  # no "fn+0x..." frame at all: skip the frame scan
@@ -599,5 +601,5 @@ def apply_window(ev: Event, window: str) -> None:
             return
     if fns and not ev.stack_fn:
         ev.stack_fn = fns[0]
-    if _REAL_MODE_NIP.search(window):
+    if "NIP" in window and _REAL_MODE_NIP.search(window):
         ev.stack, ev.stack_fn = "rtas", "real-mode NIP"  # firmware (RTAS) code runs in real mode
