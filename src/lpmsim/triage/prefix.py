@@ -60,8 +60,20 @@ class Prefixed:
     caller: str | None = None
 
 
+# the commonest shape, "[ 1234.567890] Message...": a printk time and then a word that starts no layer
+_FAST = re.compile(r"\[\s*(\d{1,10})\.(\d{1,9})\] (?=[A-Za-z])")
+_SYSLOG_AHEAD = re.compile(r"\S{2,12}\s{1,2}\d{1,2}\s\d\d:")
+
+
 def split_prefix(line: str) -> Prefixed:
     """Remove up to ``MAX_LAYERS`` prefix layers from ``line``; return the text and what the prefix said."""
+    m = _FAST.match(line)
+    if (
+        m is not None
+        and not line.startswith(("kernel:", "lpmsim-guard["), m.end())
+        and _SYSLOG_AHEAD.match(line, m.end()) is None
+    ):
+        return Prefixed(line[m.end() :], _seconds(m.group(1), m.group(2)))
     time_s: float | None = None
     caller: str | None = None
     pos = 0
