@@ -27,7 +27,7 @@ from typing import Final
 
 from lpmsim.triage.prefix import has_log_prefix
 
-# placeholders: {n} a number, {w} a word (no blanks), {list} a cpulist, {ms} "(Nms"
+# placeholders: {n} a number, {w} a word (no blanks), {tb} a "TB:%lld," field
 _PLACEHOLDERS: Final = {
     "{n}": r"\d{1,12}",
     "{w}": r"\S+",
