@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from lpmsim.cli.main import app
@@ -120,3 +121,51 @@ def test_console_script_subprocess() -> None:
     )
     assert proc.returncode == 2
     assert b"Traceback" not in proc.stderr and b"no such file" in proc.stderr
+
+
+# -- issue 15: finite --since/--until, rich escaping, progress bar ---------------------------------
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_since_until_must_be_finite(tmp_path: Path, value: str) -> None:
+    log = tmp_path / "a.log"
+    log.write_text("x\n")
+    for opt in ("--since", "--until"):
+        r = CliRunner().invoke(app, ["triage", opt, value, str(log)])
+        assert r.exit_code == 2
+        assert "must be a finite number" in r.output and "Traceback" not in r.output
+
+
+def test_markup_in_log_text_and_paths_is_printed_verbatim(tmp_path: Path) -> None:
+    log = tmp_path / "[red]x[bold].log"
+    log.write_text(
+        "[ 1.0] watchdog: BUG: soft lockup - CPU#3 stuck for 22s! [[/x]:12]\n"
+        "[ 2.0] INFO: task [bold]y[/]:5 blocked for more than 120 seconds.\n"
+    )
+    r = CliRunner().invoke(app, ["triage", str(log)])
+    assert r.exit_code == 0, r.output
+    assert (
+        "[/x]:12" in r.output
+        and "[bold]y[/]:5" in r.output
+        and "[red]x[bold].log" in r.output.replace("\n", "")
+    )
+    r = CliRunner().invoke(app, ["triage", str(tmp_path / "[/x]missing.log")])
+    assert r.exit_code == 2 and "[/x]missing.log: no such file" in r.output
+
+
+def test_progress_bar_on_a_terminal() -> None:
+    import io
+
+    from rich.console import Console
+
+    from lpmsim.cli.triage_cmd import ProgressBar
+
+    buf = io.StringIO()
+    bar = ProgressBar(Console(file=buf, force_terminal=True, width=100), "[/x].log", delay=0.0)
+    bar(512, 1024, 3)
+    bar(1024, 1024, 7)
+    bar.close()
+    assert "7 events" in buf.getvalue() and "[/x].log" in buf.getvalue()
+    quiet = io.StringIO()
+    bar = ProgressBar(Console(file=quiet, force_terminal=False), "a", delay=0.0)
+    bar(1, 2, 3)
+    bar.close()
+    assert quiet.getvalue() == ""

@@ -14,7 +14,7 @@ from lpmsim.triage.events import EVENT_TYPES, JSON_EVENT_KEYS, PHASE_NAMES, Tria
 from lpmsim.triage.report import to_json
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "triage"
-CORPUS = [p.read_bytes() for p in sorted(DATA.glob("*.log")) + sorted((DATA / "extra").glob("*.log"))]
+CORPUS = [p.read_bytes() for p in sorted(DATA.glob("*.log")) + sorted(DATA.glob("*/*.log"))]
 # lines that start events or phases, to splice into random data
 SNIPPETS = [
     b"watchdog: CPU 1 detected hard LOCKUP on other CPUs 0-3,7",

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "triage"
-INDEXES = ("INDEX.toml", "extra/INDEX.toml")
+INDEXES = ("INDEX.toml", "extra/INDEX.toml", "pasted/INDEX.toml")
 
 
 def load_index(name: str) -> dict[str, dict[str, Any]]:

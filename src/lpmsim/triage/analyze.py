@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from lpmsim.triage import verdict
 from lpmsim.triage.events import Triage
@@ -10,9 +10,13 @@ from lpmsim.triage.prefix import first_timestamp, last_timestamp
 from lpmsim.triage.reader import BLOCK_SIZE, ReadStatus, iter_blocks
 from lpmsim.triage.scanner import Scanner
 
+Progress = Callable[[int, int | None, int], None]  # (bytes read, total bytes or None, events so far)
 
-def triage_blocks(blocks: Iterable[bytes], source: str = "<text>") -> Triage:
-    """Triage an iterable of byte blocks (each made of whole lines)."""
+
+def triage_blocks(
+    blocks: Iterable[bytes], source: str = "<text>", on_block: Callable[[int], None] | None = None
+) -> Triage:
+    """Triage an iterable of byte blocks (each made of whole lines); ``on_block(events)`` after each."""
     sc = Scanner()
     tri = Triage(source=source)
     lines = 0
@@ -23,6 +27,9 @@ def triage_blocks(blocks: Iterable[bytes], source: str = "<text>") -> Triage:
         if t is not None:
             tri.last_time_s = t
         lines += sc.feed(block, lines)
+        if on_block is not None:
+            on_block(len(sc.events))
+    sc.finish()
     tri.lines = lines
     tri.events = sc.events
     tri.kdump_lines = sc.kdump_lines
@@ -31,9 +38,10 @@ def triage_blocks(blocks: Iterable[bytes], source: str = "<text>") -> Triage:
             f"more than {len(sc.events)} events: {sc.dropped_events} later ones are not listed"
         )
     if sc.tracker.migration:
-        for ev in tri.events:
-            if ev.phase is None:
-                ev.phase, ev.migration = "before_suspend", 1
+        store = sc.events
+        for i in range(len(store)):
+            if store.phase_of(i) is None:
+                store.set_phase(i, "before_suspend", 1)
     tri.phases = sc.tracker.build(lines, tri.first_time_s, tri.last_time_s)
     verdict.assign(tri)
     return tri
@@ -48,11 +56,23 @@ def triage_text(text: str, source: str = "<text>") -> Triage:
 
 
 def triage_file(
-    path: str, since: float | None = None, until: float | None = None, block_size: int = BLOCK_SIZE
+    path: str,
+    since: float | None = None,
+    until: float | None = None,
+    block_size: int = BLOCK_SIZE,
+    progress: Progress | None = None,
 ) -> Triage:
-    """Triage the log at ``path`` (``-`` = stdin; plain, gzip or xz). Raises reader.LogOpenError."""
+    """Triage the log at ``path`` (``-`` = stdin; plain, gzip or xz). Raises reader.LogOpenError.
+
+    ``progress(bytes_read, total_bytes, events)`` is called after each block (bytes of the file as
+    stored, so a compressed file's total is its compressed size)."""
     status = ReadStatus()
-    tri = triage_blocks(iter_blocks(path, status, block_size=block_size), source=path)
+
+    def on_block(events: int) -> None:
+        if progress is not None:
+            progress(status.bytes_read, status.total_bytes, events)
+
+    tri = triage_blocks(iter_blocks(path, status, block_size=block_size), source=path, on_block=on_block)
     tri.warnings.extend(status.warnings)
     if status.truncated_lines:
         tri.warnings.append(f"{status.truncated_lines} over-long line(s) truncated")

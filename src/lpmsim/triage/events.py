@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -53,6 +54,7 @@ class Event:
     migration: int | None = None
     stack: str = ""  # "lock" | "memory" | "rtas" | ""
     stack_fn: str = ""
+    boot: int = 0  # 0 for the first boot in the file, +1 at each restart of the printk clock
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -121,7 +123,7 @@ class Triage:
     """Everything found in one log."""
 
     source: str
-    events: list[Event] = field(default_factory=list)
+    events: Sequence[Event] = field(default_factory=list)  # an EventStore once scanned
     phases: list[Phase] = field(default_factory=list)
     lines: int = 0
     first_time_s: float | None = None

@@ -2,6 +2,7 @@
 
 Handled, in any combination and order (up to a few layers deep):
 
+* ``>`` mail quote markers, one or several levels (``> > [ 12.3] ...``, ``>> ...``);
 * ``<N>`` syslog priority (``/proc/kmsg``, ``dmesg -r``): kernel/printk/printk.c ``<%u>``;
 * printk timestamps ``[%5lu.%06lu]`` (kernel-facts.md section 10), also ``dmesg -T`` wall-clock
   ``[Fri Nov 27 04:38:50 2026]`` and ``dmesg -d`` deltas ``[  +0.000012]`` (no seconds taken from these);
@@ -35,9 +36,19 @@ _LAYER_RE = re.compile(
       | \d{4}-\d\d-\d\d[T\s]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?\s(?P<host2>\S+)\s
       | kernel:\s?
       | lpmsim-guard\[\d+\]:\s?
+      | (?P<quote>>)
     )""",
     re.VERBOSE,
 )
+
+
+MAX_LAYERS = 10  # quote levels + syslog/journald header + printk time + caller field
+
+
+def has_log_prefix(text: str) -> bool:
+    """``text`` starts with a prefix a logging tool writes (not a quote marker): it begins a log line."""
+    m = _LAYER_RE.match(text)
+    return m is not None and m.end() > 0 and m.group("quote") is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,12 +60,24 @@ class Prefixed:
     caller: str | None = None
 
 
+# the commonest shape, "[ 1234.567890] Message...": a printk time and then a word that starts no layer
+_FAST = re.compile(r"\[\s*(\d{1,10})\.(\d{1,9})\] (?=[A-Za-z])")
+_SYSLOG_AHEAD = re.compile(r"\S{2,12}\s{1,2}\d{1,2}\s\d\d:")
+
+
 def split_prefix(line: str) -> Prefixed:
-    """Remove up to six prefix layers from ``line``; return the text and what the prefix said."""
+    """Remove up to ``MAX_LAYERS`` prefix layers from ``line``; return the text and what the prefix said."""
+    m = _FAST.match(line)
+    if (
+        m is not None
+        and not line.startswith(("kernel:", "lpmsim-guard["), m.end())
+        and _SYSLOG_AHEAD.match(line, m.end()) is None
+    ):
+        return Prefixed(line[m.end() :], _seconds(m.group(1), m.group(2)))
     time_s: float | None = None
     caller: str | None = None
     pos = 0
-    for _ in range(6):
+    for _ in range(MAX_LAYERS):
         m = _LAYER_RE.match(line, pos)
         if m is None or m.end() == pos:
             break

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -15,37 +17,51 @@ from lpmsim.triage.events import Triage
 _VERDICT_STYLE = {"consistent": "green", "inconsistent": "bold red", "unknown": "yellow", "phase": "cyan"}
 
 
+def _items(results: list[Triage], calibrate: bool) -> dict[str, Iterator[dict[str, Any]]]:
+    multi = len(results) > 1
+
+    def tagged(tri: Triage, d: dict[str, Any]) -> dict[str, Any]:
+        if multi:
+            d["file"] = tri.source
+        return d
+
+    out: dict[str, Iterator[dict[str, Any]]] = {
+        "events": (tagged(t, ev.to_json()) for t in results for ev in t.events),
+        "phases": (tagged(t, ph.to_json()) for t in results for ph in t.phases),
+    }
+    if calibrate:
+        out["calibration"] = (tagged(t, b.to_json()) for t in results for b in bounds(t))
+    return out
+
+
 def to_json_obj(results: list[Triage], calibrate: bool = False) -> dict[str, Any]:
     """The ``--json`` object. One log: exactly ``{"events": [...], "phases": [...]}`` (plus
     ``"calibration"`` with ``--calibrate``). Several logs: events and phases concatenated, each entry
     with an extra ``"file"`` key."""
-    multi = len(results) > 1
-    out: dict[str, Any] = {"events": [], "phases": []}
-    cal: list[dict[str, Any]] = []
-    for tri in results:
-        for ev in tri.events:
-            d = ev.to_json()
-            if multi:
-                d["file"] = tri.source
-            out["events"].append(d)
-        for ph in tri.phases:
-            d = ph.to_json()
-            if multi:
-                d["file"] = tri.source
-            out["phases"].append(d)
-        if calibrate:
-            for b in bounds(tri):
-                d = b.to_json()
-                if multi:
-                    d["file"] = tri.source
-                cal.append(d)
-    if calibrate:
-        out["calibration"] = cal
-    return out
+    return {k: list(v) for k, v in _items(results, calibrate).items()}
+
+
+def write_json(results: list[Triage], fh: TextIO, calibrate: bool = False) -> None:
+    """Write :func:`to_json_obj` one entry at a time, one entry per line (a million events never sit in
+    memory as one object or one string, and each line is encoded by the C JSON encoder)."""
+    fh.write("{")
+    for k, (key, items) in enumerate(_items(results, calibrate).items()):
+        fh.write(("," if k else "") + f"\n  {json.dumps(key)}: [")
+        n = 0
+        for d in items:
+            fh.write(("," if n else "") + "\n    " + _ENCODER.encode(d))
+            n += 1
+        fh.write("\n  ]" if n else "]")
+    fh.write("\n}")
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 def to_json(results: list[Triage], calibrate: bool = False) -> str:
-    return json.dumps(to_json_obj(results, calibrate), indent=2, ensure_ascii=False)
+    buf = io.StringIO()
+    write_json(results, buf, calibrate)
+    return buf.getvalue()
 
 
 def _num(x: float | None, fmt: str = "{:.6f}") -> str:
@@ -79,7 +95,9 @@ def render(results: list[Triage], console: Console, calibrate: bool = False) -> 
                 )
             console.print(pt)
         else:
-            console.print("No migration in this log (no mobility:, timeout-factor or lpmsim-guard lines).")
+            console.print(
+                Text("No migration in this log (no mobility:, timeout-factor or lpmsim-guard lines).")
+            )
         if tri.events:
             et = Table(title="Events", title_justify="left", show_lines=False)
             for col in ("line", "time s", "type", "CPUs", "dur s", "task", "phase", "verdict"):
@@ -93,7 +111,7 @@ def render(results: list[Triage], console: Console, calibrate: bool = False) -> 
                     ev.type,
                     _cpus(ev.cpus),
                     _num(ev.duration_s, "{:g}"),
-                    ev.task or "-",
+                    Text(ev.task or "-"),  # from the log: never read as markup
                     ev.phase or "-",
                     Text(ev.verdict, style=_VERDICT_STYLE.get(ev.verdict, "")),
                 )
