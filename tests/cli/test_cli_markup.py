@@ -89,6 +89,24 @@ CASES: dict[str, Case] = {
     "presets --show": Case(lambda h, t: ["presets", "--show", h]),
     "presets": Case(lambda h, t: ["presets"], echoed=False, codes=(0,)),
     "policies": Case(lambda h, t: ["policies"], echoed=False, codes=(0,)),
+    # a hung task's process name is whatever any local user named the process
+    "triage log text": Case(
+        lambda h, t: [
+            "triage",
+            str(
+                _file(
+                    t,
+                    "console.log",
+                    f"[  100.000000] INFO: task {h}:123 blocked for more than 120 seconds.\n"
+                    f"[  101.000000] watchdog: BUG: soft lockup - CPU#3 stuck for 22s! [{h}:77]\n",
+                )
+            ),
+        ],
+        echoed=False,
+        codes=(0, 1),
+    ),
+    "triage file named so": Case(lambda h, t: ["triage", str(_file(t, h + ".log", "nothing here\n"))]),
+    "triage missing path": Case(lambda h, t: ["triage", str(t / "nowhere" / h)], codes=(2,)),
 }
 
 

@@ -9,10 +9,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from lpmsim.cli.common import err_console, fail, out_console
+from lpmsim.outputs.text import esc
 from lpmsim.triage.analyze import triage_file
 from lpmsim.triage.events import Triage
 from lpmsim.triage.reader import LogOpenError
@@ -69,7 +69,7 @@ class ProgressBar:
                 transient=True,
             )
             self.progress.start()
-            self.task = self.progress.add_task(escape(self.label), total=total, events=0)
+            self.task = self.progress.add_task(esc(self.label), total=total, events=0)
         assert self.task is not None
         self.progress.update(self.task, completed=done, total=total, events=events)
 
@@ -104,17 +104,17 @@ def triage(
         try:
             results.append(triage_file(path, since=since, until=until, progress=bar))
         except LogOpenError as exc:
-            fail(escape(str(exc)))
+            fail(str(exc))
         except OSError as exc:
-            fail(escape(f"{path}: cannot read ({exc.strerror or exc})"))
+            fail(f"{path}: cannot read ({exc.strerror or exc})")
         except MemoryError:
-            fail(escape(f"{path}: out of memory"))
+            fail(f"{path}: out of memory")
         finally:
             bar.close()
     for tri in results:
         for w in tri.warnings:
             err_console.print(
-                f"[yellow]warning:[/] {escape(tri.source)}: {escape(w)}", markup=True, highlight=False
+                f"[yellow]warning:[/] {esc(tri.source)}: {esc(w)}", markup=True, highlight=False
             )
     if json_out:
         write_json(results, sys.stdout, calibrate)

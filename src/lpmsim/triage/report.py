@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from lpmsim.outputs.text import visible
 from lpmsim.triage.calibrate import bounds
 from lpmsim.triage.events import Triage
 
@@ -79,7 +80,10 @@ def _cpus(cpus: list[int] | None) -> str:
 def render(results: list[Triage], console: Console, calibrate: bool = False) -> None:
     """Print the timeline (phases), the events table, the crash path and (optionally) calibration bounds."""
     for tri in results:
-        console.print(Text(f"{tri.source}: {tri.lines} lines, {len(tri.events)} events", style="bold"))
+        console.print(
+            Text(f"{visible(tri.source)}: {tri.lines} lines, {len(tri.events)} events", style="bold"),
+            soft_wrap=True,
+        )
         if tri.phases:
             pt = Table(title="Migration phases", title_justify="left")
             for col in ("migration", "phase", "start line", "start s", "end line", "end s"):
@@ -111,16 +115,21 @@ def render(results: list[Triage], console: Console, calibrate: bool = False) -> 
                     ev.type,
                     _cpus(ev.cpus),
                     _num(ev.duration_s, "{:g}"),
-                    Text(ev.task or "-"),  # from the log: never read as markup
+                    Text(visible(ev.task or "-")),  # from the log: never read as markup
                     ev.phase or "-",
                     Text(ev.verdict, style=_VERDICT_STYLE.get(ev.verdict, "")),
                 )
             console.print(et)
             console.print(Text("Reasons", style="bold"))
             for ev in tri.events:
-                console.print(Text(f"  line {ev.line} ({ev.type}): ", style="dim") + Text(ev.reason))
+                console.print(
+                    Text(f"  line {ev.line} ({ev.type}): ", style="dim") + Text(visible(ev.reason)),
+                    soft_wrap=True,
+                )
         if tri.crash_path:
-            console.print(Text("Crash path: ", style="bold red") + Text(tri.crash_path))
+            console.print(
+                Text("Crash path: ", style="bold red") + Text(visible(tri.crash_path)), soft_wrap=True
+            )
         if calibrate:
             bl = bounds(tri)
             ct = Table(title="Calibration: lower bounds implied by the reports", title_justify="left")
