@@ -149,7 +149,9 @@ def build_plan(
     vs = as_variants(variants)
     if not seeds:
         raise VariantError("need at least one seed")
-    points: list[Point] = [tuple(p) for p in itertools.product(*[[(a.field, v) for v in a.values] for a in axes])]
+    points: list[Point] = [
+        tuple(p) for p in itertools.product(*[[(a.field, v) for v in a.values] for a in axes])
+    ]
     specs: list[RunSpec] = []
     for point in points:
         data = point_data(base, point)
