@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from lpmsim.cli import compare_cmd, guard_cmd, policies_cmd, run_cmd, scenario_cmds, triage_cmd
+from lpmsim.cli import compare_cmd, guard_cmd, policies_cmd, run_cmd, scenario_cmds, sweep_cmd, triage_cmd
 
 app = typer.Typer(
     name="lpmsim",
@@ -21,6 +21,7 @@ app = typer.Typer(
 
 run_cmd.register(app)
 compare_cmd.register(app)
+sweep_cmd.register(app)
 policies_cmd.register(app)
 scenario_cmds.register(app)
 guard_cmd.register(app)
