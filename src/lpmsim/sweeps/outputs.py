@@ -32,6 +32,13 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
         raise
 
 
+def remove_stale_temps(directory: Path, names: tuple[str, ...] = (JSON_NAME, PARQUET_NAME)) -> None:
+    """Delete the temporary files of ``atomic_write`` left by a process killed while writing."""
+    for name in names:
+        for tmp in directory.glob(f".{name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+
 def atomic_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 

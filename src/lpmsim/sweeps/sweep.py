@@ -37,6 +37,7 @@ from lpmsim.sweeps.outputs import (
     atomic_text,
     cell_value,
     json_text,
+    remove_stale_temps,
     value_kind,
     write_parquet,
 )
@@ -217,6 +218,7 @@ class SweepResult:
     def write(self, out_dir: Path) -> tuple[Path, Path]:
         """``out_dir/runs.parquet`` then ``out_dir/compare.json``, each atomically."""
         pq_path, json_path = out_dir / PARQUET_NAME, out_dir / JSON_NAME
+        remove_stale_temps(out_dir)
         write_parquet(pq_path, self.arrow_table())
         atomic_text(json_path, self.dumps())
         return json_path, pq_path
