@@ -18,17 +18,31 @@ TINY = """
 name = "tiny"
 preset = "small"
 set = ["partition.memory_gib=0.25", "sim.max_time_s={max_time_s}"]
-variants = ["a=none", "f=nmi-factor:300,platform.discipline=demand-first"]
+variants = {variants}
 seeds = {{ first = 1, count = {seeds} }}
 
 [axes]
-"partition.vcpus" = [4, 8]
+"partition.vcpus" = {vcpus}
 """
 
 
-def tiny_sweep(directory: Path, seeds: int = 3, max_time_s: float = 5, name: str = "tiny.toml") -> Path:
+VARIANTS = '["a=none", "f=nmi-factor:300,platform.discipline=demand-first"]'
+
+
+def tiny_text(seeds: int = 3, max_time_s: float = 5, variants: str = VARIANTS, vcpus: str = "[4, 8]") -> str:
+    return TINY.format(seeds=seeds, max_time_s=max_time_s, variants=variants, vcpus=vcpus)
+
+
+def tiny_sweep(
+    directory: Path,
+    seeds: int = 3,
+    max_time_s: float = 5,
+    name: str = "tiny.toml",
+    variants: str = VARIANTS,
+    vcpus: str = "[4, 8]",
+) -> Path:
     path = directory / name
-    path.write_text(TINY.format(seeds=seeds, max_time_s=max_time_s))
+    path.write_text(tiny_text(seeds, max_time_s, variants, vcpus))
     return path
 
 

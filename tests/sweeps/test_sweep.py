@@ -12,7 +12,6 @@ import pytest
 from typer.testing import CliRunner
 
 from lpmsim.cli.main import app
-
 from lpmsim.sweeps.executors import LocalExecutor
 from lpmsim.sweeps.plan import scenario_hash
 from lpmsim.sweeps.rows import RunResult, empty_row, run_one
@@ -21,7 +20,7 @@ from lpmsim.sweeps.sweep import describe, load_result, run_sweep
 from lpmsim.sweeps.sweepfile import SweepFileError, load_sweep
 
 from .helpers import DEADLY_SEED, die_on_seed_3
-from .sweep_helpers import TINY, lpmsim_cmd, rows, run_cli, store_keys, tiny_sweep
+from .sweep_helpers import rows, run_cli, store_keys, tiny_sweep, tiny_text
 
 
 def cli(*args: str) -> tuple[int, str, str]:
@@ -35,9 +34,7 @@ def cli(*args: str) -> tuple[int, str, str]:
 
 def test_plan_expands_axes_variants_and_seeds_with_stable_keys(tmp_path: Path) -> None:
     f = tmp_path / "s.toml"
-    f.write_text(
-        TINY.format(seeds=2, max_time_s=5) + '"platform.link_gbps" = { from = 1, to = 2.5, step = 0.5 }\n'
-    )
+    f.write_text(tiny_text(seeds=2) + '"platform.link_gbps" = { from = 1, to = 2.5, step = 0.5 }\n')
     sf = load_sweep(f)
     assert [(a.field, a.values) for a in sf.axes] == [
         ("partition.vcpus", (4, 8)),
@@ -68,16 +65,16 @@ def test_plan_expands_axes_variants_and_seeds_with_stable_keys(tmp_path: Path) -
     ("text", "needle"),
     [
         ("preset = [", "not valid TOML"),
-        ("oops = 1\n" + TINY.format(seeds=2, max_time_s=5), "oops: unknown key"),
-        (TINY.format(seeds=2, max_time_s=5).replace("partition.vcpus", "partition.vcpuz"), "partition.vcpuz"),
-        (TINY.format(seeds=2, max_time_s=5).replace("[4, 8]", "[]"), "empty axis"),
-        (TINY.format(seeds=2, max_time_s=5).replace("[4, 8]", "[4, -8]"), "partition.vcpus"),
-        (TINY.format(seeds=2, max_time_s=5).replace("[4, 8]", "{ from = 8, to = 4 }"), "empty range"),
-        (TINY.format(seeds=2, max_time_s=5).replace("[4, 8]", "[4, 4]"), "given twice"),
-        (TINY.format(seeds=2, max_time_s=5).replace('"partition.vcpus"', '"mitigation.policy"'), "variants"),
-        (TINY.format(seeds=2, max_time_s=5).replace("a=none", "a=bogus"), "unknown policy"),
-        (TINY.format(seeds=0, max_time_s=5), "at least one seed"),
-        (TINY.format(seeds=2, max_time_s=5).replace('preset = "small"', 'preset = "nope"'), "unknown preset"),
+        ("oops = 1\n" + tiny_text(seeds=2), "oops: unknown key"),
+        (tiny_text(seeds=2).replace("partition.vcpus", "partition.vcpuz"), "partition.vcpuz"),
+        (tiny_text(seeds=2).replace("[4, 8]", "[]"), "empty axis"),
+        (tiny_text(seeds=2).replace("[4, 8]", "[4, -8]"), "partition.vcpus"),
+        (tiny_text(seeds=2).replace("[4, 8]", "{ from = 8, to = 4 }"), "empty range"),
+        (tiny_text(seeds=2).replace("[4, 8]", "[4, 4]"), "given twice"),
+        (tiny_text(seeds=2).replace('"partition.vcpus"', '"mitigation.policy"'), "variants"),
+        (tiny_text(seeds=2).replace("a=none", "a=bogus"), "unknown policy"),
+        (tiny_text(seeds=0), "at least one seed"),
+        (tiny_text(seeds=2).replace('preset = "small"', 'preset = "nope"'), "unknown preset"),
     ],
 )
 def test_bad_sweep_files_are_refused_in_one_line_and_nothing_is_written(

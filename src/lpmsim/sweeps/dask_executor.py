@@ -84,7 +84,7 @@ class DaskExecutor:
             )
             futures[fut] = spec
         try:
-            for fut in dd.as_completed(list(futures)):
+            for fut in dd.as_completed(list(futures), loop=self._client.loop):
                 spec = futures.pop(fut)
                 if fut.status == "finished":
                     yield fut.result()
