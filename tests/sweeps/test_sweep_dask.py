@@ -121,8 +121,15 @@ def test_same_rows_locally_on_a_cluster_and_on_a_local_cluster(
     assert r.returncode == 0, r.stderr
     r = run_cli("sweep", str(f), "--out", str(remote), "--executor", "dask", "--scheduler", address, "-q")
     assert r.returncode == 0, r.stderr
-    r = run_cli("sweep", str(f), "--out", str(lc), "--executor", "dask", "--workers", "2", "-q")
-    assert r.returncode == 0, r.stderr
+    # a LocalCluster started by lpmsim: every address on the loopback
+    ex = DaskExecutor(workers=2)
+    try:
+        addresses = [ex.address, *ex._client.scheduler_info()["workers"]]
+        assert len(addresses) == 3
+        assert all(a.startswith("tcp://127.0.0.1:") for a in addresses), addresses
+        run_sweep(load_sweep(f).plan(), lc, ex).write(lc)
+    finally:
+        ex.close()
     assert rows(local) == rows(remote) == rows(lc)
     assert len(rows(local)) == 8
     doc = json.loads((remote / "compare.json").read_text())
