@@ -69,6 +69,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
     ]
     try:
@@ -91,6 +92,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
                     env=env,
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
+                    start_new_session=True,
                 )
             )
         address = json.loads(sched_file.read_text())["address"]
@@ -101,14 +103,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
             client.wait_for_workers(2, timeout=120)
         yield address, marks
     finally:
-        for p in reversed(procs):
-            p.send_signal(signal.SIGTERM)
+        # the nannies and their workers are in each process's own session: end them all at once
         for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            os.killpg(p.pid, signal.SIGKILL)
+        for p in procs:
+            p.wait()
 
 
 def test_same_rows_locally_on_a_cluster_and_on_a_local_cluster(

@@ -61,7 +61,9 @@ class DaskExecutor:
                     processes=True,
                     host=LOOPBACK,
                     scheduler_port=0,
-                    dashboard_address=None,
+                    # its HTTP endpoints on the loopback too, on a free port; no dashboard
+                    dashboard_address=f"{LOOPBACK}:0",
+                    scheduler_kwargs={"dashboard": False},
                     worker_dashboard_address=None,
                     silence_logs=50,
                 )
