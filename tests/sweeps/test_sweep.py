@@ -15,8 +15,8 @@ from lpmsim.cli.main import app
 from lpmsim.sweeps.executors import LocalExecutor
 from lpmsim.sweeps.plan import scenario_hash
 from lpmsim.sweeps.rows import RunResult, empty_row, run_one
-from lpmsim.sweeps.store import ResultStore, store_path
-from lpmsim.sweeps.sweep import describe, load_result, run_sweep
+from lpmsim.sweeps.store import ResultStore, StoreError, store_path
+from lpmsim.sweeps.sweep import describe, load_result, run_sweep, session_lock
 from lpmsim.sweeps.sweepfile import SweepFileError, load_sweep
 
 from .helpers import DEADLY_SEED, die_on_seed_3
@@ -248,3 +248,11 @@ def test_a_run_that_kills_its_local_worker_is_retried_twice_then_failed(tmp_path
     good = [r for r in res.results if r.ok]
     assert len(good) == len(plan.specs) - 4 and all(r.seed != DEADLY_SEED for r in good)
     assert load_result(out).aggregates == res.aggregates
+
+
+def test_one_session_at_a_time_per_directory(tmp_path: Path) -> None:
+    plan = load_sweep(tiny_sweep(tmp_path, seeds=1)).plan()
+    out = tmp_path / "o"
+    with session_lock(out), pytest.raises(StoreError, match="another lpmsim sweep is running"):
+        run_sweep(plan, out, LocalExecutor(1))
+    assert run_sweep(plan, out, LocalExecutor(1)).complete

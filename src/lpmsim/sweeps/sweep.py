@@ -19,9 +19,11 @@ it took (``wall_s`` apart).
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -264,6 +266,25 @@ def incompatible(path: Path, runs: int, name: str, planned: int) -> str:
     )
 
 
+LOCK_NAME = "sweep.lock"
+
+
+@contextmanager
+def session_lock(out_dir: Path) -> Iterator[None]:
+    """One session at a time per directory (``StoreError`` if another holds it).  The lock is the
+    kernel's (``flock``): it goes with the process that held it, ``kill -9`` included."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / LOCK_NAME, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreError(f"{out_dir}: another lpmsim sweep is running in this directory") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def run_sweep(
     plan: Plan,
     out_dir: Path,
@@ -274,7 +295,7 @@ def run_sweep(
     """Run the keys of ``plan`` that the store in ``out_dir`` has no row for, committing each row as
     it finishes; returns what the store holds at the end (``session.interrupted`` after Ctrl-C)."""
     t0 = time.perf_counter()
-    with open_store(out_dir, plan, command) as store:
+    with session_lock(out_dir), open_store(out_dir, plan, command) as store:
         done = store.done_keys()
         missing = [s for s in plan.specs if s.key not in done]
         session = Session(executor.description, executor.workers, runs_resumed=len(done))
