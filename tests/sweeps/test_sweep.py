@@ -102,6 +102,10 @@ def test_sweep_resume_report_only_and_independent_of_workers(tmp_path: Path) -> 
     r1 = run_cli("sweep", str(f), "--out", str(one), "-j", "1")
     assert r1.returncode == 0, r1.stderr
     assert "Outcomes" in r1.stdout and "P(crash)" in r1.stdout and "vcpus" in r1.stdout
+    # not a terminal: a progress line per 10 % of the runs at most, the last at 8/8
+    progress = [ln for ln in r1.stderr.splitlines() if ln.startswith("sweep: ")]
+    assert 1 <= len(progress) <= 10 and progress[-1].startswith("sweep: 8/8 runs done, 0 failed")
+    assert "runs/min, ETA" in progress[-1]
     r2 = run_cli("sweep", str(f), "--out", str(two), "-j", "2", "--by", "partition.vcpus", "-q")
     assert r2.returncode == 0, r2.stderr
     assert rows(one) == rows(two)

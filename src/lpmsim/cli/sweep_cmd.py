@@ -27,7 +27,7 @@ from lpmsim.sweeps.executors import Executor, LocalExecutor
 from lpmsim.sweeps.outputs import JSON_NAME, PARQUET_NAME
 from lpmsim.sweeps.plan import Plan
 from lpmsim.sweeps.progress import Reporter
-from lpmsim.sweeps.store import ResultStore, StoreError, remove_store, store_path
+from lpmsim.sweeps.store import ResultStore, StoreError, store_path
 from lpmsim.sweeps.sweep import SweepResult, incompatible, load_result, run_sweep
 from lpmsim.sweeps.sweep_report import METRICS, render_sweep
 from lpmsim.sweeps.sweepfile import SweepFileError, load_sweep
@@ -239,8 +239,6 @@ def sweep(
     command = _command(file, out, executor, workers, scheduler)
     ex = _executor(executor, workers, scheduler)
     try:
-        if fresh:
-            remove_store(store_path(out))
         if resumed and not quiet:
             err_console.print(
                 f"resuming: {resumed} of {len(plan.specs)} runs already in {store_path(out)}", markup=False
@@ -249,7 +247,7 @@ def sweep(
             _sigterm_interrupts(),
             Reporter(err_console, len(plan.specs), resumed, quiet, label="sweep") as reporter,
         ):
-            res = run_sweep(plan, out, ex, reporter, command)
+            res = run_sweep(plan, out, ex, reporter, command, fresh)
     except StoreError as exc:
         _refuse(str(exc))
     finally:

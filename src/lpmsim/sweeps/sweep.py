@@ -45,7 +45,7 @@ from lpmsim.sweeps.outputs import (
 )
 from lpmsim.sweeps.plan import Plan, Point
 from lpmsim.sweeps.rows import Row, RunResult
-from lpmsim.sweeps.store import ResultStore, StoreError, point_to_json, store_path
+from lpmsim.sweeps.store import ResultStore, StoreError, point_to_json, remove_store, store_path
 
 Progress = Callable[[RunResult, int, int], None]
 """Called after each run of this session with (its result, runs stored, runs planned)."""
@@ -291,11 +291,27 @@ def run_sweep(
     executor: Executor,
     progress: Progress | None = None,
     command: Sequence[str] | None = None,
+    fresh: bool = False,
 ) -> SweepResult:
     """Run the keys of ``plan`` that the store in ``out_dir`` has no row for, committing each row as
-    it finishes; returns what the store holds at the end (``session.interrupted`` after Ctrl-C)."""
+    it finishes; returns what the store holds at the end (``session.interrupted`` after Ctrl-C).
+    ``fresh`` discards the store first (under the session lock)."""
     t0 = time.perf_counter()
-    with session_lock(out_dir), open_store(out_dir, plan, command) as store:
+    with session_lock(out_dir):
+        if fresh:
+            remove_store(store_path(out_dir))
+        return _run(plan, out_dir, executor, progress, command, t0)
+
+
+def _run(
+    plan: Plan,
+    out_dir: Path,
+    executor: Executor,
+    progress: Progress | None,
+    command: Sequence[str] | None,
+    t0: float,
+) -> SweepResult:
+    with open_store(out_dir, plan, command) as store:
         done = store.done_keys()
         missing = [s for s in plan.specs if s.key not in done]
         session = Session(executor.description, executor.workers, runs_resumed=len(done))
