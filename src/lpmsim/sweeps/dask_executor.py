@@ -13,6 +13,7 @@ own setting (start it with ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=2``, 
 from __future__ import annotations
 
 import uuid
+from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -76,18 +77,34 @@ class DaskExecutor:
         where = "a LocalCluster" if self._cluster is not None else "scheduler"
         return f"dask, {where} at {self.address}, {self.workers} worker(s)"
 
+    def _capacity(self) -> int:
+        workers = self._client.scheduler_info().get("workers", {})
+        return max(1, sum(int(w.get("nthreads", 1)) for w in workers.values()))
+
     def run(self, specs: Sequence[RunSpec]) -> Iterator[RunResult]:
+        """Keeps as many runs in flight as the cluster has threads (re-read as workers come and
+        go), so that a worker holds only the run it is executing: when it dies, only that run is
+        counted against (tasks queued on a dying worker count as having been on it)."""
         dd = _distributed()
         session = uuid.uuid4().hex[:8]
-        futures: dict[Any, RunSpec] = {}
-        for spec in specs:
-            fut = self._client.submit(
-                run_one, spec, self.simulate, key=f"lpmsim-{session}-{spec.key}", pure=False, retries=0
-            )
-            futures[fut] = spec
+        queue = deque(specs)
+        inflight: dict[Any, RunSpec] = {}
+        done = dd.as_completed([], loop=self._client.loop)
+
+        def submit_more() -> None:
+            cap = self._capacity()
+            while queue and len(inflight) < cap:
+                spec = queue.popleft()
+                fut = self._client.submit(
+                    run_one, spec, self.simulate, key=f"lpmsim-{session}-{spec.key}", pure=False, retries=0
+                )
+                inflight[fut] = spec
+                done.add(fut)
+
+        submit_more()
         try:
-            for fut in dd.as_completed(list(futures), loop=self._client.loop):
-                spec = futures.pop(fut)
+            for fut in done:
+                spec = inflight.pop(fut)
                 if fut.status == "finished":
                     yield fut.result()
                 else:
@@ -95,16 +112,18 @@ class DaskExecutor:
                     if isinstance(exc, dd.KilledWorker):
                         yield failed_result(
                             spec,
-                            f"WorkerDied: every worker that ran it died, until the scheduler gave up ({error_line(exc)})",
+                            "WorkerDied: every worker that ran it died, until the scheduler gave up "
+                            f"({error_line(exc)})",
                             None,
                             1 + MAX_RETRIES,
                         )
                     else:
                         yield failed_result(spec, error_line(exc))
                 fut.release()
+                submit_more()
         finally:
-            if futures:
-                self._client.cancel(list(futures))
+            if inflight:
+                self._client.cancel(list(inflight))
 
     def close(self) -> None:
         client, self._client = self._client, None
