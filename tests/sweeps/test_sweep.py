@@ -17,6 +17,7 @@ from lpmsim.sweeps.plan import scenario_hash
 from lpmsim.sweeps.rows import RunResult, empty_row, run_one
 from lpmsim.sweeps.store import ResultStore, StoreError, store_path
 from lpmsim.sweeps.sweep import describe, load_result, run_sweep, session_lock
+from lpmsim.sweeps.sweep_report import METRICS
 from lpmsim.sweeps.sweepfile import SweepFileError, load_sweep
 
 from .helpers import DEADLY_SEED, die_on_seed_3
@@ -260,3 +261,14 @@ def test_one_session_at_a_time_per_directory(tmp_path: Path) -> None:
     with session_lock(out), pytest.raises(StoreError, match="another lpmsim sweep is running"):
         run_sweep(plan, out, LocalExecutor(1))
     assert run_sweep(plan, out, LocalExecutor(1)).complete
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_every_metric_pivots(tmp_path: Path, metric: str) -> None:
+    out = tmp_path / "o"
+    assert run_sweep(load_sweep(tiny_sweep(tmp_path, seeds=1)).plan(), out, LocalExecutor(1)).complete
+    code, stdout, stderr = cli(
+        "sweep", "--report-only", str(out), "--by", "partition.vcpus", "--metric", metric
+    )
+    assert code == 0, stderr
+    assert metric in stdout and "vcpus=4" in stdout and "vcpus=8" in stdout

@@ -159,7 +159,9 @@ def sweep(
     file: Annotated[
         Path | None,
         typer.Argument(
-            help="The sweep file (TOML: base scenario, axes, variants, seeds).", show_default=False
+            help="The sweep file (TOML: base scenario, axes, variants, seeds).",
+            metavar="SWEEP.toml",
+            show_default=False,
         ),
     ] = None,
     out: Annotated[

@@ -11,7 +11,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from lpmsim.sweeps.aggregate import DEFINITIONS
 from lpmsim.sweeps.report import (
     DASH,
     Entry,
@@ -26,8 +25,15 @@ from lpmsim.sweeps.report import (
 from lpmsim.sweeps.sweep import SweepResult
 
 PROPORTIONS = ("p_crash", "p_panic", "bugs_detected")
-NUMBERS = tuple(
-    k for k in DEFINITIONS if k.endswith(("_mean", "_median", "_median_s")) and not k.startswith("reports")
+NUMBERS = (
+    "detection_delay_median_s",
+    "fault_latency_p99_s_median",
+    "blocktime_per_vcpu_p99_s_median",
+    "postcopy_s_mean",
+    "throughput_loss_frac_mean",
+    "demand_faults_mean",
+    "hv_stall_annotations_mean",
+    "wall_s_mean",
 )
 METRICS = (*PROPORTIONS, *NUMBERS)
 """What ``--metric`` may name: a proportion (shown with its interval) or a single figure."""
@@ -76,7 +82,9 @@ def pivot_table(res: SweepResult, by: str, metric: str = "p_crash") -> Table:
     values = dict(res.axes)[by]
     others = [f for f in fields if f != by]
     unit = " (in %, 95 % Wilson interval below)" if metric in PROPORTIONS else ""
-    t = _table(f"{metric} by {by}{unit}")
+    title = f"{metric} by {by}{unit}"
+    t = _table(title)
+    t.min_width = len(title)  # a narrow pivot would wrap the metric's name
     labels = dict(zip(fields, short_labels(fields), strict=True))
     for f in [*(labels[o] for o in others), "variant"]:
         t.add_column(escape(f), overflow="fold")
@@ -101,10 +109,10 @@ def render_sweep(res: SweepResult, console: Console, by: str | None = None, metr
     """Print the header, the tables (or the pivot with ``by``) and the failed runs."""
     seeds = res.seeds
     seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}–{seeds[-1]}"
-    axes = " × ".join(f"{f} ({len(v)})" for f, v in res.axes) or "no axes"
+    axes = "".join(f"{f} ({len(v)}) × " for f, v in res.axes)
     state = "" if res.complete else f"; {len(res.results)} of {res.planned} runs in the store"
     console.print(
-        f"[bold]{escape(res.name)}[/]: {escape(axes)} × {len(res.variant_names)} variant(s) × "
+        f"[bold]{escape(res.name)}[/]: {escape(axes)}{len(res.variant_names)} variant(s) × "
         f"{len(seeds)} run(s), {seed_text}{state}"
     )
     for v in res.description["variants"]:
