@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import random
 import signal
+import sqlite3
 import subprocess
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -17,13 +19,27 @@ from lpmsim.sweeps.sweepfile import load_sweep
 from .sweep_helpers import alive, children_of, lpmsim_cmd, rows, run_cli, store_keys, tiny_sweep
 
 KILLS = 20
+
+
+def stored_count(out: Path) -> int:
+    """Rows in the store now (-1 before it has its tables), read beside the running sweep."""
+    path = out / "sweep.sqlite"
+    if not path.exists():
+        return -1
+    try:
+        with closing(sqlite3.connect(path, timeout=5)) as db:
+            return int(db.execute("SELECT count(*) FROM runs").fetchone()[0])
+    except sqlite3.Error:
+        return -1
+
+
 ORPHAN_GRACE_S = 5.0
 
 
 @pytest.mark.slow
 def test_kill_9_at_random_points_then_resume(tmp_path: Path) -> None:
-    # 2 points x 2 variants x 6 seeds, about 0.2 s a run: a session takes a few seconds
-    f = tiny_sweep(tmp_path, seeds=6, max_time_s=10)
+    # 2 points x 2 variants x 10 seeds, about 0.2 s a run: more than the 20 sessions can finish
+    f = tiny_sweep(tmp_path, seeds=10, max_time_s=10)
     plan = load_sweep(f).plan()
     ref = tmp_path / "ref"
     r = run_cli("sweep", str(f), "--out", str(ref), "-j", "1", "-q")
@@ -38,8 +54,18 @@ def test_kill_9_at_random_points_then_resume(tmp_path: Path) -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + rng.uniform(0.3, 3.5)
         family: set[int] = set()
+        if i % 2:
+            # at any moment from the start: start-up, creating the store, spawning workers, running
+            deadline = time.monotonic() + rng.uniform(0.2, 3.0)
+        else:
+            # while runs are being stored, whatever the machine's load: once a new row is in
+            before = stored_count(out)
+            t0 = time.monotonic()
+            while stored_count(out) <= before and proc.poll() is None and time.monotonic() - t0 < 120:
+                family |= children_of(proc.pid)
+                time.sleep(0.05)
+            deadline = time.monotonic() + rng.uniform(0.0, 0.6)
         while time.monotonic() < deadline and proc.poll() is None:
             family |= children_of(proc.pid)
             time.sleep(0.05)
@@ -59,6 +85,7 @@ def test_kill_9_at_random_points_then_resume(tmp_path: Path) -> None:
     assert killed_mid_run >= KILLS // 2
     # some kills landed while runs were being stored, not only before the first or after the last
     assert any(0 < n < len(plan.specs) for n in stored), stored
+    print(f"kills: {killed_mid_run}; rows in the store after each: {stored}")
     r = run_cli("sweep", str(f), "--out", str(out), "-j", "2", "-q")
     assert r.returncode == 0, r.stderr
     assert store_keys(out) == sorted(plan.keys)
