@@ -32,7 +32,7 @@ from typing import Any
 from lpmsim import __version__
 from lpmsim.config.scenario import Scenario
 from lpmsim.sweeps.aggregate import DEFINITIONS, aggregate, aggregate_variant
-from lpmsim.sweeps.executors import Executor, LocalExecutor, default_jobs
+from lpmsim.sweeps.executors import Executor, LocalExecutor, default_jobs, drive
 from lpmsim.sweeps.outputs import JSON_NAME, PARQUET_NAME, arrow_table, atomic_text, json_text, write_parquet
 from lpmsim.sweeps.plan import MAX_SEED, Plan, plan_runs, prepare, seeds_for
 from lpmsim.sweeps.rows import (
@@ -79,24 +79,6 @@ __all__ = [
 
 Progress = Callable[[RunResult, int, int], None]
 """Called in the calling process after each run with (its result, runs done, runs in total)."""
-
-
-def drive(
-    executor: Executor,
-    specs: Sequence[RunSpec],
-    on_result: Callable[[RunResult], None],
-) -> bool:
-    """Run ``specs`` seed by seed across variants and points (so that an interrupted run has about
-    as many runs of each), calling ``on_result`` for each as it finishes; returns whether Ctrl-C
-    interrupted it (the executor is then stopped)."""
-    order = sorted(range(len(specs)), key=lambda i: (specs[i].seed, i))
-    try:
-        for res in executor.run([specs[i] for i in order]):
-            on_result(res)
-    except KeyboardInterrupt:
-        executor.close()
-        return True
-    return False
 
 
 def execute(

@@ -20,7 +20,7 @@ import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
@@ -160,3 +160,21 @@ class LocalExecutor:
                     pool = self._new_pool(n)
         finally:
             self.close()
+
+
+def drive(
+    executor: Executor,
+    specs: Sequence[RunSpec],
+    on_result: Callable[[RunResult], None],
+) -> bool:
+    """Run ``specs`` seed by seed across variants and points (so that an interrupted run has about
+    as many runs of each), calling ``on_result`` for each as it finishes; returns whether Ctrl-C
+    interrupted it (the executor is then stopped)."""
+    order = sorted(range(len(specs)), key=lambda i: (specs[i].seed, i))
+    try:
+        for res in executor.run([specs[i] for i in order]):
+            on_result(res)
+    except KeyboardInterrupt:
+        executor.close()
+        return True
+    return False

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,7 +196,3 @@ def remove_store(path: Path) -> None:
     """Delete a store and its WAL files (``--fresh``)."""
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-
-
-def keys_of(results: Iterable[RunResult]) -> list[str]:
-    return [r.key for r in results]

@@ -30,8 +30,7 @@ from typing import Any
 
 from lpmsim import __version__
 from lpmsim.sweeps.aggregate import DEFINITIONS, aggregate_variant
-from lpmsim.sweeps.compare import drive
-from lpmsim.sweeps.executors import Executor
+from lpmsim.sweeps.executors import Executor, drive
 from lpmsim.sweeps.outputs import (
     JSON_NAME,
     PARQUET_NAME,
