@@ -9,23 +9,16 @@ from __future__ import annotations
 
 import shlex
 import sys
-import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.markup import escape
 
 from lpmsim.cli.common import PresetOpt, ScenarioArg, SetOpt, err_console, fail, out_console, user_errors
 from lpmsim.config.loader import ScenarioError, build_scenario, resolve_scenario
-from lpmsim.sweeps.compare import JSON_NAME, PARQUET_NAME, CompareResult, Plan, RunResult, prepare, run_plan
+from lpmsim.sweeps.compare import JSON_NAME, PARQUET_NAME, CompareResult, Plan, prepare, run_plan
+from lpmsim.sweeps.progress import Reporter
 from lpmsim.sweeps.report import render
 from lpmsim.sweeps.variants import VariantError, parse_variants
 
@@ -82,11 +75,11 @@ def _plan(
     for s in overrides:
         key = s.partition("=")[0].strip()
         if key == "mitigation" or key.startswith("mitigation."):
-            fail(f"--set {s}: the policy is what each --variant sets (NAME=POLICY[,option=value...])")
+            fail(escape(f"--set {s}: the policy is what each --variant sets (NAME=POLICY[,option=value...])"))
     try:
         parsed = parse_variants(variants)
     except VariantError as exc:
-        fail(str(exc))
+        fail(escape(str(exc)))
     with user_errors():
         base = resolve_scenario(file, preset, overrides)
         # The base itself must be a valid scenario (whatever its mitigation): its errors are the
@@ -95,56 +88,7 @@ def _plan(
     try:
         return prepare(base, parsed, runs, seed)
     except (VariantError, ScenarioError) as exc:
-        fail(str(exc))
-
-
-class _Reporter:
-    """Progress: a bar on a terminal, otherwise a line every ~10 % of the runs and per failure."""
-
-    def __init__(self, total: int, quiet: bool) -> None:
-        self.total = total
-        self.failed = 0
-        self.quiet = quiet
-        self.bar: Progress | None = None
-        self.task: Any = None
-        self.next_line = 0
-        self.step = max(1, total // 10)
-        self.t0 = time.monotonic()
-
-    def __enter__(self) -> _Reporter:
-        if not self.quiet and err_console.is_terminal:
-            self.bar = Progress(
-                TextColumn("[bold]comparing[/]"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("runs, {task.fields[failed]} failed"),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=err_console,
-                transient=True,
-            )
-            self.bar.__enter__()
-            self.task = self.bar.add_task("runs", total=self.total, failed=0)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-
-    def __call__(self, res: RunResult, done: int, total: int) -> None:
-        if not res.ok:
-            self.failed += 1
-            # Failures are always shown as they happen (above the bar when there is one).
-            err_console.print(f"run failed: {res.variant} seed {res.seed}: {res.error}", markup=False)
-        if self.bar is not None:
-            self.bar.update(self.task, completed=done, failed=self.failed)
-        elif not self.quiet and (done >= self.next_line or done == total):
-            self.next_line = done + self.step
-            err_console.print(
-                f"compare: {done}/{total} runs done, {self.failed} failed, "
-                f"{time.monotonic() - self.t0:,.1f} s",
-                markup=False,
-            )
+        fail(escape(str(exc)))
 
 
 def compare(
@@ -184,10 +128,10 @@ def compare(
     sets = list(overrides or [])
     texts = list(variants or [])
     if out.exists() and not out.is_dir():
-        fail(f"--out {out}: exists and is not a directory")
+        fail(escape(f"--out {out}: exists and is not a directory"))
     plan = _plan(file, preset, sets, texts, runs, seed)
     command = _command_line(file, preset, sets, texts, runs, jobs, seed, out)
-    with _Reporter(len(plan.specs), quiet) as reporter:
+    with Reporter(err_console, len(plan.specs), quiet=quiet, label="compare") as reporter:
         res = run_plan(plan, jobs, reporter)
     _finish(res, out, command, as_json, quiet)
 

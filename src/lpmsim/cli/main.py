@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from lpmsim import __version__
-from lpmsim.cli import compare_cmd, guard_cmd, policies_cmd, run_cmd, scenario_cmds, triage_cmd
+from lpmsim.cli import compare_cmd, guard_cmd, policies_cmd, run_cmd, scenario_cmds, sweep_cmd, triage_cmd
 from lpmsim.cli.common import err_console
 from lpmsim.outputs.text import plain
 
@@ -46,6 +46,7 @@ def _root(
 
 run_cmd.register(app)
 compare_cmd.register(app)
+sweep_cmd.register(app)
 policies_cmd.register(app)
 scenario_cmds.register(app)
 guard_cmd.register(app)

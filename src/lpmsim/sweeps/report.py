@@ -1,12 +1,15 @@
 """The terminal view of a comparison: three tables with a row per variant, then the failed runs.
 
+The table builders take labelled entries, so that a sweep prints the same tables with a row per
+(axis point, variant) (``lpmsim.sweeps.sweep_report``).
+
 The tables fit 120 columns for any number of variants: outcomes (P(panic), P(crash) with their
 95 % Wilson intervals, bugs detected), lockup reports per run, and what the migration did.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich import box
@@ -16,6 +19,8 @@ from rich.table import Table
 
 from lpmsim.kernel.model import DETECTORS
 from lpmsim.sweeps.compare import CompareResult
+from lpmsim.sweeps.plan import point_text
+from lpmsim.sweeps.rows import RunResult
 
 DETECTOR_LABELS = {
     "hardlockup": "hard\nLOCKUP",
@@ -68,34 +73,29 @@ def _reports_cell(agg: Mapping[str, Any], det: str) -> str:
     return f"{total}\n{m}/{b}"
 
 
-def render(res: CompareResult, console: Console) -> None:
-    """Print the tables and the failed runs of ``res``."""
-    aggs = res.aggregates
-    seeds = res.seeds
-    seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}–{seeds[-1]}"
-    state = "" if not res.interrupted else f", interrupted after {len(res.results)} of {res.planned} runs"
-    console.print(
-        f"[bold]{res.name}[/]: {len(res.variants)} variant(s) × {len(seeds)} run(s), {seed_text} "
-        f"(the same for every variant){state}; {res.wall_s:,.1f} s with {res.jobs} process(es)"
-    )
-    for v in res.variants:
-        mit = res.scenarios[v.name].mitigation
-        items = [mit.policy, *(f"{k}={val}" for k, val in v.options.items()), *v.overrides]
-        console.print(f"  [bold]{v.name}[/]: {escape(', '.join(items))}")
+Entry = tuple[Sequence[str], Mapping[str, Any]]
+"""One row of a table: its label cells (the variant; in a sweep, the axis values first) and the
+figures of ``aggregate_variant``."""
 
+
+def _labels(t: Table, labels: Sequence[str]) -> None:
+    for name in labels:
+        t.add_column(escape(name), overflow="fold")
+
+
+def outcomes_table(labels: Sequence[str], entries: Sequence[Entry]) -> Table:
     t = _table("Outcomes (in %, 95 % Wilson interval below)")
-    t.add_column("variant", overflow="fold")
+    _labels(t, labels)
     t.add_column("runs", justify="right")
     t.add_column("survived", justify="right")
     t.add_column("P(panic)", justify="right")
     t.add_column("P(crash)", justify="right")
     t.add_column("bugs\ndetected", justify="right")
     t.add_column("median\ndelay", justify="right")
-    for v in res.variants:
-        a = aggs[v.name]
+    for cells, a in entries:
         runs = str(a["ok"]) if not a["failed"] else f"{a['ok']}\n+{a['failed']} failed"
         t.add_row(
-            v.name,
+            *(escape(c) for c in cells),
             runs,
             str(a["outcomes"]["survived"]),
             proportion(a["p_panic"]),
@@ -103,62 +103,80 @@ def render(res: CompareResult, console: Console) -> None:
             proportion(a["bugs_detected"]),
             _seconds(a["detection_delay_median_s"]),
         )
-    console.print(t)
+    return t
 
-    split = any(
-        aggs[v.name].get("reports_migration_mean") or aggs[v.name].get("reports_bug_mean")
-        for v in res.variants
-    )
+
+def reports_table(labels: Sequence[str], entries: Sequence[Entry]) -> Table:
+    split = any(a.get("reports_migration_mean") or a.get("reports_bug_mean") for _, a in entries)
     title = "Lockup reports per run (mean)" + (
         "; below: caused by migration / by injected bugs" if split else ""
     )
     t = _table(title)
-    t.add_column("variant", overflow="fold")
+    _labels(t, labels)
     for d in DETECTORS:
         t.add_column(DETECTOR_LABELS.get(d, d), justify="right")
     t.add_column("NMI IPI\nsent", justify="right")
     t.add_column("NMI IPI\nno reply", justify="right")
-    annotated = any(aggs[v.name].get("hv_stall_annotations_mean") for v in res.variants)
+    annotated = any(a.get("hv_stall_annotations_mean") for _, a in entries)
     if annotated:
         t.add_column("hv stall\nannotated", justify="right")
-    for v in res.variants:
-        a = aggs[v.name]
+    for cells, a in entries:
         nmi = a["nmi_ipi_mean"]
         extra = [_mean(a.get("hv_stall_annotations_mean"))] if annotated else []
         t.add_row(
-            v.name,
+            *(escape(c) for c in cells),
             *(_reports_cell(a, d) for d in DETECTORS),
             _mean(nmi["sent"]),
             _mean(nmi["timed_out"]),
             *extra,
         )
-    console.print(t)
+    return t
 
+
+def migration_table(labels: Sequence[str], entries: Sequence[Entry]) -> Table:
     t = _table("Migration (p99: median over runs of each run's p99; others: mean over runs)")
-    t.add_column("variant", overflow="fold")
+    _labels(t, labels)
     t.add_column("fault latency\np99", justify="right")
     t.add_column("per-vCPU\nblocktime p99", justify="right")
     t.add_column("post-copy", justify="right")
     t.add_column("throughput\nlost", justify="right")
     t.add_column("demand\nfaults", justify="right")
-    for v in res.variants:
-        a = aggs[v.name]
+    for cells, a in entries:
         t.add_row(
-            v.name,
+            *(escape(c) for c in cells),
             _seconds(a["fault_latency_p99_s_median"]),
             _seconds(a["blocktime_per_vcpu_p99_s_median"]),
             _seconds(a["postcopy_s_mean"]),
             _frac(a["throughput_loss_frac_mean"]),
             _mean(a["demand_faults_mean"], 0),
         )
-    console.print(t)
-    render_failures(res, console)
+    return t
 
 
-def render_failures(res: CompareResult, console: Console) -> None:
-    failures = res.failures
+def render(res: CompareResult, console: Console) -> None:
+    """Print the tables and the failed runs of ``res``."""
+    seeds = res.seeds
+    seed_text = f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}–{seeds[-1]}"
+    state = "" if not res.interrupted else f", interrupted after {len(res.results)} of {res.planned} runs"
+    console.print(
+        f"[bold]{escape(res.name)}[/]: {len(res.variants)} variant(s) × {len(seeds)} run(s), {seed_text} "
+        f"(the same for every variant){state}; {res.wall_s:,.1f} s with {res.jobs} process(es)"
+    )
+    for v in res.variants:
+        mit = res.scenarios[v.name].mitigation
+        items = [mit.policy, *(f"{k}={val}" for k, val in v.options.items()), *v.overrides]
+        console.print(f"  [bold]{escape(v.name)}[/]: {escape(', '.join(items))}")
+    entries: list[Entry] = [([v.name], res.aggregates[v.name]) for v in res.variants]
+    console.print(outcomes_table(["variant"], entries))
+    console.print(reports_table(["variant"], entries))
+    console.print(migration_table(["variant"], entries))
+    render_failures(res.failures, console)
+
+
+def render_failures(failures: Sequence[RunResult], console: Console) -> None:
     if not failures:
         return
     console.print(f"[bold red]{len(failures)} run(s) failed[/] (not counted above):")
     for r in failures:
-        console.print(f"  {r.variant} seed {r.seed}: {r.error}", markup=False)
+        at = f" at {point_text(r.point)}" if r.point else ""
+        console.print(f"  {r.variant}{at} seed {r.seed}: {r.error}", markup=False)
