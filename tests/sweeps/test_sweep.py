@@ -6,12 +6,14 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from lpmsim.cli.main import app
+from lpmsim.outputs.files import current_umask
 from lpmsim.sweeps.executors import LocalExecutor
 from lpmsim.sweeps.plan import scenario_hash
 from lpmsim.sweeps.rows import RunResult, empty_row, run_one
@@ -118,6 +120,9 @@ def test_sweep_resume_report_only_and_independent_of_workers(tmp_path: Path) -> 
         (4, "f", 1),
     ]
     assert all(r["ok"] for r in got)
+    umask = current_umask()
+    for name in ("compare.json", "runs.parquet"):  # an ordinary file's mode (issue 11), not mkstemp's 0600
+        assert stat.S_IMODE((one / name).stat().st_mode) == 0o666 & ~umask, name
     doc = json.loads((one / "compare.json").read_text())
     assert doc["kind"] == "sweep" and doc["complete"] is True and doc["seeds"] == [1, 2]
     assert [p["point"] for p in doc["points"]] == [{"partition.vcpus": 4}, {"partition.vcpus": 8}]

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from lpmsim.cli.common import PresetOpt, ScenarioArg, SetOpt, err_console, fail, out_console, user_errors
 from lpmsim.config.loader import ScenarioError, build_scenario, resolve_scenario
@@ -75,11 +74,11 @@ def _plan(
     for s in overrides:
         key = s.partition("=")[0].strip()
         if key == "mitigation" or key.startswith("mitigation."):
-            fail(escape(f"--set {s}: the policy is what each --variant sets (NAME=POLICY[,option=value...])"))
+            fail(f"--set {s}: the policy is what each --variant sets (NAME=POLICY[,option=value...])")
     try:
         parsed = parse_variants(variants)
     except VariantError as exc:
-        fail(escape(str(exc)))
+        fail(str(exc))
     with user_errors():
         base = resolve_scenario(file, preset, overrides)
         # The base itself must be a valid scenario (whatever its mitigation): its errors are the
@@ -88,7 +87,7 @@ def _plan(
     try:
         return prepare(base, parsed, runs, seed)
     except (VariantError, ScenarioError) as exc:
-        fail(escape(str(exc)))
+        fail(str(exc))
 
 
 def compare(
@@ -128,7 +127,7 @@ def compare(
     sets = list(overrides or [])
     texts = list(variants or [])
     if out.exists() and not out.is_dir():
-        fail(escape(f"--out {out}: exists and is not a directory"))
+        fail(f"--out {out}: exists and is not a directory")
     plan = _plan(file, preset, sets, texts, runs, seed)
     command = _command_line(file, preset, sets, texts, runs, jobs, seed, out)
     with Reporter(err_console, len(plan.specs), quiet=quiet, label="compare") as reporter:

@@ -20,7 +20,6 @@ from types import FrameType
 from typing import Annotated, NoReturn
 
 import typer
-from rich.markup import escape
 
 from lpmsim.cli.common import err_console, fail, out_console
 from lpmsim.sweeps.executors import Executor, LocalExecutor
@@ -42,7 +41,7 @@ class ExecutorName(StrEnum):
 
 
 def _refuse(message: str) -> NoReturn:
-    fail(escape(message))
+    fail(message)
 
 
 def _check_out(out: Path) -> None:

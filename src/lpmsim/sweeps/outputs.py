@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lpmsim.outputs.files import current_umask
 from lpmsim.sweeps.rows import COLUMNS
 
 JSON_NAME = "compare.json"
@@ -26,6 +27,7 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     tmp = Path(name)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~current_umask())  # an ordinary file's mode, not mkstemp's 0600
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

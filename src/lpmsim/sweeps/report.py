@@ -14,10 +14,10 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from lpmsim.kernel.model import DETECTORS
+from lpmsim.outputs.text import esc as escape
 from lpmsim.sweeps.compare import CompareResult
 from lpmsim.sweeps.plan import point_text
 from lpmsim.sweeps.rows import RunResult

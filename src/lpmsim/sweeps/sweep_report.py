@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from lpmsim.outputs.text import esc as escape
 from lpmsim.sweeps.report import (
     DASH,
     Entry,
