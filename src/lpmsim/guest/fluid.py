@@ -27,6 +27,7 @@ the episode, its stall ends).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -112,6 +113,9 @@ class FluidGuest(GuestBase):
         self.spinners = np.zeros(len(w.locks), dtype=np.int64)
         self.claimed_mask = np.zeros(n, dtype=bool)
         self._handover: dict[int, Callable[[], None]] = {}  # claimed while stalled: ready() at its end
+        self.steps = 0  # time steps taken (benchmarks/run_bench.py)
+        self.next_step_at = -math.inf  # time of the next step (the episode state changes only there)
+        self._skipping: dict[int, dict[_EndWatch, None]] = {}  # per vCPU: end watches past looks skipped
 
     @staticmethod
     def _wvec(layout: Layout, touches: dict[str, float], nreg: int) -> np.ndarray:
@@ -124,6 +128,7 @@ class FluidGuest(GuestBase):
     def rtas_call(self, cpu: int, base_s: float) -> Event:
         """Run an RTAS call on ``cpu`` now: base CPU time plus a stall per missing page touched."""
         ev = self.env.event()
+        self._disturb(cpu)
         tr = self.transfer
         extra = 0.0
         faults = 0
@@ -154,6 +159,7 @@ class FluidGuest(GuestBase):
         self.in_rtas[cpu] = True
 
         def done() -> None:
+            self._disturb(cpu)
             self.in_rtas[cpu] = False
             self._unpublish(cpu)
             ev.succeed()
@@ -172,6 +178,7 @@ class FluidGuest(GuestBase):
         self.env.process(self._run(), name="fluid-guest")
 
     def _claim(self, cpu: int, ready: Callable[[], None]) -> None:
+        self._disturb(cpu)
         self.claimed_mask[cpu] = True
         self.ep_left[cpu] = 0  # the episode's later faults are not taken: the bug's code runs instead
         if self.published[cpu] and self.cpus.cpus[cpu].stalled and not self.in_rtas[cpu]:
@@ -209,17 +216,15 @@ class FluidGuest(GuestBase):
         if stalled:
             self.cpus.set_stalled(cpu, True)
 
-        def end() -> None:
-            if not self.published[cpu] or self.in_rtas[cpu]:
-                return
-            if self.busy[cpu] > 1e-12 or self.ep_left[cpu] > 0:
-                # The episode outlasted its estimate (its later faults met a longer latency, or
-                # another followed back to back): look again when its known part is over.
-                self.env.call_at(self.env.now + max(float(self.busy[cpu]), self.sc.sim.fluid_step_min_s), end)
-                return
-            self._unpublish(cpu)
+        _EndWatch(self, cpu).schedule(until)
 
-        self.env.call_at(until, end)
+    def _disturb(self, cpu: int) -> None:
+        """Something outside the step changed vCPU ``cpu``'s episode state (an RTAS call, a claim):
+        its end watches look again at the first time they would have looked after now."""
+        watches = self._skipping.pop(cpu, None)
+        if watches:
+            for w in list(watches):
+                w.resume(self.env.now)
 
     def _shares(self) -> np.ndarray:
         s = self.share.copy()
@@ -236,6 +241,7 @@ class FluidGuest(GuestBase):
         max_dt = self.sc.sim.fluid_step_s
         min_dt = min(self.sc.sim.fluid_step_min_s, max_dt)
         while tr.completed_at is None:
+            self.steps += 1
             dt = min(max_dt, max(tr.latency() / 3, min_dt))
             # vCPUs stalled on a fault, averaged over the step: the population a request queues behind.
             lat = tr.latency(outstanding=float((np.minimum(self.busy, dt) * self.stall_frac).sum() / dt))
@@ -325,7 +331,9 @@ class FluidGuest(GuestBase):
             tr.request(faults - waits, lat)
             tr.step(dt)
             m.window_end = env.now + dt
-            yield env.timeout(dt)
+            step_ev = env.timeout(dt)
+            self.next_step_at = env.now + dt
+            yield step_ev
         m.window_end = env.now
         for cpu in np.flatnonzero(self.published & ~self.in_rtas).tolist():
             self._unpublish(cpu)
@@ -413,3 +421,73 @@ class FluidGuest(GuestBase):
                 self.spinners[lock] -= 1
 
             self.env.call_at(max(self.env.now, float(at[i]) + dur), release)
+
+
+class _EndWatch:
+    """Looks at the end of a published episode whether the vCPU's episode is over; if not, looks
+    again when its known part is over (the episode outlasted its estimate: its later faults met a
+    longer latency, or another followed back to back).
+
+    The episode state (``busy``, ``ep_left``) changes only at a fluid step, in an RTAS call or a
+    claim; the last two call ``FluidGuest._disturb``.  So every look between two steps that finds
+    the episode not over repeats the same answer: the watch computes the times of those looks (the
+    same float additions as looking each time) and schedules only the first at or after the next
+    step.  A disturbance in between re-schedules the look at the first of those times after it.
+    """
+
+    __slots__ = ("cpu", "g", "gen", "origin", "step", "target")
+
+    def __init__(self, g: FluidGuest, cpu: int) -> None:
+        self.g = g
+        self.cpu = cpu
+        self.gen = 0
+        self.origin = 0.0  # the last real look, and the step between looks from there
+        self.step = 0.0
+        self.target = 0.0
+
+    def schedule(self, at: float) -> None:
+        self.gen += 1
+        gen = self.gen
+        self.target = at
+        self.g.env.call_at(at, lambda: self._look(gen))
+
+    def _look(self, gen: int) -> None:
+        if gen != self.gen:
+            return  # re-scheduled by a disturbance
+        g, cpu = self.g, self.cpu
+        skipping = g._skipping.get(cpu)
+        if skipping is not None:
+            skipping.pop(self, None)
+        if not g.published[cpu] or g.in_rtas[cpu]:
+            return
+        busy = float(g.busy[cpu])
+        if busy > 1e-12 or g.ep_left[cpu] > 0:
+            now = g.env.now
+            d = max(busy, g.sc.sim.fluid_step_min_s)
+            t = _after(now, d)
+            if t < g.next_step_at:
+                first = t
+                while t < g.next_step_at:
+                    t = _after(t, d)
+                if now + (t - now) == t:  # call_at(t) from now lands exactly there
+                    self.origin, self.step = now, d
+                    g._skipping.setdefault(cpu, {})[self] = None
+                else:
+                    t = first
+            self.schedule(t)
+            return
+        g._unpublish(cpu)
+
+    def resume(self, now: float) -> None:
+        """The first look after ``now`` (a disturbance) that skipping would have left out."""
+        t = _after(self.origin, self.step)
+        while t < now:
+            t = _after(t, self.step)
+        if t < self.target:
+            self.schedule(t)
+
+
+def _after(t: float, d: float) -> float:
+    """The time of an event scheduled at ``t`` for ``t + d`` (``Environment.call_at`` stores
+    ``now + (time - now)``)."""
+    return t + ((t + d) - t)

@@ -112,10 +112,7 @@ class KernelModel:
     def first_timer_ok(self) -> int | None:
         if len(self.blocked) >= self.n:
             return None
-        c = 0
-        while c in self.blocked:
-            c += 1
-        return c
+        return self.tok.index(True)  # tok[c] is False exactly when c is in blocked
 
     # -- state changes ---------------------------------------------------------------------------
     def _on_change(self, c: int, t: float) -> None:
