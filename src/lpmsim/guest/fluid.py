@@ -261,6 +261,10 @@ class FluidGuest(GuestBase):
             self._continue_episodes(free, lat, mm, region_faults)
             if total > 0:
                 p_act = hazard / total
+                # rng.choice(p_act.size, size, p=p_act), without its checks: the same cdf, the
+                # same uniforms, the same searchsorted (bit-identical draws)
+                cdf = p_act.cumsum()
+                cdf /= cdf[-1]
                 left = free.copy()
                 for rnd in range(MAX_ROUNDS + 1):
                     act = np.flatnonzero(left > 0)
@@ -280,9 +284,12 @@ class FluidGuest(GuestBase):
                         left[act] = 0.0
                     if who.size == 0:
                         continue
-                    k = rng.choice(p_act.size, size=who.size, p=p_act)
+                    k = cdf.searchsorted(rng.random(who.size), side="right")
                     at = env.now + used[who] + (free[who] - left[who]) + t1
                     spin = k >= nact
+                    if not spin.any():
+                        self._faulting_round(who, k, t1, left, lat, phi_k, mm, region_faults)
+                        continue
                     kk = np.minimum(k, nact - 1)
                     c = np.where(spin, 0.0, rng.exponential(self.mean[kk]))
                     extra = np.where(spin, 0, rng.poisson(c * phi_k[kk]))
@@ -338,6 +345,38 @@ class FluidGuest(GuestBase):
         for cpu in np.flatnonzero(self.published & ~self.in_rtas).tolist():
             self._unpublish(cpu)
         _ = n
+
+    def _faulting_round(
+        self,
+        who: np.ndarray,
+        k: np.ndarray,
+        t1: np.ndarray,
+        left: np.ndarray,
+        lat: float,
+        phi_k: np.ndarray,
+        mm: np.ndarray,
+        region_faults: np.ndarray,
+    ) -> None:
+        """A round of episodes of which none is a spin (the common case): the general round's
+        arithmetic with its spin branches left out (the same draws, the same values)."""
+        c = self.rng.exponential(self.mean[k])
+        extra = self.rng.poisson(c * phi_k[k])
+        tail = (1 + extra) * lat
+        est = c + tail  # the episode's length if the latency stays
+        wall = c + lat  # this step takes the episode's first fault; the others follow one at a time
+        rest = left[who] - t1 - wall
+        over = rest < 0
+        wo = who[over]
+        self.busy[wo] += -rest[over]
+        w_over = wall[over]
+        self.stall_frac[wo] = np.where(w_over > 0, lat / np.maximum(w_over, 1e-300), 0.0)
+        left[who] = np.maximum(rest, 0.0)
+        more = extra > 0
+        wm = who[more]
+        self.ep_left[wm] += extra[more]
+        self.ep_act[wm] = k[more]
+        left[wm] = 0.0  # busy with its episode until the next step
+        self._account(who, k, np.ones(who.size, dtype=np.int64), c, tail, est, lat, mm, region_faults)
 
     def _continue_episodes(
         self, free: np.ndarray, lat: float, mm: np.ndarray, region_faults: np.ndarray
