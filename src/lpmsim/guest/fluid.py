@@ -104,6 +104,13 @@ class FluidGuest(GuestBase):
         self.rtas_w = self._wvec(layout, {w.rtas.region: 1.0}, nreg)
         self.rtas_rate = w.rtas.touch_rate_hz * w.touch_scale
         self.publish_min = sc.sim.fluid_publish_min_s
+        # per activity: a detector sees an episode in it even without a long stall
+        self.visible = [
+            c.value in KERNEL_CONTEXTS[1:] or c == Ctx.IRQS_HARD_OFF or a >= self.nctx
+            for a, c in enumerate(ctxs)
+        ]
+        self._split: dict[int, np.ndarray] = {}  # _region_split's values for the missing mass _split_mm
+        self._split_mm: np.ndarray | None = None
         # Per-vCPU state.
         self.busy = np.zeros(n)  # seconds of the current episode still to go
         self.stall_frac = np.zeros(n)  # share of that episode spent stalled (not running, not spinning)
@@ -119,7 +126,8 @@ class FluidGuest(GuestBase):
         self._handover: dict[int, Callable[[], None]] = {}  # claimed while stalled: ready() at its end
         self.steps = 0  # time steps taken (benchmarks/run_bench.py)
         self.next_step_at = -math.inf  # time of the next step (the episode state changes only there)
-        self._skipping: dict[int, dict[_EndWatch, None]] = {}  # per vCPU: end watches past looks skipped
+        self._skipping: dict[int, dict[_EndWatch, None]] = {}  # per vCPU: its parked end watches
+        self._parked: list[tuple[_EndWatch, int]] = []  # parked end watches, in the order parked
 
     @staticmethod
     def _wvec(layout: Layout, touches: dict[str, float], nreg: int) -> np.ndarray:
@@ -225,10 +233,15 @@ class FluidGuest(GuestBase):
     def _disturb(self, cpu: int) -> None:
         """Something outside the step changed vCPU ``cpu``'s episode state (an RTAS call, a claim):
         its end watches look again at the first time they would have looked after now."""
-        watches = self._skipping.pop(cpu, None)
+        watches = self._skipping.get(cpu)
         if watches:
             for w in list(watches):
                 w.resume(self.env.now)
+
+    def _run_parked(self) -> None:
+        """The parked end watches' looks that fall before the next step (``_EndWatch.answer``)."""
+        nxt = self.next_step_at
+        self._parked = [(w, gen) for w, gen in self._parked if w.answer(gen, nxt)]
 
     def _shares(self) -> np.ndarray:
         s = self.share.copy()
@@ -344,6 +357,8 @@ class FluidGuest(GuestBase):
             m.window_end = env.now + dt
             step_ev = env.timeout(dt)
             self.next_step_at = env.now + dt
+            if self._parked:
+                self._run_parked()
             yield step_ev
         m.window_end = env.now
         for cpu in np.flatnonzero(self.published & ~self.in_rtas).tolist():
@@ -434,7 +449,7 @@ class FluidGuest(GuestBase):
             if a >= self.nctx:
                 lock = int(a) - self.nctx
                 self.lock_release[lock] = max(self.lock_release[lock], now + float(wall[sel].max()))
-            visible = ctx.value in KERNEL_CONTEXTS[1:] or ctx == Ctx.IRQS_HARD_OFF or a >= self.nctx
+            visible = self.visible[a]
             if visible or long_stall:
                 for i in np.flatnonzero(sel & (wall >= self.publish_min)).tolist():
                     self._publish(
@@ -442,9 +457,16 @@ class FluidGuest(GuestBase):
                     )
 
     def _region_split(self, a: int, mm: np.ndarray) -> np.ndarray:
-        w = self.weights[a] * mm
-        s = w.sum()
-        return w / s if s > 0 else w
+        if mm is not self._split_mm:  # a new missing mass (the transfer's, fixed within a step)
+            self._split_mm = mm
+            self._split.clear()
+        out = self._split.get(a)
+        if out is None:
+            w = self.weights[a] * mm
+            s = w.sum()
+            out = w / s if s > 0 else w
+            self._split[a] = out
+        return out
 
     def _spins(self, who: np.ndarray, locks: np.ndarray, wall: np.ndarray, at: np.ndarray) -> None:
         """vCPUs that wanted a lock while its holder was stalled: they spin until the release."""
@@ -472,21 +494,26 @@ class _EndWatch:
     longer latency, or another followed back to back).
 
     The episode state (``busy``, ``ep_left``) changes only at a fluid step, in an RTAS call or a
-    claim; the last two call ``FluidGuest._disturb``.  So every look between two steps that finds
-    the episode not over repeats the same answer: the watch computes the times of those looks (the
-    same float additions as looking each time) and schedules only the first at or after the next
-    step.  A disturbance in between re-schedules the look at the first of those times after it.
+    claim; the last two call ``FluidGuest._disturb``.  So every look between two steps repeats the
+    answer of the state left by the step before it.  With ``FluidGuest.skip_looks`` the watch does
+    not schedule the looks that find the episode not over: it computes their times (the same float
+    additions as scheduling each from the one before) and *parks* until the step before its next
+    look (``FluidGuest._parked``); that step's ``_run_parked`` answers the look from the state the
+    step left, and schedules a real look only where the episode is over (there ``_unpublish``
+    runs, at the same time as without skipping).  A disturbance between a step and a parked look
+    makes the first look after it real again (``resume``).
     """
 
-    __slots__ = ("cpu", "g", "gen", "origin", "step", "target")
+    __slots__ = ("cpu", "first", "g", "gen", "origin", "step", "target")
 
     def __init__(self, g: FluidGuest, cpu: int) -> None:
         self.g = g
         self.cpu = cpu
         self.gen = 0
-        self.origin = 0.0  # the last real look, and the step between looks from there
+        self.origin = 0.0  # the last look (real or answered while parked), and the step from there
         self.step = 0.0
-        self.target = 0.0
+        self.first = -math.inf  # a look answered while parked but still in the future
+        self.target = 0.0  # the next look owed (scheduled, or parked)
 
     def schedule(self, at: float) -> None:
         self.gen += 1
@@ -508,26 +535,72 @@ class _EndWatch:
             now = g.env.now
             d = max(busy, g.sc.sim.fluid_step_min_s)
             t = _after(now, d)
-            if g.skip_looks and t < g.next_step_at:
-                first = t
+            if g.skip_looks and t < g.next_step_at and now >= 1.0:
                 while t < g.next_step_at:
                     t = _after(t, d)
-                if now + (t - now) == t:  # call_at(t) from now lands exactly there
-                    self.origin, self.step = now, d
-                    g._skipping.setdefault(cpu, {})[self] = None
-                else:
-                    t = first
+                self.origin, self.step, self.first = now, d, -math.inf
+                self._park(t)
+                return
             self.schedule(t)
             return
         g._unpublish(cpu)
 
+    def _park(self, t: float) -> None:
+        self.gen += 1
+        self.target = t
+        self.g._parked.append((self, self.gen))
+        self.g._skipping.setdefault(self.cpu, {})[self] = None
+
+    def answer(self, gen: int, next_step: float) -> bool:
+        """At the end of a step (``now``, the next at ``next_step``): answer the parked look if it
+        falls before the next step.  Returns whether the watch stays parked."""
+        if gen != self.gen:
+            return False  # made real by a disturbance
+        g, cpu = self.g, self.cpu
+        t = self.target
+        if t >= next_step:
+            return True  # the step before it is a later one
+        if not g.published[cpu] or g.in_rtas[cpu]:
+            # the look would return (nothing before it can publish the vCPU but an RTAS call,
+            # whose end unpublishes it): the watch ends
+            self._forget()
+            return False
+        busy = float(g.busy[cpu])
+        if busy > 1e-12 or g.ep_left[cpu] > 0:
+            d = max(busy, g.sc.sim.fluid_step_min_s)
+            nxt = _after(t, d)
+            while nxt < next_step:
+                nxt = _after(nxt, d)
+            self.origin, self.step, self.first = t, d, t
+            self.target = nxt
+            return True
+        # the episode is over: the look at t is a real one (it unpublishes)
+        self._forget()
+        self.schedule(t)
+        return False
+
+    def _forget(self) -> None:
+        self.gen += 1
+        skipping = self.g._skipping.get(self.cpu)
+        if skipping is not None:
+            skipping.pop(self, None)
+
     def resume(self, now: float) -> None:
-        """The first look after ``now`` (a disturbance) that skipping would have left out."""
+        """A disturbance at ``now``: the first look at or after it that parking left out is
+        scheduled as a real one."""
+        if now <= self.first:
+            self._forget()
+            self.schedule(self.first)  # a look answered in advance: it must see the disturbance
+            return
         t = _after(self.origin, self.step)
         while t < now:
             t = _after(t, self.step)
-        if t < self.target:
+        if t < self.target or not self._is_parked():
+            self._forget()
             self.schedule(t)
+
+    def _is_parked(self) -> bool:
+        return self in self.g._skipping.get(self.cpu, {})
 
 
 def _after(t: float, d: float) -> float:
