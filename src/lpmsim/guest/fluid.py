@@ -27,6 +27,7 @@ the episode, its stall ends).
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable, Generator
 from typing import Any
@@ -127,7 +128,9 @@ class FluidGuest(GuestBase):
         self.steps = 0  # time steps taken (benchmarks/run_bench.py)
         self.next_step_at = -math.inf  # time of the next step (the episode state changes only there)
         self._skipping: dict[int, dict[_EndWatch, None]] = {}  # per vCPU: its parked end watches
-        self._parked: list[tuple[_EndWatch, int]] = []  # parked end watches, in the order parked
+        # parked end watches: (next look, order parked, watch, its generation), a heap
+        self._parked: list[tuple[float, int, _EndWatch, int]] = []
+        self._parked_seq = 0
 
     @staticmethod
     def _wvec(layout: Layout, touches: dict[str, float], nreg: int) -> np.ndarray:
@@ -241,7 +244,15 @@ class FluidGuest(GuestBase):
     def _run_parked(self) -> None:
         """The parked end watches' looks that fall before the next step (``_EndWatch.answer``)."""
         nxt = self.next_step_at
-        self._parked = [(w, gen) for w, gen in self._parked if w.answer(gen, nxt)]
+        heap = self._parked
+        while heap and heap[0][0] < nxt:
+            _t, _seq, w, gen = heapq.heappop(heap)
+            if w.answer(gen, nxt):
+                self._park_at(w, gen)
+
+    def _park_at(self, w: _EndWatch, gen: int) -> None:
+        self._parked_seq += 1
+        heapq.heappush(self._parked, (w.target, self._parked_seq, w, gen))
 
     def _shares(self) -> np.ndarray:
         s = self.share.copy()
@@ -548,18 +559,16 @@ class _EndWatch:
     def _park(self, t: float) -> None:
         self.gen += 1
         self.target = t
-        self.g._parked.append((self, self.gen))
+        self.g._park_at(self, self.gen)
         self.g._skipping.setdefault(self.cpu, {})[self] = None
 
     def answer(self, gen: int, next_step: float) -> bool:
-        """At the end of a step (``now``, the next at ``next_step``): answer the parked look if it
-        falls before the next step.  Returns whether the watch stays parked."""
+        """At the end of a step (``now``, the next at ``next_step``): answer the parked look, which
+        falls before the next step.  Returns whether the watch stays parked (a later look)."""
         if gen != self.gen:
             return False  # made real by a disturbance
         g, cpu = self.g, self.cpu
         t = self.target
-        if t >= next_step:
-            return True  # the step before it is a later one
         if not g.published[cpu] or g.in_rtas[cpu]:
             # the look would return (nothing before it can publish the vCPU but an RTAS call,
             # whose end unpublishes it): the watch ends
