@@ -546,7 +546,7 @@ class _EndWatch:
             now = g.env.now
             d = max(busy, g.sc.sim.fluid_step_min_s)
             t = _after(now, d)
-            if g.skip_looks and t < g.next_step_at and now >= 1.0:
+            if g.skip_looks and now >= 1.0:
                 while t < g.next_step_at:
                     t = _after(t, d)
                 self.origin, self.step, self.first = now, d, -math.inf
