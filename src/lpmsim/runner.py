@@ -32,7 +32,8 @@ from lpmsim.kernel.model import DTL_MODES, KernelModel, KernelRun
 from lpmsim.policies.mechanisms import Policy, build_policy
 
 Progress = Callable[[float, float], None]
-"""Called with (simulated time now, simulated time limit)."""
+"""Called with (simulated time now, simulated time the run stops at: ``sim.max_time_s``, or
+earlier once the migration is over and the kernel's tail is known)."""
 
 
 class RunState:
@@ -122,8 +123,8 @@ def simulate(scenario: Scenario, progress: Progress | None = None, trace: bool =
     while not kernel.model.dead and env.peek() <= stop[0]:
         env.step()
         tick += 1
-        if progress is not None and tick % 2048 == 0:
-            progress(env.now, limit)
+        if progress is not None and tick % 256 == 0:
+            progress(env.now, _horizon(mig, kernel, stop[0], env.now))
     st.events = env.events_processed
     st.precopy = mig.precopy
     st.link, st.fluid, st.counters = mig.link, mig.fluid, mig.counters
@@ -138,6 +139,20 @@ def simulate(scenario: Scenario, progress: Progress | None = None, trace: bool =
     if progress is not None:
         progress(st.end_s, limit)
     return st
+
+
+def _horizon(mig: Migration, kernel: KernelRun, stop: float, now: float) -> float:
+    """For the progress display: when the run will likely stop.  During post-copy, the pages not
+    yet sent at one per page time, plus the kernel's tail; otherwise the current stop time."""
+    if mig.resume_s is None or mig.completed_at is not None:
+        return stop
+    if mig.fluid is not None:
+        left = mig.fluid.missing_total + mig.fluid.backlog
+    elif mig.link is not None:
+        left = mig.link.pages.uncommitted
+    else:
+        return stop
+    return max(now, min(stop, now + left * mig.scenario.page_time_s + kernel.model.cfg.tail_s))
 
 
 def _simulate_static(st: RunState, streams: RngStreams, progress: Progress | None) -> None:

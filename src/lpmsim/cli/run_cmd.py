@@ -39,25 +39,39 @@ def run(
 ) -> None:
     """Simulate a migration (the built-in 'default' preset when no FILE or --preset is given)."""
     sc = get_scenario(file, preset, overrides, seed)
-    show_progress = not quiet and not as_json and sys.stdout.isatty()
+    show_progress = not quiet and not as_json and sys.stdout.isatty() and err_console.is_terminal
     kernel_log: list[str] = []
     if show_progress:
         with Progress(
             TextColumn("[bold]simulating[/] {task.description}"),
             BarColumn(),
             TextColumn("sim {task.fields[sim]}"),
+            TextColumn("wall"),
             TimeElapsedColumn(),
+            TextColumn("ETA {task.fields[eta]}"),
             console=err_console,
             transient=True,
         ) as bar:
-            task = bar.add_task(esc(sc.name), total=sc.sim.max_time_s, sim="0 s")
+            limit0 = sc.sim.max_time_s
+            task = bar.add_task(esc(sc.name), total=limit0, sim=f"0 / {limit0:,.0f} s", eta="-")
             last = [0.0]
+            seen: list[tuple[float, float]] = []  # (wall, simulated) of the last ~10 s of updates
 
             def progress(now: float, limit: float) -> None:
+                # simulated time / horizon (``limit``: where the run is expected to stop); the ETA
+                # from the simulation's speed over the last ten seconds of wall time
                 t = time.monotonic()
                 if t - last[0] > 0.1:
                     last[0] = t
-                    bar.update(task, completed=now, sim=f"{now:,.1f} s")
+                    seen.append((t, now))
+                    while t - seen[0][0] > 10.0 and len(seen) > 2:
+                        seen.pop(0)
+                    eta = "-"
+                    dw, ds = t - seen[0][0], now - seen[0][1]
+                    if dw > 0.5 and ds > 0:
+                        left = (limit - now) * dw / ds
+                        eta = f"{int(left) // 60}:{int(left) % 60:02d}"
+                    bar.update(task, completed=now, total=limit, sim=f"{now:,.1f} / {limit:,.0f} s", eta=eta)
 
             summary = run_scenario(sc, progress, kernel_log)
     else:

@@ -27,6 +27,8 @@ the episode, its stall ends).
 
 from __future__ import annotations
 
+import heapq
+import math
 from collections.abc import Callable, Generator
 from typing import Any
 
@@ -46,6 +48,10 @@ MAX_ROUNDS = 4
 
 
 class FluidGuest(GuestBase):
+    skip_looks = True
+    """End watches skip the looks that cannot change their answer (``_EndWatch``); False looks
+    every time, as a check (tests/guest/test_fluid_speed.py): the results are the same."""
+
     def __init__(
         self,
         env: Environment,
@@ -99,6 +105,13 @@ class FluidGuest(GuestBase):
         self.rtas_w = self._wvec(layout, {w.rtas.region: 1.0}, nreg)
         self.rtas_rate = w.rtas.touch_rate_hz * w.touch_scale
         self.publish_min = sc.sim.fluid_publish_min_s
+        # per activity: a detector sees an episode in it even without a long stall
+        self.visible = [
+            c.value in KERNEL_CONTEXTS[1:] or c == Ctx.IRQS_HARD_OFF or a >= self.nctx
+            for a, c in enumerate(ctxs)
+        ]
+        self._split: dict[int, np.ndarray] = {}  # _region_split's values for the missing mass _split_mm
+        self._split_mm: np.ndarray | None = None
         # Per-vCPU state.
         self.busy = np.zeros(n)  # seconds of the current episode still to go
         self.stall_frac = np.zeros(n)  # share of that episode spent stalled (not running, not spinning)
@@ -112,6 +125,12 @@ class FluidGuest(GuestBase):
         self.spinners = np.zeros(len(w.locks), dtype=np.int64)
         self.claimed_mask = np.zeros(n, dtype=bool)
         self._handover: dict[int, Callable[[], None]] = {}  # claimed while stalled: ready() at its end
+        self.steps = 0  # time steps taken (benchmarks/run_bench.py)
+        self.next_step_at = -math.inf  # time of the next step (the episode state changes only there)
+        self._skipping: dict[int, dict[_EndWatch, None]] = {}  # per vCPU: its parked end watches
+        # parked end watches: (next look, order parked, watch, its generation), a heap
+        self._parked: list[tuple[float, int, _EndWatch, int]] = []
+        self._parked_seq = 0
 
     @staticmethod
     def _wvec(layout: Layout, touches: dict[str, float], nreg: int) -> np.ndarray:
@@ -124,6 +143,7 @@ class FluidGuest(GuestBase):
     def rtas_call(self, cpu: int, base_s: float) -> Event:
         """Run an RTAS call on ``cpu`` now: base CPU time plus a stall per missing page touched."""
         ev = self.env.event()
+        self._disturb(cpu)
         tr = self.transfer
         extra = 0.0
         faults = 0
@@ -154,6 +174,7 @@ class FluidGuest(GuestBase):
         self.in_rtas[cpu] = True
 
         def done() -> None:
+            self._disturb(cpu)
             self.in_rtas[cpu] = False
             self._unpublish(cpu)
             ev.succeed()
@@ -172,6 +193,7 @@ class FluidGuest(GuestBase):
         self.env.process(self._run(), name="fluid-guest")
 
     def _claim(self, cpu: int, ready: Callable[[], None]) -> None:
+        self._disturb(cpu)
         self.claimed_mask[cpu] = True
         self.ep_left[cpu] = 0  # the episode's later faults are not taken: the bug's code runs instead
         if self.published[cpu] and self.cpus.cpus[cpu].stalled and not self.in_rtas[cpu]:
@@ -209,17 +231,28 @@ class FluidGuest(GuestBase):
         if stalled:
             self.cpus.set_stalled(cpu, True)
 
-        def end() -> None:
-            if not self.published[cpu] or self.in_rtas[cpu]:
-                return
-            if self.busy[cpu] > 1e-12 or self.ep_left[cpu] > 0:
-                # The episode outlasted its estimate (its later faults met a longer latency, or
-                # another followed back to back): look again when its known part is over.
-                self.env.call_at(self.env.now + max(float(self.busy[cpu]), self.sc.sim.fluid_step_min_s), end)
-                return
-            self._unpublish(cpu)
+        _EndWatch(self, cpu).schedule(until)
 
-        self.env.call_at(until, end)
+    def _disturb(self, cpu: int) -> None:
+        """Something outside the step changed vCPU ``cpu``'s episode state (an RTAS call, a claim):
+        its end watches look again at the first time they would have looked after now."""
+        watches = self._skipping.get(cpu)
+        if watches:
+            for w in list(watches):
+                w.resume(self.env.now)
+
+    def _run_parked(self) -> None:
+        """The parked end watches' looks that fall before the next step (``_EndWatch.answer``)."""
+        nxt = self.next_step_at
+        heap = self._parked
+        while heap and heap[0][0] < nxt:
+            _t, _seq, w, gen = heapq.heappop(heap)
+            if w.answer(gen, nxt):
+                self._park_at(w, gen)
+
+    def _park_at(self, w: _EndWatch, gen: int) -> None:
+        self._parked_seq += 1
+        heapq.heappush(self._parked, (w.target, self._parked_seq, w, gen))
 
     def _shares(self) -> np.ndarray:
         s = self.share.copy()
@@ -236,6 +269,7 @@ class FluidGuest(GuestBase):
         max_dt = self.sc.sim.fluid_step_s
         min_dt = min(self.sc.sim.fluid_step_min_s, max_dt)
         while tr.completed_at is None:
+            self.steps += 1
             dt = min(max_dt, max(tr.latency() / 3, min_dt))
             # vCPUs stalled on a fault, averaged over the step: the population a request queues behind.
             lat = tr.latency(outstanding=float((np.minimum(self.busy, dt) * self.stall_frac).sum() / dt))
@@ -255,6 +289,10 @@ class FluidGuest(GuestBase):
             self._continue_episodes(free, lat, mm, region_faults)
             if total > 0:
                 p_act = hazard / total
+                # rng.choice(p_act.size, size, p=p_act), without its checks: the same cdf, the
+                # same uniforms, the same searchsorted (bit-identical draws)
+                cdf = p_act.cumsum()
+                cdf /= cdf[-1]
                 left = free.copy()
                 for rnd in range(MAX_ROUNDS + 1):
                     act = np.flatnonzero(left > 0)
@@ -274,9 +312,12 @@ class FluidGuest(GuestBase):
                         left[act] = 0.0
                     if who.size == 0:
                         continue
-                    k = rng.choice(p_act.size, size=who.size, p=p_act)
+                    k = cdf.searchsorted(rng.random(who.size), side="right")
                     at = env.now + used[who] + (free[who] - left[who]) + t1
                     spin = k >= nact
+                    if not spin.any():
+                        self._faulting_round(who, k, t1, left, lat, phi_k, mm, region_faults)
+                        continue
                     kk = np.minimum(k, nact - 1)
                     c = np.where(spin, 0.0, rng.exponential(self.mean[kk]))
                     extra = np.where(spin, 0, rng.poisson(c * phi_k[kk]))
@@ -325,11 +366,47 @@ class FluidGuest(GuestBase):
             tr.request(faults - waits, lat)
             tr.step(dt)
             m.window_end = env.now + dt
-            yield env.timeout(dt)
+            step_ev = env.timeout(dt)
+            self.next_step_at = env.now + dt
+            if self._parked:
+                self._run_parked()
+            yield step_ev
         m.window_end = env.now
         for cpu in np.flatnonzero(self.published & ~self.in_rtas).tolist():
             self._unpublish(cpu)
         _ = n
+
+    def _faulting_round(
+        self,
+        who: np.ndarray,
+        k: np.ndarray,
+        t1: np.ndarray,
+        left: np.ndarray,
+        lat: float,
+        phi_k: np.ndarray,
+        mm: np.ndarray,
+        region_faults: np.ndarray,
+    ) -> None:
+        """A round of episodes of which none is a spin (the common case): the general round's
+        arithmetic with its spin branches left out (the same draws, the same values)."""
+        c = self.rng.exponential(self.mean[k])
+        extra = self.rng.poisson(c * phi_k[k])
+        tail = (1 + extra) * lat
+        est = c + tail  # the episode's length if the latency stays
+        wall = c + lat  # this step takes the episode's first fault; the others follow one at a time
+        rest = left[who] - t1 - wall
+        over = rest < 0
+        wo = who[over]
+        self.busy[wo] += -rest[over]
+        w_over = wall[over]
+        self.stall_frac[wo] = np.where(w_over > 0, lat / np.maximum(w_over, 1e-300), 0.0)
+        left[who] = np.maximum(rest, 0.0)
+        more = extra > 0
+        wm = who[more]
+        self.ep_left[wm] += extra[more]
+        self.ep_act[wm] = k[more]
+        left[wm] = 0.0  # busy with its episode until the next step
+        self._account(who, k, np.ones(who.size, dtype=np.int64), c, tail, est, lat, mm, region_faults)
 
     def _continue_episodes(
         self, free: np.ndarray, lat: float, mm: np.ndarray, region_faults: np.ndarray
@@ -383,7 +460,7 @@ class FluidGuest(GuestBase):
             if a >= self.nctx:
                 lock = int(a) - self.nctx
                 self.lock_release[lock] = max(self.lock_release[lock], now + float(wall[sel].max()))
-            visible = ctx.value in KERNEL_CONTEXTS[1:] or ctx == Ctx.IRQS_HARD_OFF or a >= self.nctx
+            visible = self.visible[a]
             if visible or long_stall:
                 for i in np.flatnonzero(sel & (wall >= self.publish_min)).tolist():
                     self._publish(
@@ -391,9 +468,16 @@ class FluidGuest(GuestBase):
                     )
 
     def _region_split(self, a: int, mm: np.ndarray) -> np.ndarray:
-        w = self.weights[a] * mm
-        s = w.sum()
-        return w / s if s > 0 else w
+        if mm is not self._split_mm:  # a new missing mass (the transfer's, fixed within a step)
+            self._split_mm = mm
+            self._split.clear()
+        out = self._split.get(a)
+        if out is None:
+            w = self.weights[a] * mm
+            s = w.sum()
+            out = w / s if s > 0 else w
+            self._split[a] = out
+        return out
 
     def _spins(self, who: np.ndarray, locks: np.ndarray, wall: np.ndarray, at: np.ndarray) -> None:
         """vCPUs that wanted a lock while its holder was stalled: they spin until the release."""
@@ -413,3 +497,122 @@ class FluidGuest(GuestBase):
                 self.spinners[lock] -= 1
 
             self.env.call_at(max(self.env.now, float(at[i]) + dur), release)
+
+
+class _EndWatch:
+    """Looks at the end of a published episode whether the vCPU's episode is over; if not, looks
+    again when its known part is over (the episode outlasted its estimate: its later faults met a
+    longer latency, or another followed back to back).
+
+    The episode state (``busy``, ``ep_left``) changes only at a fluid step, in an RTAS call or a
+    claim; the last two call ``FluidGuest._disturb``.  So every look between two steps repeats the
+    answer of the state left by the step before it.  With ``FluidGuest.skip_looks`` the watch does
+    not schedule the looks that find the episode not over: it computes their times (the same float
+    additions as scheduling each from the one before) and *parks* until the step before its next
+    look (``FluidGuest._parked``); that step's ``_run_parked`` answers the look from the state the
+    step left, and schedules a real look only where the episode is over (there ``_unpublish``
+    runs, at the same time as without skipping).  A disturbance between a step and a parked look
+    makes the first look after it real again (``resume``).
+    """
+
+    __slots__ = ("cpu", "first", "g", "gen", "origin", "step", "target")
+
+    def __init__(self, g: FluidGuest, cpu: int) -> None:
+        self.g = g
+        self.cpu = cpu
+        self.gen = 0
+        self.origin = 0.0  # the last look (real or answered while parked), and the step from there
+        self.step = 0.0
+        self.first = -math.inf  # a look answered while parked but still in the future
+        self.target = 0.0  # the next look owed (scheduled, or parked)
+
+    def schedule(self, at: float) -> None:
+        self.gen += 1
+        gen = self.gen
+        self.target = at
+        self.g.env.call_at(at, lambda: self._look(gen))
+
+    def _look(self, gen: int) -> None:
+        if gen != self.gen:
+            return  # re-scheduled by a disturbance
+        g, cpu = self.g, self.cpu
+        skipping = g._skipping.get(cpu)
+        if skipping is not None:
+            skipping.pop(self, None)
+        if not g.published[cpu] or g.in_rtas[cpu]:
+            return
+        busy = float(g.busy[cpu])
+        if busy > 1e-12 or g.ep_left[cpu] > 0:
+            now = g.env.now
+            d = max(busy, g.sc.sim.fluid_step_min_s)
+            t = _after(now, d)
+            if g.skip_looks and now >= 1.0:
+                while t < g.next_step_at:
+                    t = _after(t, d)
+                self.origin, self.step, self.first = now, d, -math.inf
+                self._park(t)
+                return
+            self.schedule(t)
+            return
+        g._unpublish(cpu)
+
+    def _park(self, t: float) -> None:
+        self.gen += 1
+        self.target = t
+        self.g._park_at(self, self.gen)
+        self.g._skipping.setdefault(self.cpu, {})[self] = None
+
+    def answer(self, gen: int, next_step: float) -> bool:
+        """At the end of a step (``now``, the next at ``next_step``): answer the parked look, which
+        falls before the next step.  Returns whether the watch stays parked (a later look)."""
+        if gen != self.gen:
+            return False  # made real by a disturbance
+        g, cpu = self.g, self.cpu
+        t = self.target
+        if not g.published[cpu] or g.in_rtas[cpu]:
+            # the look would return (nothing before it can publish the vCPU but an RTAS call,
+            # whose end unpublishes it): the watch ends
+            self._forget()
+            return False
+        busy = float(g.busy[cpu])
+        if busy > 1e-12 or g.ep_left[cpu] > 0:
+            d = max(busy, g.sc.sim.fluid_step_min_s)
+            nxt = _after(t, d)
+            while nxt < next_step:
+                nxt = _after(nxt, d)
+            self.origin, self.step, self.first = t, d, t
+            self.target = nxt
+            return True
+        # the episode is over: the look at t is a real one (it unpublishes)
+        self._forget()
+        self.schedule(t)
+        return False
+
+    def _forget(self) -> None:
+        self.gen += 1
+        skipping = self.g._skipping.get(self.cpu)
+        if skipping is not None:
+            skipping.pop(self, None)
+
+    def resume(self, now: float) -> None:
+        """A disturbance at ``now``: the first look at or after it that parking left out is
+        scheduled as a real one."""
+        if now <= self.first:
+            self._forget()
+            self.schedule(self.first)  # a look answered in advance: it must see the disturbance
+            return
+        t = _after(self.origin, self.step)
+        while t < now:
+            t = _after(t, self.step)
+        if t < self.target or not self._is_parked():
+            self._forget()
+            self.schedule(t)
+
+    def _is_parked(self) -> bool:
+        return self in self.g._skipping.get(self.cpu, {})
+
+
+def _after(t: float, d: float) -> float:
+    """The time of an event scheduled at ``t`` for ``t + d`` (``Environment.call_at`` stores
+    ``now + (time - now)``)."""
+    return t + ((t + d) - t)

@@ -93,6 +93,11 @@ class FluidTransfer:
         self.completed: Event = (env or Environment(start_s)).event()
         self.now = start_s
         self.region_of = buckets.region
+        # each region's buckets, and the per-region missing touch mass while nothing changed (the
+        # guest asks for it twice a step; ``missing`` and ``pending_mass`` change only in
+        # ``request`` and ``step``, which drop it)
+        self._region_sel = [np.flatnonzero(self.region_of == r) for r in range(self.nregions)]
+        self._mm: np.ndarray | None = None
         self._arrivals = 0.0
         # Push groups, in push order: a whole region (pages scattered, so the push drains its
         # buckets in proportion to what they miss) or a single bucket (hottest first).
@@ -107,8 +112,11 @@ class FluidTransfer:
     # -- what a touch sees ---------------------------------------------------------------------
     def region_missing_mass(self) -> np.ndarray:
         """Per region: probability that a touch hits a page not resident (uncommitted or requested)."""
-        own = np.bincount(self.region_of, weights=self.missing * self.tpp, minlength=self.nregions)
-        return np.clip(own + self.pending_mass * self.shared, 0.0, 1.0)
+        if self._mm is None:
+            own = np.bincount(self.region_of, weights=self.missing * self.tpp, minlength=self.nregions)
+            self._mm = np.clip(own + self.pending_mass * self.shared, 0.0, 1.0)
+            self._mm.flags.writeable = False
+        return self._mm
 
     def push_active(self) -> bool:
         return self.push_enabled and self.missing_total > 0
@@ -164,8 +172,10 @@ class FluidTransfer:
 
     def split_faults(self, faults: np.ndarray) -> np.ndarray:
         """Per region, how many of ``faults`` hit a page already requested or in the push window."""
+        if faults.sum() == 0:
+            return np.zeros_like(faults)
         queued = self.pending_mass * self.shared + self.window_mass()
-        if faults.sum() == 0 or not (queued > 0).any():
+        if not (queued > 0).any():
             return np.zeros_like(faults)
         mm = self.region_missing_mass()
         p = np.divide(queued, mm, out=np.zeros_like(mm), where=mm > 0)
@@ -177,8 +187,8 @@ class FluidTransfer:
         new_total = 0
         pages = 0.0
         mass = np.zeros(self.nregions)
-        for r in np.flatnonzero(faults):
-            sel = np.flatnonzero(self.region_of == r)
+        for r in np.flatnonzero(faults).tolist():
+            sel = self._region_sel[r]
             w = self.missing[sel] * self.tpp[sel]
             tot = w.sum()
             if tot <= 0:
@@ -200,6 +210,7 @@ class FluidTransfer:
                 self.counters.prefetched += int(extra.sum())
                 pages += float(extra.sum())
         if new_total:
+            self._mm = None
             self.pending_mass += mass
             self.pending.append((self.now + latency - self.overhead, mass))
             self.counters.requests += new_total
@@ -211,6 +222,7 @@ class FluidTransfer:
     # -- the link -------------------------------------------------------------------------------
     def step(self, dt: float) -> None:
         """Serve the link for ``dt`` seconds."""
+        self._mm = None
         cap = dt / self.tau + self.carry
         self.rho_d += (1 - math.exp(-dt / RHO_TAU_S)) * (self._arrivals * self.tau / dt - self.rho_d)
         self._arrivals = 0.0

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from lpmsim.engine.core import Environment
-from lpmsim.guest.cpustate import CpuStates
+from lpmsim.guest.cpustate import IRQS_OFF, NO_SCHEDULE, CpuStates, Ctx
 from lpmsim.hypervisor.migration import Migration
 from lpmsim.kernel.config import Kernel, ScriptEntry
 from lpmsim.kernel.dtl import Dtl
@@ -112,10 +112,7 @@ class KernelModel:
     def first_timer_ok(self) -> int | None:
         if len(self.blocked) >= self.n:
             return None
-        c = 0
-        while c in self.blocked:
-            c += 1
-        return c
+        return self.tok.index(True)  # tok[c] is False exactly when c is in blocked
 
     # -- state changes ---------------------------------------------------------------------------
     def _on_change(self, c: int, t: float) -> None:
@@ -124,12 +121,15 @@ class KernelModel:
         self._refresh(c, t)
 
     def _refresh(self, c: int, t: float) -> None:
-        st = self.states
+        # CpuStates' predicates, read from the state at once (this runs at every change)
+        cs = self.states.cpus[c]
         busy = c in self.busy
-        tok = st.can_take_timer(c) and not busy
-        sok = st.can_schedule(c) and not busy
-        nok = st.can_take_nmi(c)
-        snmi = st.soft_nmi_reachable(c) and not busy
+        running = not cs.stalled
+        ctx = cs.ctx
+        tok = running and ctx not in IRQS_OFF and not busy  # can_take_timer
+        sok = running and cs.spinning is None and ctx not in NO_SCHEDULE and not busy  # can_schedule
+        nok = running  # can_take_nmi
+        snmi = running and ctx == Ctx.IRQS_SOFT_OFF and not busy  # soft_nmi_reachable
         timer_changed = tok != self.tok[c]
         # blocks: materialise lazily computed values before the flags change
         if not sok and self.sok[c]:

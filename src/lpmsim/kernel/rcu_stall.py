@@ -145,11 +145,12 @@ class RcuStall:
         if first is None:
             return None
         j_other = max(int(js) + RCU_STALL_RAT_DELAY, jnow)
-        self_cpus = [c for c in self.holdouts if m.tok[c] and c not in excused]
-        if self_cpus:
-            j_self = max(int(js), jnow)
-            if j_self < j_other:
-                return (j_self, min(self_cpus), True)
+        j_self = max(int(js), jnow)
+        if j_self < j_other:  # a ticking holdout reports itself first, if there is one
+            tok = m.tok
+            me = min((c for c in self.holdouts if tok[c] and c not in excused), default=None)
+            if me is not None:
+                return (j_self, me, True)
         return (j_other, first, first in self.holdouts and first not in excused)
 
     def _fire(self, t: float) -> None:
