@@ -26,6 +26,7 @@ page once it is in the demand queue or, under shared-fifo, in the FIFO.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
 
 import numpy as np
@@ -38,6 +39,8 @@ MISSING = 1
 COMMITTED = 2
 
 BLOCK = 4096
+# Up to this many pages arriving at once are marked resident in plain Python (cheaper than numpy).
+_FEW = 16
 
 
 class ExactPages:
@@ -66,16 +69,32 @@ class ExactPages:
         self.region_count = np.bincount(regions, minlength=counts.size).astype(np.int64)
         self.not_resident = int(idx.size)
         self.uncommitted = int(idx.size)
+        # Python copies for the per-page paths (one page at a time is the common case).
+        self._starts = [int(x) for x in starts]
+        self._boff = [int(x) for x in self.boff]
+        self._ends = [int(x) for x in starts + counts]
+        # ``mm[r]`` is ``region_missing_mass(r)``, kept up to date by ``mark_resident``.
+        self.mm: list[float] = [self._region_mm(r) for r in range(counts.size)]
+        # What ``sample_missing`` weighs, kept up to date by ``mark_resident``: per block its
+        # non-resident mass (0 for an empty block), per page its touch probability or 0 if resident.
+        self.block_live = np.where(self.block_count > 0, np.maximum(self.block_mass, 0.0), 0.0)
+        self.page_live = np.where(self.state != RESIDENT, touch_prob, 0.0)
 
     def _locate(self, pages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r = np.searchsorted(self.starts, pages, side="right") - 1
         return self.boff[r] + (pages - self.starts[r]) // BLOCK, r
 
-    def region_missing_mass(self, region: int) -> float:
-        """Probability that a touch of ``region`` hits a page that is not resident."""
+    def _region_mm(self, region: int) -> float:
         return max(0.0, float(self.region_mass[region])) if self.region_count[region] > 0 else 0.0
 
+    def region_missing_mass(self, region: int) -> float:
+        """Probability that a touch of ``region`` hits a page that is not resident."""
+        return self.mm[region]
+
     def mark_resident(self, pages: list[int]) -> None:
+        if len(pages) <= _FEW:
+            self._mark_few(pages)
+            return
         arr = np.fromiter(pages, dtype=np.int64, count=len(pages))
         self.state[arr] = RESIDENT
         blocks, regions = self._locate(arr)
@@ -85,18 +104,51 @@ class ExactPages:
         np.subtract.at(self.region_mass, regions, w)
         np.subtract.at(self.region_count, regions, 1)
         self.not_resident -= arr.size
+        self.page_live[arr] = 0.0
+        ub = np.unique(blocks)
+        self.block_live[ub] = np.where(self.block_count[ub] > 0, np.maximum(self.block_mass[ub], 0.0), 0.0)
+        mm = self.mm
+        for r in np.unique(regions).tolist():
+            mm[r] = self._region_mm(r)
+
+    def _mark_few(self, pages: list[int]) -> None:
+        """``mark_resident`` page by page: the same subtractions in the same order as
+        ``np.subtract.at`` does them (page order, per array element), so the same floats."""
+        state, tp, live = self.state, self.touch_prob, self.page_live
+        bmass, bcount, rmass, rcount = self.block_mass, self.block_count, self.region_mass, self.region_count
+        blive = self.block_live
+        starts, boff = self._starts, self._boff
+        touched: list[int] = []
+        blocks: list[int] = []
+        for p in pages:
+            state[p] = RESIDENT
+            live[p] = 0.0
+            r = bisect_right(starts, p) - 1
+            b = boff[r] + (p - starts[r]) // BLOCK
+            w = tp[p]
+            bmass[b] -= w
+            bcount[b] -= 1
+            rmass[r] -= w
+            rcount[r] -= 1
+            blocks.append(b)
+            if r not in touched:
+                touched.append(r)
+        for b in blocks:
+            blive[b] = max(0.0, bmass[b]) if bcount[b] > 0 else 0.0
+        self.not_resident -= len(pages)
+        mm = self.mm
+        for r in touched:
+            mm[r] = self._region_mm(r)
 
     def sample_missing(self, region: int, rng: np.random.Generator) -> int:
         """A non-resident page of ``region``, drawn with probability ∝ its touch probability."""
-        b0, b1 = int(self.boff[region]), int(self.boff[region + 1])
-        live = np.where(self.block_count[b0:b1] > 0, np.maximum(self.block_mass[b0:b1], 0.0), 0.0)
-        cum = np.cumsum(live)
-        b = min(int(np.searchsorted(cum, rng.random() * cum[-1], side="right")), cum.size - 1)
-        lo = int(self.starts[region]) + b * BLOCK
-        hi = min(lo + BLOCK, int(self.starts[region] + self.counts[region]))
-        w = np.where(self.state[lo:hi] != RESIDENT, self.touch_prob[lo:hi], 0.0)
-        cw = np.cumsum(w)
-        i = int(np.searchsorted(cw, rng.random() * cw[-1], side="right"))
+        b0, b1 = self._boff[region], self._boff[region + 1]
+        cum = self.block_live[b0:b1].cumsum()
+        b = min(int(cum.searchsorted(rng.random() * cum[-1], side="right")), cum.size - 1)
+        lo = self._starts[region] + b * BLOCK
+        hi = min(lo + BLOCK, self._ends[region])
+        cw = self.page_live[lo:hi].cumsum()
+        i = int(cw.searchsorted(rng.random() * cw[-1], side="right"))
         return lo + min(i, cw.size - 1)
 
 
