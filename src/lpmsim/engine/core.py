@@ -79,14 +79,19 @@ class Timeout(Event):
         heappush(env._heap, (env.now + delay, priority, next(env._counter), self))
 
 
-class _Call(Event):
-    """An event whose only callback runs ``fn()`` (``Environment.call_at``)."""
+def _run_call(ev: Event) -> None:
+    ev._fn()  # type: ignore[attr-defined]
 
-    __slots__ = ()
+
+class _Call(Event):
+    """An event whose first callback runs ``fn()`` (``Environment.call_at``)."""
+
+    __slots__ = ("_fn",)
 
     def __init__(self, env: Environment, time: float, fn: Callable[[], None], priority: int) -> None:
         self.env = env
-        self.callbacks = [lambda _e: fn()]
+        self._fn = fn
+        self.callbacks = [_run_call]
         self.value = None
         self._scheduled = True
         self.processed = False

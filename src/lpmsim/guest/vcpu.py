@@ -28,6 +28,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Generator
+from operator import mul
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,8 @@ from lpmsim.hypervisor.exact import ExactLink
 from lpmsim.hypervisor.layout import Layout
 
 RTAS_LOCK = "rtas_lock"
+
+_IDLE = Ctx.IDLE
 
 # How strictly a context masks interrupts and preemption (a lock never relaxes its caller's state).
 _STRICTNESS = {Ctx.PREEMPT_OFF: 1, Ctx.IRQS_SOFT_OFF: 2, Ctx.IRQS_HARD_OFF: 3}
@@ -238,7 +241,9 @@ class ExactGuest(GuestBase):
         lock_specs, lock_cdf, locks = self.lock_specs, self._lock_cdf, self.locks
         lock_rate = self.lock_rate
         lock_gap = 1.0 / lock_rate if lock_rate > 0 else 0.0
-        gamma, exponential = rng.gamma, rng.exponential
+        gamma, exponential, random = rng.gamma, rng.exponential, rng.random
+        ctx_cdfs = self._ctx_cdfs
+        state = states[cpu]
         link = self.link
         assert link is not None
         while link.completed_at is None:
@@ -247,12 +252,13 @@ class ExactGuest(GuestBase):
                 if kind == "rtas":
                     yield from self._rtas(cpu, base, rtas_touch, rng)
                 done.succeed()
-            k = self._next_ctx(rng)
+            cdf = ctx_cdfs.get(self.frozen)
+            k = bisect_right(cdf, random()) if cdf is not None else self._next_ctx(rng)
             ctx = ctx_names[k]
             shape, scale = gamma_args[k]
             c = gamma(shape, scale)
             idle = is_idle[k]
-            if idle != (states[cpu].ctx == Ctx.IDLE):
+            if idle != (state.ctx == _IDLE):
                 cpus.set_task(cpu, Task(f"swapper/{cpu}", 0) if idle else self.tasks[cpu])
             cpus.set_ctx(cpu, ctx)
             t0 = env.now
@@ -286,16 +292,18 @@ class ExactGuest(GuestBase):
         link = self.link
         assert link is not None
         pages = link.pages
-        mm = pages.mm  # the regions' missing mass, updated in place as pages arrive
+        mass_of = pages.mm.__getitem__  # the regions' missing mass, updated in place as pages arrive
         env = self.env
         claimed = self.claimed
         regions, weights, rate = tc.regions, tc.weights, tc.rate
+        exponential = rng.exponential
         left = cpu_time
         while left > 0:
             link.advance(env.now)
-            q0 = sum([w * mm[r] for w, r in zip(weights, regions, strict=True)])
+            # sum(w * m): the same products added in the same order as a generator would
+            q0 = sum(map(mul, weights, map(mass_of, regions)))
             phi = rate * q0
-            t = rng.exponential(1.0 / phi) if phi > 0 else np.inf
+            t = exponential(1.0 / phi) if phi > 0 else np.inf
             if t >= left:
                 yield Timeout(env, left)
                 if cpu in claimed:
@@ -306,7 +314,7 @@ class ExactGuest(GuestBase):
                 self._check(cpu)
             left -= t
             link.advance(env.now)
-            terms = [w * mm[r] for w, r in zip(weights, regions, strict=True)]
+            terms = list(map(mul, weights, map(mass_of, regions)))
             q = sum(terms)
             if rng.random() * q0 >= q:
                 continue
