@@ -72,7 +72,9 @@ class ExactPages:
         bcount = np.bincount(blocks, minlength=nblocks)
         self.block_mass: list[float] = bmass.tolist()
         self.block_count: list[int] = bcount.tolist()
-        self.region_mass: list[float] = np.bincount(regions, weights=touch_prob[idx], minlength=counts.size).tolist()
+        self.region_mass: list[float] = np.bincount(
+            regions, weights=touch_prob[idx], minlength=counts.size
+        ).tolist()
         self.region_count: list[int] = np.bincount(regions, minlength=counts.size).tolist()
         self.not_resident = int(idx.size)
         self.uncommitted = int(idx.size)
