@@ -244,6 +244,7 @@ class ExactGuest(GuestBase):
         gamma, exponential, random = rng.gamma, rng.exponential, rng.random
         ctx_cdfs = self._ctx_cdfs
         state = states[cpu]
+        swapper = Task(f"swapper/{cpu}", 0)  # immutable: one for the vCPU's whole life
         link = self.link
         assert link is not None
         while link.completed_at is None:
@@ -259,10 +260,10 @@ class ExactGuest(GuestBase):
             c = gamma(shape, scale)
             idle = is_idle[k]
             if idle != (state.ctx == _IDLE):
-                cpus.set_task(cpu, Task(f"swapper/{cpu}", 0) if idle else self.tasks[cpu])
+                cpus.set_task(cpu, swapper if idle else self.tasks[cpu])
             cpus.set_ctx(cpu, ctx)
             t0 = env.now
-            stall0 = blocktime[cpu]
+            stall0 = blocktime.item(cpu)
             if in_kernel[k] and lock_rate > 0:
                 left = c
                 while True:
@@ -278,7 +279,7 @@ class ExactGuest(GuestBase):
                     cpus.set_ctx(cpu, ctx)
             else:
                 yield from self._execute(cpu, ctx, c, touches[k], rng)
-            metrics.segment(ctx_value[k], float(blocktime[cpu] - stall0), env.now - t0)
+            metrics.segment(ctx_value[k], blocktime.item(cpu) - stall0, env.now - t0)
         # Transfer complete: nothing can stall any more; the vCPU runs on, dormant, looking normal.
         while requests:
             _kind, base, done = requests.popleft()
