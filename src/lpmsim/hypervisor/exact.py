@@ -90,6 +90,8 @@ class ExactPages:
         self._block_cum = np.zeros(nblocks)
         self._block_cum_from = [0] * counts.size
         self._page_cum = np.empty(touch_prob.size)
+        # Per page its touch probability while not resident, 0 once resident: the page weights.
+        self._page_live = np.where(missing, touch_prob, 0.0)
         self._page_cum_from = [0] * nblocks
 
     def _locate(self, pages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -105,7 +107,7 @@ class ExactPages:
 
     def mark_resident(self, pages: list[int]) -> None:
         """``pages`` arrived (in this order); none of them was resident."""
-        state, tp = self.state, self.touch_prob
+        state, tp, live = self.state, self.touch_prob, self._page_live
         bmass, bcount, rmass, rcount = self.block_mass, self.block_count, self.region_mass, self.region_count
         blive = self.block_live
         starts, boff = self._starts, self._boff
@@ -114,6 +116,7 @@ class ExactPages:
         blocks: list[int] = []
         for p in pages:
             state[p] = RESIDENT
+            live[p] = 0.0
             r = bisect_right(starts, p) - 1
             off = p - starts[r]
             b = boff[r] + off // BLOCK
@@ -148,28 +151,30 @@ class ExactPages:
         blk = b0 + b
         j = self._page_cum_from[blk]
         if j < hi - lo:
-            w = np.where(self.state[lo + j : hi] != RESIDENT, self.touch_prob[lo + j : hi], 0.0)
-            _restart(w, self._page_cum, lo, lo + j, hi)
+            _restart(self._page_live, self._page_cum, lo, lo + j, hi)
             self._page_cum_from[blk] = hi - lo
         cw = self._page_cum[lo:hi]
         i = int(cw.searchsorted(rng.random() * cw[-1], side="right"))
         return lo + min(i, cw.size - 1)
 
 
-def _restart(tail: np.ndarray, out: np.ndarray, lo: int, mid: int, hi: int) -> None:
-    """``out[lo:hi] = cumsum(x[lo:hi])`` where ``out[lo:mid]`` is already right and ``tail`` is
-    ``x[mid:hi]``: the running sum restarted from ``out[mid - 1]`` gives the very same floats."""
+def _restart(x: np.ndarray, out: np.ndarray, lo: int, mid: int, hi: int) -> None:
+    """``out[lo:hi] = cumsum(x[lo:hi])`` where ``out[lo:mid]`` is already right: the running sum
+    restarted from ``out[mid - 1]`` gives the very same floats (``x`` is left as it was)."""
     if mid > lo:
-        tail = tail.copy() if tail.base is not None else tail
-        tail[0] += out[mid - 1]
-    np.cumsum(tail, out=out[mid:hi])
+        v = x[mid]
+        x[mid] = v + out[mid - 1]
+        np.cumsum(x[mid:hi], out=out[mid:hi])
+        x[mid] = v
+    else:
+        np.cumsum(x[mid:hi], out=out[mid:hi])
 
 
 def _running_sum(x: np.ndarray, out: np.ndarray, lo: int, hi: int, stale: list[int], key: int) -> np.ndarray:
     """``cumsum(x[lo:hi])``, kept in ``out[lo:hi]``; ``stale[key]`` is where it stopped being right."""
     j = stale[key]
     if j < hi - lo:
-        _restart(x[lo + j : hi], out, lo, lo + j, hi)
+        _restart(x, out, lo, lo + j, hi)
         stale[key] = hi - lo
     return out[lo:hi]
 
