@@ -1,22 +1,28 @@
 """A small discrete-event core in the manner of SimPy: an environment, events, processes.
 
 Why not SimPy itself: we need a fixed, documented tie-breaking rule (time, then priority, then
-scheduling order) and direct callbacks for the hot paths, and the whole core is ~150 lines.
+scheduling order) and direct callbacks for the hot paths, and the whole core is ~200 lines.
 
-* ``Environment`` owns the clock and a heap of ``(time, priority, seq, event)``.  ``seq`` is a
-  monotonically increasing counter, so two events at the same time and priority fire in the order
-  they were scheduled: runs are deterministic whatever the hash seeds or the platform.
+* ``Environment`` owns the clock and a heap of ``(time, priority, seq, event)`` tuples.  ``seq``
+  is a monotonically increasing counter, so two events at the same time and priority fire in the
+  order they were scheduled: runs are deterministic whatever the hash seeds or the platform.
 * ``Event`` is something that happens once; callbacks run when it is processed.
 * ``Timeout`` is an event scheduled ``delay`` seconds from now.
 * ``Process`` drives a generator that yields events; it resumes when the yielded event fires.
   A process is itself an event that fires when its generator returns.
+
+Hot paths (the exact mode processes millions of events): ``Timeout`` and ``call_at`` push their
+heap entry directly instead of going through ``Event.succeed``; a ``Process`` keeps one bound
+resume callback for its whole life; ``step`` and ``run`` bind what they use to locals.  None of
+this changes which events exist or the order they fire in.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Callable, Generator
+from heapq import heappop, heappush
+from itertools import count
 from typing import Any
 
 NORMAL = 1
@@ -62,10 +68,35 @@ class Timeout(Event):
     __slots__ = ()
 
     def __init__(self, env: Environment, delay: float, value: Any = None, priority: int = NORMAL) -> None:
-        if delay < 0 or math.isnan(delay):
+        # ``not delay >= 0`` is True for negative delays and for NaN.
+        if not delay >= 0:
             raise SimulationError(f"negative or NaN delay {delay!r}")
-        super().__init__(env)
-        self.succeed(value, delay, priority)
+        self.env = env
+        self.callbacks = []
+        self.value = value
+        self._scheduled = True
+        self.processed = False
+        heappush(env._heap, (env.now + delay, priority, next(env._counter), self))
+
+
+def _run_call(ev: Event) -> None:
+    ev._fn()  # type: ignore[attr-defined]
+
+
+class _Call(Event):
+    """An event whose first callback runs ``fn()`` (``Environment.call_at``)."""
+
+    __slots__ = ("_fn",)
+
+    def __init__(self, env: Environment, time: float, fn: Callable[[], None], priority: int) -> None:
+        self.env = env
+        self._fn = fn
+        self.callbacks = [_run_call]
+        self.value = None
+        self._scheduled = True
+        self.processed = False
+        # ``now + (time - now)``, as ``succeed(delay=time - now)`` computes it: the same float.
+        heappush(env._heap, (env.now + (time - env.now), priority, next(env._counter), self))
 
 
 ProcessGenerator = Generator[Event, Any, Any]
@@ -74,14 +105,15 @@ ProcessGenerator = Generator[Event, Any, Any]
 class Process(Event):
     """Runs a generator; each yielded event suspends it until that event is processed."""
 
-    __slots__ = ("_gen", "name")
+    __slots__ = ("_gen", "_resume_cb", "name")
 
     def __init__(self, env: Environment, gen: ProcessGenerator, name: str = "") -> None:
         super().__init__(env)
         self._gen = gen
         self.name = name
+        self._resume_cb: Callback = self._resume
         start = Event(env)
-        start.add_callback(self._resume)
+        start.callbacks.append(self._resume_cb)
         start.succeed(priority=URGENT)
 
     def _resume(self, ev: Event) -> None:
@@ -94,10 +126,10 @@ class Process(Event):
             # Already happened: resume at once (same time), keeping the order deterministic.
             again = Event(self.env)
             again.value = nxt.value
-            again.add_callback(self._resume)
+            again.callbacks.append(self._resume_cb)
             again.succeed(nxt.value, priority=URGENT)
         else:
-            nxt.add_callback(self._resume)
+            nxt.callbacks.append(self._resume_cb)
 
 
 class Environment:
@@ -106,14 +138,13 @@ class Environment:
     def __init__(self, initial_time: float = 0.0) -> None:
         self.now = float(initial_time)
         self._heap: list[tuple[float, int, int, Event]] = []
-        self._seq = 0
+        self._counter = count(1)
         self.events_processed = 0
 
     # -- scheduling -------------------------------------------------------------------------
     def _schedule(self, event: Event, delay: float, priority: int) -> None:
         event._scheduled = True
-        self._seq += 1
-        heapq.heappush(self._heap, (self.now + delay, priority, self._seq, event))
+        heappush(self._heap, (self.now + delay, priority, next(self._counter), event))
 
     def event(self) -> Event:
         return Event(self)
@@ -128,35 +159,34 @@ class Environment:
         """Run ``fn`` at absolute simulated ``time`` (>= now)."""
         if time < self.now:
             raise SimulationError(f"call_at in the past: {time} < {self.now}")
-        ev = Event(self)
-        ev.add_callback(lambda _e: fn())
-        ev.succeed(delay=time - self.now, priority=priority)
-        return ev
+        return _Call(self, time, fn, priority)
 
     # -- running ------------------------------------------------------------------------------
     def peek(self) -> float:
         return self._heap[0][0] if self._heap else math.inf
 
     def step(self) -> None:
-        time, _prio, _seq, event = heapq.heappop(self._heap)
+        time, _prio, _seq, event = heappop(self._heap)
         if time < self.now:
             raise SimulationError(f"time went backwards: {time} < {self.now}")
         self.now = time
-        callbacks, event.callbacks = event.callbacks, []
+        # Callbacks cannot be added once ``processed`` is set, so the list is final here.
         event.processed = True
         self.events_processed += 1
-        for cb in callbacks:
+        for cb in event.callbacks:
             cb(event)
 
     def run(self, until: float | Event | None = None) -> None:
         """Process events until the heap is empty, the time ``until`` is reached, or an event fires."""
+        heap = self._heap
+        step = self.step
         if isinstance(until, Event):
             stop = until
-            while self._heap and not stop.processed:
-                self.step()
+            while heap and not stop.processed:
+                step()
             return
         limit = math.inf if until is None else float(until)
-        while self._heap and self._heap[0][0] <= limit:
-            self.step()
+        while heap and heap[0][0] <= limit:
+            step()
         if until is not None and limit > self.now and math.isfinite(limit):
             self.now = limit

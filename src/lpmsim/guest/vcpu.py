@@ -25,14 +25,16 @@ when the page arrives; its process never writes its state again and ends at its 
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Generator
+from operator import mul
 from typing import Any
 
 import numpy as np
 
 from lpmsim.config.scenario import Scenario
-from lpmsim.engine.core import Environment, Event
+from lpmsim.engine.core import Environment, Event, Timeout
 from lpmsim.engine.rng import RngStreams
 from lpmsim.guest.base import GuestBase
 from lpmsim.guest.cpustate import CpuStates, Ctx, Task
@@ -43,6 +45,8 @@ from lpmsim.hypervisor.exact import ExactLink
 from lpmsim.hypervisor.layout import Layout
 
 RTAS_LOCK = "rtas_lock"
+
+_IDLE = Ctx.IDLE
 
 # How strictly a context masks interrupts and preemption (a lock never relaxes its caller's state).
 _STRICTNESS = {Ctx.PREEMPT_OFF: 1, Ctx.IRQS_SOFT_OFF: 2, Ctx.IRQS_HARD_OFF: 3}
@@ -63,6 +67,20 @@ class _Touch:
         self.rate = rate
         self.regions = regions
         self.weights = weights
+
+
+def _cdf(p: np.ndarray) -> list[float]:
+    """The cdf ``Generator.choice(n, p=p)`` searches: ``u = random()`` then the first index whose
+    cdf value exceeds u is the draw (``searchsorted(..., side="right")``, i.e. ``bisect_right``).
+    Built with the same numpy operations as ``choice``, so the draws are the same."""
+    cdf = np.asarray(p, dtype=np.float64).cumsum()
+    cdf /= cdf[-1]
+    return [float(x) for x in cdf]
+
+
+def _pick(cdf: list[float], rng: np.random.Generator) -> int:
+    """``rng.choice(len(cdf), p=...)`` for the ``p`` that ``cdf`` was built from."""
+    return bisect_right(cdf, rng.random())
 
 
 class ExactGuest(GuestBase):
@@ -93,6 +111,15 @@ class ExactGuest(GuestBase):
         self._faulting: set[int] = set()  # vCPUs stalled on a fault now
         self._lock_wait: dict[int, Spinlock] = {}  # vCPU -> the lock it spins on
         self._handover: dict[int, Callable[[], None]] = {}  # claimed while faulting: ready() after
+        # What every segment needs, computed once: the jump chain's cdf (normal and frozen), each
+        # context's gamma parameters and kind, the lock choice's cdf.
+        self._ctx_cdfs: dict[bool, list[float]] = {}
+        self._gamma = [(1.0 / s.cv**2, s.mean_s * s.cv**2) for s in self.ctx_spec]
+        self._ctx_value = [c.value for c in self.ctx_names]
+        self._in_kernel = [c.value in KERNEL_CONTEXTS for c in self.ctx_names]
+        self._is_idle = [c == Ctx.IDLE for c in self.ctx_names]
+        lock_p = np.array([lk.rate_hz for lk in self.lock_specs])
+        self._lock_cdf = _cdf(lock_p / lock_p.sum()) if self.lock_rate > 0 else []
 
     # -- setup -----------------------------------------------------------------------------------
     def _touch(self, cpu: int, rate: float, weights: dict[str, float]) -> _Touch:
@@ -171,13 +198,24 @@ class ExactGuest(GuestBase):
         done.succeed()
 
     # -- the vCPU process ------------------------------------------------------------------------
-    def _next_ctx(self, rng: np.random.Generator) -> int:
+    def _ctx_p(self, frozen: bool) -> np.ndarray:
+        """The jump chain's weights of the next context (semi-Markov)."""
         p = np.array([s.share / s.mean_s for s in self.ctx_spec])
-        if self.frozen:
+        if frozen:
             for i, c in enumerate(self.ctx_names):
                 if c == Ctx.USER:
                     p[i] = 0.0
-        return int(rng.choice(p.size, p=p / p.sum()))
+        return p
+
+    def _next_ctx(self, rng: np.random.Generator) -> int:
+        frozen = self.frozen
+        cdf = self._ctx_cdfs.get(frozen)
+        if cdf is None:
+            p = self._ctx_p(frozen)
+            if not p.sum() > 0:  # nothing may run: let numpy say so, as it always did
+                return int(rng.choice(p.size, p=p / p.sum()))
+            cdf = self._ctx_cdfs[frozen] = _cdf(p / p.sum())
+        return _pick(cdf, rng)
 
     def _vcpu(self, cpu: int) -> Proc:
         try:
@@ -192,45 +230,59 @@ class ExactGuest(GuestBase):
         lock_touch = {lk.name: self._touch(cpu, lk.touch_rate_hz, {lk.region: 1.0}) for lk in self.lock_specs}
         rtas = self.sc.workload.rtas
         rtas_touch = self._touch(cpu, rtas.touch_rate_hz, {rtas.region: 1.0})
-        lock_p = np.array([lk.rate_hz for lk in self.lock_specs])
         cpus = self.cpus
+        states = cpus.cpus
+        env = self.env
+        metrics = self.metrics
+        blocktime = metrics.blocktime
+        requests = self.requests[cpu]
+        ctx_names, gamma_args, ctx_value = self.ctx_names, self._gamma, self._ctx_value
+        in_kernel, is_idle = self._in_kernel, self._is_idle
+        lock_specs, lock_cdf, locks = self.lock_specs, self._lock_cdf, self.locks
+        lock_rate = self.lock_rate
+        lock_gap = 1.0 / lock_rate if lock_rate > 0 else 0.0
+        gamma, exponential, random = rng.gamma, rng.exponential, rng.random
+        ctx_cdfs = self._ctx_cdfs
+        state = states[cpu]
+        swapper = Task(f"swapper/{cpu}", 0)  # immutable: one for the vCPU's whole life
         link = self.link
         assert link is not None
         while link.completed_at is None:
-            while self.requests[cpu]:
-                kind, base, done = self.requests[cpu].popleft()
+            while requests:
+                kind, base, done = requests.popleft()
                 if kind == "rtas":
                     yield from self._rtas(cpu, base, rtas_touch, rng)
                 done.succeed()
-            k = self._next_ctx(rng)
-            ctx = self.ctx_names[k]
-            spec = self.ctx_spec[k]
-            c = rng.gamma(1.0 / spec.cv**2, spec.mean_s * spec.cv**2)
-            prev = cpus.cpus[cpu]
-            if (ctx == Ctx.IDLE) != (prev.ctx == Ctx.IDLE):
-                cpus.set_task(cpu, Task(f"swapper/{cpu}", 0) if ctx == Ctx.IDLE else self.tasks[cpu])
+            cdf = ctx_cdfs.get(self.frozen)
+            k = bisect_right(cdf, random()) if cdf is not None else self._next_ctx(rng)
+            ctx = ctx_names[k]
+            shape, scale = gamma_args[k]
+            c = gamma(shape, scale)
+            idle = is_idle[k]
+            if idle != (state.ctx == _IDLE):
+                cpus.set_task(cpu, swapper if idle else self.tasks[cpu])
             cpus.set_ctx(cpu, ctx)
-            t0 = self.env.now
-            stall0 = self.metrics.blocktime[cpu]
-            if ctx.value in KERNEL_CONTEXTS and self.lock_rate > 0:
+            t0 = env.now
+            stall0 = blocktime.item(cpu)
+            if in_kernel[k] and lock_rate > 0:
                 left = c
                 while True:
-                    t = rng.exponential(1.0 / self.lock_rate)
+                    t = exponential(lock_gap)
                     if t >= left:
                         yield from self._execute(cpu, ctx, left, touches[k], rng)
                         break
                     yield from self._execute(cpu, ctx, t, touches[k], rng)
                     left -= t
-                    lk = self.lock_specs[int(rng.choice(lock_p.size, p=lock_p / lock_p.sum()))]
-                    hold = rng.exponential(lk.hold_mean_s)
-                    yield from self._locked(cpu, self.locks[lk.name], hold, lock_touch[lk.name], rng)
+                    lk = lock_specs[_pick(lock_cdf, rng)]
+                    hold = exponential(lk.hold_mean_s)
+                    yield from self._locked(cpu, locks[lk.name], hold, lock_touch[lk.name], rng)
                     cpus.set_ctx(cpu, ctx)
             else:
                 yield from self._execute(cpu, ctx, c, touches[k], rng)
-            self.metrics.segment(ctx.value, float(self.metrics.blocktime[cpu] - stall0), self.env.now - t0)
+            metrics.segment(ctx_value[k], blocktime.item(cpu) - stall0, env.now - t0)
         # Transfer complete: nothing can stall any more; the vCPU runs on, dormant, looking normal.
-        while self.requests[cpu]:
-            _kind, base, done = self.requests[cpu].popleft()
+        while requests:
+            _kind, base, done = requests.popleft()
             yield from self._rtas(cpu, base, rtas_touch, rng)
             done.succeed()
         cpus.set_task(cpu, self.tasks[cpu])
@@ -241,28 +293,38 @@ class ExactGuest(GuestBase):
         link = self.link
         assert link is not None
         pages = link.pages
+        mass_of = pages.mm.__getitem__  # the regions' missing mass, updated in place as pages arrive
         env = self.env
+        claimed = self.claimed
+        regions, weights, rate = tc.regions, tc.weights, tc.rate
+        exponential = rng.exponential
         left = cpu_time
         while left > 0:
             link.advance(env.now)
-            mm = [pages.region_missing_mass(r) for r in tc.regions]
-            q0 = sum(w * m for w, m in zip(tc.weights, mm, strict=True))
-            phi = tc.rate * q0
-            t = rng.exponential(1.0 / phi) if phi > 0 else np.inf
+            # sum(w * m): the same products added in the same order as a generator would
+            q0 = sum(map(mul, weights, map(mass_of, regions)))
+            phi = rate * q0
+            t = exponential(1.0 / phi) if phi > 0 else np.inf
             if t >= left:
-                yield env.timeout(left)
-                self._check(cpu)
+                yield Timeout(env, left)
+                if cpu in claimed:
+                    self._check(cpu)
                 return
-            yield env.timeout(t)
-            self._check(cpu)
+            yield Timeout(env, t)
+            if cpu in claimed:
+                self._check(cpu)
             left -= t
             link.advance(env.now)
-            mm = [pages.region_missing_mass(r) for r in tc.regions]
-            q = sum(w * m for w, m in zip(tc.weights, mm, strict=True))
+            terms = list(map(mul, weights, map(mass_of, regions)))
+            q = sum(terms)
             if rng.random() * q0 >= q:
                 continue
-            wts = np.array([w * m for w, m in zip(tc.weights, mm, strict=True)])
-            region = tc.regions[int(rng.choice(wts.size, p=wts / wts.sum()))]
+            if len(terms) == 1:
+                rng.random()  # what ``choice`` of one item draws
+                region = regions[0]
+            else:
+                wts = np.array(terms)
+                region = regions[_pick(_cdf(wts / wts.sum()), rng)]
             page = pages.sample_missing(region, rng)
             ev = link.fault(page)
             if ev is None:

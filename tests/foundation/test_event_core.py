@@ -1,0 +1,190 @@
+"""The event core's contract, checked against a plain reference scheduler.
+
+The exact mode's speed work (direct heap pushes for timeouts and calls, one resume callback per
+process) must not change which events exist or the order they fire in: a run's ``sim.events``
+and every result depend on it.  The reference below is the obvious implementation of the
+documented rule — fire by (time, priority, scheduling order) — written without any shortcut.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lpmsim.engine.core import URGENT, Environment, Event, SimulationError
+
+
+class _Reference:
+    """Fire by (time, priority, order of scheduling), one at a time, from a sorted list."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.pending: list[tuple[float, int, int, int]] = []
+        self.order = 0
+
+    def schedule(self, delay: float, priority: int, tag: int) -> None:
+        self.order += 1
+        self.pending.append((self.now + delay, priority, self.order, tag))
+
+    def pop(self) -> tuple[float, int]:
+        self.pending.sort()
+        t, _p, _o, tag = self.pending.pop(0)
+        self.now = t
+        return t, tag
+
+
+# A program: action k is (delay, priority, number of further actions it schedules when it fires).
+# Action 0 is scheduled first; the others are scheduled, in index order, by the actions that fire.
+delays = st.sampled_from([0.0, 0.0, 0.5, 1.0, 1.0, 2.5, 1e-9, 3.0])
+programs = st.lists(st.tuples(delays, st.sampled_from([0, 1]), st.integers(0, 3)), min_size=1, max_size=60)
+
+
+def _reference_order(program: list[tuple[float, int, int]]) -> list[tuple[float, int]]:
+    ref = _Reference()
+    nxt = 1
+    ref.schedule(program[0][0], program[0][1], 0)
+    out: list[tuple[float, int]] = []
+    while ref.pending:
+        t, k = ref.pop()
+        out.append((t, k))
+        for _ in range(program[k][2]):
+            if nxt < len(program):
+                delay = program[nxt][0]
+                if nxt % 3 == 1:  # call_at(now + delay) schedules at now + ((now + delay) - now)
+                    delay = (ref.now + delay) - ref.now
+                ref.schedule(delay, program[nxt][1], nxt)
+                nxt += 1
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(programs)
+def test_firing_order_matches_the_reference_scheduler(program: list[tuple[float, int, int]]) -> None:
+    """Timeouts, calls and plain events, scheduled from inside callbacks, fire in reference order."""
+    env = Environment()
+    fired: list[tuple[float, int]] = []
+    nxt = [1]
+
+    def spawn(k: int) -> None:
+        delay, prio, kids = program[k]
+
+        def fire(_ev: Event | None = None) -> None:
+            fired.append((env.now, k))
+            for _ in range(kids):
+                if nxt[0] < len(program):
+                    j = nxt[0]
+                    nxt[0] += 1
+                    spawn(j)
+
+        kind = k % 3  # each way of scheduling in turn
+        if kind == 0:
+            env.timeout(delay, priority=prio).add_callback(fire)
+        elif kind == 1:
+            env.call_at(env.now + delay, fire, priority=prio)
+        else:
+            ev = env.event()
+            ev.add_callback(fire)
+            ev.succeed(delay=delay, priority=prio)
+
+    spawn(0)
+    env.run()
+    expected = _reference_order(program)
+    assert fired == expected
+    assert env.events_processed == len(expected)
+
+
+def test_process_counts_its_start_its_waits_and_its_end() -> None:
+    """``events_processed`` (the summary's ``sim.events``) counts the start event of a process,
+    every timeout it waits for and the event of its return."""
+    env = Environment()
+
+    def proc() -> Generator[Event, Any, str]:
+        yield env.timeout(1.0)
+        yield env.timeout(2.0)
+        return "done"
+
+    p = env.process(proc())
+    env.run()
+    assert p.processed and p.value == "done"
+    assert env.events_processed == 4
+    assert env.now == 3.0
+
+
+def test_waiting_on_an_event_already_processed_resumes_at_once_with_its_value() -> None:
+    env = Environment()
+    ev = env.event()
+    ev.succeed("v", delay=1.0)
+    got: list[tuple[float, Any]] = []
+
+    def late() -> Generator[Event, Any, None]:
+        yield env.timeout(2.0)
+        got.append((env.now, (yield ev)))
+
+    env.process(late())
+    env.run()
+    assert got == [(2.0, "v")]
+
+
+def test_an_urgent_resume_overtakes_a_normal_event_at_the_same_time() -> None:
+    env = Environment()
+    seen: list[str] = []
+    done = env.event()
+    done.succeed()
+
+    def proc() -> Generator[Event, Any, None]:
+        yield env.timeout(1.0)
+        env.call_at(env.now, lambda: seen.append("normal call"))
+        yield done  # processed long ago: resumed by an URGENT event at the same time
+        seen.append("resumed")
+
+    env.process(proc())
+    env.run()
+    assert seen == ["resumed", "normal call"]
+    assert URGENT == 0
+
+
+def test_call_at_fires_at_now_plus_the_delay_it_implies() -> None:
+    """``call_at(t)`` is ``succeed(delay=t - now)``: the heap time is ``now + (t - now)``."""
+    env = Environment(0.1)
+    t = 0.3  # 0.1 + (0.3 - 0.1) != 0.3 in binary floating point
+    seen: list[float] = []
+    env.call_at(t, lambda: seen.append(env.now))
+    env.run()
+    assert seen == [0.1 + (t - 0.1)]
+
+
+@pytest.mark.parametrize("bad", [-1e-12, float("nan")])
+def test_timeout_rejects_negative_and_nan_delays(bad: float) -> None:
+    env = Environment()
+    with pytest.raises(SimulationError):
+        env.timeout(bad)
+    assert env.events_processed == 0 and env.peek() == float("inf")
+
+
+def test_event_rules() -> None:
+    env = Environment()
+    ev = env.event()
+    ev.succeed()
+    with pytest.raises(SimulationError):
+        ev.succeed()
+    env.run()
+    with pytest.raises(SimulationError):
+        ev.add_callback(lambda _e: None)
+    t = env.timeout(0.0)
+    with pytest.raises(SimulationError):
+        t.succeed()
+
+
+def test_run_until_an_event_stops_right_after_it() -> None:
+    env = Environment()
+    stop = env.timeout(2.0)
+    later: list[float] = []
+    env.call_at(5.0, lambda: later.append(env.now))
+    env.run(until=stop)
+    assert env.now == 2.0 and not later
+    env.run(until=10.0)
+    assert later == [5.0] and env.now == 10.0
