@@ -64,6 +64,12 @@ def test_plan_expands_axes_variants_and_seeds_with_stable_keys(tmp_path: Path) -
     assert again.digest != plan.digest and set(plan.keys) < set(again.keys)
 
 
+def test_a_sweep_file_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    f = tmp_path / "bom.toml"
+    f.write_bytes(b"\xef\xbb\xbf" + tiny_text(seeds=2).encode())
+    assert len(load_sweep(f).plan().keys) == 8
+
+
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
@@ -78,6 +84,7 @@ def test_plan_expands_axes_variants_and_seeds_with_stable_keys(tmp_path: Path) -
         (tiny_text(seeds=2).replace("a=none", "a=bogus"), "unknown policy"),
         (tiny_text(seeds=0), "at least one seed"),
         (tiny_text(seeds=2).replace('preset = "small"', 'preset = "nope"'), "unknown preset"),
+        ("x = " + "[" * 5000 + "]" * 5000 + "\n" + tiny_text(seeds=2), "nested too deeply"),
     ],
 )
 def test_bad_sweep_files_are_refused_in_one_line_and_nothing_is_written(

@@ -79,6 +79,25 @@ def _parse_toml(text: str, origin: str) -> dict[str, Any]:
     return data
 
 
+def read_toml_file(p: Path, what: str) -> dict[str, Any]:
+    """A TOML file from the user (``what``: "scenario", "sweep"...), read defensively: one-line
+    ScenarioError for a missing or unreadable file, a directory, non-UTF-8 bytes, bad TOML or
+    nesting deeper than MAX_DEPTH; a UTF-8 byte-order mark is accepted."""
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise ScenarioError(f"{p}: is a directory, expected a TOML {what} file") from None
+    except OSError as exc:
+        raise ScenarioError(f"{p}: cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{p}: not valid TOML: the file is not UTF-8 text") from None
+    return _parse_toml(text, str(p))
+
+
 def check_depth(data: Any, origin: str) -> None:
     """Refuse tables and arrays nested deeper than MAX_DEPTH (iteratively: no recursion)."""
     stack: list[tuple[Any, int]] = [(data, 0)]
@@ -269,19 +288,7 @@ def resolve_scenario(
         raise ScenarioError("give either a scenario file or --preset, not both")
     if path is not None:
         p = Path(path)
-        try:
-            raw = p.read_bytes()
-        except FileNotFoundError:
-            raise ScenarioError(f"{p}: no such file") from None
-        except IsADirectoryError:
-            raise ScenarioError(f"{p}: is a directory, expected a TOML scenario file") from None
-        except OSError as exc:
-            raise ScenarioError(f"{p}: cannot read: {exc.strerror}") from None
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ScenarioError(f"{p}: not valid TOML: the file is not UTF-8 text") from None
-        own = _parse_toml(text, str(p))
+        own = read_toml_file(p, "scenario")
         if not own:
             # A file that sets nothing is the `default` preset (what `lpmsim run` runs without a
             # file), under the file's name: not the schema's bare defaults.

@@ -21,13 +21,12 @@ axes is a comparison.  Everything is checked before anything runs; a refusal is 
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lpmsim.config.loader import ScenarioError, build_scenario, resolve_scenario
+from lpmsim.config.loader import ScenarioError, build_scenario, read_toml_file, resolve_scenario
 from lpmsim.sweeps.plan import MAX_SEED, Axis, Plan, build_plan
 from lpmsim.sweeps.rows import COLUMN_NAMES
 from lpmsim.sweeps.variants import VariantError, parse_variants
@@ -148,19 +147,9 @@ def _seeds(path: Path, raw: Any) -> tuple[int, ...]:
 def load_sweep(path: Path) -> SweepFile:
     """Read and check a sweep file (every (point, variant) scenario is validated by ``plan()``)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SweepFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise SweepFileError(f"{path}: is a directory, expected a TOML sweep file") from None
-    except UnicodeDecodeError:
-        raise SweepFileError(f"{path}: not valid TOML: the file is not UTF-8 text") from None
-    except OSError as exc:
-        raise SweepFileError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SweepFileError(f"{path}: not valid TOML: {exc}") from None
+        data = read_toml_file(path, "sweep")
+    except ScenarioError as exc:
+        raise SweepFileError(str(exc)) from None
     unknown = [k for k in data if k not in KEYS]
     if unknown:
         raise SweepFileError(f"{path}: {unknown[0]}: unknown key (expected {', '.join(KEYS)})")
