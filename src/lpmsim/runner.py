@@ -185,11 +185,15 @@ def _f(x: float) -> float:
 def summarise(st: RunState, wall_s: float) -> dict[str, Any]:
     sc = st.scenario
     rec = st.recorder
+    # The guest's window ends with the run: a fluid step in progress when it stopped (a crash) is
+    # counted only up to the stop.
+    rec.window_end = st.end_s if rec.window_end is None else min(rec.window_end, st.end_s)
     c = st.counters
     mig: dict[str, Any] = {"enabled": sc.migration.enabled}
     if st.precopy is not None:
         pre = st.precopy
         post = st.end_s - st.resume_s
+        bt = rec.blocktime_in_window()
         suspended = st.migration.times["suspended_s"] if st.migration is not None else None
         mig.update(
             completed=st.completed_s is not None,
@@ -228,11 +232,11 @@ def summarise(st: RunState, wall_s: float) -> dict[str, Any]:
                 "max": _f(rec.max()),
             },
             blocktime_s={
-                "total": _f(rec.blocktime.sum()),
-                "per_vcpu_max": _f(rec.blocktime.max()),
-                "per_vcpu_mean": _f(rec.blocktime.mean()),
-                "per_vcpu_p50": _f(np.quantile(rec.blocktime, 0.5)),
-                "per_vcpu_p99": _f(np.quantile(rec.blocktime, 0.99)),
+                "total": _f(bt.sum()),
+                "per_vcpu_max": _f(bt.max()),
+                "per_vcpu_mean": _f(bt.mean()),
+                "per_vcpu_p50": _f(np.quantile(bt, 0.5)),
+                "per_vcpu_p99": _f(np.quantile(bt, 0.99)),
             },
         )
     if st.precopy is not None and st.migration is not None and st.migration.resume_s is None:
@@ -247,8 +251,6 @@ def summarise(st: RunState, wall_s: float) -> dict[str, Any]:
         )
     elif st.precopy is not None:
         mig["resumed"] = True
-    if rec.window_end is None:
-        rec.window_end = st.end_s
     return {
         "lpmsim_version": __version__,
         "seed": sc.sim.seed,

@@ -48,6 +48,10 @@ def check_invariants(s: dict[str, Any]) -> None:
         fl = m["fault_latency_s"]
         assert fl["p50"] <= fl["p99"] <= fl["max"]
         assert m["blocktime_s"]["per_vcpu_max"] <= m["blocktime_s"]["total"] + 1e-9
+        # no vCPU is blocked, or runs with interrupts off, longer than the post-copy lasted
+        assert m["blocktime_s"]["per_vcpu_max"] <= m["postcopy_s"] + 1e-9
+        assert s["guest"]["blocktime_per_vcpu_s"]["max"] <= m["postcopy_s"] + 1e-9
+        assert s["guest"]["max_irqs_off_s"] <= m["postcopy_s"] + 1e-9
         assert m["pages_missing_at_resume"] <= m["pages_total"]
         g = s["guest"]
         pv = g["blocktime_per_vcpu_s"]

@@ -34,6 +34,9 @@ class GuestMetrics(FaultRecorder):
         # so that the summary counts only the part inside the window (throughput_loss_frac <= 1).
         self._clock: Callable[[], float] | None = None
         self._until = np.zeros(vcpus)
+        # (start, length) of each interrupts-off run that was the longest so far when recorded
+        # (fluid mode): records come in time order, so the longest run inside the window is among them.
+        self._irqs_off_runs: list[tuple[float, float]] = []
 
     def records_start_now(self, clock: Callable[[], float]) -> None:
         """Records from now on are of intervals starting at ``clock()`` (the fluid mode's)."""
@@ -54,11 +57,31 @@ class GuestMetrics(FaultRecorder):
             now = max(now, self.window_start)
         self._until[vcpu] = max(float(self._until[vcpu]), now) + seconds
 
+    def _overhang_per_vcpu(self) -> np.ndarray:
+        if self._clock is None or self.window_end is None:
+            return np.zeros_like(self._until)
+        return np.maximum(self._until - self.window_end, 0.0)
+
     def overhang(self) -> float:
         """Lost time recorded (fluid mode) that lies after the window's end."""
+        return float(self._overhang_per_vcpu().sum())
+
+    def blocktime_in_window(self) -> np.ndarray:
+        """Per-vCPU blocked time inside the window: what lies past its end is not counted, so that
+        no vCPU is blocked longer than the window (the overhang is charged to faults first)."""
+        return np.maximum(self.blocktime - self._overhang_per_vcpu(), 0.0)
+
+    def _irqs_off(self, wall: float) -> None:
+        if self._clock is not None and wall >= self.max_irqs_off:
+            self._irqs_off_runs.append((self._clock(), wall))
+        self.max_irqs_off = max(self.max_irqs_off, wall)
+
+    def max_irqs_off_in_window(self) -> float:
+        """The longest interrupts-off run, counting only its part before the window's end."""
         if self._clock is None or self.window_end is None:
-            return 0.0
-        return float(np.maximum(self._until - self.window_end, 0.0).sum())
+            return float(self.max_irqs_off)
+        end = self.window_end
+        return max((min(w, max(0.0, end - s)) for s, w in self._irqs_off_runs), default=0.0)
 
     def fault(self, vcpu: int, ctx: str, latency: float) -> None:
         self.record(vcpu, latency)
@@ -82,7 +105,7 @@ class GuestMetrics(FaultRecorder):
         if stall > 0:
             self._segment_stalls[ctx].append(np.array([stall]))
         if ctx in (Ctx.IRQS_SOFT_OFF, Ctx.IRQS_HARD_OFF):
-            self.max_irqs_off = max(self.max_irqs_off, wall)
+            self._irqs_off(wall)
 
     def segments(self, ctx: str, stall: np.ndarray, wall: np.ndarray) -> None:
         """A batch of segments (fluid mode's episodes)."""
@@ -90,7 +113,7 @@ class GuestMetrics(FaultRecorder):
         if st.size:
             self._segment_stalls[ctx].append(st)
         if ctx in (Ctx.IRQS_SOFT_OFF, Ctx.IRQS_HARD_OFF) and wall.size:
-            self.max_irqs_off = max(self.max_irqs_off, float(wall.max()))
+            self._irqs_off(float(wall.max()))
 
     def segment_stalls(self, ctx: str) -> np.ndarray:
         """Stall time of every segment of context ``ctx`` that stalled at all."""
@@ -110,13 +133,13 @@ class GuestMetrics(FaultRecorder):
         if self.window_start is not None and self.window_end is not None:
             window = max(0.0, self.window_end - self.window_start)
         lost = max(0.0, float(self.blocktime.sum() + self.spin.sum()) - self.overhang())
-        bt = self.blocktime
+        bt = self.blocktime_in_window()
         edges = [0.0, 0.001, 0.01, 0.1, 1.0, 10.0, 100.0, float("inf")]
         hist = np.histogram(bt, bins=edges)[0]
         return {
             "throughput_loss_frac": lost / (vcpus * window) if window > 0 else 0.0,
             "max_stall_s": float(self.max_stall),
-            "max_irqs_off_s": float(self.max_irqs_off),
+            "max_irqs_off_s": self.max_irqs_off_in_window(),
             "max_spin_s": float(self.max_spin),
             "max_concurrent_spinners": int(self.max_spinners),
             "spin_s_total": float(self.spin.sum()),
