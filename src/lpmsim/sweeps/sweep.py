@@ -277,7 +277,9 @@ def session_lock(out_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise StoreError(f"{out_dir}: another lpmsim sweep is running in this directory") from None
+            raise StoreError(
+                f"{out_dir}: another lpmsim sweep or compare is running in this directory"
+            ) from None
         try:
             yield
         finally:
