@@ -2,10 +2,12 @@
 
 A notebook drives it like this::
 
+    from pathlib import Path
     from lpmsim.config.loader import resolve_scenario
     from lpmsim.sweeps.compare import compare
 
-    res = compare(resolve_scenario(preset="small"), ["a=none", "b=nmi-factor:200"], runs=20, jobs=4)
+    base = resolve_scenario(preset="small")
+    res = compare(base, ["a=none", "b=nmi-factor:200"], runs=20, jobs=4)
     res.aggregates["b"]["p_crash"]          # {"k", "n", "p", "ci95_low", "ci95_high"}
     res.rows                                # one flat dict per run (pandas.DataFrame(res.rows))
     res.write("out/")                       # out/compare.json, out/runs.parquet
