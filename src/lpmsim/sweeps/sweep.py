@@ -260,7 +260,7 @@ def open_store(out_dir: Path, plan: Plan, command: Sequence[str] | None) -> Resu
 
 def incompatible(path: Path, runs: int, name: str, planned: int) -> str:
     return (
-        f"{path} holds another plan ({runs} runs of {name!r}; this sweep plans {planned}): "
+        f"{path} holds another plan ({runs} runs of {name!r}; this one plans {planned}): "
         "use --fresh to discard it, or another --out"
     )
 
