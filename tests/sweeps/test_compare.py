@@ -355,10 +355,22 @@ def test_failing_run_in_a_worker_process() -> None:
     assert not res.interrupted
 
 
-def test_unwritable_out_prints_everything_and_exits_1(tmp_path: Path) -> None:
+def test_out_below_a_file_is_refused_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the store lives in --out: a directory that cannot be made is refused before any run
+    _no_runs(monkeypatch)
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    out = blocker / "sub"
+    code, stdout, err = _cli(*STUCK, "-V", "a=none", "-n", "1", "-j", "1", "-o", str(blocker / "sub"))
+    assert code == 2 and stdout == ""
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "is not a directory" in lines[0]
+
+
+def test_unwritable_exports_print_everything_and_exit_1(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    (out / "runs.parquet").mkdir(parents=True)  # the export cannot replace a directory
     code, stdout, err = _cli(*STUCK, "-V", "a=none", "-n", "1", "-j", "1", "-o", str(out))
     assert code == 1
     assert "Outcomes" in stdout
@@ -366,6 +378,7 @@ def test_unwritable_out_prints_everything_and_exits_1(tmp_path: Path) -> None:
     assert doc["variants"][0]["results"]["ok"] == 1
     lines = [ln for ln in err.splitlines() if "error:" in ln]
     assert len(lines) == 1 and "cannot write" in lines[0]
+    assert not (out / "compare.json").exists()
 
 
 def test_injected_bugs_are_scored() -> None:

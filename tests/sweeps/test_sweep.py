@@ -270,7 +270,7 @@ def test_a_run_that_kills_its_local_worker_is_retried_twice_then_failed(tmp_path
 def test_one_session_at_a_time_per_directory(tmp_path: Path) -> None:
     plan = load_sweep(tiny_sweep(tmp_path, seeds=1)).plan()
     out = tmp_path / "o"
-    with session_lock(out), pytest.raises(StoreError, match="another lpmsim sweep is running"):
+    with session_lock(out), pytest.raises(StoreError, match="another lpmsim sweep or compare is running"):
         run_sweep(plan, out, LocalExecutor(1))
     assert run_sweep(plan, out, LocalExecutor(1)).complete
 

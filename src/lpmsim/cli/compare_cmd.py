@@ -1,8 +1,10 @@
-"""``lpmsim compare``: several policies (variants) over the same seeds, in parallel processes.
+"""``lpmsim compare``: several policies (variants) over the same seeds, on local processes or a
+Dask cluster, into the resumable result store of ``--out`` (the one-point case of ``lpmsim sweep``).
 
 Exit codes: 0 every run ran (a crashed partition is a result, not an error); 1 a run failed with an
-error or the outputs could not be written; 2 refused input (nothing ran); 130 interrupted (Ctrl-C:
-what finished is printed and written).
+error or the outputs could not be written; 2 refused input (nothing ran, nothing written); 130
+interrupted (Ctrl-C or SIGTERM: every finished run is in the store, what finished is printed and
+written, and the same command resumes).
 """
 
 from __future__ import annotations
@@ -15,10 +17,19 @@ from typing import Annotated
 import typer
 
 from lpmsim.cli.common import PresetOpt, ScenarioArg, SetOpt, err_console, fail, out_console, user_errors
+from lpmsim.cli.store_options import (
+    ExecutorName,
+    ExecutorOpt,
+    FreshOpt,
+    SchedulerOpt,
+    WorkersOpt,
+    executor_args,
+    run_session,
+)
 from lpmsim.config.loader import ScenarioError, build_scenario, resolve_scenario
-from lpmsim.sweeps.compare import JSON_NAME, PARQUET_NAME, CompareResult, Plan, prepare, run_plan
-from lpmsim.sweeps.progress import Reporter
+from lpmsim.sweeps.compare import JSON_NAME, PARQUET_NAME, CompareResult, Plan, prepare, run_stored
 from lpmsim.sweeps.report import render
+from lpmsim.sweeps.store import store_path
 from lpmsim.sweeps.variants import VariantError, parse_variants
 
 DEFAULT_OUT = Path("compare-out")
@@ -44,9 +55,9 @@ def _command_line(
     overrides: list[str],
     variants: list[str],
     runs: int,
-    jobs: int | None,
     seed: int,
     out: Path,
+    executor: tuple[ExecutorName, int | None, str | None],
 ) -> list[str]:
     """The command as it would be typed to repeat this comparison (options in a fixed order)."""
     cmd = ["lpmsim", "compare"]
@@ -59,9 +70,7 @@ def _command_line(
     for v in variants:
         cmd += ["--variant", v]
     cmd += ["--runs", str(runs), "--seed", str(seed)]
-    if jobs is not None:
-        cmd += ["--jobs", str(jobs)]
-    cmd += ["--out", str(out)]
+    cmd += ["--out", str(out), *executor_args(*executor)]
     return cmd
 
 
@@ -96,23 +105,23 @@ def compare(
     overrides: SetOpt = None,
     variants: VariantOpt = None,
     runs: Annotated[int, typer.Option("--runs", "-n", min=1, help="Seeds per variant.")] = 20,
-    jobs: Annotated[
-        int | None,
-        typer.Option(
-            "--jobs",
-            "-j",
-            min=1,
-            help="Parallel processes (default: the number of CPUs).",
-            show_default=False,
-        ),
-    ] = None,
     seed: Annotated[
         int,
         typer.Option("--seed", min=0, help="First seed: every variant runs SEED, SEED+1, ..., SEED+RUNS-1."),
     ] = 1,
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Write DIR/compare.json and DIR/runs.parquet.")
+        Path,
+        typer.Option(
+            "--out",
+            "-o",
+            help="The directory of the result store (the same command resumes) and of compare.json "
+            "and runs.parquet.",
+        ),
     ] = DEFAULT_OUT,
+    executor: ExecutorOpt = ExecutorName.local,
+    workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
+    fresh: FreshOpt = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print compare.json on stdout instead of the tables.")
     ] = False,
@@ -123,15 +132,26 @@ def compare(
     """Run the same seeds under several policies and compare crash and panic risk, reports and cost.
 
     Example: lpmsim compare --preset large -V none=none -V f200=nmi-factor:200 -V dis=disable-nmi --runs 50
+
+    The runs go into a result store in --out as they finish: the same command resumes after a kill;
+    another comparison in the same --out is refused unless --fresh.
     """
     sets = list(overrides or [])
     texts = list(variants or [])
     if out.exists() and not out.is_dir():
         fail(f"--out {out}: exists and is not a directory")
     plan = _plan(file, preset, sets, texts, runs, seed)
-    command = _command_line(file, preset, sets, texts, runs, jobs, seed, out)
-    with Reporter(err_console, len(plan.specs), quiet=quiet, label="compare") as reporter:
-        res = run_plan(plan, jobs, reporter)
+    where = (executor, workers, scheduler)
+    command = _command_line(file, preset, sets, texts, runs, seed, out, where)
+    res = run_session(
+        "compare",
+        plan,
+        out,
+        where,
+        fresh,
+        quiet,
+        lambda ex, progress: run_stored(plan, out, ex, progress, command, fresh),
+    )
     _finish(res, out, command, as_json, quiet)
 
 
@@ -153,8 +173,8 @@ def _finish(res: CompareResult, out: Path, command: list[str], as_json: bool, qu
         err_console.print(f"wrote {out / JSON_NAME} and {out / PARQUET_NAME}", markup=False)
     if res.interrupted:
         err_console.print(
-            f"interrupted: {len(res.results)} of {res.planned} runs finished; "
-            f"repeat with: {shlex.join(command)}",
+            f"interrupted: {len(res.results)} of {res.planned} runs in {store_path(out)}; "
+            f"resume with: {shlex.join(command)}",
             markup=False,
         )
         raise typer.Exit(EXIT_INTERRUPTED)

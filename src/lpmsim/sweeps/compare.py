@@ -2,17 +2,25 @@
 
 A notebook drives it like this::
 
+    from pathlib import Path
     from lpmsim.config.loader import resolve_scenario
     from lpmsim.sweeps.compare import compare
 
-    res = compare(resolve_scenario(preset="small"), ["a=none", "b=nmi-factor:200"], runs=20, jobs=4)
+    base = resolve_scenario(preset="small")
+    res = compare(base, ["a=none", "b=nmi-factor:200"], runs=20, jobs=4)
     res.aggregates["b"]["p_crash"]          # {"k", "n", "p", "ci95_low", "ci95_high"}
     res.rows                                # one flat dict per run (pandas.DataFrame(res.rows))
     res.write("out/")                       # out/compare.json, out/runs.parquet
 
+    # the same through a result store, as ``lpmsim compare`` runs it: resumable, kill-safe
+    res = compare(base, ["a=none", "b=nmi-factor:200"], runs=20, out_dir=Path("out"))
+
 A comparison is the one-point case of a sweep and uses its parts: ``plan`` (runs and their keys),
-``executors`` (where they run), ``aggregate`` (the figures) and ``outputs`` (the files); it keeps
-its results in memory (``lpmsim sweep`` keeps them in a store and resumes).
+``executors`` (where they run), ``store`` and ``sweep.run_sweep`` (the result store, resume),
+``aggregate`` (the figures) and ``outputs`` (the files).  Without ``out_dir`` the results stay in
+memory (nothing is written until ``write``); with it, each run's row is committed to the store in
+``out_dir`` as it finishes, and a new call with the same plan runs only the runs it lacks (another
+plan there raises ``StoreError`` unless ``fresh=True``).  ``lpmsim compare`` always uses a store.
 
 Every variant runs the seeds ``seed, seed+1, ..., seed+runs-1``; a run's ``sim.seed`` is its seed.
 Each variant's scenario is validated before anything runs (``VariantError`` otherwise).  Results
@@ -33,7 +41,15 @@ from lpmsim import __version__
 from lpmsim.config.scenario import Scenario
 from lpmsim.sweeps.aggregate import DEFINITIONS, aggregate, aggregate_variant
 from lpmsim.sweeps.executors import Executor, LocalExecutor, default_jobs, drive
-from lpmsim.sweeps.outputs import JSON_NAME, PARQUET_NAME, arrow_table, atomic_text, json_text, write_parquet
+from lpmsim.sweeps.outputs import (
+    JSON_NAME,
+    PARQUET_NAME,
+    arrow_table,
+    atomic_text,
+    json_text,
+    remove_stale_temps,
+    write_parquet,
+)
 from lpmsim.sweeps.plan import MAX_SEED, Plan, plan_runs, prepare, seeds_for
 from lpmsim.sweeps.rows import (
     COLUMN_NAMES,
@@ -47,6 +63,7 @@ from lpmsim.sweeps.rows import (
     run_one,
     summary_row,
 )
+from lpmsim.sweeps.sweep import run_sweep
 from lpmsim.sweeps.variants import Variant
 
 __all__ = [
@@ -73,6 +90,7 @@ __all__ = [
     "prepare",
     "run_one",
     "run_plan",
+    "run_stored",
     "seeds_for",
     "summary_row",
 ]
@@ -189,6 +207,7 @@ class CompareResult:
         json_path = out / JSON_NAME
         pq_path = out / PARQUET_NAME
         text = self.dumps(command)
+        remove_stale_temps(out)
         # The Parquet file first: compare.json, which describes it, appears only once it is complete.
         write_parquet(pq_path, self.arrow_table())
         atomic_text(json_path, text)
@@ -218,6 +237,32 @@ def run_plan(
     )
 
 
+def run_stored(
+    plan: Plan,
+    out_dir: Path,
+    executor: Executor,
+    progress: Progress | None = None,
+    command: Sequence[str] | None = None,
+    fresh: bool = False,
+) -> CompareResult:
+    """Run a plan into the result store of ``out_dir`` (``sweep.run_sweep``: only the runs it has
+    no row for, each committed as it finishes; ``StoreError`` if it holds another plan and not
+    ``fresh``), then aggregate every run the store holds."""
+    t0 = time.perf_counter()
+    stored = run_sweep(plan, out_dir, executor, progress, command, fresh)
+    assert stored.session is not None
+    return CompareResult(
+        name=plan.name,
+        variants=plan.variants,
+        scenarios=plan.scenarios,
+        seeds=plan.seeds,
+        results=stored.results,
+        interrupted=stored.session.interrupted,
+        jobs=executor.workers,
+        wall_s=time.perf_counter() - t0,
+    )
+
+
 def compare(
     base: dict[str, Any],
     variants: Sequence[Variant | str],
@@ -226,10 +271,23 @@ def compare(
     jobs: int | None = None,
     progress: Progress | None = None,
     simulate: Simulate | None = None,
+    out_dir: Path | None = None,
+    fresh: bool = False,
+    executor: Executor | None = None,
 ) -> CompareResult:
     """Run ``runs`` seeds of every variant of ``base`` (a raw scenario mapping, as
     ``lpmsim.config.loader.resolve_scenario`` returns it) and aggregate them.
 
-    Raises ``VariantError`` before anything runs if a variant is invalid.  Ctrl-C stops the runs
-    and returns what finished (``interrupted=True``)."""
-    return run_plan(prepare(base, variants, runs, seed), jobs, progress, simulate)
+    With ``out_dir`` the runs go through the result store there (``run_stored``: resumable; the
+    files are still written by ``write``).  ``executor`` (e.g. a ``DaskExecutor``) replaces the
+    local processes of ``jobs``.  Raises ``VariantError`` before anything runs if a variant is
+    invalid.  Ctrl-C stops the runs and returns what finished (``interrupted=True``)."""
+    plan = prepare(base, variants, runs, seed)
+    if out_dir is None:
+        return run_plan(plan, jobs, progress, simulate, executor)
+    ex = executor if executor is not None else LocalExecutor(jobs, simulate)
+    try:
+        return run_stored(plan, Path(out_dir), ex, progress, fresh=fresh)
+    finally:
+        if executor is None:
+            ex.close()

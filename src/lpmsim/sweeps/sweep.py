@@ -260,7 +260,7 @@ def open_store(out_dir: Path, plan: Plan, command: Sequence[str] | None) -> Resu
 
 def incompatible(path: Path, runs: int, name: str, planned: int) -> str:
     return (
-        f"{path} holds another plan ({runs} runs of {name!r}; this sweep plans {planned}): "
+        f"{path} holds another plan ({runs} runs of {name!r}; this one plans {planned}): "
         "use --fresh to discard it, or another --out"
     )
 
@@ -277,7 +277,9 @@ def session_lock(out_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise StoreError(f"{out_dir}: another lpmsim sweep is running in this directory") from None
+            raise StoreError(
+                f"{out_dir}: another lpmsim sweep or compare is running in this directory"
+            ) from None
         try:
             yield
         finally:
