@@ -21,6 +21,8 @@ from lpmsim.cli.store_options import (
     ExecutorName,
     ExecutorOpt,
     FreshOpt,
+    JsonOpt,
+    QuietOpt,
     SchedulerOpt,
     WorkersOpt,
     executor_args,
@@ -122,12 +124,8 @@ def compare(
     workers: WorkersOpt = None,
     scheduler: SchedulerOpt = None,
     fresh: FreshOpt = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print compare.json on stdout instead of the tables.")
-    ] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress, no tables (failures still shown).")
-    ] = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run the same seeds under several policies and compare crash and panic risk, reports and cost.
 

@@ -61,6 +61,10 @@ SchedulerOpt = Annotated[
 FreshOpt = Annotated[
     bool, typer.Option("--fresh", help="Discard a store in --out that holds another plan (or any).")
 ]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print compare.json on stdout instead of the tables.")]
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress, no tables (failures still shown).")
+]
 
 
 def check_out(out: Path) -> None:

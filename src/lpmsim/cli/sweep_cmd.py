@@ -19,6 +19,8 @@ from lpmsim.cli.store_options import (
     ExecutorName,
     ExecutorOpt,
     FreshOpt,
+    JsonOpt,
+    QuietOpt,
     SchedulerOpt,
     WorkersOpt,
     executor_args,
@@ -98,12 +100,8 @@ def sweep(
     metric: Annotated[
         str, typer.Option("--metric", help=f"The metric of --by: {', '.join(METRICS)}.")
     ] = "p_crash",
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print compare.json on stdout instead of the tables.")
-    ] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="No progress, no tables (failures still shown).")
-    ] = False,
+    as_json: JsonOpt = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Run a grid (axes x variants x seeds) into a result store that survives kills and resumes.
 
