@@ -58,6 +58,19 @@ SCENARIOS: dict[str, tuple[str, list[str]]] = {
             "workload.preset=oltp",
         ],
     ),
+    "small-oltp-hot": (
+        "small",
+        [
+            "sim.mode=fluid",
+            "partition.vcpus=64",
+            "partition.memory_gib=64",
+            "platform.link_gbps=25",
+            "platform.rtt_us=200",
+            "migration.resume_missing_fraction=0.3",
+            "workload.preset=analytics",
+            "platform.push_order=hottest-first",
+        ],
+    ),
     "small-freeze": ("small", [*SMALL_SLOW, "mitigation.policy=freeze-user:completed"]),
     "small-steal": ("small", [*SMALL_SLOW, "mitigation.policy=steal-aware"]),
     "small-fluid-freeze": (
