@@ -98,7 +98,12 @@ class KernelModel:
         self.dtl_mode: str | None = None
         for c in range(n):
             self._refresh(c, env.now)
-        states.subscribe(self._on_change)
+        # A change of steal_frac alone moves none of the four facts, and the re-arms that _refresh
+        # may still call (the fast path) have nothing to do between changes: HardLockup keeps a
+        # soft-NMI plan exactly while a CPU is soft-NMI reachable and SoftLockup a planned run
+        # while one takes timers but cannot schedule (each re-planned wherever these change,
+        # reconfigure/restart/touch included) - so it is not told of those changes.
+        states.subscribe(self._on_change, steal=False)
 
     # -- lazily computed hrtimer runs -----------------------------------------------------------
     def hr_last_run(self, c: int, t: float) -> float:

@@ -150,8 +150,11 @@ class RcuStall:
             # ``first`` is the lowest ticking CPU: a holdout itself, it is the lowest ticking one
             if first in self.holdouts and first not in excused:
                 return (j_self, first, True)
-            tok = m.tok
-            me = min((c for c in self.holdouts if tok[c] and c not in excused), default=None)
+            # the ticking holdouts: tok[c] is False exactly when c is in m.blocked
+            ticking = self.holdouts - m.blocked
+            if excused:
+                ticking -= excused
+            me = min(ticking, default=None)
             if me is not None:
                 return (j_self, me, True)
         return (j_other, first, first in self.holdouts and first not in excused)
