@@ -106,6 +106,7 @@ class FluidGuest(GuestBase):
         self.rtas_w = self._wvec(layout, {w.rtas.region: 1.0}, nreg)
         self.rtas_rate = w.rtas.touch_rate_hz * w.touch_scale
         self.publish_min = sc.sim.fluid_publish_min_s
+        self.step_min = sc.sim.fluid_step_min_s  # the end watches' shortest look interval
         # per activity: a detector sees an episode in it even without a long stall
         self.visible = [
             c.value in KERNEL_CONTEXTS[1:] or c == Ctx.IRQS_HARD_OFF or a >= self.nctx
@@ -556,7 +557,7 @@ class _EndWatch:
         busy = float(g.busy[cpu])
         if busy > 1e-12 or g.ep_left[cpu] > 0:
             now = g.env.now
-            d = max(busy, g.sc.sim.fluid_step_min_s)
+            d = max(busy, g.step_min)
             t = _after(now, d)
             if g.skip_looks and now >= 1.0:
                 while t < g.next_step_at:
@@ -588,7 +589,7 @@ class _EndWatch:
             return False
         busy = float(g.busy[cpu])
         if busy > 1e-12 or g.ep_left[cpu] > 0:
-            d = max(busy, g.sc.sim.fluid_step_min_s)
+            d = max(busy, g.step_min)
             nxt = _after(t, d)
             while nxt < next_step:
                 nxt = _after(nxt, d)
