@@ -88,7 +88,7 @@ class BlockedTask:
 
 
 Observer = Callable[[int, float], None]
-"""Called with (cpu, time) after any change of that vCPU's state."""
+"""Called with (cpu, time) after any change of that vCPU's state (``CpuStates.subscribe``)."""
 
 
 class CpuStates:
