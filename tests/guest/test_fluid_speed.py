@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from lpmsim.config.loader import load_scenario
+from lpmsim.guest.cpustate import CpuStates
 from lpmsim.guest.fluid import FluidGuest
 from lpmsim.runner import run_scenario
 
@@ -65,3 +66,42 @@ def test_choice_without_checks_draws_as_choice() -> None:
         got = cdf.searchsorted(b.random(n), side="right")
         assert np.array_equal(want, got)
         assert a.random() == b.random()  # the same number of uniforms used
+
+
+SMALL_ANNOTATE = [  # the DTL read (annotate: steal-aware that prints), with reports
+    "sim.mode=fluid",
+    "platform.link_gbps=0.1",
+    "migration.resume_missing_fraction=0.5",
+    "mitigation.policy=annotate",
+]
+STRESS_256_BUG = [
+    "platform.link_gbps=0.5",
+    "migration.resume_missing_fraction=0.05",
+    "partition.vcpus=256",
+    "partition.memory_gib=128",
+    "sim.max_time_s=8948",
+    "kernel.preset=upstream",
+    "mitigation.policy=nmi-factor:200",
+    'bugs=[{kind="irqs_hard_off_spin", at_s=10}]',
+]
+
+
+@pytest.mark.parametrize(
+    ("preset", "overrides"),
+    [("small", SMALL_ANNOTATE), ("lpm-2022", STRESS_256_BUG)],
+    ids=["small-annotate", "stress-256-bug"],
+)
+def test_steal_only_changes_told_to_fewer_observers_change_nothing(
+    monkeypatch: pytest.MonkeyPatch, preset: str, overrides: list[str]
+) -> None:
+    """A change of steal_frac alone reaches only the DTL (``CpuStates.skip_steal_only``); telling
+    the kernel model and the stop_machine hooks too gives the same summary and kernel log."""
+    out = []
+    for skip in (True, False):
+        monkeypatch.setattr(CpuStates, "skip_steal_only", skip)
+        log: list[str] = []
+        summary = run_scenario(load_scenario(preset=preset, overrides=overrides), kernel_log=log)
+        summary.pop("wall_s")
+        out.append((summary, log))
+    assert out[0][0]["events"]  # reports happen, so the detectors' timings are compared
+    assert out[0] == out[1]

@@ -88,27 +88,43 @@ class BlockedTask:
 
 
 Observer = Callable[[int, float], None]
-"""Called with (cpu, time) after any change of that vCPU's state."""
+"""Called with (cpu, time) after any change of that vCPU's state (``CpuStates.subscribe``)."""
 
 
 class CpuStates:
     """The observable state of every vCPU, with change notification."""
+
+    skip_steal_only = True
+    """A change of ``steal_frac`` alone is told only to the observers that read it (``subscribe``
+    with ``steal=True``); False tells every observer, as a check (tests/guest/test_fluid_speed.py):
+    the results are the same."""
 
     def __init__(self, ncpus: int, now: Callable[[], float]) -> None:
         self._now = now
         self.cpus = [CpuState(cpu=i, task=Task(f"swapper/{i}", 0)) for i in range(ncpus)]
         self.blocked: dict[int, BlockedTask] = {}
         self._observers: list[Observer] = []
+        self._steal_observers: list[Observer] = []  # those told of a change of steal_frac alone
 
     def __len__(self) -> int:
         return len(self.cpus)
 
-    def subscribe(self, fn: Observer) -> None:
+    def subscribe(self, fn: Observer, steal: bool = True) -> None:
+        """Call ``fn(cpu, t)`` after every change of a vCPU's state.  ``steal=False``: not after a
+        change of ``steal_frac`` alone, for an observer whose reaction to it would do nothing (it
+        reads no ``steal_frac``, and a change that moves none of what it reads leaves it as it is)."""
         self._observers.append(fn)
+        if steal:
+            self._steal_observers.append(fn)
 
     def _changed(self, cpu: int) -> None:
         t = self._now()
         for fn in self._observers:
+            fn(cpu, t)
+
+    def _steal_changed(self, cpu: int) -> None:
+        t = self._now()
+        for fn in self._steal_observers if self.skip_steal_only else self._observers:
             fn(cpu, t)
 
     # -- predicates --------------------------------------------------------------------------
@@ -161,7 +177,7 @@ class CpuStates:
         if c.steal_frac == f:
             return
         c.steal_frac = f
-        self._changed(cpu)
+        self._steal_changed(cpu)
 
     def set_spinning(self, cpu: int, lock: str | None) -> None:
         c = self.cpus[cpu]

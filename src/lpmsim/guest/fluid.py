@@ -96,6 +96,7 @@ class FluidGuest(GuestBase):
             self.lock_attempt.append(ks * lk.rate_hz / norm)
         self.names = names
         self.ctx = ctxs
+        self.ctx_value = [c.value for c in ctxs]
         self.share = np.array(share)
         self.mean = np.array(mean)
         self.rate = np.array(rate) * w.touch_scale
@@ -105,6 +106,7 @@ class FluidGuest(GuestBase):
         self.rtas_w = self._wvec(layout, {w.rtas.region: 1.0}, nreg)
         self.rtas_rate = w.rtas.touch_rate_hz * w.touch_scale
         self.publish_min = sc.sim.fluid_publish_min_s
+        self.step_min = sc.sim.fluid_step_min_s  # the end watches' shortest look interval
         # per activity: a detector sees an episode in it even without a long stall
         self.visible = [
             c.value in KERNEL_CONTEXTS[1:] or c == Ctx.IRQS_HARD_OFF or a >= self.nctx
@@ -124,6 +126,7 @@ class FluidGuest(GuestBase):
         self.lock_release = np.full(len(w.locks), -np.inf)
         self.spinners = np.zeros(len(w.locks), dtype=np.int64)
         self.claimed_mask = np.zeros(n, dtype=bool)
+        self.n_claimed = 0  # claimed_mask's count
         self._handover: dict[int, Callable[[], None]] = {}  # claimed while stalled: ready() at its end
         self.steps = 0  # time steps taken (benchmarks/run_bench.py)
         self.next_step_at = -math.inf  # time of the next step (the episode state changes only there)
@@ -195,6 +198,7 @@ class FluidGuest(GuestBase):
     def _claim(self, cpu: int, ready: Callable[[], None]) -> None:
         self._disturb(cpu)
         self.claimed_mask[cpu] = True
+        self.n_claimed = int(self.claimed_mask.sum())
         self.ep_left[cpu] = 0  # the episode's later faults are not taken: the bug's code runs instead
         if self.published[cpu] and self.cpus.cpus[cpu].stalled and not self.in_rtas[cpu]:
             self._handover[cpu] = ready  # _unpublish() at the episode's end hands it over
@@ -271,8 +275,9 @@ class FluidGuest(GuestBase):
         while tr.completed_at is None:
             self.steps += 1
             dt = min(max_dt, max(tr.latency() / 3, min_dt))
+            used = np.minimum(self.busy, dt)
             # vCPUs stalled on a fault, averaged over the step: the population a request queues behind.
-            lat = tr.latency(outstanding=float((np.minimum(self.busy, dt) * self.stall_frac).sum() / dt))
+            lat = tr.latency(outstanding=float((used * self.stall_frac).sum() / dt))
             mm = tr.region_missing_mass()
             phi_k = self.rate * (self.weights @ mm)  # per activity, while in it
             f = self._shares()
@@ -281,9 +286,9 @@ class FluidGuest(GuestBase):
             held = self.lock_release > env.now
             hazard = np.concatenate((f * phi_k, np.where(held, self.lock_attempt, 0.0)))
             total = float(hazard.sum())
-            used = np.minimum(self.busy, dt)
             free = dt - used
-            free[self.claimed_mask] = 0.0  # a bug runs there: no workload episodes
+            if self.n_claimed:
+                free[self.claimed_mask] = 0.0  # a bug runs there: no workload episodes
             self.busy -= used
             region_faults = np.zeros(mm.size)
             self._continue_episodes(free, lat, mm, region_faults)
@@ -406,7 +411,7 @@ class FluidGuest(GuestBase):
         self.ep_left[wm] += extra[more]
         self.ep_act[wm] = k[more]
         left[wm] = 0.0  # busy with its episode until the next step
-        self._account(who, k, np.ones(who.size, dtype=np.int64), c, tail, est, lat, mm, region_faults)
+        self._account(who, k, None, c, tail, est, lat, mm, region_faults)
 
     def _continue_episodes(
         self, free: np.ndarray, lat: float, mm: np.ndarray, region_faults: np.ndarray
@@ -426,17 +431,18 @@ class FluidGuest(GuestBase):
         # Still inside the episode: no new one can start in this step.
         free[who[self.ep_left[who] > 0]] = 0.0
         acts = self.ep_act[who]
-        for a in np.unique(acts):
+        # the activities present, in increasing order (as np.unique gives them)
+        for a in np.flatnonzero(np.bincount(acts)).tolist():
             sel = acts == a
             per = np.bincount(who[sel], weights=n[sel], minlength=self.busy.size).astype(np.int64)
-            self.metrics.fault_many(per, self.ctx[a].value, lat)
-            region_faults += float(n[sel].sum()) * self._region_split(int(a), mm)
+            self.metrics.fault_many(per, self.ctx_value[a], lat)
+            region_faults += float(n[sel].sum()) * self._region_split(a, mm)
 
     def _account(
         self,
         who: np.ndarray,
         k: np.ndarray,
-        nf: np.ndarray,
+        nf: np.ndarray | None,
         c: np.ndarray,
         stall: np.ndarray,
         wall: np.ndarray,
@@ -444,21 +450,28 @@ class FluidGuest(GuestBase):
         mm: np.ndarray,
         region_faults: np.ndarray,
     ) -> None:
-        """Record a batch of episodes (vCPU ``who``, activity ``k``, ``nf`` faults, ``wall`` long)."""
+        """Record a batch of episodes (vCPU ``who``, activity ``k``, ``nf`` faults (None: one each),
+        ``wall`` long)."""
         m = self.metrics
         now = self.env.now
         n = self.busy.size
         long_stall = lat >= self.publish_min
-        for a in np.unique(k):
+        counts = np.bincount(k)
+        # the activities present, in increasing order (as np.unique gives them)
+        for a in np.flatnonzero(counts).tolist():
             sel = k == a
             ctx = self.ctx[a]
-            pa = np.bincount(who[sel], weights=nf[sel], minlength=n).astype(np.int64)
-            m.fault_many(pa, ctx.value, lat)
-            m.segments(ctx.value, stall[sel], wall[sel])
-            split = self._region_split(int(a), mm)
-            region_faults += float(sel.sum()) * split
+            cv = self.ctx_value[a]
+            if nf is None:  # one fault each: the counts bincount(weights=ones) gives, as integers
+                pa = np.bincount(who[sel], minlength=n)
+            else:
+                pa = np.bincount(who[sel], weights=nf[sel], minlength=n).astype(np.int64)
+            m.fault_many(pa, cv, lat)
+            m.segments(cv, stall[sel], wall[sel])
+            split = self._region_split(a, mm)
+            region_faults += float(counts[a]) * split
             if a >= self.nctx:
-                lock = int(a) - self.nctx
+                lock = a - self.nctx
                 self.lock_release[lock] = max(self.lock_release[lock], now + float(wall[sel].max()))
             visible = self.visible[a]
             if visible or long_stall:
@@ -544,7 +557,7 @@ class _EndWatch:
         busy = float(g.busy[cpu])
         if busy > 1e-12 or g.ep_left[cpu] > 0:
             now = g.env.now
-            d = max(busy, g.sc.sim.fluid_step_min_s)
+            d = max(busy, g.step_min)
             t = _after(now, d)
             if g.skip_looks and now >= 1.0:
                 while t < g.next_step_at:
@@ -576,7 +589,7 @@ class _EndWatch:
             return False
         busy = float(g.busy[cpu])
         if busy > 1e-12 or g.ep_left[cpu] > 0:
-            d = max(busy, g.sc.sim.fluid_step_min_s)
+            d = max(busy, g.step_min)
             nxt = _after(t, d)
             while nxt < next_step:
                 nxt = _after(nxt, d)

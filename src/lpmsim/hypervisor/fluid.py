@@ -106,6 +106,7 @@ class FluidTransfer:
         else:
             self.groups = [np.array([b]) for b in np.argsort(-self.tpp, kind="stable")]
         self._group = 0
+        self._group_region = [int(self.region_of[g[0]]) for g in self.groups]  # each group's region
         if self.missing_total == 0:
             self._complete(start_s)
 
@@ -114,7 +115,7 @@ class FluidTransfer:
         """Per region: probability that a touch hits a page not resident (uncommitted or requested)."""
         if self._mm is None:
             own = np.bincount(self.region_of, weights=self.missing * self.tpp, minlength=self.nregions)
-            self._mm = np.clip(own + self.pending_mass * self.shared, 0.0, 1.0)
+            self._mm = np.minimum(np.maximum(own + self.pending_mass * self.shared, 0.0), 1.0)  # clip
             self._mm.flags.writeable = False
         return self._mm
 
@@ -167,19 +168,22 @@ class FluidTransfer:
         cnt = int(miss.sum())
         if cnt == 0:
             return out
-        np.add.at(out, self.region_of[sel], min(self.window, cnt) * miss * self.tpp[sel] / cnt)
+        # a group lies in one region: np.add.at's sequential sum there is add.accumulate's last
+        out[self._group_region[self._group]] = np.add.accumulate(
+            min(self.window, cnt) * miss * self.tpp[sel] / cnt
+        )[-1]
         return out
 
     def split_faults(self, faults: np.ndarray) -> np.ndarray:
         """Per region, how many of ``faults`` hit a page already requested or in the push window."""
-        if faults.sum() == 0:
+        if not faults.any():
             return np.zeros_like(faults)
         queued = self.pending_mass * self.shared + self.window_mass()
         if not (queued > 0).any():
             return np.zeros_like(faults)
         mm = self.region_missing_mass()
         p = np.divide(queued, mm, out=np.zeros_like(mm), where=mm > 0)
-        return self.rng.binomial(faults, np.clip(p, 0.0, 1.0))
+        return self.rng.binomial(faults, np.minimum(np.maximum(p, 0.0), 1.0))  # np.clip's values
 
     def request(self, faults: np.ndarray, latency: float = 0.0) -> int:
         """Per region, touches of uncommitted pages now, each served in ``latency``; returns how

@@ -61,7 +61,8 @@ class DefaultGuestHooks:
         self.frozen = False
         self.claimed: set[int] = set()
         self.release_listeners: list[Callable[[int], None]] = []
-        states.subscribe(self._changed)
+        # waits only on CPUs that cannot schedule, which steal_frac does not change
+        states.subscribe(self._changed, steal=False)
 
     def runnable_cpu(self, cpu: int) -> int:
         """Where a task bound for ``cpu`` runs: there, unless a bug took that CPU."""

@@ -98,7 +98,12 @@ class KernelModel:
         self.dtl_mode: str | None = None
         for c in range(n):
             self._refresh(c, env.now)
-        states.subscribe(self._on_change)
+        # A change of steal_frac alone moves none of the four facts, and the re-arms that _refresh
+        # may still call (the fast path) have nothing to do between changes: HardLockup keeps a
+        # soft-NMI plan exactly while a CPU is soft-NMI reachable and SoftLockup a planned run
+        # while one takes timers but cannot schedule (each re-planned wherever these change,
+        # reconfigure/restart/touch included) - so it is not told of those changes.
+        states.subscribe(self._on_change, steal=False)
 
     # -- lazily computed hrtimer runs -----------------------------------------------------------
     def hr_last_run(self, c: int, t: float) -> float:
@@ -130,7 +135,22 @@ class KernelModel:
         sok = running and cs.spinning is None and ctx not in NO_SCHEDULE and not busy  # can_schedule
         nok = running  # can_take_nmi
         snmi = running and ctx == Ctx.IRQS_SOFT_OFF and not busy  # soft_nmi_reachable
-        timer_changed = tok != self.tok[c]
+        was_tok = self.tok[c]
+        if tok == was_tok and sok == self.sok[c] and nok == self.nok[c]:
+            # No transition (most changes: a steal share, a context the detectors read alike):
+            # only the two re-arms at the end can act; each is called exactly when it would not
+            # return at once (HardLockup.soft_nmi_update, SoftLockup.plan), as the full path does.
+            if self.dead:
+                return
+            hard = self.hard
+            if hard.enabled and (hard.snmi_plan[c] is None) == snmi:
+                hard.soft_nmi_update(c, t, snmi)
+            if not sok:
+                soft = self.soft
+                if soft.enabled and tok and soft.planned[c] is None:
+                    soft.plan(c, t)
+            return
+        timer_changed = tok != was_tok
         # blocks: materialise lazily computed values before the flags change
         if not sok and self.sok[c]:
             self.soft.on_sched_block(c, t)

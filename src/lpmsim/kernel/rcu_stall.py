@@ -147,8 +147,14 @@ class RcuStall:
         j_other = max(int(js) + RCU_STALL_RAT_DELAY, jnow)
         j_self = max(int(js), jnow)
         if j_self < j_other:  # a ticking holdout reports itself first, if there is one
-            tok = m.tok
-            me = min((c for c in self.holdouts if tok[c] and c not in excused), default=None)
+            # ``first`` is the lowest ticking CPU: a holdout itself, it is the lowest ticking one
+            if first in self.holdouts and first not in excused:
+                return (j_self, first, True)
+            # the ticking holdouts: tok[c] is False exactly when c is in m.blocked
+            ticking = self.holdouts - m.blocked
+            if excused:
+                ticking -= excused
+            me = min(ticking, default=None)
             if me is not None:
                 return (j_self, me, True)
         return (j_other, first, first in self.holdouts and first not in excused)

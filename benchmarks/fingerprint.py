@@ -1,0 +1,118 @@
+"""Digests of a set of scenarios, to prove a speed change leaves every result bit-identical.
+
+Usage::
+
+    python benchmarks/fingerprint.py [--only NAME,NAME] [--jobs N]
+
+Per scenario it prints the first 16 hex digits of SHA-256 of ``summary.json`` without ``wall_s``
+and ``sim.events`` (the event count may drop when a change saves events), plus the kernel log
+(``dmesg.log``'s lines). Run it before and after a change: equal lines mean equal results. The
+scenarios cover the fluid and the exact mode, the validation stress setting, an injected bug, a
+``freeze-user`` and a ``steal-aware`` mitigation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+STRESS = [
+    "sim.mode=fluid",
+    "platform.link_gbps=0.5",
+    "migration.resume_missing_fraction=0.05",
+    "partition.vcpus=1024",
+    "partition.memory_gib=512",
+    "sim.max_time_s=8948.0",
+    "kernel.preset=upstream",
+    "mitigation.policy=nmi-factor:200",
+]
+SMALL_SLOW = ["platform.link_gbps=0.2"]
+SCENARIOS: dict[str, tuple[str, list[str]]] = {
+    "stress": ("lpm-2022", STRESS),
+    "stress-256-bug": (
+        "lpm-2022",
+        [
+            *STRESS[:3],
+            "partition.vcpus=256",
+            "partition.memory_gib=128",
+            *STRESS[5:],
+            'bugs=[{kind="irqs_hard_off_spin", at_s=10}]',
+        ],
+    ),
+    "default": ("default", []),
+    "default-bug": ("default", ['bugs=[{kind="irqs_hard_off_spin", at_s=30}]']),
+    "small-exact": ("small", []),
+    "small-oltp": (
+        "small",
+        [
+            "sim.mode=fluid",
+            "partition.vcpus=64",
+            "partition.memory_gib=64",
+            "platform.link_gbps=25",
+            "platform.rtt_us=200",
+            "migration.resume_missing_fraction=0.3",
+            "workload.preset=oltp",
+        ],
+    ),
+    "small-oltp-hot": (
+        "small",
+        [
+            "sim.mode=fluid",
+            "partition.vcpus=64",
+            "partition.memory_gib=64",
+            "platform.link_gbps=25",
+            "platform.rtt_us=200",
+            "migration.resume_missing_fraction=0.3",
+            "workload.preset=analytics",
+            "platform.push_order=hottest-first",
+        ],
+    ),
+    "small-freeze": ("small", [*SMALL_SLOW, "mitigation.policy=freeze-user:completed"]),
+    "small-steal": ("small", [*SMALL_SLOW, "mitigation.policy=steal-aware"]),
+    "small-fluid-freeze": (
+        "small",
+        ["sim.mode=fluid", *SMALL_SLOW, "mitigation.policy=freeze-user:completed"],
+    ),
+    "small-fluid-steal": ("small", ["sim.mode=fluid", *SMALL_SLOW, "mitigation.policy=steal-aware"]),
+}
+
+
+def digest(name: str) -> tuple[str, str, float, int]:
+    """Run one scenario; return its name, digest, CPU seconds and event count."""
+    from lpmsim.config.loader import load_scenario
+    from lpmsim.runner import run_scenario
+
+    preset, overrides = SCENARIOS[name]
+    log: list[str] = []
+    c0 = time.process_time()
+    summary = run_scenario(load_scenario(preset=preset, overrides=overrides), kernel_log=log)
+    cpu = time.process_time() - c0
+    summary.pop("wall_s")
+    events = int(summary["sim"].pop("events"))
+    h = hashlib.sha256(json.dumps(summary, sort_keys=True).encode())
+    h.update("\n".join(log).encode())
+    return name, h.hexdigest()[:16], cpu, events
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default="", help="comma-separated scenario names (default: all)")
+    ap.add_argument("--jobs", type=int, default=1)
+    args = ap.parse_args(argv)
+    names = [n for n in args.only.split(",") if n] or list(SCENARIOS)
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        print(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(SCENARIOS)}", file=sys.stderr)
+        return 2
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        for name, dig, cpu, events in pool.map(digest, names):
+            print(f"{name:20s} {dig}  cpu {cpu:7.2f} s  events {events}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
