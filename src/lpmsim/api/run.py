@@ -20,12 +20,14 @@ from lpmsim.runner import Progress, run_scenario
 class KernelEvent:
     """One report of the simulated kernel: an entry of ``summary.json``'s ``events``.
 
-    ``detector`` is ``hardlockup``, ``softlockup``, ``rcu_stall``, ``workqueue_lockup``,
-    ``hung_task``, ``hv_stall`` or ``panic``; ``kind`` what it printed (for ``panic``: ``panic`` or
-    ``crash``; ``unstuck`` when a detector saw the CPU move again, which is not a report);
-    ``cpus`` the CPUs it names; ``by`` the CPU that printed it; ``line`` its first log line (without the printk
-    prefix);
-    ``cause`` what caused it (``migration`` or ``bug:<index>``, ``lpmsim.bugs.attribution``)."""
+    ``detector``: ``hardlockup``, ``softlockup``, ``rcu_stall``, ``workqueue_lockup``,
+    ``hung_task``, ``nmi_ipi`` (the NMI IPI backtrace: ``ipi-report``, ``timeout``,
+    ``unrecoverable``, ``dump``), ``hv_stall`` (the ``annotate`` policy's lines) or ``panic``
+    (``panic`` or ``crash``).  ``kind``: what the detector printed (``smp-detected``,
+    ``self-detected``...; ``unstuck`` when it saw the CPU move again, which is not a report).
+    ``cpus``: the CPUs it names; ``by``: the CPU that printed it; ``line``: its first log line
+    (without the printk prefix); ``cause``: ``migration`` or ``bug:<index>`` (the injected bug
+    that caused it, ``lpmsim.bugs.attribution``)."""
 
     time_s: float
     detector: str
