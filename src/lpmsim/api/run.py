@@ -79,9 +79,10 @@ class RunOutput:
 
 
 def simulate(scenario: Scenario, progress: Progress | None = None) -> RunOutput:
-    """Run a validated ``Scenario`` (``progress(now_s, horizon_s)`` as ``lpmsim run`` draws it)."""
+    """Run a validated ``Scenario`` (``progress(now_s, horizon_s)`` as ``lpmsim run`` draws it);
+    ``lpmsim run`` itself runs through this function."""
     lines: list[str] = []
-    summary = run_scenario(scenario, progress, lines)
+    summary = run_scenario(scenario, progress, kernel_log=lines)
     events = tuple(KernelEvent.from_json(e) for e in summary["events"])
     return RunOutput(scenario=scenario, summary=summary, events=events, log=tuple(lines))
 
