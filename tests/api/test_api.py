@@ -165,3 +165,16 @@ def test_all_names_resolve() -> None:
         assert getattr(lpmsim, name) is not None
     with pytest.raises(AttributeError):
         _ = lpmsim.no_such_name  # type: ignore[attr-defined]
+
+
+def test_compare_through_a_store_resumes(tmp_path: Path) -> None:
+    sc = load_scenario(preset="small", overrides=["partition.memory_gib=0.25"])
+    calls: list[int] = []
+    first = lpmsim.compare(sc, ["none=none"], runs=2, jobs=1, out_dir=tmp_path)
+    again = lpmsim.compare(
+        sc, ["none=none"], runs=2, jobs=1, out_dir=tmp_path, progress=lambda _r, n, _t: calls.append(n)
+    )
+    assert calls == []  # every run was in the store already
+    assert again.rows.equals(first.rows)
+    with pytest.raises(TypeError):
+        lpmsim.sweep(sc)
