@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from lpmsim.api.run import RunOutput, simulate
 from lpmsim.cli.common import (
     PresetOpt,
     ScenarioArg,
@@ -23,7 +24,6 @@ from lpmsim.cli.common import (
 )
 from lpmsim.outputs.summary import dumps, render, write_kernel_log, write_summary
 from lpmsim.outputs.text import esc, plain
-from lpmsim.runner import run_scenario
 
 
 def run(
@@ -40,7 +40,7 @@ def run(
     """Simulate a migration (the built-in 'default' preset when no FILE or --preset is given)."""
     sc = get_scenario(file, preset, overrides, seed)
     show_progress = not quiet and not as_json and sys.stdout.isatty() and err_console.is_terminal
-    kernel_log: list[str] = []
+    result: RunOutput
     if show_progress:
         with Progress(
             TextColumn("[bold]simulating[/] {task.description}"),
@@ -73,9 +73,10 @@ def run(
                         eta = f"{int(left) // 60}:{int(left) % 60:02d}"
                     bar.update(task, completed=now, total=limit, sim=f"{now:,.1f} / {limit:,.0f} s", eta=eta)
 
-            summary = run_scenario(sc, progress, kernel_log)
+            result = simulate(sc, progress)
     else:
-        summary = run_scenario(sc, kernel_log=kernel_log)
+        result = simulate(sc)
+    summary, kernel_log = result.summary, list(result.log)
     if out is not None:
         try:
             path = write_summary(summary, out)

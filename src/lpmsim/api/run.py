@@ -1,0 +1,103 @@
+"""``lpmsim.run``: simulate one scenario and get its summary, typed reports and kernel log.
+
+It wraps ``lpmsim.runner.run_scenario``, the function ``lpmsim run`` calls: the summary is the
+content of ``summary.json`` and the log the lines of ``dmesg.log`` for the same scenario and seed
+(``wall_s`` apart, which is the run's own wall time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lpmsim.api.source import Source, load
+from lpmsim.config.scenario import Scenario
+from lpmsim.runner import Progress, run_scenario
+
+
+@dataclass(frozen=True)
+class KernelEvent:
+    """One report of the simulated kernel: an entry of ``summary.json``'s ``events``.
+
+    ``detector``: ``hardlockup``, ``softlockup``, ``rcu_stall``, ``workqueue_lockup``,
+    ``hung_task``, ``nmi_ipi`` (the NMI IPI backtrace: ``ipi-report``, ``timeout``,
+    ``unrecoverable``, ``dump``), ``hv_stall`` (the ``annotate`` policy's lines) or ``panic``
+    (``panic`` or ``crash``).  ``kind``: what the detector printed (``smp-detected``,
+    ``self-detected``...; ``unstuck`` when it saw the CPU move again, which is not a report).
+    ``cpus``: the CPUs it names; ``by``: the CPU that printed it; ``line``: its first log line
+    (without the printk prefix); ``cause``: ``migration`` or ``bug:<index>`` (the injected bug
+    that caused it, ``lpmsim.bugs.attribution``)."""
+
+    time_s: float
+    detector: str
+    kind: str
+    cpus: tuple[int, ...]
+    by: int | None
+    line: str | None
+    cause: str | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> KernelEvent:
+        """From one entry of ``summary["events"]``."""
+        by = data.get("by")
+        return cls(
+            time_s=float(data["time_s"]),
+            detector=str(data["detector"]),
+            kind=str(data["kind"]),
+            cpus=tuple(int(c) for c in data["cpus"]),
+            by=None if by is None else int(by),
+            line=data.get("line"),
+            cause=data.get("cause"),
+        )
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    """A finished run.
+
+    ``summary``: the content of ``summary.json`` (a JSON-ready dict; see docs/outputs).
+    ``events``: its ``events`` as ``KernelEvent`` objects, in time order.
+    ``log``: the kernel log, one line each (the content of ``dmesg.log``).
+    ``trace``: always ``None`` for now: runs are not traced yet (a per-step trace is planned as
+    ``lpmsim run --trace``; until then there is nothing to return, rather than a made-up table)."""
+
+    scenario: Scenario
+    summary: dict[str, Any]
+    events: tuple[KernelEvent, ...]
+    log: tuple[str, ...]
+    trace: None = None
+
+    @property
+    def outcome(self) -> str:
+        """``survived``, ``panic`` or ``crash``."""
+        return str(self.summary["outcome"])
+
+    @property
+    def seed(self) -> int:
+        return int(self.summary["seed"])
+
+
+def simulate(scenario: Scenario, progress: Progress | None = None) -> RunOutput:
+    """Run a validated ``Scenario`` (``progress(now_s, horizon_s)`` as ``lpmsim run`` draws it);
+    ``lpmsim run`` itself runs through this function."""
+    lines: list[str] = []
+    summary = run_scenario(scenario, progress, kernel_log=lines)
+    events = tuple(KernelEvent.from_json(e) for e in summary["events"])
+    return RunOutput(scenario=scenario, summary=summary, events=events, log=tuple(lines))
+
+
+def run(
+    scenario: Source = "default",
+    *,
+    seed: int | None = None,
+    set: Mapping[str, Any] | None = None,
+    progress: Progress | None = None,
+) -> RunOutput:
+    """Simulate one migration, as ``lpmsim run`` does.
+
+    ``scenario``: a preset name (``"lpm-2022"``), a scenario TOML file or a ``Scenario``;
+    ``seed`` overrides ``sim.seed``; ``set`` maps field paths to values, like ``--set``
+    (``{"platform.link_gbps": 5}``).  Raises ``ScenarioError`` (one line naming the field) on
+    invalid input, before anything runs."""
+    return simulate(load(scenario, set, seed), progress)
