@@ -20,7 +20,8 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-from run_bench import STRESS as BENCH_STRESS  # the issue-12 stress setting, defined once
+from run_bench import SMALL_OLTP
+from run_bench import STRESS as BENCH_STRESS  # the issue-12 settings, defined once
 
 STRESS = ["sim.mode=fluid", *BENCH_STRESS]
 SMALL_SLOW = ["platform.link_gbps=0.2"]
@@ -39,27 +40,12 @@ SCENARIOS: dict[str, tuple[str, list[str]]] = {
     "default": ("default", []),
     "default-bug": ("default", ['bugs=[{kind="irqs_hard_off_spin", at_s=30}]']),
     "small-exact": ("small", []),
-    "small-oltp": (
-        "small",
-        [
-            "sim.mode=fluid",
-            "partition.vcpus=64",
-            "partition.memory_gib=64",
-            "platform.link_gbps=25",
-            "platform.rtt_us=200",
-            "migration.resume_missing_fraction=0.3",
-            "workload.preset=oltp",
-        ],
-    ),
+    "small-oltp": ("small", ["sim.mode=fluid", *SMALL_OLTP]),
     "small-oltp-hot": (
         "small",
         [
             "sim.mode=fluid",
-            "partition.vcpus=64",
-            "partition.memory_gib=64",
-            "platform.link_gbps=25",
-            "platform.rtt_us=200",
-            "migration.resume_missing_fraction=0.3",
+            *(o for o in SMALL_OLTP if not o.startswith("workload.preset=")),
             "workload.preset=analytics",
             "platform.push_order=hottest-first",
         ],
