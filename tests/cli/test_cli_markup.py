@@ -55,6 +55,25 @@ def _toml_str(h: str) -> str:
     return '"' + "".join(c if c.isprintable() and c not in '"\\' else f"\\u{ord(c):04x}" for c in h) + '"'
 
 
+def _compare(out: Path, variant: str) -> list[str]:
+    """One fast one-run comparison of ``variant`` into ``out``."""
+    return [
+        "compare",
+        "--preset",
+        "small",
+        *FAST,
+        "-n",
+        "1",
+        "-j",
+        "1",
+        "-q",
+        "-o",
+        str(out),
+        "--variant",
+        variant,
+    ]
+
+
 CASES: dict[str, Case] = {
     "run --set name": Case(lambda h, t: ["run", "--preset", "small", *FAST, "--set", f"name={_toml_str(h)}"]),
     "run file name and description": Case(
@@ -105,47 +124,13 @@ CASES: dict[str, Case] = {
         echoed=False,
         codes=(0, 1),
     ),
-    "compare variant name": Case(
-        lambda h, t: [
-            "compare",
-            "--preset",
-            "small",
-            *FAST,
-            "-n",
-            "1",
-            "-j",
-            "1",
-            "-q",
-            "-o",
-            str(t / "c"),
-            "--variant",
-            f"{h}=none",
-        ],
-        codes=(0, 2),
-    ),
+    "compare variant name": Case(lambda h, t: _compare(t / "c", f"{h}=none"), codes=(0, 2)),
     "compare bad policy": Case(
         lambda h, t: ["compare", "--preset", "small", "-o", str(t / "c"), "--variant", f"a={h}"],
         echoed=False,
         codes=(2,),
     ),
-    "compare out named so": Case(
-        lambda h, t: [
-            "compare",
-            "--preset",
-            "small",
-            *FAST,
-            "-n",
-            "1",
-            "-j",
-            "1",
-            "-q",
-            "-o",
-            str(_file(t, "f", "")) + "/" + h,
-            "--variant",
-            "a=none",
-        ],
-        codes=(2,),
-    ),
+    "compare out named so": Case(lambda h, t: _compare(_file(t, "f", "") / h, "a=none"), codes=(2,)),
     "triage file named so": Case(lambda h, t: ["triage", str(_file(t, h + ".log", "nothing here\n"))]),
     "triage missing path": Case(lambda h, t: ["triage", str(t / "nowhere" / h)], codes=(2,)),
 }
