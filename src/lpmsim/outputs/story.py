@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lpmsim.outputs.events import KernelEvent
+
 DETECTOR_NAMES = {
     "hardlockup": "the hard-lockup watchdog",
     "softlockup": "the soft-lockup detector",
@@ -43,15 +45,6 @@ class Report:
     reports: int
     cpus: int
     first_s: float | None
-
-
-@dataclass(frozen=True)
-class Event:
-    time_s: float
-    detector: str
-    kind: str
-    cpus: tuple[int, ...]
-    by: int | None
 
 
 @dataclass(frozen=True)
@@ -84,7 +77,7 @@ class RunView:
     crash_cpu: int | None
     crash_s: float | None
     reports: tuple[Report, ...]
-    events: tuple[Event, ...]
+    events: tuple[KernelEvent, ...]
     nmi_sent: int
     nmi_timed_out: int
     drmgr_cpu: int
@@ -104,10 +97,7 @@ class RunView:
             for name, w in wd.items()
             if name != "nmi_ipi"
         )
-        events = tuple(
-            Event(float(e["time_s"]), e["detector"], e["kind"], tuple(e["cpus"]), e.get("by"))
-            for e in s.get("events", [])
-        )
+        events = tuple(KernelEvent.from_json(e) for e in s.get("events", []))
         vasi = m.get("vasi") or {}
         return cls(
             name=sc["name"],
