@@ -129,6 +129,15 @@ def test_the_story_of_a_crash_is_its_chain(default_summary: dict) -> None:
     assert st.next_command.count("mitigation.policy") == 1  # the suggestion's own, not the source's
 
 
+def test_the_story_states_the_smp_timeout_the_kernel_computes() -> None:
+    """powerpc watchdog_calc_timeouts(): threshold = thresh + pct*thresh/100, SMP timeout = 3/2 of it:
+    10 s -> 15 s without the LPM factor, 10 + 20 = 30 s -> 45 s with nmi_wd_lpm_factor = 200."""
+    for policy, want in (("none", "15 s timeout"), ("nmi-factor:200", "45 s timeout")):
+        sc = load_scenario(preset="default", overrides=[f"mitigation.policy={policy}"])
+        text = " ".join(tell(run_scenario(sc)).sentences)
+        assert want in text, (policy, text)
+
+
 def test_the_story_comes_from_the_figures(default_summary: dict) -> None:
     calm = copy.deepcopy(default_summary)
     calm.update(outcome="survived", crash=None, events=[])

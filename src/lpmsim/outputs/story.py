@@ -137,13 +137,19 @@ class RunView:
         )
 
     def hard_threshold_at(self, t: float) -> float:
-        """The hard-lockup threshold in force at ``t`` (raised by the LPM factor while it is set)."""
-        base = float(self.watchdog_thresh_s)
+        """The hard-lockup threshold in force at ``t``: powerpc ``watchdog_calc_timeouts()`` adds
+        ``wd_timeout_pct`` percent of ``watchdog_thresh`` (integer arithmetic) while the LPM factor
+        is set, so a factor of 200 makes 10 s into 30 s (``kernel/hardlockup.py`` ``calc``)."""
+        base = self.watchdog_thresh_s
         if self.lpm_factor_pct is None or self.factor_set_s is None or t < self.factor_set_s:
-            return base
+            return float(base)
         if self.factor_cleared_s is not None and t >= self.factor_cleared_s:
-            return base
-        return base * self.lpm_factor_pct / 100
+            return float(base)
+        return float(base + (self.lpm_factor_pct * base) // 100)
+
+    def smp_timeout_at(self, t: float) -> float:
+        """The SMP checker's timeout at ``t``: ``wd_smp_panic_timeout_tb`` = 3/2 of the threshold."""
+        return self.hard_threshold_at(t) * 3 / 2
 
     def after_resume(self, t: float) -> str:
         if self.resume_s is None:
@@ -228,11 +234,15 @@ def _crash_sentences(v: RunView) -> list[str]:
     if smp is not None and earlier:
         out.append("First " + "; ".join(text for _, text in sorted(earlier)) + ".")
     if smp is not None:
-        thr = v.hard_threshold_at(smp.time_s)
-        raised = "" if thr == v.watchdog_thresh_s else f", raised by nmi_wd_lpm_factor = {v.lpm_factor_pct}"
+        thr = v.smp_timeout_at(smp.time_s)
+        raised = (
+            ""
+            if v.hard_threshold_at(smp.time_s) == v.watchdog_thresh_s
+            else f", raised by nmi_wd_lpm_factor = {v.lpm_factor_pct}"
+        )
         out.append(
             f"{v.after_resume(smp.time_s).capitalize()}, CPU {smp.by}'s hard-lockup watchdog found "
-            f"{_cpus(smp.cpus)} had not touched the watchdog for more than the {thr:g} s threshold{raised}, "
+            f"{_cpus(smp.cpus)} had not touched the watchdog for more than its {thr:g} s timeout (3/2 of the hard-lockup threshold{raised}), "
             f"and sent {'it' if len(smp.cpus) == 1 else 'them'} an NMI IPI (a system reset)."
         )
     taken = sorted({c for e in before if e.detector == "nmi_ipi" and e.kind == "ipi-report" for c in e.cpus})
