@@ -1,4 +1,6 @@
-"""The CLI reference, generated from the commands themselves (docs/reference/cli.md).
+"""The reference pages of the documentation site, generated from the code at each build.
+
+CLI (docs/reference/cli.md):
 
 ``command()`` is the click command that typer builds from ``lpmsim.cli.main.app`` (the one
 ``lpmsim`` runs); ``reference_markdown()`` renders every command of it (usage, help, arguments
@@ -9,11 +11,17 @@ parser of the drmgr hook (``lpmsim.guard.hook.build_parser``); its help is rende
 
 Only click's public interface is used (``params``, ``get_help_record``, ``get_usage``,
 ``list_commands``), which typer's commands share whichever click they are built on.
+
+API (docs/reference/api.md): ``api_reference_markdown()`` writes one mkdocstrings directive per
+name of ``lpmsim.__all__`` (functions first, then types), which mkdocstrings renders from the
+signatures and docstrings: a name added to ``__all__`` is documented at the next build.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import inspect
 import re
 from typing import Any
 
@@ -127,3 +135,23 @@ def reference_markdown(level: int = 2) -> str:
     """Every ``lpmsim`` command as Markdown, its headings at ``level`` (``##``: one per command)."""
     root = command()
     return "\n\n".join(_click_section(root, "lpmsim", None, level)) + "\n"
+
+
+# lpmsim.triage is the triage package made callable; the function it calls is what is documented.
+API_TARGETS = {"triage": "lpmsim.api.triage.triage"}
+
+
+def api_reference_markdown() -> str:
+    """A mkdocstrings directive per public name of ``lpmsim`` (``### lpmsim.NAME`` each)."""
+    lpmsim = importlib.import_module("lpmsim")
+    names = [n for n in lpmsim.__all__ if not n.startswith("_")]
+    types = [n for n in names if inspect.isclass(getattr(lpmsim, n))]
+    blocks: list[str] = []
+    for title, group in (("Functions", [n for n in names if n not in types]), ("Types", types)):
+        blocks.append(f"## {title}")
+        for name in group:
+            blocks.append(
+                f"::: {API_TARGETS.get(name, f'lpmsim.{name}')}\n"
+                f"    options:\n      heading: lpmsim.{name}\n      toc_label: lpmsim.{name}\n      heading_level: 3"
+            )
+    return "\n\n".join(blocks) + "\n"
