@@ -13,6 +13,7 @@ its opening fence (docs/reference/docs-tests.md):
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 from dataclasses import dataclass
@@ -87,7 +88,7 @@ def command_blocks() -> list[Block]:
 def output_after(block: Block) -> Block | None:
     """The ``output`` block that follows ``block`` on its page, if the next block is one."""
     blocks = page_blocks(block.page)
-    for a, b in zip(blocks, blocks[1:], strict=False):
+    for a, b in itertools.pairwise(blocks):
         if a.line == block.line:
             return b if b.marker == "output" else None
     return None

@@ -35,7 +35,10 @@ RUN = [b for b in command_blocks() if b.marker is None]
 PARSE = [b for b in command_blocks() if b.marker == "parse-only"]
 TIMEOUT_S = 600
 # Pages whose purpose is to be followed step by step: each has commands that the tests run.
-STEP_BY_STEP = ["getting-started.md", *sorted(p.name for p in (DOCS / "howto").glob("*.md") if p.name != "index.md")]
+STEP_BY_STEP = [
+    "getting-started.md",
+    *sorted(p.name for p in (DOCS / "howto").glob("*.md") if p.name != "index.md"),
+]
 
 
 def _scripts_ready() -> bool:
@@ -138,7 +141,8 @@ def test_the_command_block_parses(block: Block) -> None:
         try:
             sub.make_context(args[0], args[1:], parent=root_ctx)
         except Exception as exc:
-            message = getattr(exc, "format_message", lambda: str(exc))()
+            fmt = getattr(exc, "format_message", None)
+            message = fmt() if callable(fmt) else str(exc)
             pytest.fail(f"{block.id}: `lpmsim {' '.join(args)}`: {message}")
 
 

@@ -34,7 +34,17 @@ def test_the_cli_reference_has_every_command_and_option() -> None:
 def test_mkdocs_build_strict(tmp_path: Path) -> None:
     site = tmp_path / "site"
     res = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(REPO / "mkdocs.yml"), "-d", str(site)],
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "-f",
+            str(REPO / "mkdocs.yml"),
+            "-d",
+            str(site),
+        ],
         cwd=REPO,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
         capture_output=True,

@@ -82,7 +82,9 @@ def _click_section(cmd: Any, name: str, parent: Any, level: int) -> list[str]:
     blocks = [f"{'#' * level} `{ctx.command_path}`"]
     blocks += _help_blocks(cmd.help or "")
     blocks.append("```text\n" + cmd.get_usage(ctx).strip() + "\n```")
-    subs = [n for n in getattr(cmd, "list_commands", lambda _c: [])(ctx) if not cmd.get_command(ctx, n).hidden]
+    subs = [
+        n for n in getattr(cmd, "list_commands", lambda _c: [])(ctx) if not cmd.get_command(ctx, n).hidden
+    ]
     if subs:
         blocks.append(
             "\n".join(
