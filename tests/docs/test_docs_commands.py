@@ -1,10 +1,10 @@
 """Every command in the documentation runs (or is parsed by the CLI), so the docs cannot drift.
 
 The ``sh`` blocks of docs/**/*.md are collected by ``blocks.py``; the markers are described there
-and, for contributors, in docs/reference/docs-tests.md.  A run block is a bash script (``set -euo
-pipefail``) run in a fresh directory that mirrors the source tree (symbolic links to the
+and, for contributors, in docs/reference/docs-tests.md.  A page's run blocks are bash scripts (``set -euo
+pipefail``) run in order in one fresh directory that mirrors the source tree (symbolic links to the
 repository's ``src``, ``scripts``, ``examples``, ``tests``, ``pyproject.toml`` and the virtual
-environment running the tests as ``.venv``), with ``lpmsim`` on ``PATH``: it must exit 0, and
+environment running the tests as ``.venv``), with ``lpmsim`` on ``PATH``: each must exit 0, and
 print what the ``output`` block after it shows.
 """
 
@@ -32,6 +32,7 @@ from .blocks import (
 )
 
 RUN = [b for b in command_blocks() if b.marker is None]
+RUN_PAGES = sorted({b.page for b in RUN})
 PARSE = [b for b in command_blocks() if b.marker == "parse-only"]
 TIMEOUT_S = 600
 # Pages whose purpose is to be followed step by step: each has commands that the tests run.
@@ -97,27 +98,31 @@ def test_the_step_by_step_pages_have_commands_that_run() -> None:
     assert len(STEP_BY_STEP) >= 5  # getting-started and the four how-to guides
 
 
-@pytest.mark.parametrize("block", RUN, ids=[b.id for b in RUN])
-def test_the_command_block_runs(block: Block, tmp_path: Path) -> None:
-    if "scripts/" in block.text and not _scripts_ready():
+@pytest.mark.parametrize("page", RUN_PAGES, ids=[p.relative_to(DOCS).as_posix() for p in RUN_PAGES])
+def test_the_commands_of_the_page_run(page: Path, tmp_path: Path) -> None:
+    """The page's run blocks, in order, in one directory: a block may use what an earlier one wrote."""
+    blocks = [b for b in RUN if b.page == page]
+    if any("scripts/" in b.text for b in blocks) and not _scripts_ready():
         pytest.skip("scripts/ run only in the ./.venv they set up (run the tests with scripts/test)")
-    res = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", block.text],
-        cwd=_sandbox(tmp_path),
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
-    assert res.returncode == 0, f"{block.id}: exit {res.returncode}\n{block.text}\n{res.stdout}\n{res.stderr}"
-    expected = output_after(block)
-    if expected is not None:
-        assert _matches(expected.text, res.stdout), (
-            f"{expected.id} no longer shows what {block.id} prints. Its output now:\n{res.stdout}\n"
-            "Paste it into the page (keep `…` where the text varies, e.g. wall times), then re-read "
-            "the explanation below the block: its figures come from that output."
+    sandbox = _sandbox(tmp_path)
+    for block in blocks:
+        res = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", block.text],
+            cwd=sandbox,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT_S,
+            check=False,
         )
+        assert res.returncode == 0, f"{block.id}: exit {res.returncode}\n{block.text}\n{res.stdout}\n{res.stderr}"
+        expected = output_after(block)
+        if expected is not None:
+            assert _matches(expected.text, res.stdout), (
+                f"{expected.id} no longer shows what {block.id} prints. Its output now:\n{res.stdout}\n"
+                "Paste it into the page (keep `…` where the text varies, e.g. wall times), then re-read "
+                "the explanation below the block: its figures come from that output."
+            )
 
 
 @pytest.mark.parametrize("block", PARSE, ids=[b.id for b in PARSE])
