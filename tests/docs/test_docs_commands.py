@@ -115,7 +115,9 @@ def test_the_commands_of_the_page_run(page: Path, tmp_path: Path) -> None:
             timeout=TIMEOUT_S,
             check=False,
         )
-        assert res.returncode == 0, f"{block.id}: exit {res.returncode}\n{block.text}\n{res.stdout}\n{res.stderr}"
+        assert res.returncode == 0, (
+            f"{block.id}: exit {res.returncode}\n{block.text}\n{res.stdout}\n{res.stderr}"
+        )
         expected = output_after(block)
         if expected is not None:
             assert _matches(expected.text, res.stdout), (
