@@ -42,7 +42,7 @@ class Block:
 
     @property
     def id(self) -> str:
-        return f"{self.page.relative_to(DOCS).as_posix()}:{self.line}"
+        return f"{self.page.relative_to(REPO).as_posix()}:{self.line}"
 
 
 def page_blocks(page: Path) -> list[Block]:

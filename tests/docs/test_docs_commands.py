@@ -127,30 +127,48 @@ def test_the_commands_of_the_page_run(page: Path, tmp_path: Path) -> None:
             )
 
 
-@pytest.mark.parametrize("block", PARSE, ids=[b.id for b in PARSE])
-def test_the_command_block_parses(block: Block) -> None:
+def _parse_problems(block: Block) -> list[str]:
+    """Each ``lpmsim`` command of the block, parsed by the CLI's own parsers: what they refuse."""
     from lpmsim.cli.docs import command
     from lpmsim.guard.hook import build_parser
 
-    commands = lpmsim_commands(block.text)
-    assert commands, f"{block.id}: a parse-only block without an lpmsim command (use skip)"
     root = command()
     root_ctx = root.context_class(root, info_name="lpmsim")
-    for args in commands:
+    problems = []
+    for args in lpmsim_commands(block.text):
+        line = f"{block.id}: `lpmsim {' '.join(args)}`"
+        if args and args[0].startswith("-"):  # an option of `lpmsim` itself (--version, --help)
+            if not any(args[0] in p.opts for p in root.get_params(root_ctx)):
+                problems.append(f"{line}: no such option")
+            continue
         sub = root.get_command(root_ctx, args[0]) if args else None
-        assert sub is not None, f"{block.id}: `lpmsim {' '.join(args)}`: no such command"
-        if args[0] == "guard":  # the drmgr hook's own (argparse) command line
+        if sub is None:
+            problems.append(f"{line}: no such command")
+        elif args[0] == "guard":  # the drmgr hook's own (argparse) command line
             try:
                 build_parser(prog="lpmsim guard").parse_args(args[1:])
             except SystemExit as exc:
-                pytest.fail(f"{block.id}: `lpmsim {' '.join(args)}` does not parse (exit {exc.code})")
-            continue
-        try:
-            sub.make_context(args[0], args[1:], parent=root_ctx)
-        except Exception as exc:
-            fmt = getattr(exc, "format_message", None)
-            message = fmt() if callable(fmt) else str(exc)
-            pytest.fail(f"{block.id}: `lpmsim {' '.join(args)}`: {message}")
+                problems.append(f"{line}: does not parse (exit {exc.code})")
+        else:
+            try:
+                sub.make_context(args[0], args[1:], parent=root_ctx)
+            except Exception as exc:
+                fmt = getattr(exc, "format_message", None)
+                problems.append(f"{line}: {fmt() if callable(fmt) else exc}")
+    return problems
+
+
+@pytest.mark.parametrize("block", PARSE, ids=[b.id for b in PARSE])
+def test_the_command_block_parses(block: Block) -> None:
+    assert lpmsim_commands(block.text), f"{block.id}: a parse-only block without an lpmsim command (use skip)"
+    assert _parse_problems(block) == []
+
+
+def test_the_readme_commands_parse() -> None:
+    """README.md's tour of the CLI (its runnable commands are run by scripts/check-wheel)."""
+    blocks = [b for b in page_blocks(REPO / "README.md") if b.lang == "sh"]
+    assert sum(len(lpmsim_commands(b.text)) for b in blocks) >= 10
+    assert [p for b in blocks for p in _parse_problems(b)] == []
 
 
 def test_the_matcher_and_the_parser_can_fail() -> None:
@@ -160,6 +178,10 @@ def test_the_matcher_and_the_parser_can_fail() -> None:
         ["run", "--json"],
         ["presets"],
     ]
+    bad = Block(
+        DOCS / "x.md", 1, "sh", "lpmsim compare --nope\nlpmsim nosuch\nlpmsim guard --bogus\n", None, ""
+    )
+    assert len(_parse_problems(bad)) == 3
     from lpmsim.cli.docs import command
 
     root = command()

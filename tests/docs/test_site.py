@@ -29,6 +29,7 @@ def test_the_cli_reference_has_every_command_and_option() -> None:
         assert flag in text
     for sub in ("install", "uninstall", "status", "restore", "run-phase"):  # lpmsim guard's own parser
         assert f"### `lpmsim guard {sub}`" in text
+    assert "_restorer" not in text  # internal: not documented
 
 
 def test_mkdocs_build_strict(tmp_path: Path) -> None:

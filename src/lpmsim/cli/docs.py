@@ -128,6 +128,8 @@ def _guard_section(path: str, level: int) -> list[str]:
     for action in parser._actions:  # argparse keeps its sub-commands here, and only here
         if isinstance(action, argparse._SubParsersAction):
             for sub_name, sub in action.choices.items():
+                if sub_name.startswith("_"):  # internal (the detached restorer)
+                    continue
                 blocks.append(f"{'#' * (level + 1)} `{path} {sub_name}`")
                 blocks.append("```text\n" + _argparse_help(sub) + "\n```")
     return blocks
