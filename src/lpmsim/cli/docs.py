@@ -78,7 +78,7 @@ def _params(cmd: Any, ctx: Any) -> list[str]:
 
 
 def _click_section(cmd: Any, name: str, parent: Any, level: int) -> list[str]:
-    ctx = cmd.context_class(cmd, info_name=name, parent=parent)
+    ctx = cmd.context_class(cmd, info_name=name, parent=parent, **cmd.context_settings)
     blocks = [f"{'#' * level} `{ctx.command_path}`"]
     blocks += _help_blocks(cmd.help or "")
     blocks.append("```text\n" + cmd.get_usage(ctx).strip() + "\n```")
