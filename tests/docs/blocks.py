@@ -5,7 +5,8 @@ its opening fence (docs/reference/docs-tests.md):
 
 - no marker, language ``sh``: the block is run (``tests/docs/test_docs_commands.py``);
 - ``<!-- docs-test: parse-only REASON -->``: every ``lpmsim`` command of the block is parsed by the
-  CLI's own parser (an unknown command or option, or a bad value fails) but not run;
+  CLI's own parser (an unknown command or option, or a bad value fails), its variants and scenario
+  checked as the command would before running, but not run;
 - ``<!-- docs-test: skip REASON -->``: not run at all (a real partition, a cluster, a synopsis);
 - ``<!-- docs-test: output -->`` on a ``text`` block right after a run block: what that block
   prints on stdout (compared with whitespace runs collapsed; ``…`` matches any text).

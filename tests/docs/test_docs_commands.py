@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -151,11 +152,39 @@ def _parse_problems(block: Block) -> list[str]:
                 problems.append(f"{line}: does not parse (exit {exc.code})")
         else:
             try:
-                sub.make_context(args[0], args[1:], parent=root_ctx)
+                ctx = sub.make_context(args[0], args[1:], parent=root_ctx)
             except Exception as exc:
                 fmt = getattr(exc, "format_message", None)
                 problems.append(f"{line}: {fmt() if callable(fmt) else exc}")
+                continue
+            problems += [f"{line}: {p}" for p in _scenario_problems(args[0], ctx.params)]
     return problems
+
+
+def _scenario_problems(cmd: str, params: dict[str, Any]) -> list[str]:
+    """What the command would refuse before running: its variants, and its scenario (a preset, or a
+    file of the source tree; a file the page creates first is not there to check)."""
+    from lpmsim.config.loader import ScenarioError, build_scenario, resolve_scenario
+    from lpmsim.sweeps.variants import VariantError, parse_variants, variant_scenario
+
+    if cmd not in ("run", "compare", "validate"):
+        return []
+    try:
+        variants = parse_variants(params.get("variants") or ())
+        path = params.get("file")
+        if path is not None:
+            path = path if path.is_absolute() else REPO / path
+            if not path.exists():
+                return []
+        base = resolve_scenario(path, params.get("preset"), params.get("overrides") or ())
+        if variants:
+            for v in variants:
+                variant_scenario(base, v)
+        else:
+            build_scenario(base)
+    except (ScenarioError, VariantError) as exc:
+        return [str(exc)]
+    return []
 
 
 @pytest.mark.parametrize("block", PARSE, ids=[b.id for b in PARSE])
@@ -179,9 +208,15 @@ def test_the_matcher_and_the_parser_can_fail() -> None:
         ["presets"],
     ]
     bad = Block(
-        DOCS / "x.md", 1, "sh", "lpmsim compare --nope\nlpmsim nosuch\nlpmsim guard --bogus\n", None, ""
+        DOCS / "x.md",
+        1,
+        "sh",
+        "lpmsim compare --nope\nlpmsim nosuch\nlpmsim guard --bogus\n"
+        "lpmsim compare -p small -V a=nmi-factor:x\nlpmsim run -p small --set platform.no_such=1\n",
+        None,
+        "",
     )
-    assert len(_parse_problems(bad)) == 3
+    assert len(_parse_problems(bad)) == 5
     from lpmsim.cli.docs import command
 
     root = command()
