@@ -3,6 +3,10 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
 stamp="$venv/.installed-$1"
+# A dev install (scripts/test) holds everything `run` needs (scripts/run-default): no second install.
+if [ "$1" = run ] && [ -f "$venv/.installed-dev" ] && [ ! "$root/pyproject.toml" -nt "$venv/.installed-dev" ]; then
+    stamp="$venv/.installed-dev"
+fi
 if [ ! -x "$venv/bin/python" ]; then
     echo "setting up ./.venv (first run, ~30 s)..." >&2
     python3 -m venv "$venv"
