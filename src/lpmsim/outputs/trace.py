@@ -3,20 +3,24 @@
 What is recorded (and how it stays bounded for the largest partitions, 1,920 vCPUs):
 
 * **states**: per-vCPU intervals, one row each (``cpu``, ``kind``, ``label``, ``start_s``,
-  ``end_s``), of four kinds that overlap freely: ``stall`` (stalled in the hypervisor), ``ctx``
+  ``end_s``), of five kinds that overlap freely: ``stall`` (stalled in the hypervisor), ``steal``
+  (the fluid guest's episodes of many short faults, ``steal_frac`` >= 10 %, labelled by tens of
+  per cent), ``ctx``
   (``preempt_off``, ``irqs_soft_off``, ``irqs_hard_off``), ``spin`` (spinning on a lock, the label
   is the lock's name) and ``rtas`` (inside an RTAS call, holding ``rtas_lock``).  Recorded by
-  subscribing to ``CpuStates`` (``steal=False``: a change of ``steal_frac`` alone is not a state
-  of these kinds) and, for RTAS, by asking the kernel's hooks ``in_rtas`` before each engine
-  step.  At most ``max_intervals`` rows are kept: the longest ones (``meta.dropped_intervals``
+  subscribing to ``CpuStates`` and, for RTAS, by asking the kernel's hooks ``in_rtas`` before each
+  engine step (``rtas_call`` hard-disables interrupts before it takes the lock).  At most ``max_intervals`` rows are kept: the longest ones (``meta.dropped_intervals``
   and ``meta.kept_min_s`` say how many shorter ones were left out);
 * **cpus**: per vCPU and kind, every interval counted (``count``, ``total_s``, ``max_s``), kept
   ones or not: what the aggregated view of a large partition ranks CPUs by;
 * **series**: values sampled on a regular grid of between ``points`` and ``2 * points`` times (the
-  step doubles, merging pairs of samples, whenever the grid would grow past that): missing pages,
+  step doubles, merging pairs of samples, whenever the grid would grow past that; at the resume the
+  grid starts again, so post-copy has its own ``points``): missing pages,
   link utilisation (pages sent x page time / step), demand faults per second, the p50/p99 of the
   demand-fault latency of the faults in each step (from a histogram of 20 bins a decade: within
-  12 %), and the number of vCPUs stalled, with interrupts off and spinning;
+  12 %), the number of vCPUs stalled, with interrupts off and spinning, the mean steal share
+  (``steal_mean``) and ``vcpus_blocked``, the vCPU-seconds blocked on demand faults per second
+  (the average number of vCPUs waiting for a page: ``GuestMetrics.blocktime``'s growth);
 * **reports**: the summary's ``events`` (the detectors' reports, with their log line and CPUs);
 * **log**: the kernel log's records (time, caller, text), at most ``max_log`` of them;
 * **phases**: the VASI states' times and the mobility flow's steps (``summary.json``'s
@@ -108,13 +112,14 @@ class _Samples:
     irqs_off: list[int] = field(default_factory=list)
     spinning: list[int] = field(default_factory=list)
     steal: list[float] = field(default_factory=list)
+    blocked: list[float] = field(default_factory=list)
     hist: list[np.ndarray] = field(default_factory=list)
 
     def halve(self, first: int) -> None:
         """From sample ``first`` on, keep every second sample (the end of each pair); the pair's
         histograms are added."""
         n = len(self.t) - (len(self.t) - first) % 2
-        for name in ("t", "missing", "sent", "faults", "stalled", "irqs_off", "spinning", "steal"):
+        for name in ("t", "missing", "sent", "faults", "stalled", "irqs_off", "spinning", "steal", "blocked"):
             col = getattr(self, name)
             setattr(self, name, col[:first] + col[first + 1 : n : 2] + col[n:])
         h = self.hist
@@ -184,6 +189,19 @@ class TraceRecorder:
         self._in_rtas = in_rtas
         self._mig = migration
         self._page_time_s = page_time_s
+        if migration is not None:  # a callback on an existing event: no engine event is added
+            migration.resumed.add_callback(self._on_resume)
+
+    def _on_resume(self, _ev: object) -> None:
+        """The resume: sample up to it and at it, then start the grid again (post-copy's own)."""
+        mig = self._mig
+        assert mig is not None and mig.resume_s is not None
+        t = mig.resume_s
+        self._sample_until(t)
+        self._sample(t)
+        self._resumed_at = len(self._samples.t)
+        self._step = self._first_step
+        self._next = t + self._step
 
     # -- per-vCPU states -----------------------------------------------------------------------
     def _open(self, kind: str, cpu: int, t: float, label: str) -> None:
@@ -285,12 +303,6 @@ class TraceRecorder:
     def _sample_until(self, until: float) -> None:
         """Samples at the grid times before ``until``: the state now holds until then.  At the
         resume the grid starts again at its first step: post-copy gets its own ``points``."""
-        mig = self._mig
-        if self._resumed_at is None and mig is not None and mig.resume_s is not None:
-            self._sample(mig.resume_s)
-            self._resumed_at = len(self._samples.t)
-            self._step = self._first_step
-            self._next = mig.resume_s + self._step
         first = self._resumed_at or 0
         while self._next < until:
             self._sample(self._next)
@@ -323,6 +335,7 @@ class TraceRecorder:
         s.irqs_off.append(self._n_irqs_off)
         s.spinning.append(self._n_spinning)
         s.steal.append(self._steal_sum / self.ncpus)
+        s.blocked.append(float(self.metrics.blocktime.sum()))
         s.hist.append(self.metrics.window.copy())
         self.metrics.window[:] = 0.0
 
@@ -413,6 +426,7 @@ class TraceRecorder:
         with np.errstate(invalid="ignore", divide="ignore"):
             util = np.where(dt > 0, np.diff(sent, prepend=0.0) * self._page_time_s / dt, np.nan)
             rate = np.where(dt > 0, np.diff(faults, prepend=0.0) / dt, np.nan)
+            blocked = np.where(dt > 0, np.diff(np.asarray(s.blocked), prepend=0.0) / dt, np.nan)
         util = np.minimum(util, 1.0)
         return pa.table(
             {
@@ -426,6 +440,7 @@ class TraceRecorder:
                 "cpus_irqs_off": pa.array(s.irqs_off, pa.int32()),
                 "cpus_spinning": pa.array(s.spinning, pa.int32()),
                 "steal_mean": pa.array(s.steal, pa.float64()),
+                "vcpus_blocked": pa.array(blocked, pa.float64()),
             }
         )
 

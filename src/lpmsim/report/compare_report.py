@@ -133,7 +133,9 @@ def _compare_sections(page: Page, doc: dict[str, Any], runs: dict[str, list[Any]
     bars = []
     for k, det in enumerate(DETECTORS):
         means = [((v.get("results") or {}).get("reports_mean") or {}).get(det) for v in variants]
-        bars.append({"type": "bar", "name": ptext(det), "x": names, "y": means, "marker": {"color": _colour(k)}})
+        bars.append(
+            {"type": "bar", "name": ptext(det), "x": names, "y": means, "marker": {"color": _colour(k)}}
+        )
     rep.figures.append(
         Figure(
             "reports",

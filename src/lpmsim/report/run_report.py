@@ -19,7 +19,7 @@ from lpmsim.report.html import HOVER_MAX, Figure, Page, Section, Table, ptext
 
 ALL_ROWS = 64
 MAX_ROWS = 48
-MAX_SEGMENTS = 40_000  # intervals drawn (the longest ones); the trace may hold more
+MAX_SEGMENTS = 20_000  # intervals drawn (the longest ones); the trace may hold more
 MAX_LOG_ROWS = 5_000
 
 DETECTOR_STYLE: dict[str, tuple[str, str]] = {
@@ -174,7 +174,6 @@ def _timeline(
     vcpus: int,
 ) -> Figure:
     traces: list[dict[str, Any]] = []
-    big = vcpus > ALL_ROWS
     ypos = {c: i for i, c in enumerate(rows)}
     nrows = max(len(rows), 1)
     have_series = trace is not None and trace.series.num_rows > 0
@@ -186,7 +185,7 @@ def _timeline(
             ("y5", "fault latency (s)"),
             ("y6", "demand faults/s"),
         ]
-    agg = big and have_series
+    agg = have_series
     # heights (px): the aggregate panel, the CPU rows, each series panel
     row_px = 16 if nrows > 24 else 22
     h_agg = 150 if agg else 0
@@ -202,9 +201,16 @@ def _timeline(
 
     layout: dict[str, Any] = {
         "height": total,
-        "margin": {"l": 90, "r": 30, "t": 60, "b": 50},
+        "margin": {"l": 90, "r": 20, "t": 70, "b": 50},
         "hovermode": "closest",
-        "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0, "font": {"size": 11}},
+        "legend": {
+            "x": 1.01,
+            "y": 1.0,
+            "xanchor": "left",
+            "yanchor": "top",
+            "font": {"size": 11},
+            "tracegroupgap": 12,
+        },
         "plot_bgcolor": "#ffffff",
         "xaxis": {
             "title": {"text": "simulated time since the migration started (s)"},
@@ -226,10 +232,19 @@ def _timeline(
         y_cursor = h_agg + gap
         assert trace is not None
         ser = trace.series.to_pydict()
-        for col, name, colour in (
-            ("cpus_stalled", "vCPUs stalled", "#d62728"),
-            ("cpus_irqs_off", "vCPUs irqs off", "#542788"),
-            ("cpus_spinning", "vCPUs spinning", "#fdb863"),
+        steal = [None if v is None else v * vcpus for v in ser["steal_mean"]]
+        for y, name, colour, shape, dash in (
+            (
+                _rolling(ser["vcpus_blocked"], 25),
+                "vCPUs blocked on faults (mean of 25 steps)",
+                "#b2182b",
+                "vh",
+                "dot",
+            ),
+            (ser["cpus_stalled"], "vCPUs stalled", "#d62728", "hv", "solid"),
+            (ser["cpus_irqs_off"], "vCPUs irqs off", "#542788", "hv", "solid"),
+            (ser["cpus_spinning"], "vCPUs spinning", "#fdb863", "hv", "solid"),
+            (steal, "mean steal × vCPUs", "#f4a582", "hv", "solid"),
         ):
             traces.append(
                 {
@@ -237,26 +252,13 @@ def _timeline(
                     "mode": "lines",
                     "name": ptext(name),
                     "x": ser["time_s"],
-                    "y": ser[col],
+                    "y": _clean(y),
                     "xaxis": "x",
                     "yaxis": "y2",
-                    "line": {"color": colour, "width": 1.5, "shape": "hv"},
+                    "line": {"color": colour, "width": 1.5, "shape": shape, "dash": dash},
                     "legendgroup": "agg",
                 }
             )
-        traces.append(
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "name": "mean steal × vCPUs",
-                "x": ser["time_s"],
-                "y": [v * vcpus for v in ser["steal_mean"]],
-                "xaxis": "x",
-                "yaxis": "y2",
-                "line": {"color": "#f4a582", "width": 1.5, "shape": "hv"},
-                "legendgroup": "agg",
-            }
-        )
     layout["yaxis"] = {
         "domain": dom(y_cursor, h_rows),
         "tickmode": "array",
@@ -298,16 +300,19 @@ def _timeline(
 
 
 def _interval_traces(trace: RunTrace, ypos: dict[int, int], row_px: int) -> list[dict[str, Any]]:
+    """One line trace per lane: each interval a segment (two points and a gap), its hover from
+    ``customdata`` (cpu, seconds, start, end, label) so the page carries numbers, not sentences."""
     st = trace.states.to_pydict()
     n = len(st["cpu"])
     idx = [i for i in range(n) if st["cpu"][i] in ypos]
     if len(idx) > MAX_SEGMENTS:
-        idx = sorted(idx, key=lambda i: st["start_s"][i] - st["end_s"][i])[:MAX_SEGMENTS]
+        idx = sorted(sorted(idx, key=lambda i: st["start_s"][i] - st["end_s"][i])[:MAX_SEGMENTS])
     groups: dict[tuple[str, str | None], list[int]] = {}
     for i in idx:
         kind, label = st["kind"][i], st["label"][i]
         key = (kind, label if kind == "ctx" else None)
         groups.setdefault(key, []).append(i)
+    what = {"stall": "stalled", "steal": "steal", "ctx": "", "spin": "spinning on", "rtas": "in an RTAS call"}
     out = []
     for key, (name, colour, off) in LANES.items():
         ids = groups.get(key)
@@ -315,23 +320,22 @@ def _interval_traces(trace: RunTrace, ypos: dict[int, int], row_px: int) -> list
             continue
         xs: list[float | None] = []
         ys: list[float | None] = []
-        texts: list[str | None] = []
+        custom: list[list[Any] | None] = []
         for i in ids:
             c, a, b = st["cpu"][i], st["start_s"][i], st["end_s"][i]
             y = ypos[c] + off
-            label = st["label"][i]
-            what = {
-                "stall": "stalled",
-                "steal": f"steal {label}",
-                "ctx": label,
-                "spin": f"spinning on {label}",
-                "rtas": "in an RTAS call",
-            }[key[0]]
-            t = ptext(f"cpu {c}: {what} {b - a:.6g} s ({a:.6f} → {b:.6f} s)")
+            cd = [
+                c,
+                round(b - a, 9),
+                a,
+                b,
+                ptext(st["label"][i]) if key[0] in ("spin", "steal", "ctx") else "",
+            ]
             xs += [a, b, None]
             ys += [y, y, None]
-            texts += [t, t, None]
+            custom += [cd, cd, None]
         width = max(2.0, row_px * (0.55 if off == 0.0 else 0.25))
+        verb = what[key[0]]
         out.append(
             {
                 "type": "scatter",
@@ -339,8 +343,9 @@ def _interval_traces(trace: RunTrace, ypos: dict[int, int], row_px: int) -> list
                 "name": ptext(name),
                 "x": xs,
                 "y": ys,
-                "text": texts,
-                "hoverinfo": "text",
+                "customdata": custom,
+                "hovertemplate": f"cpu %{{customdata[0]}}: {verb} %{{customdata[4]}} %{{customdata[1]:.6g}} s"
+                "<br>%{customdata[2]:.6f} → %{customdata[3]:.6f} s<extra></extra>",
                 "xaxis": "x",
                 "yaxis": "y",
                 "connectgaps": False,
@@ -388,32 +393,52 @@ def _report_trace(reports: list[dict[str, Any]], ypos: dict[int, int]) -> dict[s
     }
 
 
+def _rolling(v: list[float | None], n: int) -> list[float | None]:
+    """The mean of each value and the ``n - 1`` before it (a fluid fault's wait is booked when it
+    starts, so one step alone can count more vCPUs waiting than there are)."""
+    out: list[float | None] = []
+    win: list[float] = []
+    total = 0.0
+    for x in v:
+        y = 0.0 if x is None or math.isnan(x) else float(x)
+        win.append(y)
+        total += y
+        if len(win) > n:
+            total -= win.pop(0)
+        out.append(total / len(win))
+    return out
+
+
+def _clean(v: list[Any]) -> list[Any]:
+    return [None if x is None or (isinstance(x, float) and math.isnan(x)) else x for x in v]
+
+
 def _series_traces(trace: RunTrace) -> list[dict[str, Any]]:
+    """The transfer over time: sampled values (``hv``: holds until the next sample) and rates
+    over each step (``vh``: the value of the step that ends at the sample)."""
     s = trace.series.to_pydict()
     t = s["time_s"]
 
-    def clean(v: list[float | None]) -> list[float | None]:
-        return [None if x is None or (isinstance(x, float) and math.isnan(x)) else x for x in v]
-
-    def line(col: str, name: str, y: str, colour: str, shape: str = "linear") -> dict[str, Any]:
+    def line(col: str, name: str, y: str, colour: str, shape: str, markers: bool = False) -> dict[str, Any]:
         return {
             "type": "scatter",
-            "mode": "lines",
+            "mode": "lines+markers" if markers else "lines",
             "name": ptext(name),
             "x": t,
-            "y": clean(s[col]),
+            "y": _clean(s[col]),
             "xaxis": "x",
             "yaxis": y,
             "line": {"color": colour, "width": 1.5, "shape": shape},
+            "marker": {"size": 3},
             "legendgroup": "series",
         }
 
     return [
-        line("missing_pages", "missing pages", "y3", "#2166ac"),
-        line("link_utilisation", "link utilisation", "y4", "#1b7837"),
-        line("fault_latency_p50_s", "fault latency p50", "y5", "#762a83"),
-        line("fault_latency_p99_s", "fault latency p99", "y5", "#c51b7d"),
-        line("demand_faults_per_s", "demand faults/s", "y6", "#b35806"),
+        line("missing_pages", "missing pages", "y3", "#2166ac", "hv"),
+        line("link_utilisation", "link utilisation", "y4", "#1b7837", "vh"),
+        line("fault_latency_p50_s", "fault latency p50", "y5", "#762a83", "vh", True),
+        line("fault_latency_p99_s", "fault latency p99", "y5", "#c51b7d", "vh", True),
+        line("demand_faults_per_s", "demand faults/s", "y6", "#b35806", "vh"),
     ]
 
 
@@ -444,7 +469,7 @@ def _phase_shapes(layout: dict[str, Any], phases: dict[str, dict[str, float]], e
                 "xref": "x",
                 "yref": "paper",
                 "yanchor": "bottom",
-                "yshift": 22,
+                "yshift": 2,
                 "text": ptext(name),
                 "showarrow": False,
                 "font": {"size": 11, "color": "#333"},
@@ -466,11 +491,11 @@ def _phase_shapes(layout: dict[str, Any], phases: dict[str, dict[str, float]], e
         layout["annotations"].append(
             {
                 "x": t,
-                "y": 0,
+                "y": 1,
                 "xref": "x",
                 "yref": "paper",
-                "yanchor": "top",
-                "yshift": -4 - 12 * (k % 3),
+                "yanchor": "bottom",
+                "yshift": 18 + 11 * (k % 3),
                 "text": ptext(name.replace("_", " ")),
                 "showarrow": False,
                 "font": {"size": 9, "color": "#555"},
