@@ -322,20 +322,17 @@ def _interval_traces(trace: RunTrace, ypos: dict[int, int], row_px: int) -> list
         ys: list[float | None] = []
         custom: list[list[Any] | None] = []
         for i in ids:
-            c, a, b = st["cpu"][i], st["start_s"][i], st["end_s"][i]
+            c, a, b = st["cpu"][i], round(st["start_s"][i], 6), round(st["end_s"][i], 6)
             y = ypos[c] + off
-            cd = [
-                c,
-                round(b - a, 9),
-                a,
-                b,
-                ptext(st["label"][i]) if key[0] in ("spin", "steal", "ctx") else "",
-            ]
+            cd = [c, float(f"{st['end_s'][i] - st['start_s'][i]:.6g}")]
+            if key[0] in ("spin", "steal"):
+                cd.append(ptext(st["label"][i]))
             xs += [a, b, None]
             ys += [y, y, None]
             custom += [cd, cd, None]
         width = max(2.0, row_px * (0.55 if off == 0.0 else 0.25))
-        verb = what[key[0]]
+        verb = what[key[0]] if key[0] != "ctx" else ptext(str(key[1]).replace("_", " "))
+        label = " %{customdata[2]}" if key[0] in ("spin", "steal") else ""
         out.append(
             {
                 "type": "scatter",
@@ -344,8 +341,8 @@ def _interval_traces(trace: RunTrace, ypos: dict[int, int], row_px: int) -> list
                 "x": xs,
                 "y": ys,
                 "customdata": custom,
-                "hovertemplate": f"cpu %{{customdata[0]}}: {verb} %{{customdata[4]}} %{{customdata[1]:.6g}} s"
-                "<br>%{customdata[2]:.6f} → %{customdata[3]:.6f} s<extra></extra>",
+                "hovertemplate": f"cpu %{{customdata[0]}}: {verb}{label} for %{{customdata[1]}} s"
+                "<br>(this end at %{x:.6f} s)<extra></extra>",
                 "xaxis": "x",
                 "yaxis": "y",
                 "connectgaps": False,
