@@ -39,8 +39,8 @@ class Loaded:
     dialogs: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
-    def evaluate(self, js: str) -> Any:
-        return self.page.evaluate(js)
+    def evaluate(self, js: str, arg: Any = None) -> Any:
+        return self.page.evaluate(js, arg)
 
     def marker_count(self, fig_id: str, meta: str) -> int:
         """The markers drawn (SVG points) by the traces of ``fig_id`` whose ``meta`` is ``meta``."""

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from kernel.cases import CASES
 from lpmsim.api.run import run, simulate
-from lpmsim.cli.main import app
 from lpmsim.api.source import load
+from lpmsim.cli.main import app
 from lpmsim.config.loader import build_scenario
 from lpmsim.outputs.trace import KINDS, RunTrace, TraceRecorder, has_trace
 from lpmsim.runner import run_scenario
@@ -79,7 +79,10 @@ def test_scripted_case_unchanged_by_trace() -> None:
 def test_bounds_keep_the_longest_intervals() -> None:
     """With a small bound the trace keeps exactly the longest intervals and counts the rest."""
     sc = load("small")
-    full, small = TraceRecorder(sc.partition.vcpus), TraceRecorder(sc.partition.vcpus, max_intervals=50, points=20)
+    full, small = (
+        TraceRecorder(sc.partition.vcpus),
+        TraceRecorder(sc.partition.vcpus, max_intervals=50, points=20),
+    )
     sa = run_scenario(sc, tracer=full)
     sb = run_scenario(sc, tracer=small)
     ta, tb = full.build(sa), small.build(sb)

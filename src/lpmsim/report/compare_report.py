@@ -38,7 +38,7 @@ def _rgba(hex_colour: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def _runs(d: Path) -> dict[str, list[Any]] | None:
+def read_runs(d: Path) -> dict[str, list[Any]] | None:
     path = d / "runs.parquet"
     if not path.is_file():
         return None
@@ -50,16 +50,15 @@ def _runs(d: Path) -> dict[str, list[Any]] | None:
         return None
 
 
-def build_compare(doc: dict[str, Any], d: Path, kind: str) -> Page:
+def build_compare(doc: dict[str, Any], source: str, kind: str, runs: dict[str, list[Any]] | None) -> Page:
     from lpmsim.report.load import ReportError
 
     variants = doc.get("variants")
     if not isinstance(variants, list):
-        raise ReportError(f"{d / 'compare.json'}: no variants")
-    runs = _runs(d)
+        raise ReportError(f"{source}: compare.json has no variants")
     title = f"lpmsim {kind}: {doc.get('scenario', '?')}"
     seeds = doc.get("seeds") or []
-    sub = f"{len(variants)} variant(s) × {len(seeds)} seed(s); from {d}"
+    sub = f"{len(variants)} variant(s) × {len(seeds)} seed(s); from {source}"
     if not doc.get("complete", True):
         sub += " — incomplete: not every planned run has finished"
     page = Page(title=title, kind=kind, subtitle=sub, main="p_outcome")

@@ -27,7 +27,8 @@ def _json(path: Path) -> dict[str, Any]:
 
 
 def kind_of(d: Path) -> str:
-    """``run`` (summary.json), ``compare`` or ``sweep`` (compare.json); ReportError otherwise."""
+    """``run`` (summary.json), ``compare`` or ``sweep`` (compare.json), ``store`` (only the result
+    store, sweep.sqlite: what ``lpmsim.compare(out_dir=)`` leaves); ReportError otherwise."""
     if not d.is_dir():
         raise ReportError(f"{d}: no such directory")
     if (d / "summary.json").is_file():
@@ -35,9 +36,7 @@ def kind_of(d: Path) -> str:
     if (d / "compare.json").is_file():
         return "sweep" if _json(d / "compare.json").get("kind") == "sweep" else "compare"
     if (d / "sweep.sqlite").is_file():
-        raise ReportError(
-            f"{d} holds a result store but no compare.json yet: `lpmsim sweep --report-only {d}` writes it"
-        )
+        return "store"
     raise ReportError(
         f"{d} holds no summary.json (lpmsim run --out) nor compare.json (lpmsim compare/sweep --out)"
     )
@@ -64,6 +63,40 @@ def page_for(d: Path) -> Page:
             except (OSError, ValueError, KeyError) as exc:
                 raise ReportError(f"{d / 'trace'}: cannot read the trace ({exc})") from None
         return build(RunInputs(summary=summary, log=log, trace=trace, source=str(d)))
-    from lpmsim.report.compare_report import build_compare
+    from lpmsim.report.compare_report import build_compare, read_runs
 
-    return build_compare(_json(d / "compare.json"), d, kind)
+    if kind == "store":
+        doc, runs = _from_store(d)
+        kind = "sweep" if doc.get("kind") == "sweep" else "compare"
+        return build_compare(doc, str(d), kind, runs)
+    return build_compare(_json(d / "compare.json"), str(d), kind, read_runs(d))
+
+
+def _from_store(d: Path) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """compare.json's document and runs.parquet's columns, computed from the result store (as
+    ``lpmsim sweep --report-only`` does, without writing them).  A store without axes (a
+    comparison) gets the comparison's layout."""
+    from lpmsim.sweeps.store import StoreError
+    from lpmsim.sweeps.sweep import load_result
+
+    try:
+        res = load_result(d)
+        doc = res.to_json()
+        runs: dict[str, list[Any]] = dict(res.arrow_table().to_pydict())
+    except (StoreError, OSError) as exc:
+        raise ReportError(f"{d}: cannot read the result store ({exc})") from None
+    if not doc.get("axes") and len(doc.get("points") or []) == 1:
+        results = {v["name"]: v for v in doc["points"][0]["variants"]}
+        doc = {
+            **{k: v for k, v in doc.items() if k not in ("points", "axes", "kind")},
+            "variants": [
+                {
+                    **v,
+                    "results": results[v["name"]]["results"],
+                    "scenario": results[v["name"]].get("scenario"),
+                }
+                for v in doc.get("variants") or []
+                if v.get("name") in results
+            ],
+        }
+    return doc, runs

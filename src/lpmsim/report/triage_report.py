@@ -129,6 +129,8 @@ def _sections(k: int, tri: Triage, lines: dict[int, str], multi: bool) -> list[S
             )
             if ev.phase:
                 head_txt += f" ({ev.phase})"
+            if ev.task:
+                head_txt += f" — task {ev.task}"
             body = lines.get(ev.line, "")
             texts.append(
                 ptext(head_txt, HOVER_MAX)
@@ -233,6 +235,7 @@ def _sections(k: int, tri: Triage, lines: dict[int, str], multi: bool) -> list[S
             ev.time_s,
             ev.type,
             ", ".join(str(c) for c in ev.cpus or []),
+            ev.task,
             ev.phase,
             ev.verdict,
             lines.get(ev.line, ""),
@@ -248,7 +251,7 @@ def _sections(k: int, tri: Triage, lines: dict[int, str], multi: bool) -> list[S
                 Table(
                     f"events_{k}",
                     "",
-                    ["line", "time (s)", "type", "CPUs", "phase", "verdict", "log line", "reason"],
+                    ["line", "time (s)", "type", "CPUs", "task", "phase", "verdict", "log line", "reason"],
                     rows,
                     note,
                 )
