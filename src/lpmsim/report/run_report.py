@@ -135,8 +135,7 @@ def _rows(
         pick(top("spin_total_s", 8), "spinning longest")
         pick(top("stall_max_s", 12), "stalled longest")
         pick(top("steal_total_s", 8), "most steal")
-        for col in ("ctx_max_s", "stall_total_s"):
-            pick(top(col, MAX_ROWS), "irqs/preempt off longest" if col == "ctx_max_s" else "stalled longest")
+        pick(top("ctx_max_s", 12), "irqs/preempt off longest")
     return sorted(why), why
 
 
@@ -286,8 +285,6 @@ def _timeline(
     if have_series:
         assert trace is not None
         traces.extend(_series_traces(trace))
-        layout["yaxis5"]["type"] = "log"
-        layout["yaxis5"].pop("rangemode")
         layout["yaxis4"]["range"] = [0, 1.05]
     _phase_shapes(layout, phases, end)
     start = phases["vasi"].get("suspending")
@@ -472,7 +469,11 @@ def _phase_shapes(layout: dict[str, Any], phases: dict[str, dict[str, float]], e
                 "font": {"size": 11, "color": "#333"},
             }
         )
-    for k, (name, t) in enumerate(sorted(phases["mobility"].items(), key=lambda kv: kv[1])):
+    steps: dict[float, list[str]] = {}  # the flow's steps at the same time share one label
+    for name, t in sorted(phases["mobility"].items(), key=lambda kv: kv[1]):
+        steps.setdefault(round(t, 6), []).append(name.replace("_", " "))
+    for k, (t, names) in enumerate(steps.items()):
+        label = ", ".join(names)
         layout["shapes"].append(
             {
                 "type": "line",
@@ -493,10 +494,10 @@ def _phase_shapes(layout: dict[str, Any], phases: dict[str, dict[str, float]], e
                 "yref": "paper",
                 "yanchor": "bottom",
                 "yshift": 18 + 11 * (k % 3),
-                "text": ptext(name.replace("_", " ")),
+                "text": ptext(label),
                 "showarrow": False,
                 "font": {"size": 9, "color": "#555"},
-                "hovertext": ptext(f"mobility flow: {name} at {t:.6f} s"),
+                "hovertext": ptext(f"mobility flow at {t:.6f} s: {label}"),
             }
         )
 
