@@ -69,6 +69,13 @@ def test_trace_changes_nothing(preset: str) -> None:
     assert a.trace is None and b.trace is not None
     assert _no_wall(a.summary) == _no_wall(b.summary)
     assert a.log == b.log
+    # the series agree with the summary: every demand fault counted once, latencies recorded
+    ser = b.trace.series.to_pydict()
+    t = [0.0, *ser["time_s"]]
+    faults = sum(r * (t[i + 1] - t[i]) for i, r in enumerate(ser["demand_faults_per_s"]) if r == r)
+    assert faults == pytest.approx(b.summary["migration"]["demand_faults"], rel=1e-9)
+    p99 = [x for x in ser["fault_latency_p99_s"] if x == x]
+    assert p99 and max(p99) <= b.summary["migration"]["fault_latency_s"]["max"] * 1.13
 
 
 def test_scripted_case_unchanged_by_trace() -> None:
@@ -123,3 +130,18 @@ def test_cli_trace(tmp_path: Path) -> None:
     assert has_trace(tmp_path / "o")
     res = runner.invoke(app, ["run", "--preset", "default", "-q", "--out", str(tmp_path / "plain")])
     assert res.exit_code == 0 and not (tmp_path / "plain" / "trace").exists()
+
+
+def test_static_partition_is_traced() -> None:
+    """Not migrating (the scripted kernel cases' base): CPU 3 soft-masked from 100.5 s for 15 s
+    (``self_then_unstuck``), its two reports, no series of a transfer."""
+    case = next(c for c in CASES if c.id == "self_then_unstuck")
+    out = simulate(build_scenario(case.data()), trace=True)
+    tr = out.trace
+    assert tr is not None
+    soft = [r for r in tr.states.to_pylist() if r["label"] == "irqs_soft_off"]
+    assert [(r["cpu"], r["start_s"], r["end_s"]) for r in soft] == [(3, 100.5, pytest.approx(115.5))]
+    assert tr.reports.num_rows == len(case.expect) == 2
+    assert tr.phases.num_rows == 0
+    missing = tr.series.column("missing_pages").to_pylist()
+    assert all(m != m for m in missing)  # NaN: nothing migrates

@@ -169,7 +169,7 @@ h2 { font-size: 1.2em; margin: 28px 0 6px; border-bottom: 1px solid #ddd; paddin
 table { border-collapse: collapse; font-size: 12.5px; width: 100%; }
 th { position: sticky; top: 0; background: #f0f0f0; text-align: left; padding: 3px 8px; border-bottom: 1px solid #ccc; }
 td { padding: 2px 8px; border-bottom: 1px solid #f0f0f0; vertical-align: top; }
-td.text { font-family: ui-monospace, "DejaVu Sans Mono", monospace; white-space: pre-wrap; word-break: break-all; }
+td.text { font-family: ui-monospace, "DejaVu Sans Mono", monospace; white-space: pre-wrap; overflow-wrap: anywhere; min-width: 6ch; max-width: 80ch; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 h3 { font-size: 1em; margin: 12px 0 4px; }
 """
