@@ -77,5 +77,5 @@ def _main_height(page: Page) -> int:
     for s in page.sections:
         for f in s.figures:
             if f.id == page.main:
-                return int(f.layout.get("height", 600)) + 120
+                return int(f.layout.get("height", 600)) + 200
     return 800

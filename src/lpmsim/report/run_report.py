@@ -286,13 +286,13 @@ def _timeline(
         assert trace is not None
         traces.extend(_series_traces(trace))
         layout["yaxis4"]["range"] = [0, 1.05]
-    _phase_shapes(layout, phases, end)
     start = phases["vasi"].get("suspending")
     if start is not None and end > start:
         lo = max(0.0, start - 0.08 * (end - start) - 2.0)
         layout["xaxis"]["range"] = [lo, end + 0.02 * (end - lo)]
     else:
         layout["xaxis"]["range"] = [0, end * 1.02 if end > 0 else 1]
+    _phase_shapes(layout, phases, end, tuple(layout["xaxis"]["range"]))
     return Figure(id="timeline", data=traces, layout=layout)
 
 
@@ -436,7 +436,11 @@ def _series_traces(trace: RunTrace) -> list[dict[str, Any]]:
     ]
 
 
-def _phase_shapes(layout: dict[str, Any], phases: dict[str, dict[str, float]], end: float) -> None:
+def _phase_shapes(
+    layout: dict[str, Any], phases: dict[str, dict[str, float]], end: float, view: tuple[float, float]
+) -> None:
+    """The VASI phases as bands, named in the middle of their visible part (when it is wide
+    enough); the mobility flow's steps as dotted lines."""
     vasi = phases["vasi"]
     for a, b, name, colour in PHASE_BANDS:
         if a not in vasi:
@@ -456,9 +460,12 @@ def _phase_shapes(layout: dict[str, Any], phases: dict[str, dict[str, float]], e
                 "layer": "below",
             }
         )
+        v0, v1 = max(x0, view[0]), min(x1, view[1])
+        if v1 - v0 < 0.05 * (view[1] - view[0]):
+            continue
         layout["annotations"].append(
             {
-                "x": (x0 + x1) / 2,
+                "x": (v0 + v1) / 2,
                 "y": 1.0,
                 "xref": "x",
                 "yref": "paper",
