@@ -32,7 +32,8 @@ the transfer's public state (``FluidTransfer.missing_total``, the exact link's
 ``pages.not_resident``, both transfers' ``counters``); the exact link advances lazily, so between
 two of its own events its counts may lag by the pages of those events.
 
-Sizes (measured, docs/report.md): ``lpmsim run --preset large --trace`` writes about 2 MB.
+Sizes (measured, docs/report.md): ``lpmsim run --preset large --trace`` writes 85 kB; a trace at the
+interval bound about 600 kB.
 """
 
 from __future__ import annotations

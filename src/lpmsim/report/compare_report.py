@@ -150,7 +150,7 @@ def _compare_sections(page: Page, doc: dict[str, Any], runs: dict[str, list[Any]
     page.sections.append(rep)
 
     if runs is not None and "variant" in runs:
-        dist = Section("Per run", notes=["One point per run (runs.parquet), box: quartiles."])
+        dist = Section("Per run", columns=2, notes=["One point per run (runs.parquet), box: quartiles."])
         for col, title, fid in (
             ("detection_delays_s", "detection delay of injected bugs (s)", "detection_delay"),
             ("fault_latency_p99_s", "p99 demand-fault latency (s)", "fault_latency"),
@@ -253,6 +253,7 @@ SWEEP_METRICS = (
     ("p_crash", "P(crash)", True),
     ("p_panic", "P(panic)", True),
     ("bugs_detected", "bugs detected (share)", True),
+    ("reports_total", "reports per run, all detectors (mean)", False),
     ("detection_delay_median_s", "detection delay median (s)", False),
     ("fault_latency_p99_s_median", "fault latency p99, median over runs (s)", False),
     ("blocktime_per_vcpu_p99_s_median", "blocktime per vCPU p99, median (s)", False),
@@ -273,6 +274,7 @@ def _sweep_sections(page: Page, doc: dict[str, Any]) -> None:
         others = [str(a["field"]) for a in axes if a["field"] != field]
         sec = Section(
             f"By {field}",
+            columns=2,
             notes=[
                 "One line per variant"
                 + (f" and value of {', '.join(others)}" if others else "")
@@ -287,6 +289,8 @@ def _sweep_sections(page: Page, doc: dict[str, Any]) -> None:
                 for pv in pt.get("variants") or []:
                     res = pv.get("results") or {}
                     val = res.get(metric)
+                    if metric == "reports_total" and isinstance(res.get("reports_mean"), dict):
+                        val = sum(float(x) for x in res["reports_mean"].values() if x is not None)
                     if has_ci:
                         y, lo, hi = _interval(val)
                     else:

@@ -85,10 +85,12 @@ class Section:
     notes: list[str] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
+    columns: int = 1  # figures side by side
 
     def to_json(self) -> dict[str, Any]:
         return {
             "title": self.title,
+            "columns": self.columns,
             "notes": self.notes,
             "figures": [f.to_json() for f in self.figures],
             "tables": [t.to_json() for t in self.tables],
@@ -164,6 +166,7 @@ h1 { font-size: 1.5em; margin: 8px 0 2px; }
 h2 { font-size: 1.2em; margin: 28px 0 6px; border-bottom: 1px solid #ddd; padding-bottom: 3px; }
 .subtitle { color: #555; margin: 0 0 12px; }
 .note { color: #444; margin: 4px 0; max-width: 1100px; }
+.grid { display: grid; grid-template-columns: repeat(2, minmax(0, 1fr)); column-gap: 12px; }
 .chart { background: #fff; border: 1px solid #e3e3e3; margin: 8px 0 16px; }
 .tablewrap { max-height: 480px; overflow: auto; border: 1px solid #e3e3e3; background: #fff; margin: 6px 0 16px; }
 table { border-collapse: collapse; font-size: 12.5px; width: 100%; }
@@ -201,10 +204,12 @@ _APP_JS = r"""
   D.sections.forEach(function (s) {
     if (s.title) { root.appendChild(el("h2", null, s.title)); }
     s.notes.forEach(function (n) { root.appendChild(el("p", "note", n)); });
+    var figs = el("div", s.columns > 1 ? "figs grid" : "figs");
+    root.appendChild(figs);
     s.figures.forEach(function (f) {
       var div = el("div", "chart");
       div.id = f.id;
-      root.appendChild(div);
+      figs.appendChild(div);
       charts.push([div, f]);
     });
     s.tables.forEach(function (t) {
