@@ -109,3 +109,17 @@ def test_triage_png_needs_html(tmp_path: Path) -> None:
     log.write_text("[    1.000000] hello\n", encoding="utf-8")
     code, out = _invoke("triage", str(log), "--png", str(tmp_path / "x.png"))
     assert code == 2 and "--png needs --html" in out
+
+
+def test_png_without_a_browser_keeps_the_page(tmp_path: Path) -> None:
+    code, out = _invoke("run", "--preset", "default", "-q", "--out", str(tmp_path))
+    assert code == 0, out
+    res = CliRunner().invoke(
+        app,
+        ["report", str(tmp_path), "--png", str(tmp_path / "x.png")],
+        env={"LPMSIM_CHROMIUM": str(tmp_path / "no-such-browser")},
+    )
+    assert res.exit_code == 1
+    assert "--png: no Chromium found" in res.output and "Traceback" not in res.output
+    assert (tmp_path / "report.html").stat().st_size > 1_000_000  # the page was written first
+    assert not (tmp_path / "x.png").exists()

@@ -38,7 +38,7 @@ def write_png(
 ) -> Path:
     browser = find_browser()
     if browser is None:
-        raise PngError("--png needs Chromium (apt-get install chromium) or LPMSIM_CHROMIUM=/path/to/chrome")
+        raise PngError("no Chromium found (apt-get install chromium, or LPMSIM_CHROMIUM=/path/to/chrome)")
     h = height if height is not None else _main_height(page)
     with tempfile.TemporaryDirectory(prefix="lpmsim-png-") as tmp:
         html_path = Path(tmp) / "main.html"
