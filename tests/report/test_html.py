@@ -123,3 +123,19 @@ def test_png_without_a_browser_keeps_the_page(tmp_path: Path) -> None:
     assert "--png: no Chromium found" in res.output and "Traceback" not in res.output
     assert (tmp_path / "report.html").stat().st_size > 1_000_000  # the page was written first
     assert not (tmp_path / "x.png").exists()
+
+
+def test_triage_html_from_stdin_and_several_logs(tmp_path: Path) -> None:
+    log = "[ 6366.000000] mobility: calling ibm,suspend-me on CPU 63\n[ 6380.000000] watchdog: CPU 0 Hard LOCKUP\n"
+    res = CliRunner().invoke(app, ["triage", "-", "--html", str(tmp_path / "in.html")], input=log)
+    assert res.exit_code == 0, res.output
+    html = (tmp_path / "in.html").read_text(encoding="utf-8")
+    assert "[ 6380.000000] watchdog: CPU 0 Hard LOCKUP" in html  # the line, read again from stdin's copy
+    other = tmp_path / "b.log"
+    other.write_text(log, encoding="utf-8")
+    res = CliRunner().invoke(
+        app, ["triage", "-", str(other), "--html", str(tmp_path / "two.html")], input=log
+    )
+    assert res.exit_code == 0, res.output
+    html = (tmp_path / "two.html").read_text(encoding="utf-8")
+    assert '"id":"triage_0"' in html and '"id":"triage_1"' in html
