@@ -85,7 +85,7 @@ def test_scripted_case_unchanged_by_trace() -> None:
 
 def test_bounds_keep_the_longest_intervals() -> None:
     """With a small bound the trace keeps exactly the longest intervals and counts the rest."""
-    sc = load("small")
+    sc = load("small", {"partition.memory_gib": 1})
     full, small = (
         TraceRecorder(sc.partition.vcpus),
         TraceRecorder(sc.partition.vcpus, max_intervals=50, points=20),
