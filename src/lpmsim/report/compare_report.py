@@ -333,9 +333,10 @@ def _sweep_sections(page: Page, doc: dict[str, Any]) -> None:
             fid = "p_outcome" if first else f"sweep_{len(page.sections)}_{metric}"
             first = False
             layout: dict[str, Any] = {
-                "height": 360,
+                "height": 420,
                 "title": {"text": ptext(label), "font": {"size": 13}},
                 "xaxis": {"title": {"text": ptext(field)}},
+                "legend": {"orientation": "h", "y": -0.25, "yanchor": "top", "font": {"size": 10}},
                 "margin": {"t": 40},
             }
             if has_ci:
