@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from lpmsim.hypervisor.migration import Migration
 from lpmsim.hypervisor.precopy import PrecopyResult
 from lpmsim.kernel.model import DTL_MODES, KernelModel, KernelRun
 from lpmsim.policies.mechanisms import Policy, build_policy
+
+if TYPE_CHECKING:
+    from lpmsim.outputs.trace import TraceRecorder
 
 Progress = Callable[[float, float], None]
 """Called with (simulated time now, simulated time the run stops at: ``sim.max_time_s``, or
@@ -67,15 +70,24 @@ def _start_guest(mig: Migration, guest: ExactGuest | FluidGuest) -> None:
         guest.start(mig.fluid)
 
 
-def simulate(scenario: Scenario, progress: Progress | None = None, trace: bool = False) -> RunState:
+def simulate(
+    scenario: Scenario,
+    progress: Progress | None = None,
+    trace: bool = False,
+    tracer: TraceRecorder | None = None,
+) -> RunState:
+    """``trace``: the exact link keeps every page it sent (tests); ``tracer``: record the run's
+    event trace (``lpmsim run --trace``, ``lpmsim.outputs.trace``)."""
     sc = scenario
     st = RunState(sc)
+    if tracer is not None:
+        st.recorder = tracer.metrics
     streams = RngStreams(sc.sim.seed)
     limit = sc.sim.max_time_s
     if not sc.migration.enabled:
         st.end_s = limit
         if sc.script or sc.bugs:
-            _simulate_static(st, streams, progress)
+            _simulate_static(st, streams, progress, tracer)
         return st
     env = Environment(0.0)
     layout = Layout(sc, streams["layout"])
@@ -83,6 +95,8 @@ def simulate(scenario: Scenario, progress: Progress | None = None, trace: bool =
     st.migration = mig
     cpus = CpuStates(sc.partition.vcpus, lambda: env.now)
     st.cpus = cpus
+    if tracer is not None:
+        tracer.attach_cpus(cpus)
     guest: ExactGuest | FluidGuest
     if sc.sim.mode == "exact":
         guest = ExactGuest(env, sc, layout, cpus, streams, st.recorder)
@@ -100,6 +114,8 @@ def simulate(scenario: Scenario, progress: Progress | None = None, trace: bool =
 
     kernel = KernelRun(env, cpus, sc.kernel, sc.script, streams["kernel/nmi"], mig, guest, policy)
     st.kernel = kernel
+    if tracer is not None:
+        tracer.attach_kernel(kernel.model.hooks.in_rtas, mig, sc.page_time_s)
     mig.resumed.add_callback(lambda _e: _start_guest(mig, guest))
     # Injected kernel bugs (ground truth): times from t=0 or from the resume.
     bugs = BugInjector(kernel, sc.bugs, streams, guest, mig.resumed) if sc.bugs else None
@@ -121,6 +137,8 @@ def simulate(scenario: Scenario, progress: Progress | None = None, trace: bool =
     kernel.mobility.done.add_callback(_update_stop)
     tick = 0
     while not kernel.model.dead and env.peek() <= stop[0]:
+        if tracer is not None:
+            tracer.before_step(env.now, env.peek())
         env.step()
         tick += 1
         if progress is not None and tick % 256 == 0:
@@ -155,14 +173,20 @@ def _horizon(mig: Migration, kernel: KernelRun, stop: float, now: float) -> floa
     return max(now, min(stop, now + left * mig.scenario.page_time_s + kernel.model.cfg.tail_s))
 
 
-def _simulate_static(st: RunState, streams: RngStreams, progress: Progress | None) -> None:
+def _simulate_static(
+    st: RunState, streams: RngStreams, progress: Progress | None, tracer: TraceRecorder | None
+) -> None:
     """A partition that is not migrating: the kernel model driven by the scenario's script."""
     sc = st.scenario
     limit = sc.sim.max_time_s
     env = Environment(0.0)
     cpus = CpuStates(sc.partition.vcpus, lambda: env.now)
     st.cpus = cpus
+    if tracer is not None:
+        tracer.attach_cpus(cpus)
     kernel = KernelRun(env, cpus, sc.kernel, sc.script, streams["kernel/nmi"])
+    if tracer is not None:
+        tracer.attach_kernel(kernel.model.hooks.in_rtas, None, sc.page_time_s)
     for part in sc.mitigation.spec.parts:  # steal-aware / annotate act without a migration too
         if part.name in DTL_MODES:
             kernel.model.enable_dtl(part.name)
@@ -171,6 +195,8 @@ def _simulate_static(st: RunState, streams: RngStreams, progress: Progress | Non
         st.bugs = BugInjector(kernel, sc.bugs, streams)
     tick = 0
     while not kernel.model.dead and env.peek() <= limit:
+        if tracer is not None:
+            tracer.before_step(env.now, env.peek())
         env.step()
         tick += 1
         if progress is not None and tick % 2048 == 0:
@@ -274,14 +300,20 @@ def _kernel_summary(st: RunState) -> dict[str, Any]:
 
 
 def run_scenario(
-    scenario: Scenario, progress: Progress | None = None, kernel_log: list[str] | None = None
+    scenario: Scenario,
+    progress: Progress | None = None,
+    kernel_log: list[str] | None = None,
+    tracer: TraceRecorder | None = None,
 ) -> dict[str, Any]:
     """Simulate ``scenario`` and return its summary (the content of ``summary.json``).
 
-    ``kernel_log``, if given, receives the kernel log's lines (the content of ``dmesg.log``).
+    ``kernel_log``, if given, receives the kernel log's lines (the content of ``dmesg.log``);
+    ``tracer``, if given, records the run's trace (``TraceRecorder.build(summary)`` after).
     """
     t0 = time.perf_counter()
-    st = simulate(scenario, progress)
+    st = simulate(scenario, progress, tracer=tracer)
+    if tracer is not None:
+        tracer.finish(st.end_s, st.kernel.model.log.records if st.kernel is not None else [])
     summary = summarise(st, time.perf_counter() - t0)
     if kernel_log is not None and st.kernel is not None:
         kernel_log.extend(st.kernel.model.log.lines())

@@ -14,9 +14,10 @@ from typing import Any
 from lpmsim.api.source import Source, load
 from lpmsim.config.scenario import Scenario
 from lpmsim.outputs.events import KernelEvent
+from lpmsim.outputs.trace import RunTrace, TraceRecorder
 from lpmsim.runner import Progress, run_scenario
 
-__all__ = ["KernelEvent", "RunOutput", "run", "simulate"]
+__all__ = ["KernelEvent", "RunOutput", "RunTrace", "run", "simulate"]
 
 
 @dataclass(frozen=True)
@@ -26,14 +27,15 @@ class RunOutput:
     ``summary``: the content of ``summary.json`` (a JSON-ready dict; see docs/outputs).
     ``events``: its ``events`` as ``KernelEvent`` objects, in time order.
     ``log``: the kernel log, one line each (the content of ``dmesg.log``).
-    ``trace``: always ``None`` for now: runs are not traced yet (a per-step trace is planned as
-    ``lpmsim run --trace``; until then there is nothing to return, rather than a made-up table)."""
+    ``trace``: with ``trace=True``, the run's event trace (``RunTrace``: Arrow tables ``states``,
+    ``cpus``, ``series``, ``reports``, ``log``, ``phases``; ``.states.to_pandas()`` for pandas),
+    what ``lpmsim run --trace --out DIR`` writes to ``DIR/trace/``; ``None`` otherwise."""
 
     scenario: Scenario
     summary: dict[str, Any]
     events: tuple[KernelEvent, ...]
     log: tuple[str, ...]
-    trace: None = None
+    trace: RunTrace | None = None
 
     @property
     def outcome(self) -> str:
@@ -45,13 +47,20 @@ class RunOutput:
         return int(self.summary["seed"])
 
 
-def simulate(scenario: Scenario, progress: Progress | None = None) -> RunOutput:
-    """Run a validated ``Scenario`` (``progress(now_s, horizon_s)`` as ``lpmsim run`` draws it);
-    ``lpmsim run`` itself runs through this function."""
+def simulate(scenario: Scenario, progress: Progress | None = None, trace: bool = False) -> RunOutput:
+    """Run a validated ``Scenario`` (``progress(now_s, horizon_s)`` as ``lpmsim run`` draws it;
+    ``trace``: record the event trace); ``lpmsim run`` itself runs through this function."""
     lines: list[str] = []
-    summary = run_scenario(scenario, progress, kernel_log=lines)
+    tracer = TraceRecorder(scenario.partition.vcpus) if trace else None
+    summary = run_scenario(scenario, progress, kernel_log=lines, tracer=tracer)
     events = tuple(KernelEvent.from_json(e) for e in summary["events"])
-    return RunOutput(scenario=scenario, summary=summary, events=events, log=tuple(lines))
+    return RunOutput(
+        scenario=scenario,
+        summary=summary,
+        events=events,
+        log=tuple(lines),
+        trace=tracer.build(summary) if tracer is not None else None,
+    )
 
 
 def run(
@@ -60,11 +69,12 @@ def run(
     seed: int | None = None,
     set: Mapping[str, Any] | None = None,
     progress: Progress | None = None,
+    trace: bool = False,
 ) -> RunOutput:
-    """Simulate one migration, as ``lpmsim run`` does.
+    """Simulate one migration, as ``lpmsim run`` does (``trace=True``: as ``lpmsim run --trace``).
 
     ``scenario``: a preset name (``"lpm-2022"``), a scenario TOML file or a ``Scenario``;
     ``seed`` overrides ``sim.seed``; ``set`` maps field paths to values, like ``--set``
     (``{"platform.link_gbps": 5}``).  Raises ``ScenarioError`` (one line naming the field) on
     invalid input, before anything runs."""
-    return simulate(load(scenario, set, seed), progress)
+    return simulate(load(scenario, set, seed), progress, trace)

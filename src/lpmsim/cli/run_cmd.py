@@ -19,6 +19,7 @@ from lpmsim.cli.common import (
     SetOpt,
     err_console,
     error_line,
+    fail,
     get_scenario,
     out_console,
 )
@@ -36,8 +37,17 @@ def run(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar, no table.")] = False,
     overrides: SetOpt = None,
+    trace: Annotated[
+        bool,
+        typer.Option(
+            "--trace",
+            help="Also record the run's event trace to DIR/trace/ (Parquet; needs --out), for `lpmsim report DIR`.",
+        ),
+    ] = False,
 ) -> None:
     """Simulate a migration (the built-in 'default' preset when no FILE or --preset is given)."""
+    if trace and out is None:
+        fail("--trace needs --out DIR (the trace is written to DIR/trace/)")
     sc = get_scenario(file, preset, overrides, seed)
     show_progress = not quiet and not as_json and sys.stdout.isatty() and err_console.is_terminal
     result: RunOutput
@@ -73,21 +83,24 @@ def run(
                         eta = f"{int(left) // 60}:{int(left) % 60:02d}"
                     bar.update(task, completed=now, total=limit, sim=f"{now:,.1f} / {limit:,.0f} s", eta=eta)
 
-            result = simulate(sc, progress)
+            result = simulate(sc, progress, trace=trace)
     else:
-        result = simulate(sc)
+        result = simulate(sc, trace=trace)
     summary, kernel_log = result.summary, list(result.log)
     if out is not None:
         try:
             path = write_summary(summary, out)
             write_kernel_log(kernel_log, out)
+            trace_dir = result.trace.write(out) if result.trace is not None else None
         except OSError as exc:
             # Keep what was computed: print it before reporting the failure.
             sys.stdout.write(dumps(summary))
-            error_line(f"cannot write {out}/summary.json and dmesg.log: {exc.strerror or exc}")
+            error_line(f"cannot write {out}/summary.json, dmesg.log and trace/: {exc.strerror or exc}")
             raise typer.Exit(1) from None
         if not quiet and not as_json:
             err_console.print(plain(f"wrote {path} and {out / 'dmesg.log'}"))
+            if trace_dir is not None:
+                err_console.print(plain(f"wrote {trace_dir}/ (see it: lpmsim report {out})"))
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     elif not quiet:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+import shutil
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -38,6 +41,21 @@ UntilOpt = Annotated[
 CalibrateOpt = Annotated[
     bool,
     typer.Option("--calibrate", help="Also print the lower bounds on stall durations the reports imply."),
+]
+
+HtmlOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--html",
+        help="Also write an offline HTML report (events by CPU, phases, verdicts, lines).",
+        metavar="FILE",
+    ),
+]
+PngOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--png", help="With --html: also a PNG of the events chart (headless Chromium).", metavar="FILE"
+    ),
 ]
 
 PROGRESS_AFTER_S = 2.0  # a bar appears only for inputs that take longer than this
@@ -90,8 +108,28 @@ def triage(
     since: SinceOpt = None,
     until: UntilOpt = None,
     calibrate: CalibrateOpt = False,
+    html: HtmlOpt = None,
+    png: PngOpt = None,
 ) -> None:
     """Read kernel logs and report lockups, stalls, hung tasks, panics and LPM phases, with verdicts."""
+    if png is not None and html is None:
+        fail("--png needs --html FILE")
+    if html is None:
+        _triage(files, json_out, since, until, calibrate, None, None)
+        return
+    with tempfile.TemporaryDirectory(prefix="lpmsim-triage-") as tmp:
+        _triage(files, json_out, since, until, calibrate, (html, png), Path(tmp))
+
+
+def _triage(
+    files: list[str],
+    json_out: bool,
+    since: float | None,
+    until: float | None,
+    calibrate: bool,
+    html: tuple[Path, Path | None] | None,
+    tmp: Path | None,
+) -> None:
     _finite("--since", since)
     _finite("--until", until)
     if since is not None and until is not None and since > until:
@@ -99,10 +137,19 @@ def triage(
     if files.count("-") > 1:
         fail("'-' (stdin) can be given only once")
     results: list[Triage] = []
+    paths: list[str] = []  # where each log can be read again (for --html)
     for path in files:
         bar = ProgressBar(err_console, path)
+        read = path
+        if path == "-" and tmp is not None:  # --html reads the lines again: keep stdin
+            read = str(tmp / "stdin.log")
+            with open(read, "wb") as fh:
+                shutil.copyfileobj(sys.stdin.buffer, fh)
+        paths.append(read)
         try:
-            results.append(triage_file(path, since=since, until=until, progress=bar))
+            tri = triage_file(read, since=since, until=until, progress=bar)
+            tri.source = path
+            results.append(tri)
         except LogOpenError as exc:
             fail(str(exc))
         except OSError as exc:
@@ -121,6 +168,21 @@ def triage(
         sys.stdout.write("\n")
     else:
         render(results, out_console, calibrate)
+    if html is not None:
+        _write_html(results, paths, *html)
+
+
+def _write_html(results: list[Triage], paths: list[str], html: Path, png: Path | None) -> None:
+    from lpmsim.cli.report_cmd import write_page
+    from lpmsim.report.triage_report import build_triage, read_lines, wanted_lines
+
+    texts = []
+    for tri, path in zip(results, paths, strict=True):
+        try:
+            texts.append(read_lines(path, wanted_lines(tri)))
+        except (OSError, LogOpenError) as exc:
+            fail(f"{tri.source}: cannot read it again for --html ({exc})", 1)
+    write_page(build_triage(results, texts), html, png)
 
 
 def register(app: typer.Typer) -> None:
