@@ -119,12 +119,8 @@ def simulate(scenario: Scenario, progress: Progress | None = None, trace: bool =
     mig.completed.add_callback(_update_stop)
     assert kernel.mobility is not None
     kernel.mobility.done.add_callback(_update_stop)
-    tick = 0
-    while not kernel.model.dead and env.peek() <= stop[0]:
-        env.step()
-        tick += 1
-        if progress is not None and tick % 256 == 0:
-            progress(env.now, _horizon(mig, kernel, stop[0], env.now))
+    show = None if progress is None else (lambda: progress(env.now, _horizon(mig, kernel, stop[0], env.now)))
+    env.run_bounded(stop, kernel.model, show, 256)
     st.events = env.events_processed
     st.precopy = mig.precopy
     st.link, st.fluid, st.counters = mig.link, mig.fluid, mig.counters
@@ -169,12 +165,8 @@ def _simulate_static(st: RunState, streams: RngStreams, progress: Progress | Non
     st.kernel = kernel
     if sc.bugs:  # not migrating: bug times count from t=0 whatever their `after`
         st.bugs = BugInjector(kernel, sc.bugs, streams)
-    tick = 0
-    while not kernel.model.dead and env.peek() <= limit:
-        env.step()
-        tick += 1
-        if progress is not None and tick % 2048 == 0:
-            progress(env.now, limit)
+    show = None if progress is None else (lambda: progress(env.now, limit))
+    env.run_bounded([limit], kernel.model, show, 2048)
     st.events = env.events_processed
 
 
