@@ -54,7 +54,7 @@ _VALUE = {c: c.value for c in Ctx}
 # How strictly a context masks interrupts and preemption (a lock never relaxes its caller's state).
 _STRICTNESS = {Ctx.PREEMPT_OFF: 1, Ctx.IRQS_SOFT_OFF: 2, Ctx.IRQS_HARD_OFF: 3}
 
-Proc = Generator[Event, Any, None]
+Proc = Generator[Event | float, Any, None]  # a float: resume that many seconds later
 
 
 class _Claimed(Exception):
