@@ -38,8 +38,10 @@ from lpmsim.kernel.rcu_stall import RcuStall
 from lpmsim.kernel.script import Script
 from lpmsim.kernel.softlockup import SoftLockup
 from lpmsim.kernel.sysctl import Sysctls, write
-from lpmsim.kernel.timing import Clock, Grid
+from lpmsim.kernel.timing import EPS, Clock, Grid
 from lpmsim.kernel.wq_watchdog import WqWatchdog
+
+_SOFT_OFF = Ctx.IRQS_SOFT_OFF  # an enum member looked up once (``Ctx.X`` costs an attribute lookup on the class)
 
 DETECTORS = ("hardlockup", "softlockup", "rcu_stall", "workqueue_lockup", "hung_task")
 DTL_MODES = ("steal-aware", "annotate")
@@ -92,6 +94,7 @@ class KernelModel:
         self.rcu = RcuStall(self)
         self.wq = WqWatchdog(self)
         self.hung = HungTask(self)
+        self._cs = states.cpus  # the CpuState list (never replaced)
         self.nmi = NmiIpi(self)
         # steal-aware / annotate (docs/policies.md): the dispatch trace log, once a policy enables it
         self.dtl: Dtl | None = None
@@ -109,9 +112,15 @@ class KernelModel:
     def hr_last_run(self, c: int, t: float) -> float:
         if c in self.blocked:
             return self.hr_last[c]
-        g = self.grid.last_le(t)
-        if g is not None and g >= self.healthy_since[c] - 1e-12:
-            return max(self.hr_last[c], g)
+        # ``self.grid.last_le(t)``, inline (the same arithmetic)
+        grid = self.grid
+        p = grid.p
+        if p > 0:
+            k = math.floor((t - grid.t0) / p + EPS)
+            if k >= 1:
+                g = grid.t0 + k * p
+                if g >= self.healthy_since[c] - 1e-12:
+                    return max(self.hr_last[c], g)
         return self.hr_last[c]
 
     def first_timer_ok(self) -> int | None:
@@ -127,14 +136,14 @@ class KernelModel:
 
     def _refresh(self, c: int, t: float) -> None:
         # CpuStates' predicates, read from the state at once (this runs at every change)
-        cs = self.states.cpus[c]
+        cs = self._cs[c]
         busy = c in self.busy
         running = not cs.stalled
         ctx = cs.ctx
         tok = running and ctx not in IRQS_OFF and not busy  # can_take_timer
         sok = running and cs.spinning is None and ctx not in NO_SCHEDULE and not busy  # can_schedule
         nok = running  # can_take_nmi
-        snmi = running and ctx == Ctx.IRQS_SOFT_OFF and not busy  # soft_nmi_reachable
+        snmi = running and ctx == _SOFT_OFF and not busy  # soft_nmi_reachable
         was_tok = self.tok[c]
         if tok == was_tok and sok == self.sok[c] and nok == self.nok[c]:
             # No transition (most changes: a steal share, a context the detectors read alike):
