@@ -271,12 +271,25 @@ class ExactGuest(GuestBase):
             stall0 = blocktime.item(cpu)
             if in_kernel[k] and lock_rate > 0:
                 left = c
+                tc = touches[k]
                 while True:
                     t = exponential(lock_gap)
-                    if t >= left:
-                        yield from self._execute(cpu, ctx, left, touches[k], rng)
+                    last = t >= left
+                    piece = left if last else t
+                    if piece > 0:
+                        # ``yield from self._execute(cpu, ctx, piece, tc, rng)``, its first draw inline
+                        link.advance(env.now)
+                        q0 = sum(map(mul, tc.weights, map(mass_of, tc.regions)))
+                        phi = tc.rate * q0
+                        tt = exponential(1.0 / phi) if phi > 0 else _INF
+                        if tt >= piece:
+                            yield piece
+                            if cpu in claimed:
+                                self._check(cpu)
+                        else:
+                            yield from self._execute_from(cpu, ctx, piece, tt, q0, tc, rng)
+                    if last:
                         break
-                    yield from self._execute(cpu, ctx, t, touches[k], rng)
                     left -= t
                     lk = lock_specs[_pick(lock_cdf, rng)]
                     hold = exponential(lk.hold_mean_s)
@@ -408,10 +421,24 @@ class ExactGuest(GuestBase):
             self.cpus.set_spinning(cpu, None)
             self.spinning_now -= 1
             self.metrics.spun(cpu, self.env.now - t0)
-        stall0 = self.metrics.blocktime[cpu]
-        yield from self._execute(cpu, ctx, hold, tc, rng)
+        blocktime = self.metrics.blocktime
+        stall0 = blocktime.item(cpu)  # Python floats: the same difference as of the numpy scalars
+        if hold > 0:
+            # ``yield from self._execute(cpu, ctx, hold, tc, rng)``, its first draw inline
+            link = self.link
+            assert link is not None
+            link.advance(self.env.now)
+            q0 = sum(map(mul, tc.weights, map(link.pages.mm.__getitem__, tc.regions)))
+            phi = tc.rate * q0
+            t = rng.exponential(1.0 / phi) if phi > 0 else _INF
+            if t >= hold:
+                yield hold
+                if cpu in self.claimed:
+                    self._check(cpu)
+            else:
+                yield from self._execute_from(cpu, ctx, hold, t, q0, tc, rng)
         lock.release(cpu)
-        self.metrics.segment(_VALUE[ctx], float(self.metrics.blocktime[cpu] - stall0), self.env.now - t_enter)
+        self.metrics.segment(_VALUE[ctx], blocktime.item(cpu) - stall0, self.env.now - t_enter)
 
     def _rtas(self, cpu: int, base_s: float, tc: _Touch, rng: np.random.Generator) -> Proc:
         """rtas_call(): the global RTAS lock with interrupts saved, then firmware with MSR[EE]=0."""
