@@ -314,12 +314,12 @@ class HardLockup:
     def _schedule_snmi(self, c: int, e0: float, credit_s: float = 0.0, min_k: int = 0) -> None:
         """Next DEC entry e0 + k*rearm_s (k >= min_k) at which the local timeout can have passed;
         ``credit_s``: hypervisor-stall time already known to lie in the window (steal-aware)."""
-        due_tb = self._ticks(self.tb[c]) + self.local_tb + round(credit_s * self.m.clock.tb_freq)
-        k = max(
-            min_k, math.ceil((due_tb / self.m.clock.tb_freq - self.m.clock.offset - e0) / self.rearm_s - EPS)
-        )
+        clock = self.m.clock
+        freq, offset = clock.tb_freq, clock.offset  # self._ticks(x) is round((offset + x) * freq)
+        due_tb = round((offset + self.tb[c]) * freq) + self.local_tb + round(credit_s * freq)
+        k = max(min_k, math.ceil((due_tb / freq - offset - e0) / self.rearm_s - EPS))
         e = e0 + k * self.rearm_s
-        while self._ticks(e) < due_tb:
+        while round((offset + e) * freq) < due_tb:
             k += 1
             e = e0 + k * self.rearm_s
         e = max(e, self.m.env.now)

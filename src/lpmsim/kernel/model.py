@@ -41,7 +41,9 @@ from lpmsim.kernel.sysctl import Sysctls, write
 from lpmsim.kernel.timing import EPS, Clock, Grid
 from lpmsim.kernel.wq_watchdog import WqWatchdog
 
-_SOFT_OFF = Ctx.IRQS_SOFT_OFF  # an enum member looked up once (``Ctx.X`` costs an attribute lookup on the class)
+_SOFT_OFF = (
+    Ctx.IRQS_SOFT_OFF
+)  # an enum member looked up once (``Ctx.X`` costs an attribute lookup on the class)
 
 DETECTORS = ("hardlockup", "softlockup", "rcu_stall", "workqueue_lockup", "hung_task")
 DTL_MODES = ("steal-aware", "annotate")
@@ -81,6 +83,7 @@ class KernelModel:
         self.grid = Grid(env.now, self.period)
         n = self.n
         self.tok = [True] * n
+        self._tok_lb = 0  # no CPU below it takes timer interrupts (first_timer_ok)
         self.sok = [True] * n
         self.nok = [True] * n
         self.blocked: set[int] = set()
@@ -126,7 +129,11 @@ class KernelModel:
     def first_timer_ok(self) -> int | None:
         if len(self.blocked) >= self.n:
             return None
-        return self.tok.index(True)  # tok[c] is False exactly when c is in blocked
+        # tok[c] is False exactly when c is in blocked; every CPU below ``_tok_lb`` is blocked
+        # (an unblock lowers the bound), so the search starts there
+        first = self.tok.index(True, self._tok_lb)
+        self._tok_lb = first
+        return first
 
     # -- state changes ---------------------------------------------------------------------------
     def _on_change(self, c: int, t: float) -> None:
@@ -184,6 +191,8 @@ class KernelModel:
         if tok and not self.tok[c]:
             self.tok[c] = True
             self.blocked.discard(c)
+            if c < self._tok_lb:
+                self._tok_lb = c
             self.healthy_since[c] = t
             self.hard.on_timer_unblock(c, t)
             if self.grid.next_after(self.hr_last[c]) <= t + 1e-12:

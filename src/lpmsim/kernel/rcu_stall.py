@@ -126,9 +126,13 @@ class RcuStall:
 
     def poke(self, t: float) -> None:
         if self.active and self.enabled and not self.m.dead:
-            js = self._js_eff()
-            if math.isinf(js) or self.alarm.at <= max(self.m.clock.jiffy_time(int(js)), self.hv_hold):
-                return  # no report possible yet, or the pending alarm re-evaluates first
+            fqs3 = self.fqs3
+            js = self.js if fqs3 is None else fqs3 + self.timeout_j  # _js_eff()
+            if math.isinf(js):
+                return  # no report possible yet
+            clock = self.m.clock
+            if self.alarm.at <= max(int(js) / clock.hz - clock.offset, self.hv_hold):  # jiffy_time
+                return  # the pending alarm re-evaluates first
             nxt = self._next(t)
             if nxt is not None:
                 self.alarm.set(self.m.clock.jiffy_time(nxt[0]))
