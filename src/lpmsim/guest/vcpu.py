@@ -28,6 +28,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Generator
+from itertools import accumulate
 from operator import mul
 from typing import Any
 
@@ -79,6 +80,19 @@ def _cdf(p: np.ndarray) -> list[float]:
     cdf = np.asarray(p, dtype=np.float64).cumsum()
     cdf /= cdf[-1]
     return [float(x) for x in cdf]
+
+
+def small_cdf(w: list[float]) -> list[float]:
+    """``_cdf(np.array(w) / np.array(w).sum())`` in Python floats, for fewer than 8 weights: numpy
+    sums fewer than 8 doubles one after the other (its pairwise summation starts at 8), and its
+    ``cumsum`` and divisions are the same IEEE operations, so the floats are the same (tested
+    against the numpy path in tests/guest/test_small_cdf.py)."""
+    tot = w[0]
+    for x in w[1:]:
+        tot += x
+    cum = list(accumulate([x / tot for x in w]))
+    last = cum[-1]
+    return [x / last for x in cum]
 
 
 def _pick(cdf: list[float], rng: np.random.Generator) -> int:
@@ -362,6 +376,8 @@ class ExactGuest(GuestBase):
                 if len(terms) == 1:
                     random()  # what ``choice`` of one item draws
                     region = regions[0]
+                elif len(terms) < 8:
+                    region = regions[bisect_right(small_cdf(terms), random())]
                 else:
                     wts = np.array(terms)
                     region = regions[_pick(_cdf(wts / wts.sum()), rng)]
