@@ -117,10 +117,13 @@ class HardLockup:
         return self.m.clock.tb(t)
 
     # -- transitions ------------------------------------------------------------------------------
-    def on_timer_block(self, c: int, t: float) -> None:
-        self.tb[c] = self.tb_of(c, t)
+    def on_timer_block(self, c: int, t: float, hr_last: float | None = None) -> None:
+        """CPU c stops taking timer interrupts at t; ``hr_last``: ``m.hr_last_run(c, t)`` if the
+        caller has it (the same value ``tb_of`` would compute)."""
+        self.tb[c] = self.tb_of(c, t) if hr_last is None else max(self.tb[c], hr_last)
         # the DEC is programmed for the next tick when interrupts go off
-        self.dec_next[c] = self.m.clock.next_jiffy_after(t)
+        clock = self.m.clock  # clock.next_jiffy_after(t), inline
+        self.dec_next[c] = (math.floor((clock.offset + t) * clock.hz + EPS) + 1) / clock.hz - clock.offset
         if not self.enabled:
             return
         if self.quiet:
@@ -134,7 +137,9 @@ class HardLockup:
 
     def _go_active(self, t: float) -> None:
         self.quiet = False
-        g = self.m.grid.next_after(t)
+        grid = self.m.grid  # grid.next_after(t), inline
+        p = grid.p
+        g = grid.t0 + max(math.floor((t - grid.t0) / p + EPS) + 1, 1) * p if p > 0 else math.inf
         if g < self.tick_at:
             self.tick_at = g
             self.m.env.call_at(g, lambda: self._tick(g))

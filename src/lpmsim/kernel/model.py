@@ -175,8 +175,9 @@ class KernelModel:
             self.nonsched_since[c] = t
             self.rcu.on_nonqs(c, t)
         if not tok and self.tok[c]:
-            self.hr_last[c] = self.hr_last_run(c, t)
-            self.hard.on_timer_block(c, t)
+            h = self.hr_last_run(c, t)
+            self.hr_last[c] = h
+            self.hard.on_timer_block(c, t, h)
             self.tok[c] = False
             self.blocked.add(c)
         # unblocks: a pending system reset first (it outranks the decrementer), then the
@@ -195,7 +196,12 @@ class KernelModel:
                 self._tok_lb = c
             self.healthy_since[c] = t
             self.hard.on_timer_unblock(c, t)
-            if self.grid.next_after(self.hr_last[c]) <= t + 1e-12:
+            grid = self.grid  # grid.next_after(hr_last[c]) <= t + 1e-12, inline:
+            p = grid.p
+            if (
+                p > 0
+                and grid.t0 + max(math.floor((self.hr_last[c] - grid.t0) / p + EPS) + 1, 1) * p <= t + 1e-12
+            ):
                 self.hr_last[c] = t
                 self.soft.hrtimer_run(c, t)
                 if c in self.forwarded:
