@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from lpmsim.kernel.timing import Alarm
+from lpmsim.kernel.timing import EPS, Alarm
 
 if TYPE_CHECKING:
     from lpmsim.kernel.model import KernelModel
@@ -144,7 +144,9 @@ class RcuStall:
         js = self._js_eff()
         if math.isinf(js):
             return None
-        jnow = m.clock.jiffies(m.clock.next_jiffy_time(t))
+        clock = m.clock  # clock.jiffies(clock.next_jiffy_time(t)), inline
+        tn = math.ceil((clock.offset + t) * clock.hz - EPS) / clock.hz - clock.offset
+        jnow = math.floor((clock.offset + tn) * clock.hz + EPS)
         first = m.first_timer_ok()
         if first is None:
             return None
