@@ -153,27 +153,22 @@ class CpuStates:
         return self.cpus[cpu].task
 
     # -- writers -----------------------------------------------------------------------------
-    # Each writer reads the clock once and calls the observers itself (this runs millions of
-    # times in the exact mode): the same calls, in the same order, as through ``_changed``.
+    # Every change is told through ``_changed`` (a subclass may watch it: tests do).
     def set_ctx(self, cpu: int, ctx: Ctx) -> None:
         c = self.cpus[cpu]
         if c.ctx == ctx:
             return
         c.ctx = ctx
-        t = self._now()
         if ctx in QUIESCENT and not c.stalled:
-            c.last_qs = t
-        for fn in self._observers:
-            fn(cpu, t)
+            c.last_qs = self._now()
+        self._changed(cpu)
 
     def set_stalled(self, cpu: int, stalled: bool) -> None:
         c = self.cpus[cpu]
         if c.stalled == stalled:
             return
         c.stalled = stalled
-        t = self._now()
-        for fn in self._observers:
-            fn(cpu, t)
+        self._changed(cpu)
 
     def set_steal_frac(self, cpu: int, frac: float) -> None:
         """Share (0..1) of the vCPU's time from now on spent stalled in the hypervisor in short
@@ -195,9 +190,7 @@ class CpuStates:
         if c.spinning == lock:
             return
         c.spinning = lock
-        t = self._now()
-        for fn in self._observers:
-            fn(cpu, t)
+        self._changed(cpu)
 
     def set_task(self, cpu: int, task: Task) -> None:
         """A context switch to ``task``: also a quiescent state for RCU."""
@@ -206,8 +199,7 @@ class CpuStates:
         c.task = task
         c.last_switch = now
         c.last_qs = now
-        for fn in self._observers:
-            fn(cpu, now)
+        self._changed(cpu)
 
     def note_qs(self, cpu: int) -> None:
         self.cpus[cpu].last_qs = self._now()
