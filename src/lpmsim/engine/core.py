@@ -207,9 +207,10 @@ class Environment:
         every: int = 256,
     ) -> None:
         """Process events while ``halt.dead`` is false and the next one is due at or before
-        ``stop[0]`` (both read before every event: callbacks may change them); ``progress()`` after
-        every ``every``-th event.  ``events_processed`` is brought up to date when it returns.  The same events in the same order as
-        ``while not halt.dead and peek() <= stop[0]: step()``, with ``step`` inlined."""
+        ``stop[0]`` (both read before every event: callbacks may change them); ``progress()``
+        after every ``every``-th event.  The same events in the same order as ``while not
+        halt.dead and peek() <= stop[0]: step()``, with ``step`` inlined; ``events_processed``
+        is brought up to date when it returns."""
         heap = self._heap
         tick = 0
         processed = self.events_processed

@@ -41,9 +41,8 @@ from lpmsim.kernel.sysctl import Sysctls, write
 from lpmsim.kernel.timing import EPS, Clock, Grid
 from lpmsim.kernel.wq_watchdog import WqWatchdog
 
-_SOFT_OFF = (
-    Ctx.IRQS_SOFT_OFF
-)  # an enum member looked up once (``Ctx.X`` costs an attribute lookup on the class)
+# An enum member looked up once: ``Ctx.X`` costs an attribute lookup on the enum class.
+_SOFT_OFF = Ctx.IRQS_SOFT_OFF
 
 DETECTORS = ("hardlockup", "softlockup", "rcu_stall", "workqueue_lockup", "hung_task")
 DTL_MODES = ("steal-aware", "annotate")
