@@ -135,14 +135,8 @@ def simulate(
     mig.completed.add_callback(_update_stop)
     assert kernel.mobility is not None
     kernel.mobility.done.add_callback(_update_stop)
-    tick = 0
-    while not kernel.model.dead and env.peek() <= stop[0]:
-        if tracer is not None:
-            tracer.before_step(env.now, env.peek())
-        env.step()
-        tick += 1
-        if progress is not None and tick % 256 == 0:
-            progress(env.now, _horizon(mig, kernel, stop[0], env.now))
+    show = None if progress is None else (lambda: progress(env.now, _horizon(mig, kernel, stop[0], env.now)))
+    _run_events(env, kernel.model, stop, show, 256, tracer)
     st.events = env.events_processed
     st.precopy = mig.precopy
     st.link, st.fluid, st.counters = mig.link, mig.fluid, mig.counters
@@ -193,15 +187,31 @@ def _simulate_static(
     st.kernel = kernel
     if sc.bugs:  # not migrating: bug times count from t=0 whatever their `after`
         st.bugs = BugInjector(kernel, sc.bugs, streams)
+    show = None if progress is None else (lambda: progress(env.now, limit))
+    _run_events(env, kernel.model, [limit], show, 2048, tracer)
+    st.events = env.events_processed
+
+
+def _run_events(
+    env: Environment,
+    model: KernelModel,
+    stop: list[float],
+    show: Callable[[], None] | None,
+    every: int,
+    tracer: TraceRecorder | None,
+) -> None:
+    """Process events until the kernel dies or the next one is past ``stop[0]``.  A tracer samples
+    between events, so with one the loop that ``Environment.run_bounded`` inlines runs as it is."""
+    if tracer is None:
+        env.run_bounded(stop, model, show, every)
+        return
     tick = 0
-    while not kernel.model.dead and env.peek() <= limit:
-        if tracer is not None:
-            tracer.before_step(env.now, env.peek())
+    while not model.dead and env.peek() <= stop[0]:
+        tracer.before_step(env.now, env.peek())
         env.step()
         tick += 1
-        if progress is not None and tick % 2048 == 0:
-            progress(env.now, limit)
-    st.events = env.events_processed
+        if show is not None and tick % every == 0:
+            show()
 
 
 def _f(x: float) -> float:

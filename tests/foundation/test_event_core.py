@@ -8,6 +8,7 @@ documented rule — fire by (time, priority, scheduling order) — written witho
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Generator
 from typing import Any
 
@@ -188,3 +189,111 @@ def test_run_until_an_event_stops_right_after_it() -> None:
     assert env.now == 2.0 and not later
     env.run(until=10.0)
     assert later == [5.0] and env.now == 10.0
+
+
+# -- yielded float delays and run_bounded (issue 12, round 3) ------------------------------------------
+
+step_lists = st.lists(
+    st.lists(st.sampled_from([0.0, 1e-9, 0.25, 0.5, 1.0, 1.0, 0.1, 0.2]), min_size=1, max_size=8),
+    min_size=1,
+    max_size=8,
+)
+
+
+def _trace(waits: list[list[float]], as_float: bool) -> tuple[list[tuple[float, int, int]], int]:
+    """Processes that wait ``waits[i]`` in turn, each wait as a ``Timeout`` or as a float, next to
+    a call and a plain event per process: the order things happen in and the event count."""
+    env = Environment()
+    seen: list[tuple[float, int, int]] = []
+
+    def seen_call(i: int, j: int) -> None:
+        seen.append((env.now, -i - 1, j))
+
+    def proc(i: int, ws: list[float]) -> Generator[Event | float, Any, None]:
+        for j, w in enumerate(ws):
+            env.call_at(env.now + w, functools.partial(seen_call, i, j))
+            yield w if as_float else env.timeout(w)
+            seen.append((env.now, i, j))
+
+    for i, ws in enumerate(waits):
+        env.process(proc(i, ws))
+    env.run()
+    return seen, env.events_processed
+
+
+@settings(max_examples=100, deadline=None)
+@given(step_lists)
+def test_a_yielded_float_is_a_timeout(waits: list[list[float]]) -> None:
+    """``yield d`` resumes exactly where ``yield env.timeout(d)`` does: same times, same order
+    against everything else scheduled, same number of events."""
+    assert _trace(waits, as_float=True) == _trace(waits, as_float=False)
+
+
+@pytest.mark.parametrize("bad", [-1e-12, float("nan")])
+def test_a_yielded_negative_or_nan_float_is_an_error(bad: float) -> None:
+    env = Environment()
+
+    def proc() -> Generator[Event | float, Any, None]:
+        yield bad
+
+    env.process(proc())
+    with pytest.raises(SimulationError):
+        env.run()
+
+
+def _tick(env: Environment, ticks: list[float]) -> None:
+    ticks.append(env.now)
+
+
+class _Model:
+    def __init__(self) -> None:
+        self.dead = False
+
+
+@settings(max_examples=100, deadline=None)
+@given(programs, st.floats(0.0, 6.0), st.integers(0, 20))
+def test_run_bounded_is_the_peek_step_loop(
+    program: list[tuple[float, int, int]], stop_at: float, die_at: int
+) -> None:
+    """``run_bounded`` processes the same events as ``while not dead and peek() <= stop: step()``,
+    reading ``dead`` and the stop time before every event (a callback may change both)."""
+
+    def build(env: Environment, model: _Model, stop: list[float], fired: list[tuple[float, int]]) -> None:
+        nxt = [1]
+
+        def spawn(k: int) -> None:
+            delay, prio, kids = program[k]
+
+            def fire() -> None:
+                fired.append((env.now, k))
+                if len(fired) == die_at:
+                    model.dead = True
+                if k == 1:
+                    stop[0] += 1.0  # the stop time moves, as the runner's does
+                for _ in range(kids):
+                    if nxt[0] < len(program):
+                        j = nxt[0]
+                        nxt[0] += 1
+                        spawn(j)
+
+            env.call_at(env.now + delay, fire, priority=prio)
+
+        spawn(0)
+
+    runs = []
+    for bounded in (True, False):
+        env, model, stop = Environment(), _Model(), [stop_at]
+        fired: list[tuple[float, int]] = []
+        build(env, model, stop, fired)
+        ticks: list[float] = []
+        if bounded:
+            env.run_bounded(stop, model, functools.partial(_tick, env, ticks), every=3)
+        else:
+            n = 0
+            while not model.dead and env.peek() <= stop[0]:
+                env.step()
+                n += 1
+                if n % 3 == 0:
+                    _tick(env, ticks)
+        runs.append((fired, env.events_processed, env.now, ticks, stop[0]))
+    assert runs[0] == runs[1]

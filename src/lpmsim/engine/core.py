@@ -9,12 +9,16 @@ scheduling order) and direct callbacks for the hot paths, and the whole core is 
 * ``Event`` is something that happens once; callbacks run when it is processed.
 * ``Timeout`` is an event scheduled ``delay`` seconds from now.
 * ``Process`` drives a generator that yields events; it resumes when the yielded event fires.
-  A process is itself an event that fires when its generator returns.
+  A process is itself an event that fires when its generator returns.  A generator may also
+  yield a plain ``float`` d >= 0: "resume me d seconds from now", exactly as ``yield
+  Timeout(env, d)`` (same heap entry, same order) without creating the Timeout.
 
 Hot paths (the exact mode processes millions of events): ``Timeout`` and ``call_at`` push their
 heap entry directly instead of going through ``Event.succeed``; a ``Process`` keeps one bound
-resume callback for its whole life; ``step`` and ``run`` bind what they use to locals.  None of
-this changes which events exist or the order they fire in.
+resume callback for its whole life, and one reusable wake-up event for the delays it yields as
+floats; ``step``, ``run`` and ``run_bounded`` bind what they use to locals (``run_bounded``, the
+runner's loop, inlines ``step``).  None of this changes which events exist or the order they fire
+in.
 """
 
 from __future__ import annotations
@@ -23,12 +27,18 @@ import math
 from collections.abc import Callable, Generator
 from heapq import heappop, heappush
 from itertools import count
-from typing import Any
+from typing import Any, Protocol
 
 NORMAL = 1
 URGENT = 0
 
 Callback = Callable[["Event"], None]
+
+
+class Halting(Protocol):
+    """What ``Environment.run_bounded`` stops on (the kernel model: ``dead`` after a panic)."""
+
+    dead: bool
 
 
 class SimulationError(RuntimeError):
@@ -99,19 +109,25 @@ class _Call(Event):
         heappush(env._heap, (env.now + (time - env.now), priority, next(env._counter), self))
 
 
-ProcessGenerator = Generator[Event, Any, Any]
+ProcessGenerator = Generator[Event | float, Any, Any]
 
 
 class Process(Event):
-    """Runs a generator; each yielded event suspends it until that event is processed."""
+    """Runs a generator; each yielded event suspends it until that event is processed, each
+    yielded float ``d`` for ``d`` seconds (as a ``Timeout`` of ``d`` would)."""
 
-    __slots__ = ("_gen", "_resume_cb", "name")
+    __slots__ = ("_gen", "_resume_cb", "_wake", "name")
 
     def __init__(self, env: Environment, gen: ProcessGenerator, name: str = "") -> None:
         super().__init__(env)
         self._gen = gen
         self.name = name
         self._resume_cb: Callback = self._resume
+        # The wake-up of a yielded delay: one event for the process's life, in the heap at most
+        # once (the process waits on one thing at a time); its value stays None, as a Timeout's.
+        self._wake = Event(env)
+        self._wake.callbacks.append(self._resume_cb)
+        self._wake._scheduled = True
         start = Event(env)
         start.callbacks.append(self._resume_cb)
         start.succeed(priority=URGENT)
@@ -121,6 +137,13 @@ class Process(Event):
             nxt = self._gen.send(ev.value)
         except StopIteration as stop:
             self.succeed(stop.value)
+            return
+        if isinstance(nxt, float):
+            # ``yield d``: what ``Timeout(env, d)`` pushes, with the reusable wake-up event
+            if not nxt >= 0:
+                raise SimulationError(f"negative or NaN delay {nxt!r}")
+            env = self.env
+            heappush(env._heap, (env.now + nxt, NORMAL, next(env._counter), self._wake))
             return
         if nxt.processed:
             # Already happened: resume at once (same time), keeping the order deterministic.
@@ -175,6 +198,38 @@ class Environment:
         self.events_processed += 1
         for cb in event.callbacks:
             cb(event)
+
+    def run_bounded(
+        self,
+        stop: list[float],
+        halt: Halting,
+        progress: Callable[[], None] | None = None,
+        every: int = 256,
+    ) -> None:
+        """Process events while ``halt.dead`` is false and the next one is due at or before
+        ``stop[0]`` (both read before every event: callbacks may change them); ``progress()``
+        after every ``every``-th event.  The same events in the same order as ``while not
+        halt.dead and peek() <= stop[0]: step()``, with ``step`` inlined; ``events_processed``
+        is brought up to date when it returns."""
+        heap = self._heap
+        tick = 0
+        processed = self.events_processed
+        try:
+            while heap and not halt.dead and heap[0][0] <= stop[0]:
+                time, _prio, _seq, event = heappop(heap)
+                if time < self.now:
+                    raise SimulationError(f"time went backwards: {time} < {self.now}")
+                self.now = time
+                event.processed = True
+                processed += 1
+                for cb in event.callbacks:
+                    cb(event)
+                if progress is not None:
+                    tick += 1
+                    if tick % every == 0:
+                        progress()
+        finally:
+            self.events_processed = processed
 
     def run(self, until: float | Event | None = None) -> None:
         """Process events until the heap is empty, the time ``until`` is reached, or an event fires."""

@@ -66,7 +66,7 @@ class Task:
         return f"{self.comm}:{self.pid}"
 
 
-@dataclass
+@dataclass(slots=True)
 class CpuState:
     cpu: int
     ctx: Ctx = Ctx.IDLE
@@ -153,6 +153,7 @@ class CpuStates:
         return self.cpus[cpu].task
 
     # -- writers -----------------------------------------------------------------------------
+    # Every change is told through ``_changed`` (a subclass may watch it: tests do).
     def set_ctx(self, cpu: int, ctx: Ctx) -> None:
         c = self.cpus[cpu]
         if c.ctx == ctx:
@@ -173,11 +174,16 @@ class CpuStates:
         """Share (0..1) of the vCPU's time from now on spent stalled in the hypervisor in short
         faults that are not shown one by one (fluid mode); 0 = none."""
         c = self.cpus[cpu]
-        f = min(max(float(frac), 0.0), 1.0)
+        f = float(frac)  # min(max(f, 0.0), 1.0) without the two calls (the same value, NaN and -0.0 too)
+        if f < 0.0:
+            f = 0.0
+        elif f > 1.0:
+            f = 1.0
         if c.steal_frac == f:
             return
         c.steal_frac = f
-        self._steal_changed(cpu)
+        if self._steal_observers or not self.skip_steal_only:
+            self._steal_changed(cpu)
 
     def set_spinning(self, cpu: int, lock: str | None) -> None:
         c = self.cpus[cpu]

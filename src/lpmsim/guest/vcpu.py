@@ -28,13 +28,14 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Generator
+from itertools import accumulate
 from operator import mul
 from typing import Any
 
 import numpy as np
 
 from lpmsim.config.scenario import Scenario
-from lpmsim.engine.core import Environment, Event, Timeout
+from lpmsim.engine.core import Environment, Event
 from lpmsim.engine.rng import RngStreams
 from lpmsim.guest.base import GuestBase
 from lpmsim.guest.cpustate import CpuStates, Ctx, Task
@@ -47,11 +48,14 @@ from lpmsim.hypervisor.layout import Layout
 RTAS_LOCK = "rtas_lock"
 
 _IDLE = Ctx.IDLE
+_INF = float("inf")
+# ``ctx.value`` of an enum member is a property (slow on the hot path): the values looked up once.
+_VALUE = {c: c.value for c in Ctx}
 
 # How strictly a context masks interrupts and preemption (a lock never relaxes its caller's state).
 _STRICTNESS = {Ctx.PREEMPT_OFF: 1, Ctx.IRQS_SOFT_OFF: 2, Ctx.IRQS_HARD_OFF: 3}
 
-Proc = Generator[Event, Any, None]
+Proc = Generator[Event | float, Any, None]  # a float: resume that many seconds later
 
 
 class _Claimed(Exception):
@@ -76,6 +80,19 @@ def _cdf(p: np.ndarray) -> list[float]:
     cdf = np.asarray(p, dtype=np.float64).cumsum()
     cdf /= cdf[-1]
     return [float(x) for x in cdf]
+
+
+def small_cdf(w: list[float]) -> list[float]:
+    """``_cdf(np.array(w) / np.array(w).sum())`` in Python floats, for fewer than 8 weights: numpy
+    sums fewer than 8 doubles one after the other (its pairwise summation starts at 8), and its
+    ``cumsum`` and divisions are the same IEEE operations, so the floats are the same (tested
+    against the numpy path in tests/guest/test_small_cdf.py)."""
+    tot = w[0]
+    for x in w[1:]:
+        tot += x
+    cum = list(accumulate([x / tot for x in w]))
+    last = cum[-1]
+    return [x / last for x in cum]
 
 
 def _pick(cdf: list[float], rng: np.random.Generator) -> int:
@@ -192,7 +209,7 @@ class ExactGuest(GuestBase):
             self.cpus.set_spinning(cpu, lock.name)
             yield ev
             self.cpus.set_spinning(cpu, None)
-        yield self.env.timeout(base_s)
+        yield float(base_s)
         lock.release(cpu)
         self.cpus.set_ctx(cpu, prev)
         done.succeed()
@@ -247,6 +264,8 @@ class ExactGuest(GuestBase):
         swapper = Task(f"swapper/{cpu}", 0)  # immutable: one for the vCPU's whole life
         link = self.link
         assert link is not None
+        mass_of = link.pages.mm.__getitem__  # the regions' missing mass, updated in place
+        claimed = self.claimed
         while link.completed_at is None:
             while requests:
                 kind, base, done = requests.popleft()
@@ -266,19 +285,44 @@ class ExactGuest(GuestBase):
             stall0 = blocktime.item(cpu)
             if in_kernel[k] and lock_rate > 0:
                 left = c
+                tc = touches[k]
                 while True:
                     t = exponential(lock_gap)
-                    if t >= left:
-                        yield from self._execute(cpu, ctx, left, touches[k], rng)
+                    last = t >= left
+                    piece = left if last else t
+                    if piece > 0:
+                        # ``yield from self._execute(cpu, ctx, piece, tc, rng)``, its first draw inline
+                        link.advance(env.now)
+                        q0 = sum(map(mul, tc.weights, map(mass_of, tc.regions)))
+                        phi = tc.rate * q0
+                        tt = exponential(1.0 / phi) if phi > 0 else _INF
+                        if tt >= piece:
+                            yield piece
+                            if cpu in claimed:
+                                self._check(cpu)
+                        else:
+                            yield from self._execute_from(cpu, ctx, piece, tt, q0, tc, rng)
+                    if last:
                         break
-                    yield from self._execute(cpu, ctx, t, touches[k], rng)
                     left -= t
                     lk = lock_specs[_pick(lock_cdf, rng)]
                     hold = exponential(lk.hold_mean_s)
                     yield from self._locked(cpu, locks[lk.name], hold, lock_touch[lk.name], rng)
                     cpus.set_ctx(cpu, ctx)
-            else:
-                yield from self._execute(cpu, ctx, c, touches[k], rng)
+            elif c > 0:
+                # ``yield from self._execute(cpu, ctx, c, touches[k], rng)`` with its first draw
+                # inline: most segments end without a touch of a missing page (no generator then)
+                tc = touches[k]
+                link.advance(t0)
+                q0 = sum(map(mul, tc.weights, map(mass_of, tc.regions)))
+                phi = tc.rate * q0
+                t = exponential(1.0 / phi) if phi > 0 else _INF
+                if t >= c:
+                    yield c
+                    if cpu in claimed:
+                        self._check(cpu)
+                else:
+                    yield from self._execute_from(cpu, ctx, c, t, q0, tc, rng)
             metrics.segment(ctx_value[k], blocktime.item(cpu) - stall0, env.now - t0)
         # Transfer complete: nothing can stall any more; the vCPU runs on, dormant, looking normal.
         while requests:
@@ -290,6 +334,27 @@ class ExactGuest(GuestBase):
 
     def _execute(self, cpu: int, ctx: Ctx, cpu_time: float, tc: _Touch, rng: np.random.Generator) -> Proc:
         """``cpu_time`` seconds of CPU time touching pages per ``tc``; stalls on missing pages."""
+        if not cpu_time > 0:
+            return
+        link = self.link
+        assert link is not None
+        link.advance(self.env.now)
+        # sum(w * m): the same products added in the same order as a generator would
+        q0 = sum(map(mul, tc.weights, map(link.pages.mm.__getitem__, tc.regions)))
+        phi = tc.rate * q0
+        t = rng.exponential(1.0 / phi) if phi > 0 else _INF
+        if t >= cpu_time:
+            yield cpu_time
+            if cpu in self.claimed:
+                self._check(cpu)
+            return
+        yield from self._execute_from(cpu, ctx, cpu_time, t, q0, tc, rng)
+
+    def _execute_from(
+        self, cpu: int, ctx: Ctx, left: float, t: float, q0: float, tc: _Touch, rng: np.random.Generator
+    ) -> Proc:
+        """The rest of ``_execute`` once its draw says a touch comes at ``t`` < ``left`` (the
+        touch mass then ``q0``): the same steps, in the same order, as one loop."""
         link = self.link
         assert link is not None
         pages = link.pages
@@ -297,46 +362,47 @@ class ExactGuest(GuestBase):
         env = self.env
         claimed = self.claimed
         regions, weights, rate = tc.regions, tc.weights, tc.rate
-        exponential = rng.exponential
-        left = cpu_time
-        while left > 0:
-            link.advance(env.now)
-            # sum(w * m): the same products added in the same order as a generator would
-            q0 = sum(map(mul, weights, map(mass_of, regions)))
-            phi = rate * q0
-            t = exponential(1.0 / phi) if phi > 0 else np.inf
-            if t >= left:
-                yield Timeout(env, left)
-                if cpu in claimed:
-                    self._check(cpu)
-                return
-            yield Timeout(env, t)
+        exponential, random = rng.exponential, rng.random
+        value = _VALUE[ctx]
+        while True:
+            yield t
             if cpu in claimed:
                 self._check(cpu)
             left -= t
             link.advance(env.now)
             terms = list(map(mul, weights, map(mass_of, regions)))
             q = sum(terms)
-            if rng.random() * q0 >= q:
-                continue
-            if len(terms) == 1:
-                rng.random()  # what ``choice`` of one item draws
-                region = regions[0]
-            else:
-                wts = np.array(terms)
-                region = regions[_pick(_cdf(wts / wts.sum()), rng)]
-            page = pages.sample_missing(region, rng)
-            ev = link.fault(page)
-            if ev is None:
-                continue
-            t0 = env.now
-            self.cpus.set_stalled(cpu, True)
-            self._faulting.add(cpu)
-            yield ev
-            self._faulting.discard(cpu)
-            self.cpus.set_stalled(cpu, False)
-            self.metrics.fault(cpu, ctx.value, env.now - t0)
-            self._check(cpu)
+            if random() * q0 < q:
+                if len(terms) == 1:
+                    random()  # what ``choice`` of one item draws
+                    region = regions[0]
+                elif len(terms) < 8:
+                    region = regions[bisect_right(small_cdf(terms), random())]
+                else:
+                    wts = np.array(terms)
+                    region = regions[_pick(_cdf(wts / wts.sum()), rng)]
+                page = pages.sample_missing(region, rng)
+                ev = link.fault(page)
+                if ev is not None:
+                    t0 = env.now
+                    self.cpus.set_stalled(cpu, True)
+                    self._faulting.add(cpu)
+                    yield ev
+                    self._faulting.discard(cpu)
+                    self.cpus.set_stalled(cpu, False)
+                    self.metrics.fault(cpu, value, env.now - t0)
+                    self._check(cpu)
+            if not left > 0:
+                return
+            link.advance(env.now)
+            q0 = sum(map(mul, weights, map(mass_of, regions)))
+            phi = rate * q0
+            t = exponential(1.0 / phi) if phi > 0 else _INF
+            if t >= left:
+                yield left
+                if cpu in claimed:
+                    self._check(cpu)
+                return
 
     def _locked(
         self,
@@ -371,10 +437,24 @@ class ExactGuest(GuestBase):
             self.cpus.set_spinning(cpu, None)
             self.spinning_now -= 1
             self.metrics.spun(cpu, self.env.now - t0)
-        stall0 = self.metrics.blocktime[cpu]
-        yield from self._execute(cpu, ctx, hold, tc, rng)
+        blocktime = self.metrics.blocktime
+        stall0 = blocktime.item(cpu)  # Python floats: the same difference as of the numpy scalars
+        if hold > 0:
+            # ``yield from self._execute(cpu, ctx, hold, tc, rng)``, its first draw inline
+            link = self.link
+            assert link is not None
+            link.advance(self.env.now)
+            q0 = sum(map(mul, tc.weights, map(link.pages.mm.__getitem__, tc.regions)))
+            phi = tc.rate * q0
+            t = rng.exponential(1.0 / phi) if phi > 0 else _INF
+            if t >= hold:
+                yield hold
+                if cpu in self.claimed:
+                    self._check(cpu)
+            else:
+                yield from self._execute_from(cpu, ctx, hold, t, q0, tc, rng)
         lock.release(cpu)
-        self.metrics.segment(ctx.value, float(self.metrics.blocktime[cpu] - stall0), self.env.now - t_enter)
+        self.metrics.segment(_VALUE[ctx], blocktime.item(cpu) - stall0, self.env.now - t_enter)
 
     def _rtas(self, cpu: int, base_s: float, tc: _Touch, rng: np.random.Generator) -> Proc:
         """rtas_call(): the global RTAS lock with interrupts saved, then firmware with MSR[EE]=0."""

@@ -395,7 +395,14 @@ class ExactLink:
             self.demand.extend(extra)
         if self.cur < 0:
             self._start_next(now)
-        arrival = self._arrival_of(page)
+        # ``self._arrival_of(page)`` without searching the queue: the page was appended just now,
+        # followed by ``extra``, and only the head can have left since
+        arrival = self.eta.get(page)
+        if arrival is None:
+            q = self.queue if self.fifo_mode else self.demand
+            pos = len(q) - 1 - len(extra)
+            arrival = self.slot_end + (pos + 1) * self.tau + self.half_rtt
+            self.eta[page] = arrival
         for ev in self.pending.pop(page):
             ev.succeed(delay=arrival + self.overhead - now)
         self._schedule_check()

@@ -117,10 +117,13 @@ class HardLockup:
         return self.m.clock.tb(t)
 
     # -- transitions ------------------------------------------------------------------------------
-    def on_timer_block(self, c: int, t: float) -> None:
-        self.tb[c] = self.tb_of(c, t)
+    def on_timer_block(self, c: int, t: float, hr_last: float | None = None) -> None:
+        """CPU c stops taking timer interrupts at t; ``hr_last``: ``m.hr_last_run(c, t)`` if the
+        caller has it (the same value ``tb_of`` would compute)."""
+        self.tb[c] = self.tb_of(c, t) if hr_last is None else max(self.tb[c], hr_last)
         # the DEC is programmed for the next tick when interrupts go off
-        self.dec_next[c] = self.m.clock.next_jiffy_after(t)
+        clock = self.m.clock  # clock.next_jiffy_after(t), inline
+        self.dec_next[c] = (math.floor((clock.offset + t) * clock.hz + EPS) + 1) / clock.hz - clock.offset
         if not self.enabled:
             return
         if self.quiet:
@@ -134,7 +137,9 @@ class HardLockup:
 
     def _go_active(self, t: float) -> None:
         self.quiet = False
-        g = self.m.grid.next_after(t)
+        grid = self.m.grid  # grid.next_after(t), inline
+        p = grid.p
+        g = grid.t0 + max(math.floor((t - grid.t0) / p + EPS) + 1, 1) * p if p > 0 else math.inf
         if g < self.tick_at:
             self.tick_at = g
             self.m.env.call_at(g, lambda: self._tick(g))
@@ -314,12 +319,12 @@ class HardLockup:
     def _schedule_snmi(self, c: int, e0: float, credit_s: float = 0.0, min_k: int = 0) -> None:
         """Next DEC entry e0 + k*rearm_s (k >= min_k) at which the local timeout can have passed;
         ``credit_s``: hypervisor-stall time already known to lie in the window (steal-aware)."""
-        due_tb = self._ticks(self.tb[c]) + self.local_tb + round(credit_s * self.m.clock.tb_freq)
-        k = max(
-            min_k, math.ceil((due_tb / self.m.clock.tb_freq - self.m.clock.offset - e0) / self.rearm_s - EPS)
-        )
+        clock = self.m.clock
+        freq, offset = clock.tb_freq, clock.offset  # self._ticks(x) is round((offset + x) * freq)
+        due_tb = round((offset + self.tb[c]) * freq) + self.local_tb + round(credit_s * freq)
+        k = max(min_k, math.ceil((due_tb / freq - offset - e0) / self.rearm_s - EPS))
         e = e0 + k * self.rearm_s
-        while self._ticks(e) < due_tb:
+        while round((offset + e) * freq) < due_tb:
             k += 1
             e = e0 + k * self.rearm_s
         e = max(e, self.m.env.now)

@@ -38,8 +38,11 @@ from lpmsim.kernel.rcu_stall import RcuStall
 from lpmsim.kernel.script import Script
 from lpmsim.kernel.softlockup import SoftLockup
 from lpmsim.kernel.sysctl import Sysctls, write
-from lpmsim.kernel.timing import Clock, Grid
+from lpmsim.kernel.timing import EPS, Clock, Grid
 from lpmsim.kernel.wq_watchdog import WqWatchdog
+
+# An enum member looked up once: ``Ctx.X`` costs an attribute lookup on the enum class.
+_SOFT_OFF = Ctx.IRQS_SOFT_OFF
 
 DETECTORS = ("hardlockup", "softlockup", "rcu_stall", "workqueue_lockup", "hung_task")
 DTL_MODES = ("steal-aware", "annotate")
@@ -79,6 +82,7 @@ class KernelModel:
         self.grid = Grid(env.now, self.period)
         n = self.n
         self.tok = [True] * n
+        self._tok_lb = 0  # no CPU below it takes timer interrupts (first_timer_ok)
         self.sok = [True] * n
         self.nok = [True] * n
         self.blocked: set[int] = set()
@@ -92,6 +96,7 @@ class KernelModel:
         self.rcu = RcuStall(self)
         self.wq = WqWatchdog(self)
         self.hung = HungTask(self)
+        self._cs = states.cpus  # the CpuState list (never replaced)
         self.nmi = NmiIpi(self)
         # steal-aware / annotate (docs/policies.md): the dispatch trace log, once a policy enables it
         self.dtl: Dtl | None = None
@@ -109,15 +114,25 @@ class KernelModel:
     def hr_last_run(self, c: int, t: float) -> float:
         if c in self.blocked:
             return self.hr_last[c]
-        g = self.grid.last_le(t)
-        if g is not None and g >= self.healthy_since[c] - 1e-12:
-            return max(self.hr_last[c], g)
+        # ``self.grid.last_le(t)``, inline (the same arithmetic)
+        grid = self.grid
+        p = grid.p
+        if p > 0:
+            k = math.floor((t - grid.t0) / p + EPS)
+            if k >= 1:
+                g = grid.t0 + k * p
+                if g >= self.healthy_since[c] - 1e-12:
+                    return max(self.hr_last[c], g)
         return self.hr_last[c]
 
     def first_timer_ok(self) -> int | None:
         if len(self.blocked) >= self.n:
             return None
-        return self.tok.index(True)  # tok[c] is False exactly when c is in blocked
+        # tok[c] is False exactly when c is in blocked; every CPU below ``_tok_lb`` is blocked
+        # (an unblock lowers the bound), so the search starts there
+        first = self.tok.index(True, self._tok_lb)
+        self._tok_lb = first
+        return first
 
     # -- state changes ---------------------------------------------------------------------------
     def _on_change(self, c: int, t: float) -> None:
@@ -127,14 +142,14 @@ class KernelModel:
 
     def _refresh(self, c: int, t: float) -> None:
         # CpuStates' predicates, read from the state at once (this runs at every change)
-        cs = self.states.cpus[c]
+        cs = self._cs[c]
         busy = c in self.busy
         running = not cs.stalled
         ctx = cs.ctx
         tok = running and ctx not in IRQS_OFF and not busy  # can_take_timer
         sok = running and cs.spinning is None and ctx not in NO_SCHEDULE and not busy  # can_schedule
         nok = running  # can_take_nmi
-        snmi = running and ctx == Ctx.IRQS_SOFT_OFF and not busy  # soft_nmi_reachable
+        snmi = running and ctx == _SOFT_OFF and not busy  # soft_nmi_reachable
         was_tok = self.tok[c]
         if tok == was_tok and sok == self.sok[c] and nok == self.nok[c]:
             # No transition (most changes: a steal share, a context the detectors read alike):
@@ -159,8 +174,9 @@ class KernelModel:
             self.nonsched_since[c] = t
             self.rcu.on_nonqs(c, t)
         if not tok and self.tok[c]:
-            self.hr_last[c] = self.hr_last_run(c, t)
-            self.hard.on_timer_block(c, t)
+            h = self.hr_last_run(c, t)
+            self.hr_last[c] = h
+            self.hard.on_timer_block(c, t, h)
             self.tok[c] = False
             self.blocked.add(c)
         # unblocks: a pending system reset first (it outranks the decrementer), then the
@@ -175,9 +191,16 @@ class KernelModel:
         if tok and not self.tok[c]:
             self.tok[c] = True
             self.blocked.discard(c)
+            if c < self._tok_lb:
+                self._tok_lb = c
             self.healthy_since[c] = t
             self.hard.on_timer_unblock(c, t)
-            if self.grid.next_after(self.hr_last[c]) <= t + 1e-12:
+            grid = self.grid  # grid.next_after(hr_last[c]) <= t + 1e-12, inline:
+            p = grid.p
+            if (
+                p > 0
+                and grid.t0 + max(math.floor((self.hr_last[c] - grid.t0) / p + EPS) + 1, 1) * p <= t + 1e-12
+            ):
                 self.hr_last[c] = t
                 self.soft.hrtimer_run(c, t)
                 if c in self.forwarded:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from lpmsim.kernel.timing import Alarm
+from lpmsim.kernel.timing import EPS, Alarm
 
 if TYPE_CHECKING:
     from lpmsim.kernel.model import KernelModel
@@ -126,9 +126,13 @@ class RcuStall:
 
     def poke(self, t: float) -> None:
         if self.active and self.enabled and not self.m.dead:
-            js = self._js_eff()
-            if math.isinf(js) or self.alarm.at <= max(self.m.clock.jiffy_time(int(js)), self.hv_hold):
-                return  # no report possible yet, or the pending alarm re-evaluates first
+            fqs3 = self.fqs3
+            js = self.js if fqs3 is None else fqs3 + self.timeout_j  # _js_eff()
+            if math.isinf(js):
+                return  # no report possible yet
+            clock = self.m.clock
+            if self.alarm.at <= max(int(js) / clock.hz - clock.offset, self.hv_hold):  # jiffy_time
+                return  # the pending alarm re-evaluates first
             nxt = self._next(t)
             if nxt is not None:
                 self.alarm.set(self.m.clock.jiffy_time(nxt[0]))
@@ -140,7 +144,9 @@ class RcuStall:
         js = self._js_eff()
         if math.isinf(js):
             return None
-        jnow = m.clock.jiffies(m.clock.next_jiffy_time(t))
+        clock = m.clock  # clock.jiffies(clock.next_jiffy_time(t)), inline
+        tn = math.ceil((clock.offset + t) * clock.hz - EPS) / clock.hz - clock.offset
+        jnow = math.floor((clock.offset + tn) * clock.hz + EPS)
         first = m.first_timer_ok()
         if first is None:
             return None

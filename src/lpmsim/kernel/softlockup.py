@@ -138,14 +138,15 @@ class SoftLockup:
             return
         rep = self.report_ts[c]
         base = g1 if rep is None else rep
-        target_u = self._u(base) + self.thresh_u
+        offset = m.clock.offset  # self._u(x) is round((offset + x) * 1e9) >> 30, inline below
+        target_u = (round((offset + base) * 1e9) >> 30) + self.thresh_u
         # first grid point g >= g1 with units(g) > target_u
         p = m.grid.p
         g = g1
-        need = (target_u + 1) * (2**30) / 1e9 - m.clock.offset
+        need = (target_u + 1) * (2**30) / 1e9 - offset
         if g < need:
             g = g1 + math.ceil((need - g1) / p - 1e-9) * p
-        while self._u(g) <= target_u:
+        while (round((offset + g) * 1e9) >> 30) <= target_u:
             g += p
         if m.dtl is not None and rep is not None:
             # steal-aware: no run before the hypervisor-stall time known so far is made up reports
