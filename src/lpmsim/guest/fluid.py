@@ -39,12 +39,12 @@ from lpmsim.engine.core import Environment, Event
 from lpmsim.engine.rng import RngStreams
 from lpmsim.guest.base import GuestBase
 from lpmsim.guest.cpustate import CpuStates, Ctx, Task
+from lpmsim.guest.fluid_draws import seed_state
+from lpmsim.guest.fluid_kernel import guest_step, outstanding, step_setup
 from lpmsim.guest.metrics import GuestMetrics
 from lpmsim.guest.rates import KERNEL_CONTEXTS, kernel_share, lock_hold_share, normalised
 from lpmsim.hypervisor.fluid import FluidTransfer
 from lpmsim.hypervisor.layout import Layout
-
-MAX_ROUNDS = 4
 
 
 class FluidGuest(GuestBase):
@@ -112,8 +112,29 @@ class FluidGuest(GuestBase):
             c.value in KERNEL_CONTEXTS[1:] or c == Ctx.IRQS_HARD_OFF or a >= self.nctx
             for a, c in enumerate(ctxs)
         ]
-        self._split: dict[int, np.ndarray] = {}  # _region_split's values for the missing mass _split_mm
-        self._split_mm: np.ndarray | None = None
+        # The compiled step's inputs (lpmsim.guest.fluid_kernel): per activity mean_k, phi_k (set
+        # each step), visible, interrupts-off, the context's row in GuestMetrics' segment tables.
+        rows = list(Ctx)
+        self._act_f = np.array(
+            [
+                mean,
+                np.zeros(len(names)),
+                [float(v) for v in self.visible],
+                [float(c in (Ctx.IRQS_SOFT_OFF, Ctx.IRQS_HARD_OFF)) for c in ctxs],
+                [float(rows.index(c)) for c in ctxs],
+            ]
+        )
+        self._st = seed_state(self.rng)  # the kernels' generator, seeded from guest/fluid
+        self.lock_attempt_arr = np.array(self.lock_attempt, dtype=float)
+        self._cdf = np.zeros(len(names) + len(w.locks))
+        self._split = np.zeros((len(names), nreg))
+        self._n_act = np.zeros(len(names), dtype=np.int64)
+        self._region_faults = np.zeros(nreg)
+        self._faults = np.zeros(nreg, dtype=np.int64)
+        self._pub_f = np.zeros((2, 64))
+        self._pub_i = np.zeros((2, 64), dtype=np.int64)
+        self._spin_f = np.zeros((2, 16))
+        self._spin_i = np.zeros((2, 16), dtype=np.int64)
         # Per-vCPU state.
         self.busy = np.zeros(n)  # seconds of the current episode still to go
         self.stall_frac = np.zeros(n)  # share of that episode spent stalled (not running, not spinning)
@@ -125,7 +146,7 @@ class FluidGuest(GuestBase):
         self.in_rtas = np.zeros(n, dtype=bool)  # inside an RTAS call: its own end restores the vCPU
         self.lock_release = np.full(len(w.locks), -np.inf)
         self.spinners = np.zeros(len(w.locks), dtype=np.int64)
-        self.claimed_mask = np.zeros(n, dtype=bool)
+        self.claimed_mask = np.zeros(n, dtype=np.int64)  # 1: claimed (an int for the compiled step)
         self.n_claimed = 0  # claimed_mask's count
         self._handover: dict[int, Callable[[], None]] = {}  # claimed while stalled: ready() at its end
         self.steps = 0  # time steps taken (benchmarks/run_bench.py)
@@ -268,229 +289,101 @@ class FluidGuest(GuestBase):
     def _run(self) -> Generator[Event, Any, None]:
         tr = self.transfer
         assert tr is not None
-        env, rng, m = self.env, self.rng, self.metrics
-        n = self.busy.size
+        env, m = self.env, self.metrics
         max_dt = self.sc.sim.fluid_step_s
         min_dt = min(self.sc.sim.fluid_step_min_s, max_dt)
         while tr.completed_at is None:
             self.steps += 1
+            now = env.now
             dt = min(max_dt, max(tr.latency() / 3, min_dt))
-            used = np.minimum(self.busy, dt)
             # vCPUs stalled on a fault, averaged over the step: the population a request queues behind.
-            lat = tr.latency(outstanding=float((used * self.stall_frac).sum() / dt))
+            lat = tr.latency(outstanding=outstanding(self.busy, self.stall_frac, dt))
             mm = tr.region_missing_mass()
-            phi_k = self.rate * (self.weights @ mm)  # per activity, while in it
-            f = self._shares()
-            nact = f.size
             # Episodes: a fault in an activity, or wanting a lock whose holder is stalled (a spin).
-            held = self.lock_release > env.now
-            hazard = np.concatenate((f * phi_k, np.where(held, self.lock_attempt, 0.0)))
-            total = float(hazard.sum())
-            free = dt - used
-            if self.n_claimed:
-                free[self.claimed_mask] = 0.0  # a bug runs there: no workload episodes
-            self.busy -= used
-            region_faults = np.zeros(mm.size)
-            self._continue_episodes(free, lat, mm, region_faults)
-            if total > 0:
-                p_act = hazard / total
-                # rng.choice(p_act.size, size, p=p_act), without its checks: the same cdf, the
-                # same uniforms, the same searchsorted (bit-identical draws)
-                cdf = p_act.cumsum()
-                cdf /= cdf[-1]
-                left = free.copy()
-                for rnd in range(MAX_ROUNDS + 1):
-                    act = np.flatnonzero(left > 0)
-                    if act.size == 0:
-                        break
-                    if rnd < MAX_ROUNDS:
-                        t1 = rng.exponential(1.0 / total, size=act.size)
-                        hit = t1 < left[act]
-                        left[act[~hit]] = 0.0
-                        who = act[hit]
-                        t1 = t1[hit]
-                    else:
-                        # Renewal tail: the expected number of further episodes in the time left.
-                        k_ep = rng.poisson(total * left[act] / (1.0 + total * lat))
-                        who = np.repeat(act, k_ep)
-                        t1 = np.zeros(who.size)
-                        left[act] = 0.0
-                    if who.size == 0:
-                        continue
-                    k = cdf.searchsorted(rng.random(who.size), side="right")
-                    at = env.now + used[who] + (free[who] - left[who]) + t1
-                    spin = k >= nact
-                    if not spin.any():
-                        self._faulting_round(who, k, t1, left, lat, phi_k, mm, region_faults)
-                        continue
-                    kk = np.minimum(k, nact - 1)
-                    c = np.where(spin, 0.0, rng.exponential(self.mean[kk]))
-                    extra = np.where(spin, 0, rng.poisson(c * phi_k[kk]))
-                    # This step takes the episode's first fault; the others follow one at a time.
-                    nf = np.where(spin, 0, 1)
-                    stall = nf * lat
-                    est = c + (1 + extra) * lat  # the episode's length if the latency stays
-                    lock_of = np.where(spin, k - nact, 0)
-                    if self.lock_release.size:
-                        wall = np.where(spin, np.maximum(self.lock_release[lock_of] - at, 0.0), c + stall)
-                    else:
-                        wall = c + stall
-                    rest = left[who] - t1 - wall
-                    over = rest < 0
-                    self.busy[who[over]] += -rest[over]
-                    self.stall_frac[who[over]] = np.where(
-                        wall[over] > 0, stall[over] / np.maximum(wall[over], 1e-300), 0.0
+            total = step_setup(
+                now,
+                self.rate,
+                self.weights,
+                mm,
+                self._shares(),
+                self.lock_release,
+                self.lock_attempt_arr,
+                self._act_f,
+                self._cdf,
+                self._split,
+            )
+            lay_from = now if m.window_start is None else max(now, m.window_start)
+            npub, nspin, irqs_max, nf, self._pub_f, self._pub_i, self._spin_f, self._spin_i = guest_step(
+                self._st,
+                now,
+                dt,
+                lat,
+                self.busy,
+                self.stall_frac,
+                self.ep_left,
+                self.ep_act,
+                self.claimed_mask,
+                m.blocktime,
+                m.faults,
+                m._until,
+                total,
+                self._cdf,
+                self._act_f,
+                self.nctx,
+                self.publish_min,
+                lat >= self.publish_min,
+                m._clock is not None,
+                lay_from,
+                self.lock_release,
+                self._split,
+                self._n_act,
+                m.seg_stats,
+                m.seg_hist,
+                self._region_faults,
+                self._faults,
+                self._pub_f,
+                self._pub_i,
+                self._spin_f,
+                self._spin_i,
+            )
+            if nf:
+                m.record_counted(nf, lat)
+                for a in np.flatnonzero(self._n_act).tolist():
+                    m.count_faults(self.ctx_value[a], int(self._n_act[a]), lat)
+            if irqs_max > 0.0:
+                m._irqs_off(irqs_max)
+            if npub:
+                long_stall = lat >= self.publish_min
+                pf, pi = self._pub_f, self._pub_i
+                for j in range(npub):
+                    self._publish(
+                        int(pi[0, j]),
+                        self.ctx[int(pi[1, j])],
+                        long_stall,
+                        None,
+                        float(pf[0, j]),
+                        float(pf[1, j]),
                     )
-                    left[who] = np.maximum(rest, 0.0)
-                    f_sel = ~spin
-                    if f_sel.any():
-                        more = f_sel & (extra > 0)
-                        self.ep_left[who[more]] += extra[more]
-                        self.ep_act[who[more]] = k[more]
-                        left[who[more]] = 0.0  # busy with its episode until the next step
-                        self._account(
-                            who[f_sel],
-                            k[f_sel],
-                            nf[f_sel],
-                            c[f_sel],
-                            ((1 + extra) * lat)[f_sel],
-                            est[f_sel],
-                            lat,
-                            mm,
-                            region_faults,
-                        )
-                    if spin.any():
-                        self._spins(who[spin], lock_of[spin], wall[spin], at[spin])
-            total_f = float(region_faults.sum())
-            if total_f > 0:
-                count = int(total_f) + int(rng.random() < total_f - int(total_f))
-                faults = rng.multinomial(count, region_faults / total_f)
-            else:
-                faults = np.zeros(mm.size, dtype=np.int64)
+            if nspin:
+                self._spins(
+                    self._spin_i[0, :nspin],
+                    self._spin_i[1, :nspin],
+                    self._spin_f[0, :nspin],
+                    self._spin_f[1, :nspin],
+                )
+            faults = self._faults
             waits = tr.split_faults(faults)
             tr.request(faults - waits, lat)
             tr.step(dt)
-            m.window_end = env.now + dt
+            m.window_end = now + dt
             step_ev = env.timeout(dt)
-            self.next_step_at = env.now + dt
+            self.next_step_at = now + dt
             if self._parked:
                 self._run_parked()
             yield step_ev
         m.window_end = env.now
         for cpu in np.flatnonzero(self.published & ~self.in_rtas).tolist():
             self._unpublish(cpu)
-        _ = n
-
-    def _faulting_round(
-        self,
-        who: np.ndarray,
-        k: np.ndarray,
-        t1: np.ndarray,
-        left: np.ndarray,
-        lat: float,
-        phi_k: np.ndarray,
-        mm: np.ndarray,
-        region_faults: np.ndarray,
-    ) -> None:
-        """A round of episodes of which none is a spin (the common case): the general round's
-        arithmetic with its spin branches left out (the same draws, the same values)."""
-        c = self.rng.exponential(self.mean[k])
-        extra = self.rng.poisson(c * phi_k[k])
-        tail = (1 + extra) * lat
-        est = c + tail  # the episode's length if the latency stays
-        wall = c + lat  # this step takes the episode's first fault; the others follow one at a time
-        rest = left[who] - t1 - wall
-        over = rest < 0
-        wo = who[over]
-        self.busy[wo] += -rest[over]
-        w_over = wall[over]
-        self.stall_frac[wo] = np.where(w_over > 0, lat / np.maximum(w_over, 1e-300), 0.0)
-        left[who] = np.maximum(rest, 0.0)
-        more = extra > 0
-        wm = who[more]
-        self.ep_left[wm] += extra[more]
-        self.ep_act[wm] = k[more]
-        left[wm] = 0.0  # busy with its episode until the next step
-        self._account(who, k, None, c, tail, est, lat, mm, region_faults)
-
-    def _continue_episodes(
-        self, free: np.ndarray, lat: float, mm: np.ndarray, region_faults: np.ndarray
-    ) -> None:
-        """vCPUs inside an episode take its next faults, as many as fit in their free time (at least
-        one), each at the current latency: a vCPU never has two requests outstanding."""
-        who = np.flatnonzero((self.ep_left > 0) & (free > 0))
-        if who.size == 0:
-            return
-        n = np.minimum(self.ep_left[who], np.maximum(1, (free[who] / lat).astype(np.int64)))
-        self.ep_left[who] -= n
-        stall = n * lat
-        over = stall - free[who]
-        self.busy[who] += np.maximum(over, 0.0)
-        self.stall_frac[who] = 1.0
-        free[who] = np.maximum(-over, 0.0)
-        # Still inside the episode: no new one can start in this step.
-        free[who[self.ep_left[who] > 0]] = 0.0
-        acts = self.ep_act[who]
-        # the activities present, in increasing order (as np.unique gives them)
-        for a in np.flatnonzero(np.bincount(acts)).tolist():
-            sel = acts == a
-            per = np.bincount(who[sel], weights=n[sel], minlength=self.busy.size).astype(np.int64)
-            self.metrics.fault_many(per, self.ctx_value[a], lat)
-            region_faults += float(n[sel].sum()) * self._region_split(a, mm)
-
-    def _account(
-        self,
-        who: np.ndarray,
-        k: np.ndarray,
-        nf: np.ndarray | None,
-        c: np.ndarray,
-        stall: np.ndarray,
-        wall: np.ndarray,
-        lat: float,
-        mm: np.ndarray,
-        region_faults: np.ndarray,
-    ) -> None:
-        """Record a batch of episodes (vCPU ``who``, activity ``k``, ``nf`` faults (None: one each),
-        ``wall`` long)."""
-        m = self.metrics
-        now = self.env.now
-        n = self.busy.size
-        long_stall = lat >= self.publish_min
-        counts = np.bincount(k)
-        # the activities present, in increasing order (as np.unique gives them)
-        for a in np.flatnonzero(counts).tolist():
-            sel = k == a
-            ctx = self.ctx[a]
-            cv = self.ctx_value[a]
-            if nf is None:  # one fault each: the counts bincount(weights=ones) gives, as integers
-                pa = np.bincount(who[sel], minlength=n)
-            else:
-                pa = np.bincount(who[sel], weights=nf[sel], minlength=n).astype(np.int64)
-            m.fault_many(pa, cv, lat)
-            m.segments(cv, stall[sel], wall[sel])
-            split = self._region_split(a, mm)
-            region_faults += float(counts[a]) * split
-            if a >= self.nctx:
-                lock = a - self.nctx
-                self.lock_release[lock] = max(self.lock_release[lock], now + float(wall[sel].max()))
-            visible = self.visible[a]
-            if visible or long_stall:
-                for i in np.flatnonzero(sel & (wall >= self.publish_min)).tolist():
-                    self._publish(
-                        int(who[i]), ctx, long_stall, None, now + float(wall[i]), float(stall[i] / wall[i])
-                    )
-
-    def _region_split(self, a: int, mm: np.ndarray) -> np.ndarray:
-        if mm is not self._split_mm:  # a new missing mass (the transfer's, fixed within a step)
-            self._split_mm = mm
-            self._split.clear()
-        out = self._split.get(a)
-        if out is None:
-            w = self.weights[a] * mm
-            s = w.sum()
-            out = w / s if s > 0 else w
-            self._split[a] = out
-        return out
 
     def _spins(self, who: np.ndarray, locks: np.ndarray, wall: np.ndarray, at: np.ndarray) -> None:
         """vCPUs that wanted a lock while its holder was stalled: they spin until the release."""

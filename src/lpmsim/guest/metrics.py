@@ -14,6 +14,7 @@ import numpy as np
 
 from lpmsim.guest.blocktime import FaultRecorder
 from lpmsim.guest.cpustate import Ctx
+from lpmsim.guest.fluid_kernel import HIST_BINS, hist_bin
 
 
 class GuestMetrics(FaultRecorder):
@@ -26,7 +27,12 @@ class GuestMetrics(FaultRecorder):
         self.max_spinners = 0
         self.ctx_stall: dict[str, float] = {c.value: 0.0 for c in Ctx}
         self.ctx_faults: dict[str, int] = {c.value: 0 for c in Ctx}
-        self._segment_stalls: dict[str, list[np.ndarray]] = {c.value: [] for c in Ctx}
+        # Stalls of context segments (fluid: episodes), per context (row = position in ``Ctx``):
+        # count, sum and maximum (``seg_stats``) and a histogram over ``hist_edges()``: running
+        # sums, so that memory does not grow with the run (the fluid step updates them in place).
+        self.seg_stats = np.zeros((len(Ctx), 3))
+        self.seg_hist = np.zeros((len(Ctx), HIST_BINS), dtype=np.int64)
+        self._row = {c.value: i for i, c in enumerate(Ctx)}
         self.window_start: float | None = None
         self.window_end: float | None = None
         # Fluid mode records a stall or spin when it starts, whole, even if it outlasts the run:
@@ -47,7 +53,7 @@ class GuestMetrics(FaultRecorder):
             return
         now = self._clock()
         start = np.maximum(self._until, now if self.window_start is None else max(now, self.window_start))
-        self._until = np.where(per_vcpu > 0, start + seconds, self._until)
+        self._until[:] = np.where(per_vcpu > 0, start + seconds, self._until)  # in place: the step writes it
 
     def _lay_one(self, vcpu: int, seconds: float) -> None:
         if self._clock is None:
@@ -90,6 +96,13 @@ class GuestMetrics(FaultRecorder):
         self.ctx_faults[ctx] += 1
         self.max_stall = max(self.max_stall, latency)
 
+    def count_faults(self, ctx: str, n: int, latency: float) -> None:
+        """``n`` faults in context ``ctx`` at ``latency`` whose per-vCPU records the fluid step
+        made itself (``record_counted``)."""
+        self.ctx_stall[ctx] += n * latency
+        self.ctx_faults[ctx] += n
+        self.max_stall = max(self.max_stall, latency)
+
     def fault_many(self, per_vcpu: np.ndarray, ctx: str, latency: float) -> None:
         n = int(per_vcpu.sum())
         if n == 0:
@@ -100,25 +113,34 @@ class GuestMetrics(FaultRecorder):
         self.ctx_faults[ctx] += n
         self.max_stall = max(self.max_stall, latency)
 
+    def _stall(self, ctx: str, stall: float) -> None:
+        row = self._row[ctx]
+        st = self.seg_stats[row]
+        st[0] += 1.0
+        st[1] += stall
+        st[2] = max(st[2], stall)
+        self.seg_hist[row, hist_bin(stall)] += 1
+
     def segment(self, ctx: str, stall: float, wall: float) -> None:
         """A context segment ended after ``wall`` seconds, ``stall`` of them stalled."""
         if stall > 0:
-            self._segment_stalls[ctx].append(np.array([stall]))
+            self._stall(ctx, stall)
         if ctx in (Ctx.IRQS_SOFT_OFF, Ctx.IRQS_HARD_OFF):
             self._irqs_off(wall)
 
     def segments(self, ctx: str, stall: np.ndarray, wall: np.ndarray) -> None:
-        """A batch of segments (fluid mode's episodes)."""
-        st = stall[stall > 0]
-        if st.size:
-            self._segment_stalls[ctx].append(st)
+        """A batch of segments."""
+        for x in stall[stall > 0].tolist():
+            self._stall(ctx, x)
         if ctx in (Ctx.IRQS_SOFT_OFF, Ctx.IRQS_HARD_OFF) and wall.size:
             self._irqs_off(float(wall.max()))
 
-    def segment_stalls(self, ctx: str) -> np.ndarray:
-        """Stall time of every segment of context ``ctx`` that stalled at all."""
-        parts = self._segment_stalls[ctx]
-        return np.concatenate(parts) if parts else np.zeros(0)
+    def segment_stall_stats(self, ctx: str) -> tuple[int, float, float, np.ndarray]:
+        """Segments of context ``ctx`` that stalled at all: how many, their total and longest
+        stall, and their histogram over ``hist_edges()`` (the ends open)."""
+        row = self._row[ctx]
+        n, tot, mx = self.seg_stats[row].tolist()
+        return int(n), tot, mx, self.seg_hist[row].copy()
 
     def spun(self, vcpu: int, seconds: float) -> None:
         self.spin[vcpu] += seconds

@@ -29,6 +29,7 @@ import numpy as np
 
 from lpmsim.config.scenario import Scenario
 from lpmsim.engine.core import Environment, Event
+from lpmsim.guest.fluid_draws import binomial, jit, multinomial, seed_state, take_proportional
 from lpmsim.hypervisor.exact import LinkCounters
 from lpmsim.hypervisor.layout import Buckets
 
@@ -36,20 +37,143 @@ RHO_TAU_S = 0.05
 RHO_MAX = 0.98
 
 
-def _take_proportional(avail: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Take n items from bins with ``avail`` items each, proportionally (multinomial, then capped)."""
-    take = np.zeros_like(avail)
-    left = min(int(n), int(avail.sum()))
-    while left > 0:
-        room = avail - take
-        tot = room.sum()
-        if tot <= 0:
-            break
-        draw = rng.multinomial(left, room / tot)
-        draw = np.minimum(draw, room)
-        take += draw
-        left -= int(draw.sum())
-    return take
+# -- compiled kernels (lpmsim.guest.fluid_draws: numba where installed, the same Python otherwise) --
+@jit
+def _missing_mass(
+    region_of: np.ndarray, missing: np.ndarray, tpp: np.ndarray, pending: np.ndarray, shared: np.ndarray
+) -> np.ndarray:
+    """Per region: the touch mass of uncommitted pages plus that of requested ones (shared regions
+    only), clipped to [0, 1]."""
+    out = np.zeros(pending.size)
+    for b in range(missing.size):
+        out[region_of[b]] += missing[b] * tpp[b]
+    for r in range(out.size):
+        v = out[r] + (pending[r] if shared[r] else 0.0)
+        out[r] = 0.0 if v < 0.0 else (1.0 if v > 1.0 else v)
+    return out
+
+
+@jit
+def _window_mass(
+    sel: np.ndarray, missing: np.ndarray, tpp: np.ndarray, window: int, region: int, out: np.ndarray
+) -> None:
+    """The push window's touch mass: min(window, cnt) pages spread over the group's buckets in
+    proportion to what they miss (``out[region]``)."""
+    cnt = 0
+    for b in sel:
+        cnt += missing[b]
+    if cnt == 0:
+        return
+    w = window if window < cnt else cnt
+    acc = 0.0
+    for b in sel:
+        acc += w * missing[b] * tpp[b] / cnt
+    out[region] = acc
+
+
+@jit
+def _split(st: np.ndarray, faults: np.ndarray, queued: np.ndarray, mm: np.ndarray, waits: np.ndarray) -> None:
+    """Per region: of ``faults``, those on a page already requested or in the push window
+    (binomial with the queued share of the missing mass)."""
+    for r in range(faults.size):
+        waits[r] = 0
+        if faults[r] > 0 and mm[r] > 0.0 and queued[r] > 0.0:
+            p = queued[r] / mm[r]
+            waits[r] = binomial(st, faults[r], 1.0 if p > 1.0 else p)
+
+
+@jit
+def _request(
+    st: np.ndarray,
+    faults: np.ndarray,
+    reg_start: np.ndarray,
+    reg_idx: np.ndarray,
+    missing: np.ndarray,
+    tpp: np.ndarray,
+    prefetch: int,
+    mass: np.ndarray,
+) -> tuple[int, int]:
+    """Per region, ``faults[r]`` touches of its uncommitted pages (buckets drawn in proportion to
+    their missing touch mass, capped by what they miss) become requests, each with ``prefetch``
+    more pages taken proportionally; ``mass`` gets the requested touch mass per region.  Returns
+    (new requests, prefetched pages)."""
+    new_total = 0
+    prefetched = 0
+    for r in range(faults.size):
+        mass[r] = 0.0
+        if faults[r] <= 0:
+            continue
+        sel = reg_idx[reg_start[r] : reg_start[r + 1]]
+        d = sel.size
+        w = np.empty(d)
+        tot = 0.0
+        for j in range(d):
+            w[j] = missing[sel[j]] * tpp[sel[j]]
+            tot += w[j]
+        if tot <= 0.0:
+            continue
+        draw = np.zeros(d, dtype=np.int64)
+        multinomial(st, faults[r], w, draw)
+        new = 0
+        m = 0.0
+        for j in range(d):
+            x = draw[j]
+            if x > missing[sel[j]]:
+                x = missing[sel[j]]
+            missing[sel[j]] -= x
+            new += x
+            m += x * tpp[sel[j]]
+        if new == 0:
+            continue
+        new_total += new
+        if prefetch:
+            avail = np.empty(d, dtype=np.int64)
+            for j in range(d):
+                avail[j] = missing[sel[j]]
+            take = np.zeros(d, dtype=np.int64)
+            got = take_proportional(st, avail, prefetch * new, take, np.zeros(d))
+            for j in range(d):
+                missing[sel[j]] -= take[j]
+                m += take[j] * tpp[sel[j]]
+            prefetched += got
+        mass[r] = m
+    return new_total, prefetched
+
+
+@jit
+def _push(
+    st: np.ndarray, n: int, group: int, grp_start: np.ndarray, grp_idx: np.ndarray, missing: np.ndarray
+) -> tuple[int, int]:
+    """Push ``n`` pages group after group, from group ``group`` on, each group's buckets drained in
+    proportion to what they miss.  Returns (the group reached, pages pushed)."""
+    left = n
+    pushed = 0
+    ngroups = grp_start.size - 1
+    while left > 0 and group < ngroups:
+        sel = grp_idx[grp_start[group] : grp_start[group + 1]]
+        d = sel.size
+        avail = np.empty(d, dtype=np.int64)
+        cnt = 0
+        for j in range(d):
+            avail[j] = missing[sel[j]]
+            cnt += avail[j]
+        if cnt == 0:
+            group += 1
+            continue
+        take = np.zeros(d, dtype=np.int64)
+        got = take_proportional(st, avail, left, take, np.zeros(d))
+        for j in range(d):
+            missing[sel[j]] -= take[j]
+        left -= got
+        pushed += got
+    return group, pushed
+
+
+def _csr(groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    start = np.zeros(len(groups) + 1, dtype=np.int64)
+    start[1:] = np.cumsum([g.size for g in groups])
+    idx = np.concatenate(groups).astype(np.int64) if groups else np.zeros(0, dtype=np.int64)
+    return start, idx
 
 
 class FluidTransfer:
@@ -67,6 +191,7 @@ class FluidTransfer:
     ) -> None:
         pf = scenario.platform
         self.rng = rng
+        self._st = seed_state(rng)  # the kernels' generator, seeded from the named stream
         self.buckets = buckets
         self.tpp = buckets.touch_per_page
         self.missing = missing.astype(np.int64).copy()
@@ -97,6 +222,9 @@ class FluidTransfer:
         # guest asks for it twice a step; ``missing`` and ``pending_mass`` change only in
         # ``request`` and ``step``, which drop it)
         self._region_sel = [np.flatnonzero(self.region_of == r) for r in range(self.nregions)]
+        self._reg_start, self._reg_idx = _csr(self._region_sel)
+        self._region_of = np.ascontiguousarray(self.region_of, dtype=np.int64)
+        self._tpp = np.ascontiguousarray(self.tpp, dtype=np.float64)
         self._mm: np.ndarray | None = None
         self._arrivals = 0.0
         # Push groups, in push order: a whole region (pages scattered, so the push drains its
@@ -105,6 +233,7 @@ class FluidTransfer:
             self.groups = [np.flatnonzero(buckets.region == r) for r in np.unique(buckets.region)]
         else:
             self.groups = [np.array([b]) for b in np.argsort(-self.tpp, kind="stable")]
+        self._grp_start, self._grp_idx = _csr(self.groups)
         self._group = 0
         self._group_region = [int(self.region_of[g[0]]) for g in self.groups]  # each group's region
         if self.missing_total == 0:
@@ -114,8 +243,7 @@ class FluidTransfer:
     def region_missing_mass(self) -> np.ndarray:
         """Per region: probability that a touch hits a page not resident (uncommitted or requested)."""
         if self._mm is None:
-            own = np.bincount(self.region_of, weights=self.missing * self.tpp, minlength=self.nregions)
-            self._mm = np.minimum(np.maximum(own + self.pending_mass * self.shared, 0.0), 1.0)  # clip
+            self._mm = _missing_mass(self._region_of, self.missing, self._tpp, self.pending_mass, self.shared)
             self._mm.flags.writeable = False
         return self._mm
 
@@ -163,56 +291,39 @@ class FluidTransfer:
         out = np.zeros(self.nregions)
         if not (self.fifo_mode and self.push_active()) or self._group >= len(self.groups):
             return out
-        sel = self.groups[self._group]
-        miss = self.missing[sel]
-        cnt = int(miss.sum())
-        if cnt == 0:
-            return out
-        # a group lies in one region: np.add.at's sequential sum there is add.accumulate's last
-        out[self._group_region[self._group]] = np.add.accumulate(
-            min(self.window, cnt) * miss * self.tpp[sel] / cnt
-        )[-1]
+        g = self._group
+        sel = self._grp_idx[self._grp_start[g] : self._grp_start[g + 1]]
+        _window_mass(sel, self.missing, self._tpp, int(self.window), self._group_region[g], out)  # one region
         return out
 
     def split_faults(self, faults: np.ndarray) -> np.ndarray:
         """Per region, how many of ``faults`` hit a page already requested or in the push window."""
+        waits = np.zeros(faults.size, dtype=np.int64)
         if not faults.any():
-            return np.zeros_like(faults)
+            return waits
         queued = self.pending_mass * self.shared + self.window_mass()
-        if not (queued > 0).any():
-            return np.zeros_like(faults)
-        mm = self.region_missing_mass()
-        p = np.divide(queued, mm, out=np.zeros_like(mm), where=mm > 0)
-        return self.rng.binomial(faults, np.minimum(np.maximum(p, 0.0), 1.0))  # np.clip's values
+        _split(
+            self._st, np.ascontiguousarray(faults, dtype=np.int64), queued, self.region_missing_mass(), waits
+        )
+        return waits
 
     def request(self, faults: np.ndarray, latency: float = 0.0) -> int:
         """Per region, touches of uncommitted pages now, each served in ``latency``; returns how
         many became new requests."""
-        new_total = 0
-        pages = 0.0
         mass = np.zeros(self.nregions)
-        for r in np.flatnonzero(faults).tolist():
-            sel = self._region_sel[r]
-            w = self.missing[sel] * self.tpp[sel]
-            tot = w.sum()
-            if tot <= 0:
-                continue
-            draw = np.minimum(self.rng.multinomial(int(faults[r]), w / tot), self.missing[sel])
-            new = int(draw.sum())
-            if new == 0:
-                continue
-            self.missing[sel] -= draw
-            self.missing_total -= new
-            mass[r] += float((draw * self.tpp[sel]).sum())
-            new_total += new
-            pages += new
-            if self.prefetch:
-                extra = _take_proportional(self.missing[sel], self.prefetch * new, self.rng)
-                self.missing[sel] -= extra
-                self.missing_total -= int(extra.sum())
-                mass[r] += float((extra * self.tpp[sel]).sum())
-                self.counters.prefetched += int(extra.sum())
-                pages += float(extra.sum())
+        new_total, prefetched = _request(
+            self._st,
+            np.ascontiguousarray(faults, dtype=np.int64),
+            self._reg_start,
+            self._reg_idx,
+            self.missing,
+            self._tpp,
+            int(self.prefetch),
+            mass,
+        )
+        self.missing_total -= new_total + prefetched
+        self.counters.prefetched += prefetched
+        pages = float(new_total + prefetched)
         if new_total:
             self._mm = None
             self.pending_mass += mass
@@ -261,16 +372,6 @@ class FluidTransfer:
         self.completed.succeed(delay=max(0.0, at - self.completed.env.now))
 
     def _push(self, n: int) -> None:
-        left = n
-        while left > 0 and self._group < len(self.groups):
-            sel = self.groups[self._group]
-            avail = self.missing[sel]
-            if avail.sum() == 0:
-                self._group += 1
-                continue
-            take = _take_proportional(avail, left, self.rng)
-            self.missing[sel] -= take
-            self.missing_total -= int(take.sum())
-            got = int(take.sum())
-            left -= got
-            self.counters.pushed += got
+        self._group, got = _push(self._st, int(n), self._group, self._grp_start, self._grp_idx, self.missing)
+        self.missing_total -= got
+        self.counters.pushed += got

@@ -1,0 +1,316 @@
+"""The fluid guest's step over all vCPUs, as one compiled loop (``lpmsim.guest.fluid``).
+
+One call per fluid step of length ``dt`` at fault latency ``lat`` (docs/model/guest.md, "Fluid
+mode").  Each vCPU in turn, with draws from the named stream ``guest/fluid`` in that order
+(``fluid_draws``: the same numbers compiled or not):
+
+1. **its current episode goes on**: the part of ``busy`` inside the step is used; a vCPU with
+   faults of an episode still to take (``ep_left``) takes as many as fit in its free time, at least
+   one, each at the latency of this step (a vCPU never has two requests outstanding); if faults
+   remain it stays inside the episode for the whole step;
+2. **new episodes** in the free time left: up to ``MAX_ROUNDS`` times, the time to the next episode
+   is Exp(1/total) with total = Σ hazard (a fault in activity k at f_k·phi_k, wanting lock ℓ while
+   its holder is stalled at ℓ's attempt rate); after that a renewal tail of Poisson(total·left /
+   (1 + total·lat)) more episodes.  The episode's activity is drawn from ``cdf``;
+3. **an episode in activity k** is the fault plus the rest of its segment: c ~ Exp(mean_k) more
+   CPU time with K ~ Poisson(c·phi_k) more faults, so it lasts est = c + (1+K)·lat (the compound
+   Poisson stall of a segment); this step takes its first fault (c + lat of wall time), the K
+   others follow in later steps (1.);
+4. **a spin**: wanting lock ℓ at time ``at`` while its holder is stalled: the vCPU spins until the
+   release ``lock_release[ℓ]``.
+
+Accounting per vCPU: its faults' blocked time (``blocktime``, ``faults``, laid end to end in
+``until`` as ``GuestMetrics._lay`` does), per activity the faults and the episode stalls
+(count, sum, maximum, histogram per context row), the touched regions' fault mass
+(``region_faults``: faults x the activity's missing-mass split).  What the kernel model must see
+is returned: the episodes to publish (vCPU, activity, end, stall share) and the spins (vCPU, lock,
+length, start); ``GuestMetrics`` gets the rest in bulk.
+
+Ordering: vCPU by vCPU (the numpy step before it went round by round over all vCPUs); a lock's
+release time set by one vCPU's episode is seen by the spins of the vCPUs after it in the same
+step, as it was by the rounds after it.  The renewal tail's episodes of one vCPU all add to its
+busy time and faults (the numpy step's fancy-indexed ``+=`` kept only one of them).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lpmsim.guest.fluid_draws import categorical, exponential, jit, multinomial, poisson, uniform
+
+MAX_ROUNDS = 4
+HIST_PER_DECADE = 4
+HIST_LOW_EXP = -6  # the first bin's lower edge, 10^-6 s
+HIST_BINS = 40  # 10^-6 .. 10^4 s, 4 bins per decade; below and above clipped into the ends
+
+
+def hist_edges() -> np.ndarray:
+    """Edges of the episode-stall histogram (seconds; the ends are open)."""
+    return np.asarray(10.0 ** (HIST_LOW_EXP + np.arange(HIST_BINS + 1) / HIST_PER_DECADE))
+
+
+@jit
+def hist_bin(x: float) -> int:
+    """The histogram bin of a stall of ``x`` seconds (> 0)."""
+    b = math.floor((math.log10(x) - HIST_LOW_EXP) * HIST_PER_DECADE)
+    if b < 0:
+        return 0
+    if b >= HIST_BINS:
+        return HIST_BINS - 1
+    return b
+
+
+@jit
+def _grow_f(a: np.ndarray) -> np.ndarray:
+    b = np.zeros((2, 2 * a.shape[1]), dtype=np.float64)
+    b[:, : a.shape[1]] = a
+    return b
+
+
+@jit
+def _grow_i(a: np.ndarray) -> np.ndarray:
+    b = np.zeros((2, 2 * a.shape[1]), dtype=np.int64)
+    b[:, : a.shape[1]] = a
+    return b
+
+
+@jit
+def step_setup(
+    now: float,
+    rate: np.ndarray,
+    weights: np.ndarray,
+    mm: np.ndarray,
+    f: np.ndarray,
+    lock_release: np.ndarray,
+    lock_attempt: np.ndarray,
+    act_f: np.ndarray,
+    cdf: np.ndarray,
+    split: np.ndarray,
+) -> float:
+    """The step's hazards from the missing mass ``mm`` per region: phi_k = r_k·(w_k·mm) (into
+    ``act_f[1]``), the episodes' hazards f_k·phi_k then, per lock, its attempt rate while its
+    holder is stalled (``lock_release`` after now); ``cdf`` their normalised cumulative sum,
+    ``split[k]`` activity k's missing mass per region, normalised.  Returns the total hazard."""
+    nact, nreg = weights.shape
+    acc = 0.0
+    for k in range(nact):
+        dot = 0.0
+        tot = 0.0
+        for r in range(nreg):
+            w = weights[k, r] * mm[r]
+            dot += w
+            split[k, r] = w
+            tot += w
+        if tot > 0.0:
+            for r in range(nreg):
+                split[k, r] /= tot
+        phi = rate[k] * dot
+        act_f[1, k] = phi
+        acc += f[k] * phi
+        cdf[k] = acc
+    for j in range(lock_release.size):
+        if lock_release[j] > now:
+            acc += lock_attempt[j]
+        cdf[nact + j] = acc
+    if acc > 0.0:
+        for k in range(cdf.size):
+            cdf[k] /= acc
+    return acc
+
+
+@jit
+def outstanding(busy: np.ndarray, stall_frac: np.ndarray, dt: float) -> float:
+    """vCPUs stalled on a fault, averaged over a step of ``dt``: the population a request queues
+    behind (the transfer's closed-population latency)."""
+    acc = 0.0
+    for i in range(busy.size):
+        b = busy[i]
+        acc += (b if b < dt else dt) * stall_frac[i]
+    return acc / dt
+
+
+@jit
+def guest_step(
+    st: np.ndarray,
+    now: float,
+    dt: float,
+    lat: float,
+    busy: np.ndarray,  # per vCPU: seconds of its current episode still to go
+    stall_frac: np.ndarray,  # per vCPU: the share of that episode spent stalled
+    ep_left: np.ndarray,  # per vCPU: the episode's faults still to take
+    ep_act: np.ndarray,  # per vCPU: the episode's activity
+    claimed: np.ndarray,  # per vCPU: an injected bug runs there (no workload episodes)
+    blocktime: np.ndarray,  # per vCPU (GuestMetrics): blocked time
+    faults: np.ndarray,  # per vCPU (GuestMetrics): faults
+    until: np.ndarray,  # per vCPU (GuestMetrics._until): end of its lost time laid end to end
+    total: float,
+    cdf: np.ndarray,  # the activities' then the spins' cumulative hazard share
+    act_f: np.ndarray,  # per activity: mean_k, phi_k, visible, irqs-off, context row (rows 0..4)
+    nctx: int,
+    publish_min: float,
+    long_stall: bool,
+    lay: bool,
+    lay_from: float,
+    lock_release: np.ndarray,
+    split: np.ndarray,  # activity x region: the share of its faults per region
+    n_act: np.ndarray,  # out: faults per activity in this step
+    seg: np.ndarray,  # per context row: episodes, stall sum, stall max (columns 0..2)
+    seg_hist: np.ndarray,  # per context row: the stall histogram
+    region_faults: np.ndarray,  # out: fault mass per region
+    faults_out: np.ndarray,  # out: the step's faults per region (a multinomial of region_faults)
+    pub_f: np.ndarray,  # scratch for the returned episodes: end, stall share (rows 0..1)
+    pub_i: np.ndarray,  # vCPU, activity (rows 0..1)
+    spin_f: np.ndarray,  # length, start
+    spin_i: np.ndarray,  # vCPU, lock
+) -> tuple[int, int, float, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One step (module docstring).  Returns (episodes to publish, spins, the longest
+    interrupts-off episode (0 if none), faults taken, and the four publish/spin buffers, grown
+    if they had to be)."""
+    n = busy.size
+    nact = act_f.shape[1]
+    nreg = region_faults.size
+    for a in range(nact):
+        n_act[a] = 0
+    for r in range(nreg):
+        region_faults[r] = 0.0
+    npub = 0
+    nspin = 0
+    irqs_max = 0.0
+    nf_total = 0
+    for i in range(n):
+        # -- 1. the current episode goes on
+        b = busy[i]
+        used = b if b < dt else dt
+        b -= used
+        free = 0.0 if claimed[i] else dt - used
+        nf = 0
+        el = ep_left[i]
+        if el > 0 and free > 0.0:
+            m = int(free / lat)
+            if m < 1:
+                m = 1
+            if m > el:
+                m = el
+            el -= m
+            ep_left[i] = el
+            over = m * lat - free
+            if over > 0.0:
+                b += over
+            stall_frac[i] = 1.0
+            free = -over if over < 0.0 else 0.0
+            if el > 0:
+                free = 0.0  # still inside the episode: no new one in this step
+            a = ep_act[i]
+            n_act[a] += m
+            nf += m
+            for r in range(nreg):
+                region_faults[r] += m * split[a, r]
+        # -- 2. new episodes in the free time
+        left = free
+        if total > 0.0 and left > 0.0:
+            for rnd in range(MAX_ROUNDS + 1):
+                if left <= 0.0:
+                    break
+                if rnd < MAX_ROUNDS:
+                    t1 = exponential(st, 1.0 / total)
+                    if not t1 < left:
+                        left = 0.0
+                        break
+                    nep = 1
+                else:
+                    # renewal tail: the expected number of further episodes in the time left
+                    nep = poisson(st, total * left / (1.0 + total * lat))
+                    t1 = 0.0
+                    left = 0.0
+                for _e in range(nep):
+                    k = categorical(st, cdf)
+                    at = now + used + (free - left) + t1
+                    if k >= nact:
+                        # -- 4. a spin behind a stalled holder of lock k - nact
+                        lock = k - nact
+                        wall = lock_release[lock] - at
+                        if wall < 0.0:
+                            wall = 0.0
+                        rest = left - t1 - wall
+                        if rest < 0.0:
+                            b += -rest
+                            stall_frac[i] = 0.0
+                            left = 0.0
+                        else:
+                            left = rest
+                        if wall > 0.0:
+                            if nspin == spin_i.shape[1]:
+                                spin_f = _grow_f(spin_f)
+                                spin_i = _grow_i(spin_i)
+                            spin_i[0, nspin] = i
+                            spin_i[1, nspin] = lock
+                            spin_f[0, nspin] = wall
+                            spin_f[1, nspin] = at
+                            nspin += 1
+                        continue
+                    # -- 3. an episode in activity k: its first fault now, K more later
+                    c = exponential(st, act_f[0, k])
+                    extra = poisson(st, c * act_f[1, k])
+                    tail = (1 + extra) * lat
+                    est = c + tail  # the episode's length if the latency stays
+                    wall = c + lat
+                    rest = left - t1 - wall
+                    if rest < 0.0:
+                        b += -rest
+                        stall_frac[i] = lat / wall if wall > 0.0 else 0.0
+                        left = 0.0
+                    else:
+                        left = rest
+                    if extra > 0:
+                        ep_left[i] += extra
+                        ep_act[i] = k
+                        left = 0.0  # busy with its episode until the next step
+                    nf += 1
+                    n_act[k] += 1
+                    for r in range(nreg):
+                        region_faults[r] += split[k, r]
+                    row = int(act_f[4, k])
+                    seg[row, 0] += 1.0
+                    seg[row, 1] += tail
+                    if tail > seg[row, 2]:
+                        seg[row, 2] = tail
+                    seg_hist[row, hist_bin(tail)] += 1
+                    if act_f[3, k] != 0.0 and est > irqs_max:
+                        irqs_max = est
+                    if k >= nctx:
+                        lk = k - nctx
+                        if now + est > lock_release[lk]:
+                            lock_release[lk] = now + est
+                    if (act_f[2, k] != 0.0 or long_stall) and est >= publish_min:
+                        if npub == pub_i.shape[1]:
+                            pub_f = _grow_f(pub_f)
+                            pub_i = _grow_i(pub_i)
+                        pub_i[0, npub] = i
+                        pub_i[1, npub] = k
+                        pub_f[0, npub] = now + est
+                        pub_f[1, npub] = tail / est
+                        npub += 1
+        busy[i] = b
+        if nf > 0:
+            # the vCPU's blocked time, laid end to end from its record time (GuestMetrics._lay)
+            blocktime[i] += nf * lat
+            faults[i] += nf
+            if lay:
+                u = until[i]
+                until[i] = (u if u > lay_from else lay_from) + nf * lat
+            nf_total += nf
+    # -- the step's faults per region: the fault mass rounded at random, split multinomially
+    total_f = 0.0
+    for r in range(nreg):
+        total_f += region_faults[r]
+    if total_f > 0.0:
+        count = int(total_f)
+        if uniform(st) < total_f - count:
+            count += 1
+        multinomial(st, count, region_faults, faults_out)
+    else:
+        for r in range(nreg):
+            faults_out[r] = 0
+    return npub, nspin, irqs_max, nf_total, pub_f, pub_i, spin_f, spin_i
