@@ -40,7 +40,7 @@ from lpmsim.engine.rng import RngStreams
 from lpmsim.guest.base import GuestBase
 from lpmsim.guest.cpustate import CpuStates, Ctx, Task
 from lpmsim.guest.fluid_draws import seed_state
-from lpmsim.guest.fluid_kernel import guest_step, outstanding, step_setup
+from lpmsim.guest.fluid_kernel import buffer_size, guest_step, outstanding, step_setup
 from lpmsim.guest.metrics import GuestMetrics
 from lpmsim.guest.rates import KERNEL_CONTEXTS, kernel_share, lock_hold_share, normalised
 from lpmsim.hypervisor.fluid import FluidTransfer
@@ -131,10 +131,11 @@ class FluidGuest(GuestBase):
         self._n_act = np.zeros(len(names), dtype=np.int64)
         self._region_faults = np.zeros(nreg)
         self._faults = np.zeros(nreg, dtype=np.int64)
-        self._pub_f = np.zeros((2, 64))
-        self._pub_i = np.zeros((2, 64), dtype=np.int64)
-        self._spin_f = np.zeros((2, 16))
-        self._spin_i = np.zeros((2, 16), dtype=np.int64)
+        cap = buffer_size(n)
+        self._pub_f = np.zeros((2, cap))
+        self._pub_i = np.zeros((2, cap), dtype=np.int64)
+        self._spin_f = np.zeros((2, cap))
+        self._spin_i = np.zeros((2, cap), dtype=np.int64)
         # Per-vCPU state.
         self.busy = np.zeros(n)  # seconds of the current episode still to go
         self.stall_frac = np.zeros(n)  # share of that episode spent stalled (not running, not spinning)
@@ -313,7 +314,7 @@ class FluidGuest(GuestBase):
                 self._split,
             )
             lay_from = now if m.window_start is None else max(now, m.window_start)
-            npub, nspin, irqs_max, nf, self._pub_f, self._pub_i, self._spin_f, self._spin_i = guest_step(
+            npub, nspin, irqs_max, nf = guest_step(
                 self._st,
                 now,
                 dt,

@@ -41,6 +41,17 @@ import numpy as np
 from lpmsim.guest.fluid_draws import categorical, exponential, jit, multinomial, poisson, uniform
 
 MAX_ROUNDS = 4
+TAIL_CAP = 64
+"""The renewal tail's episodes per vCPU and step are at most this many (a Poisson draw capped:
+its mean total·left/(1 + total·lat) is below 1 wherever the step is a third of the latency, so
+the cap never binds in practice; it bounds the buffers, which a compiled loop must not grow)."""
+
+
+def buffer_size(n: int) -> int:
+    """Entries of the publish and spin buffers for ``n`` vCPUs: every episode a step can start."""
+    return n * (MAX_ROUNDS + TAIL_CAP) + 16
+
+
 HIST_PER_DECADE = 4
 HIST_LOW_EXP = -6  # the first bin's lower edge, 10^-6 s
 HIST_BINS = 40  # 10^-6 .. 10^4 s, 4 bins per decade; below and above clipped into the ends
@@ -59,20 +70,6 @@ def hist_bin(x: float) -> int:
         return 0
     if b >= HIST_BINS:
         return HIST_BINS - 1
-    return b
-
-
-@jit
-def _grow_f(a: np.ndarray) -> np.ndarray:
-    b = np.zeros((2, 2 * a.shape[1]), dtype=np.float64)
-    b[:, : a.shape[1]] = a
-    return b
-
-
-@jit
-def _grow_i(a: np.ndarray) -> np.ndarray:
-    b = np.zeros((2, 2 * a.shape[1]), dtype=np.int64)
-    b[:, : a.shape[1]] = a
     return b
 
 
@@ -164,10 +161,10 @@ def guest_step(
     pub_i: np.ndarray,  # vCPU, activity (rows 0..1)
     spin_f: np.ndarray,  # length, start
     spin_i: np.ndarray,  # vCPU, lock
-) -> tuple[int, int, float, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[int, int, float, int]:
     """One step (module docstring).  Returns (episodes to publish, spins, the longest
-    interrupts-off episode (0 if none), faults taken, and the four publish/spin buffers, grown
-    if they had to be)."""
+    interrupts-off episode (0 if none), faults taken).  The publish and spin buffers hold
+    ``buffer_size(n)`` entries: at most ``MAX_ROUNDS + TAIL_CAP`` episodes per vCPU."""
     n = busy.size
     nact = act_f.shape[1]
     nreg = region_faults.size
@@ -179,6 +176,10 @@ def guest_step(
     nspin = 0
     irqs_max = 0.0
     nf_total = 0
+    inv_total = 1.0 / total if total > 0.0 else 0.0
+    # P(an episode starts within a whole step) = P(Exp(total) < dt): the threshold of U for a vCPU
+    # with the whole step free (most of them), so that only those with an episode take a log
+    p_dt = -math.expm1(-total * dt)
     for i in range(n):
         # -- 1. the current episode goes on
         b = busy[i]
@@ -214,14 +215,23 @@ def guest_step(
                 if left <= 0.0:
                     break
                 if rnd < MAX_ROUNDS:
-                    t1 = exponential(st, 1.0 / total)
-                    if not t1 < left:
+                    # t1 ~ Exp(total) by inversion, t1 = -log(1 - U)/total, and t1 < left exactly
+                    # when U < 1 - exp(-total·left): the log only where an episode starts
+                    u = uniform(st)
+                    p_left = p_dt if left == dt else -math.expm1(-total * left)
+                    if not u < p_left:
+                        left = 0.0
+                        break
+                    t1 = -math.log(1.0 - u) * inv_total
+                    if not t1 < left:  # the two tests differ only by rounding
                         left = 0.0
                         break
                     nep = 1
                 else:
                     # renewal tail: the expected number of further episodes in the time left
                     nep = poisson(st, total * left / (1.0 + total * lat))
+                    if nep > TAIL_CAP:
+                        nep = TAIL_CAP
                     t1 = 0.0
                     left = 0.0
                 for _e in range(nep):
@@ -241,9 +251,6 @@ def guest_step(
                         else:
                             left = rest
                         if wall > 0.0:
-                            if nspin == spin_i.shape[1]:
-                                spin_f = _grow_f(spin_f)
-                                spin_i = _grow_i(spin_i)
                             spin_i[0, nspin] = i
                             spin_i[1, nspin] = lock
                             spin_f[0, nspin] = wall
@@ -284,9 +291,6 @@ def guest_step(
                         if now + est > lock_release[lk]:
                             lock_release[lk] = now + est
                     if (act_f[2, k] != 0.0 or long_stall) and est >= publish_min:
-                        if npub == pub_i.shape[1]:
-                            pub_f = _grow_f(pub_f)
-                            pub_i = _grow_i(pub_i)
                         pub_i[0, npub] = i
                         pub_i[1, npub] = k
                         pub_f[0, npub] = now + est
@@ -313,4 +317,4 @@ def guest_step(
     else:
         for r in range(nreg):
             faults_out[r] = 0
-    return npub, nspin, irqs_max, nf_total, pub_f, pub_i, spin_f, spin_i
+    return npub, nspin, irqs_max, nf_total
