@@ -40,7 +40,7 @@ from lpmsim.engine.rng import RngStreams
 from lpmsim.guest.base import GuestBase
 from lpmsim.guest.cpustate import CpuStates, Ctx, Task
 from lpmsim.guest.fluid_draws import seed_state
-from lpmsim.guest.fluid_kernel import buffer_size, guest_step, outstanding, step_setup
+from lpmsim.guest.fluid_kernel import buffer_size, fluid_step
 from lpmsim.guest.metrics import GuestMetrics
 from lpmsim.guest.rates import KERNEL_CONTEXTS, kernel_share, lock_hold_share, normalised
 from lpmsim.hypervisor.fluid import FluidTransfer
@@ -124,6 +124,7 @@ class FluidGuest(GuestBase):
                 [float(rows.index(c)) for c in ctxs],
             ]
         )
+        self._frozen_share: np.ndarray | None = None
         self._st = seed_state(self.rng)  # the kernels' generator, seeded from guest/fluid
         self.lock_attempt_arr = np.array(self.lock_attempt, dtype=float)
         self._cdf = np.zeros(len(names) + len(w.locks))
@@ -281,11 +282,14 @@ class FluidGuest(GuestBase):
         heapq.heappush(self._parked, (w.target, self._parked_seq, w, gen))
 
     def _shares(self) -> np.ndarray:
-        s = self.share.copy()
-        if self.frozen:
-            s[self.idle_idx] += s[self.user_idx]
-            s[self.user_idx] = 0.0
-        return s
+        if self.frozen:  # frozen user time becomes idle time
+            if self._frozen_share is None:
+                s = self.share.copy()
+                s[self.idle_idx] += s[self.user_idx]
+                s[self.user_idx] = 0.0
+                self._frozen_share = s
+            return self._frozen_share
+        return self.share
 
     def _run(self) -> Generator[Event, Any, None]:
         tr = self.transfer
@@ -296,29 +300,15 @@ class FluidGuest(GuestBase):
         while tr.completed_at is None:
             self.steps += 1
             now = env.now
-            dt = min(max_dt, max(tr.latency() / 3, min_dt))
-            # vCPUs stalled on a fault, averaged over the step: the population a request queues behind.
-            lat = tr.latency(outstanding=outstanding(self.busy, self.stall_frac, dt))
-            mm = tr.region_missing_mass()
-            # Episodes: a fault in an activity, or wanting a lock whose holder is stalled (a spin).
-            total = step_setup(
-                now,
-                self.rate,
-                self.weights,
-                mm,
-                self._shares(),
-                self.lock_release,
-                self.lock_attempt_arr,
-                self._act_f,
-                self._cdf,
-                self._split,
-            )
+            if tr._ist[3] >= tr._pend_t.size:
+                tr._room()  # the pending ring is full
             lay_from = now if m.window_start is None else max(now, m.window_start)
-            npub, nspin, irqs_max, nf = guest_step(
+            dt, lat, npub, nspin, irqs_max, nf, done = fluid_step(
                 self._st,
+                tr._st,
                 now,
-                dt,
-                lat,
+                max_dt,
+                min_dt,
                 self.busy,
                 self.stall_frac,
                 self.ep_left,
@@ -327,16 +317,18 @@ class FluidGuest(GuestBase):
                 m.blocktime,
                 m.faults,
                 m._until,
-                total,
-                self._cdf,
+                self.rate,
+                self.weights,
+                self._shares(),
+                self.lock_release,
+                self.lock_attempt_arr,
                 self._act_f,
+                self._cdf,
+                self._split,
                 self.nctx,
                 self.publish_min,
-                lat >= self.publish_min,
                 m._clock is not None,
                 lay_from,
-                self.lock_release,
-                self._split,
                 self._n_act,
                 m.seg_stats,
                 m.seg_hist,
@@ -346,11 +338,30 @@ class FluidGuest(GuestBase):
                 self._pub_i,
                 self._spin_f,
                 self._spin_i,
+                tr._fs,
+                tr._ist,
+                tr._cnt,
+                tr._cf,
+                tr._ci,
+                tr._region_of,
+                tr._tpp,
+                tr.shared,
+                tr._reg_start,
+                tr._reg_idx,
+                tr._grp_start,
+                tr._grp_idx,
+                tr._group_region,
+                tr.missing,
+                tr._pend_t,
+                tr._pend_m,
+                tr.pending_mass,
             )
+            tr.stepped(done)
             if nf:
                 m.record_counted(nf, lat)
-                for a in np.flatnonzero(self._n_act).tolist():
-                    m.count_faults(self.ctx_value[a], int(self._n_act[a]), lat)
+                for a, k in enumerate(self._n_act.tolist()):
+                    if k:
+                        m.count_faults(self.ctx_value[a], k, lat)
             if irqs_max > 0.0:
                 m._irqs_off(irqs_max)
             if npub:
@@ -372,10 +383,6 @@ class FluidGuest(GuestBase):
                     self._spin_f[0, :nspin],
                     self._spin_f[1, :nspin],
                 )
-            faults = self._faults
-            waits = tr.split_faults(faults)
-            tr.request(faults - waits, lat)
-            tr.step(dt)
             m.window_end = now + dt
             step_ev = env.timeout(dt)
             self.next_step_at = now + dt

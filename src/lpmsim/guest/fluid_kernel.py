@@ -39,6 +39,7 @@ import math
 import numpy as np
 
 from lpmsim.guest.fluid_draws import categorical, exponential, jit, multinomial, poisson, uniform
+from lpmsim.hypervisor.fluid import k_latency, k_missing_mass, k_serve
 
 MAX_ROUNDS = 4
 TAIL_CAP = 64
@@ -318,3 +319,127 @@ def guest_step(
         for r in range(nreg):
             faults_out[r] = 0
     return npub, nspin, irqs_max, nf_total
+
+
+@jit
+def fluid_step(
+    st_g: np.ndarray,
+    st_t: np.ndarray,
+    now: float,
+    max_dt: float,
+    min_dt: float,
+    busy: np.ndarray,
+    stall_frac: np.ndarray,
+    ep_left: np.ndarray,
+    ep_act: np.ndarray,
+    claimed: np.ndarray,
+    blocktime: np.ndarray,
+    faults_v: np.ndarray,
+    until: np.ndarray,
+    rate: np.ndarray,
+    weights: np.ndarray,
+    f: np.ndarray,
+    lock_release: np.ndarray,
+    lock_attempt: np.ndarray,
+    act_f: np.ndarray,
+    cdf: np.ndarray,
+    split: np.ndarray,
+    nctx: int,
+    publish_min: float,
+    lay: bool,
+    lay_from: float,
+    n_act: np.ndarray,
+    seg: np.ndarray,
+    seg_hist: np.ndarray,
+    region_faults: np.ndarray,
+    faults_out: np.ndarray,
+    pub_f: np.ndarray,
+    pub_i: np.ndarray,
+    spin_f: np.ndarray,
+    spin_i: np.ndarray,
+    fs: np.ndarray,
+    ist: np.ndarray,
+    cnt: np.ndarray,
+    cf: np.ndarray,
+    ci: np.ndarray,
+    region_of: np.ndarray,
+    tpp: np.ndarray,
+    shared: np.ndarray,
+    reg_start: np.ndarray,
+    reg_idx: np.ndarray,
+    grp_start: np.ndarray,
+    grp_idx: np.ndarray,
+    group_region: np.ndarray,
+    missing: np.ndarray,
+    pend_t: np.ndarray,
+    pend_m: np.ndarray,
+    pending_mass: np.ndarray,
+) -> tuple[float, float, int, int, float, int, bool]:
+    """A whole fluid step in one call (``FluidGuest._run``): the step length (a third of the
+    open-system latency, within [min_dt, max_dt]), the latency of the step's faults (closed
+    population: the vCPUs stalled on average over the step), the hazards (``step_setup``), the
+    vCPUs (``guest_step``), then the transfer (``lpmsim.hypervisor.fluid.k_serve``: split,
+    request, serve the link).  Returns (dt, latency, episodes to publish, spins, the longest
+    interrupts-off episode, faults, whether the last page left the source)."""
+    lat0 = k_latency(fs, ist, cf, ci, 0.0, False)
+    dt = min(max_dt, max(lat0 / 3, min_dt))
+    lat = k_latency(fs, ist, cf, ci, outstanding(busy, stall_frac, dt), True)
+    mm = k_missing_mass(region_of, missing, tpp, pending_mass, shared)
+    total = step_setup(now, rate, weights, mm, f, lock_release, lock_attempt, act_f, cdf, split)
+    npub, nspin, irqs_max, nf = guest_step(
+        st_g,
+        now,
+        dt,
+        lat,
+        busy,
+        stall_frac,
+        ep_left,
+        ep_act,
+        claimed,
+        blocktime,
+        faults_v,
+        until,
+        total,
+        cdf,
+        act_f,
+        nctx,
+        publish_min,
+        lat >= publish_min,
+        lay,
+        lay_from,
+        lock_release,
+        split,
+        n_act,
+        seg,
+        seg_hist,
+        region_faults,
+        faults_out,
+        pub_f,
+        pub_i,
+        spin_f,
+        spin_i,
+    )
+    done = k_serve(
+        st_t,
+        faults_out,
+        lat,
+        dt,
+        fs,
+        ist,
+        cnt,
+        cf,
+        ci,
+        region_of,
+        tpp,
+        shared,
+        reg_start,
+        reg_idx,
+        grp_start,
+        grp_idx,
+        group_region,
+        missing,
+        pend_t,
+        pend_m,
+        pending_mass,
+    )
+    return dt, lat, npub, nspin, irqs_max, nf, done

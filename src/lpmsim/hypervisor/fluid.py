@@ -23,7 +23,6 @@ on a page already committed is counted as a fault that waits, without a new requ
 from __future__ import annotations
 
 import math
-from collections import deque
 
 import numpy as np
 
@@ -39,7 +38,7 @@ RHO_MAX = 0.98
 
 # -- compiled kernels (lpmsim.guest.fluid_draws: numba where installed, the same Python otherwise) --
 @jit
-def _missing_mass(
+def k_missing_mass(
     region_of: np.ndarray, missing: np.ndarray, tpp: np.ndarray, pending: np.ndarray, shared: np.ndarray
 ) -> np.ndarray:
     """Per region: the touch mass of uncommitted pages plus that of requested ones (shared regions
@@ -169,6 +168,231 @@ def _push(
     return group, pushed
 
 
+@jit
+def _queued(
+    fifo_push: bool,
+    group: int,
+    grp_start: np.ndarray,
+    grp_idx: np.ndarray,
+    group_region: np.ndarray,
+    missing: np.ndarray,
+    tpp: np.ndarray,
+    window: int,
+    pending_mass: np.ndarray,
+    shared: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """Per region, the touch mass of pages a fault can find already on their way: requested
+    (shared regions) or, shared-fifo while the push runs, waiting in the push window."""
+    for r in range(out.size):
+        out[r] = pending_mass[r] if shared[r] else 0.0
+    if fifo_push and group < grp_start.size - 1:
+        wm = np.zeros(out.size)
+        _window_mass(
+            grp_idx[grp_start[group] : grp_start[group + 1]], missing, tpp, window, group_region[group], wm
+        )
+        for r in range(out.size):
+            out[r] += wm[r]
+
+
+@jit
+def _enqueue(
+    fs: np.ndarray,
+    ist: np.ndarray,
+    pend_t: np.ndarray,
+    pend_m: np.ndarray,
+    pending_mass: np.ndarray,
+    t: float,
+    mass: np.ndarray,
+) -> None:
+    """A batch of requests whose touch mass ``mass`` lands at ``t`` (a ring buffer, in time order)."""
+    cap = pend_t.size
+    j = (ist[2] + ist[3]) % cap
+    pend_t[j] = t
+    for r in range(mass.size):
+        pend_m[j, r] = mass[r]
+        pending_mass[r] += mass[r]
+    ist[3] += 1
+
+
+@jit
+def _link(
+    st: np.ndarray,
+    dt: float,
+    fs: np.ndarray,
+    ist: np.ndarray,
+    cnt: np.ndarray,
+    cf: np.ndarray,
+    ci: np.ndarray,
+    grp_start: np.ndarray,
+    grp_idx: np.ndarray,
+    missing: np.ndarray,
+    pend_t: np.ndarray,
+    pend_m: np.ndarray,
+    pending_mass: np.ndarray,
+) -> bool:
+    """Serve the link for ``dt`` (``FluidTransfer.step``).  Returns whether the last page left the
+    source in this step."""
+    tau = cf[0]
+    fifo = ci[1] != 0
+    push_enabled = ci[2] != 0
+    backlog = fs[0]
+    cap = dt / tau + fs[2]
+    # demand utilisation, exponentially weighted over RHO_TAU_S
+    fs[1] += (1 - math.exp(-dt / RHO_TAU_S)) * (fs[4] * tau / dt - fs[1])
+    fs[4] = 0.0
+    push = push_enabled and ist[0] > 0
+    if fifo and push:
+        wnd = ci[0] if ci[0] < ist[0] else ist[0]
+        share = backlog / (backlog + wnd) if backlog > 0 else 0.0
+        served = min(backlog, cap * share)
+    else:
+        served = min(backlog, cap)
+    backlog -= served
+    if backlog < 1e-9:
+        backlog = 0.0
+    fs[0] = backlog
+    budget = cap - served
+    if push:
+        n = min(int(budget), ist[0])
+        group, got = _push(st, n, ist[1], grp_start, grp_idx, missing)
+        ist[1] = group
+        ist[0] -= got
+        cnt[2] += got
+        fs[2] = budget - n if (push_enabled and ist[0] > 0) else 0.0
+    else:
+        fs[2] = 0.0
+    fs[3] += dt
+    now = fs[3]
+    size = pend_t.size
+    while ist[3] > 0 and pend_t[ist[2]] <= now:
+        j = ist[2]
+        for r in range(pending_mass.size):
+            pending_mass[r] -= pend_m[j, r]
+        ist[2] = (j + 1) % size
+        ist[3] -= 1
+    if ist[3] == 0:
+        pending_mass[:] = 0.0
+    return fs[0] == 0.0 and ist[0] == 0
+
+
+@jit
+def _request_all(
+    st: np.ndarray,
+    faults: np.ndarray,
+    lat: float,
+    fs: np.ndarray,
+    ist: np.ndarray,
+    cnt: np.ndarray,
+    cf: np.ndarray,
+    ci: np.ndarray,
+    reg_start: np.ndarray,
+    reg_idx: np.ndarray,
+    missing: np.ndarray,
+    tpp: np.ndarray,
+    pend_t: np.ndarray,
+    pend_m: np.ndarray,
+    pending_mass: np.ndarray,
+) -> int:
+    """``FluidTransfer.request``: the new requests join the backlog, their touch mass stays pending
+    until they land.  Returns how many became new requests."""
+    mass = np.zeros(pending_mass.size)
+    new_total, prefetched = _request(st, faults, reg_start, reg_idx, missing, tpp, ci[3], mass)
+    ist[0] -= new_total + prefetched
+    cnt[1] += prefetched
+    if new_total:
+        _enqueue(fs, ist, pend_t, pend_m, pending_mass, fs[3] + lat - cf[1], mass)
+        cnt[0] += new_total
+        pages = float(new_total + prefetched)
+        fs[0] += pages
+        fs[4] += pages
+    return new_total
+
+
+@jit
+def k_serve(
+    st: np.ndarray,
+    faults: np.ndarray,
+    lat: float,
+    dt: float,
+    fs: np.ndarray,
+    ist: np.ndarray,
+    cnt: np.ndarray,
+    cf: np.ndarray,
+    ci: np.ndarray,
+    region_of: np.ndarray,
+    tpp: np.ndarray,
+    shared: np.ndarray,
+    reg_start: np.ndarray,
+    reg_idx: np.ndarray,
+    grp_start: np.ndarray,
+    grp_idx: np.ndarray,
+    group_region: np.ndarray,
+    missing: np.ndarray,
+    pend_t: np.ndarray,
+    pend_m: np.ndarray,
+    pending_mass: np.ndarray,
+) -> bool:
+    """A fluid step's transfer in one call: ``split_faults``, ``request`` of the rest at ``lat``,
+    then ``step(dt)``.  Returns whether the last page left the source."""
+    any_fault = False
+    for r in range(faults.size):
+        if faults[r] > 0:
+            any_fault = True
+    if any_fault:
+        nreg = pending_mass.size
+        queued = np.zeros(nreg)
+        push = ci[2] != 0 and ist[0] > 0
+        _queued(
+            ci[1] != 0 and push,
+            ist[1],
+            grp_start,
+            grp_idx,
+            group_region,
+            missing,
+            tpp,
+            ci[0],
+            pending_mass,
+            shared,
+            queued,
+        )
+        mm = k_missing_mass(region_of, missing, tpp, pending_mass, shared)
+        waits = np.zeros(nreg, dtype=np.int64)
+        _split(st, faults, queued, mm, waits)
+        req = faults - waits
+        _request_all(
+            st, req, lat, fs, ist, cnt, cf, ci, reg_start, reg_idx, missing, tpp, pend_t, pend_m, pending_mass
+        )
+    return _link(st, dt, fs, ist, cnt, cf, ci, grp_start, grp_idx, missing, pend_t, pend_m, pending_mass)
+
+
+@jit
+def k_latency(
+    fs: np.ndarray, ist: np.ndarray, cf: np.ndarray, ci: np.ndarray, outstanding: float, closed: bool
+) -> float:
+    """``FluidTransfer.latency`` (``outstanding`` used only when ``closed``)."""
+    tau = cf[0]
+    backlog = fs[0]
+    rho_d = fs[1]
+    push = ci[2] != 0 and ist[0] > 0
+    ww = (ci[0] if ci[0] < ist[0] else ist[0]) * tau if (ci[1] != 0 and push) else 0.0  # push window
+    b = cf[2] + tau + cf[1]
+    if not closed or backlog >= 1.0:
+        if backlog >= 1.0:
+            w = backlog * tau + tau / 2
+        else:
+            rho = rho_d if rho_d < RHO_MAX else RHO_MAX
+            r = tau / 2 if push else rho * tau / 2
+            w = r / (1.0 - rho)
+        return b + (w + ww)
+    resid = tau / 2 if push else (rho_d if rho_d < RHO_MAX else RHO_MAX) * tau / 2
+    c = resid + ww
+    k = outstanding * tau
+    q = b - c - k
+    w = (-q + math.sqrt(q * q + 4 * c * b)) / 2
+    return b + w
+
+
 def _csr(groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     start = np.zeros(len(groups) + 1, dtype=np.int64)
     start[1:] = np.cumsum([g.size for g in groups])
@@ -177,7 +401,11 @@ def _csr(groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 class FluidTransfer:
-    """Post-copy state of the fluid mode."""
+    """Post-copy state of the fluid mode.
+
+    The state the kernels change lives in small arrays (``_fs``: backlog, rho_d, carry, now,
+    arrivals; ``_ist``: missing total, push group, pending ring head and count); the attributes of
+    the same names read and write them."""
 
     def __init__(
         self,
@@ -195,6 +423,9 @@ class FluidTransfer:
         self.buckets = buckets
         self.tpp = buckets.touch_per_page
         self.missing = missing.astype(np.int64).copy()
+        self._fs = np.zeros(5)
+        self._ist = np.zeros(4, dtype=np.int64)
+        self._cnt = np.zeros(3, dtype=np.int64)  # requests, prefetched, pushed not yet in counters
         self.missing_total = int(self.missing.sum())  # kept in step with ``missing``
         self.tau = scenario.page_time_s
         self.rtt = pf.rtt_us * 1e-6
@@ -203,30 +434,29 @@ class FluidTransfer:
         self.fifo_mode = pf.discipline == "shared-fifo"
         self.prefetch = pf.prefetch_pages
         self.push_enabled = pf.background_push
-        self.backlog = 0.0
-        # Touch mass (per region) of requested pages that have not arrived yet, released when they land.
+        self._cf = np.array([self.tau, self.overhead, self.rtt])
+        self._ci = np.array([self.window, self.fifo_mode, self.push_enabled, self.prefetch], dtype=np.int64)
+        # Touch mass (per region) of requested pages that have not arrived yet, released when they
+        # land: a ring buffer of (landing time, mass per region), in time order.
         self.nregions = int(buckets.region.max()) + 1 if buckets.region.size else 0
-        self.pending: deque[tuple[float, np.ndarray]] = deque()
+        self._pend_t = np.zeros(64)
+        self._pend_m = np.zeros((64, self.nregions))
         self.pending_mass = np.zeros(self.nregions)
         # Per-CPU regions: a requested page is touched only by the vCPU that asked for it, which is
         # stalled until it lands, so it is invisible to every other vCPU.
         self.shared = np.ones(self.nregions, dtype=bool) if shared is None else np.asarray(shared, dtype=bool)
-        self.rho_d = 0.0
-        self.carry = 0.0
         self.counters = LinkCounters()
         self.completed_at: float | None = None
         self.completed: Event = (env or Environment(start_s)).event()
         self.now = start_s
         self.region_of = buckets.region
-        # each region's buckets, and the per-region missing touch mass while nothing changed (the
-        # guest asks for it twice a step; ``missing`` and ``pending_mass`` change only in
-        # ``request`` and ``step``, which drop it)
+        # each region's buckets, and the per-region missing touch mass while nothing changed
+        # (``missing`` and ``pending_mass`` change only in ``request`` and ``step``, which drop it)
         self._region_sel = [np.flatnonzero(self.region_of == r) for r in range(self.nregions)]
         self._reg_start, self._reg_idx = _csr(self._region_sel)
         self._region_of = np.ascontiguousarray(self.region_of, dtype=np.int64)
         self._tpp = np.ascontiguousarray(self.tpp, dtype=np.float64)
         self._mm: np.ndarray | None = None
-        self._arrivals = 0.0
         # Push groups, in push order: a whole region (pages scattered, so the push drains its
         # buckets in proportion to what they miss) or a single bucket (hottest first).
         if pf.push_order == "address":
@@ -234,51 +464,113 @@ class FluidTransfer:
         else:
             self.groups = [np.array([b]) for b in np.argsort(-self.tpp, kind="stable")]
         self._grp_start, self._grp_idx = _csr(self.groups)
-        self._group = 0
-        self._group_region = [int(self.region_of[g[0]]) for g in self.groups]  # each group's region
+        self._group_region = np.array([int(self.region_of[g[0]]) for g in self.groups], dtype=np.int64)
         if self.missing_total == 0:
             self._complete(start_s)
+
+    # -- the state the kernels keep in arrays ---------------------------------------------------
+    @property
+    def backlog(self) -> float:
+        """Demand pages queued at the link (a fluid queue)."""
+        return float(self._fs[0])
+
+    @backlog.setter
+    def backlog(self, v: float) -> None:
+        self._fs[0] = v
+
+    @property
+    def rho_d(self) -> float:
+        """Demand utilisation, exponentially weighted over ``RHO_TAU_S``."""
+        return float(self._fs[1])
+
+    @rho_d.setter
+    def rho_d(self, v: float) -> None:
+        self._fs[1] = v
+
+    @property
+    def carry(self) -> float:
+        return float(self._fs[2])
+
+    @property
+    def now(self) -> float:
+        return float(self._fs[3])
+
+    @now.setter
+    def now(self, v: float) -> None:
+        self._fs[3] = v
+
+    @property
+    def missing_total(self) -> int:
+        """Pages not yet committed to the link (``missing.sum()``)."""
+        return int(self._ist[0])
+
+    @missing_total.setter
+    def missing_total(self, v: int) -> None:
+        self._ist[0] = v
+
+    @property
+    def pending(self) -> list[tuple[float, np.ndarray]]:
+        """Requests on their way: (landing time, touch mass per region), in time order."""
+        cap = self._pend_t.size
+        h, c = int(self._ist[2]), int(self._ist[3])
+        return [(float(self._pend_t[(h + j) % cap]), self._pend_m[(h + j) % cap].copy()) for j in range(c)]
+
+    def _room(self) -> None:
+        """Room for one more pending batch (the ring doubles when full)."""
+        cap = self._pend_t.size
+        c = int(self._ist[3])
+        if c < cap:
+            return
+        order = (int(self._ist[2]) + np.arange(c)) % cap
+        t = np.zeros(2 * cap)
+        m = np.zeros((2 * cap, self.nregions))
+        t[:c] = self._pend_t[order]
+        m[:c] = self._pend_m[order]
+        self._pend_t, self._pend_m = t, m
+        self._ist[2] = 0
+
+    def _sync_counters(self) -> None:
+        c = self._cnt
+        req, pre, push = c.tolist()
+        if req or pre or push:
+            self.counters.requests += req
+            self.counters.demanded += req
+            self.counters.prefetched += pre
+            self.counters.pushed += push
+            c[:] = 0
 
     # -- what a touch sees ---------------------------------------------------------------------
     def region_missing_mass(self) -> np.ndarray:
         """Per region: probability that a touch hits a page not resident (uncommitted or requested)."""
         if self._mm is None:
-            self._mm = _missing_mass(self._region_of, self.missing, self._tpp, self.pending_mass, self.shared)
+            self._mm = k_missing_mass(
+                self._region_of, self.missing, self._tpp, self.pending_mass, self.shared
+            )
             self._mm.flags.writeable = False
         return self._mm
 
     def push_active(self) -> bool:
-        return self.push_enabled and self.missing_total > 0
+        return self.push_enabled and self._ist[0] > 0
 
     def wait(self) -> float:
-        tau = self.tau
-        push = self.push_active()
-        if self.backlog >= 1.0:
-            w = self.backlog * tau + tau / 2
-        else:
-            rho = min(self.rho_d, RHO_MAX)
-            r = tau / 2 if push else rho * tau / 2
-            w = r / (1.0 - rho)
-        return w + self._window_wait()
+        """Queueing of a new demand request (open system): the latency less rtt, tau, overhead."""
+        return self.latency() - (self.rtt + self.tau + self.overhead)
 
     def latency(self, outstanding: float | None = None) -> float:
-        """Latency of a new demand request.
+        """Latency of a new demand request (``k_latency``).
 
+        rtt + tau + overhead + waiting; waiting (demand-first) is backlog·tau + tau/2 when demand
+        is queued, otherwise the non-preemptive priority (Cobham) mean R / (1 - rho_d), R = tau/2
+        while the push runs (rho_d·tau/2 otherwise); shared-fifo adds the push window ahead.
         With ``outstanding`` (vCPUs stalled right now) known and no fluid backlog, the wait uses
         the arrival theorem of a closed population instead of the open-system formula: of the S
         stalled vCPUs, a fraction w/L have their request still queued ahead, so
         w = c + S·tau·w / (b + w), c = residual + push window, b = rtt + tau + overhead.
         """
-        b = self.rtt + self.tau + self.overhead
-        if outstanding is None or self.backlog >= 1.0:
-            return b + self.wait()
-        push = self.push_active()
-        resid = self.tau / 2 if push else min(self.rho_d, RHO_MAX) * self.tau / 2
-        c = resid + self._window_wait()
-        k = outstanding * self.tau
-        q = b - c - k
-        w = (-q + math.sqrt(q * q + 4 * c * b)) / 2
-        return b + w
+        closed = outstanding is not None
+        return float(
+            k_latency(self._fs, self._ist, self._cf, self._ci, outstanding if closed else 0.0, closed)
+        )
 
     def _window_wait(self) -> float:
         if self.fifo_mode and self.push_active():
@@ -289,11 +581,13 @@ class FluidTransfer:
         """Per region: touch mass of the pages waiting in the push window (shared-fifo: they stay
         queued, so a fault on one waits for it instead of sending a request)."""
         out = np.zeros(self.nregions)
-        if not (self.fifo_mode and self.push_active()) or self._group >= len(self.groups):
+        g = int(self._ist[1])
+        if not (self.fifo_mode and self.push_active()) or g >= len(self.groups):
             return out
-        g = self._group
         sel = self._grp_idx[self._grp_start[g] : self._grp_start[g + 1]]
-        _window_mass(sel, self.missing, self._tpp, int(self.window), self._group_region[g], out)  # one region
+        _window_mass(
+            sel, self.missing, self._tpp, int(self.window), int(self._group_region[g]), out
+        )  # one region
         return out
 
     def split_faults(self, faults: np.ndarray) -> np.ndarray:
@@ -310,68 +604,93 @@ class FluidTransfer:
     def request(self, faults: np.ndarray, latency: float = 0.0) -> int:
         """Per region, touches of uncommitted pages now, each served in ``latency``; returns how
         many became new requests."""
-        mass = np.zeros(self.nregions)
-        new_total, prefetched = _request(
+        self._room()
+        new_total = _request_all(
             self._st,
             np.ascontiguousarray(faults, dtype=np.int64),
+            latency,
+            self._fs,
+            self._ist,
+            self._cnt,
+            self._cf,
+            self._ci,
             self._reg_start,
             self._reg_idx,
             self.missing,
             self._tpp,
-            int(self.prefetch),
-            mass,
+            self._pend_t,
+            self._pend_m,
+            self.pending_mass,
         )
-        self.missing_total -= new_total + prefetched
-        self.counters.prefetched += prefetched
-        pages = float(new_total + prefetched)
-        if new_total:
-            self._mm = None
-            self.pending_mass += mass
-            self.pending.append((self.now + latency - self.overhead, mass))
-            self.counters.requests += new_total
-            self.counters.demanded += new_total
-            self.backlog += pages
-            self._arrivals += pages
-        return new_total
+        self._mm = None
+        self._sync_counters()
+        return int(new_total)
+
+    def serve(self, faults: np.ndarray, latency: float, dt: float) -> None:
+        """A fluid step in one call: ``request(faults - split_faults(faults), latency)``, then
+        ``step(dt)`` (the same operations, compiled together)."""
+        self._room()
+        self._mm = None
+        done = k_serve(
+            self._st,
+            faults,
+            latency,
+            dt,
+            self._fs,
+            self._ist,
+            self._cnt,
+            self._cf,
+            self._ci,
+            self._region_of,
+            self._tpp,
+            self.shared,
+            self._reg_start,
+            self._reg_idx,
+            self._grp_start,
+            self._grp_idx,
+            self._group_region,
+            self.missing,
+            self._pend_t,
+            self._pend_m,
+            self.pending_mass,
+        )
+        self._sync_counters()
+        if done and self.completed_at is None:
+            # The last page left the source within this step; it lands rtt/2 later.
+            self._complete(self.now + self.rtt / 2)
+
+    def stepped(self, done: bool) -> None:
+        """After the compiled step (``lpmsim.guest.fluid_kernel.fluid_step``) changed the state."""
+        self._mm = None
+        self._sync_counters()
+        if done and self.completed_at is None:
+            # The last page left the source within this step; it lands rtt/2 later.
+            self._complete(self.now + self.rtt / 2)
 
     # -- the link -------------------------------------------------------------------------------
     def step(self, dt: float) -> None:
         """Serve the link for ``dt`` seconds."""
         self._mm = None
-        cap = dt / self.tau + self.carry
-        self.rho_d += (1 - math.exp(-dt / RHO_TAU_S)) * (self._arrivals * self.tau / dt - self.rho_d)
-        self._arrivals = 0.0
-        push = self.push_active()
-        if self.fifo_mode and push:
-            wnd = min(self.window, self.missing_total)
-            share = self.backlog / (self.backlog + wnd) if self.backlog > 0 else 0.0
-            served = min(self.backlog, cap * share)
-        else:
-            served = min(self.backlog, cap)
-        self.backlog -= served
-        if self.backlog < 1e-9:
-            self.backlog = 0.0
-        budget = cap - served
-        if push:
-            n = min(int(budget), self.missing_total)
-            self._push(n)
-            self.carry = budget - n if self.push_active() else 0.0
-        else:
-            self.carry = 0.0
-        self.now += dt
-        while self.pending and self.pending[0][0] <= self.now:
-            self.pending_mass -= self.pending.popleft()[1]
-        if not self.pending:
-            self.pending_mass[:] = 0.0
-        if self.completed_at is None and self.backlog == 0.0 and self.missing_total == 0:
+        done = _link(
+            self._st,
+            dt,
+            self._fs,
+            self._ist,
+            self._cnt,
+            self._cf,
+            self._ci,
+            self._grp_start,
+            self._grp_idx,
+            self.missing,
+            self._pend_t,
+            self._pend_m,
+            self.pending_mass,
+        )
+        self._sync_counters()
+        if done and self.completed_at is None:
             # The last page left the source within this step; it lands rtt/2 later.
             self._complete(self.now + self.rtt / 2)
 
     def _complete(self, at: float) -> None:
         self.completed_at = at
         self.completed.succeed(delay=max(0.0, at - self.completed.env.now))
-
-    def _push(self, n: int) -> None:
-        self._group, got = _push(self._st, int(n), self._group, self._grp_start, self._grp_idx, self.missing)
-        self.missing_total -= got
-        self.counters.pushed += got
