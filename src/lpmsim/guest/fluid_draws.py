@@ -157,7 +157,8 @@ def binomial(st: np.ndarray, n: int, p: float) -> int:
     flip = p > 0.5
     if flip:
         p = 1.0 - p
-    piece = int(CHUNK / p)
+    span = CHUNK / p  # trials per piece; compared as a float first (int() of a huge float
+    piece = n if span >= n else int(span)  # overflows in compiled code)
     if piece < 1:
         piece = 1
     x = 0

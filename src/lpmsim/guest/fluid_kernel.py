@@ -190,11 +190,10 @@ def guest_step(
         nf = 0
         el = ep_left[i]
         if el > 0 and free > 0.0:
-            m = int(free / lat)
+            fit = free / lat
+            m = el if fit >= el else int(fit)  # (a float compared first: no int() overflow)
             if m < 1:
                 m = 1
-            if m > el:
-                m = el
             el -= m
             ep_left[i] = el
             over = m * lat - free
