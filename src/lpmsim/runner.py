@@ -107,6 +107,8 @@ def simulate(scenario: Scenario, progress: Progress | None = None, trace: bool =
 
     # Run until the LPM flow is over and the transfer complete, plus kernel.tail_s (or a panic).
     stop = [limit]
+    if isinstance(guest, FluidGuest):
+        guest.horizon = stop  # its batched steps stop where the run does
 
     def _update_stop(_e: object) -> None:
         stop[0] = kernel.stop_time(limit, mig.completed_at)

@@ -215,3 +215,35 @@ def test_compiled_transfer_conserves_pages(p: dict[str, Any]) -> None:
         assert c.pushed + c.demanded + c.prefetched == start - tr.missing_total
         assert tr.backlog >= 0.0
         assert (np.asarray(tr.region_missing_mass()) >= 0).all()
+
+
+BATCH_SETTINGS = [
+    [*SMALL_OLTP, "sim.max_time_s=24.5"],
+    [  # reports, an injected bug's claim, RTAS calls of the mobility flow during post-copy
+        "sim.mode=fluid",
+        "platform.link_gbps=0.1",
+        "migration.resume_missing_fraction=0.5",
+        "mitigation.policy=annotate",
+        'bugs=[{kind="irqs_hard_off_spin", at_s=3}]',
+    ],
+]
+
+
+@pytest.mark.parametrize("overrides", BATCH_SETTINGS, ids=["small-oltp", "annotate-bug"])
+def test_batched_steps_change_nothing(monkeypatch: pytest.MonkeyPatch, overrides: list[str]) -> None:
+    """Steps run back to back in one compiled call (``FluidGuest.batch``) give the results of one
+    step per call: only the event count drops."""
+    from lpmsim.guest.fluid import FluidGuest
+
+    out = []
+    for batch in (True, False):
+        monkeypatch.setattr(FluidGuest, "batch", batch)
+        log: list[str] = []
+        s = run_scenario(load_scenario(preset="small", overrides=overrides), kernel_log=log)
+        s.pop("wall_s")
+        events = s["sim"].pop("events")
+        out.append((s, log, events))
+    (a, log_a, ev_a), (b, log_b, ev_b) = out
+    assert ev_a < ev_b
+    assert a == b
+    assert log_a == log_b

@@ -40,7 +40,7 @@ from lpmsim.engine.rng import RngStreams
 from lpmsim.guest.base import GuestBase
 from lpmsim.guest.cpustate import CpuStates, Ctx, Task
 from lpmsim.guest.fluid_draws import seed_state
-from lpmsim.guest.fluid_kernel import buffer_size, fluid_step
+from lpmsim.guest.fluid_kernel import BATCH_MAX, buffer_size, fluid_batch
 from lpmsim.guest.metrics import GuestMetrics
 from lpmsim.guest.rates import KERNEL_CONTEXTS, kernel_share, lock_hold_share, normalised
 from lpmsim.hypervisor.fluid import FluidTransfer
@@ -48,6 +48,11 @@ from lpmsim.hypervisor.layout import Layout
 
 
 class FluidGuest(GuestBase):
+    batch = True
+    """Steps run back to back in one compiled call while nothing else can happen
+    (``fluid_kernel.fluid_batch``); False: one step per call, as a check
+    (tests/guest/test_fluid_kernel.py): the same results."""
+
     skip_looks = True
     """End watches skip the looks that cannot change their answer (``_EndWatch``); False looks
     every time, as a check (tests/guest/test_fluid_speed.py): the results are the same."""
@@ -125,6 +130,13 @@ class FluidGuest(GuestBase):
             ]
         )
         self._frozen_share: np.ndarray | None = None
+        self.horizon: list[float] | None = None  # the run's stop time, kept by the runner
+        self._b_t = np.zeros(BATCH_MAX)  # a batch's per-step start, latency, faults, irqs-off
+        self._b_lat = np.zeros(BATCH_MAX)
+        self._b_nf = np.zeros(BATCH_MAX, dtype=np.int64)
+        self._b_irqs = np.zeros(BATCH_MAX)
+        self._b_faults = np.zeros(len(names), dtype=np.int64)  # per activity, over a batch
+
         self._st = seed_state(self.rng)  # the kernels' generator, seeded from guest/fluid
         self.lock_attempt_arr = np.array(self.lock_attempt, dtype=float)
         self._cdf = np.zeros(len(names) + len(w.locks))
@@ -298,12 +310,26 @@ class FluidGuest(GuestBase):
         max_dt = self.sc.sim.fluid_step_s
         min_dt = min(self.sc.sim.fluid_step_min_s, max_dt)
         while tr.completed_at is None:
-            self.steps += 1
             now = env.now
             if tr._ist[3] >= tr._pend_t.size:
                 tr._room()  # the pending ring is full
-            lay_from = now if m.window_start is None else max(now, m.window_start)
-            dt, lat, npub, nspin, irqs_max, nf, done = fluid_step(
+            # Steps run back to back in one compiled call until something else can happen: the
+            # next event, the next parked end-watch look, the run's horizon (``fluid_batch``).
+            until = env.peek()
+            if self._parked:
+                until = min(until, self._parked[0][0])
+            stop = self.horizon[0] if self.horizon is not None else math.inf
+            k, t_last, dt, npub, nspin, done = fluid_batch(
+                BATCH_MAX if self.batch else 1,
+                until,
+                stop,
+                -math.inf if m.window_start is None else m.window_start,
+                self._b_t,
+                self._b_lat,
+                self._b_nf,
+                self._b_irqs,
+                self._b_faults,
+                m.ctx_stall_s,
                 self._st,
                 tr._st,
                 now,
@@ -328,7 +354,6 @@ class FluidGuest(GuestBase):
                 self.nctx,
                 self.publish_min,
                 m._clock is not None,
-                lay_from,
                 self._n_act,
                 m.seg_stats,
                 m.seg_hist,
@@ -356,14 +381,14 @@ class FluidGuest(GuestBase):
                 tr._pend_m,
                 tr.pending_mass,
             )
+            self.steps += k
+            self._account_batch(k)
+            if k > 1:
+                # the last step's time: nothing happens before it (the batch's conditions)
+                self.next_step_at = t_last
+                yield env.timeout(t_last - now)
             tr.stepped(done)
-            if nf:
-                m.record_counted(nf, lat)
-                for a, k in enumerate(self._n_act.tolist()):
-                    if k:
-                        m.count_faults(self.ctx_value[a], k, lat)
-            if irqs_max > 0.0:
-                m._irqs_off(irqs_max)
+            lat = float(self._b_lat[k - 1])
             if npub:
                 long_stall = lat >= self.publish_min
                 pf, pi = self._pub_f, self._pub_i
@@ -383,6 +408,7 @@ class FluidGuest(GuestBase):
                     self._spin_f[0, :nspin],
                     self._spin_f[1, :nspin],
                 )
+            now = env.now
             m.window_end = now + dt
             step_ev = env.timeout(dt)
             self.next_step_at = now + dt
@@ -392,6 +418,27 @@ class FluidGuest(GuestBase):
         m.window_end = env.now
         for cpu in np.flatnonzero(self.published & ~self.in_rtas).tolist():
             self._unpublish(cpu)
+
+    def _account_batch(self, k: int) -> None:
+        """The metrics of ``k`` steps of a batch: per step its latency record and its longest
+        interrupts-off episode (at the step's time), per activity the faults."""
+        m = self.metrics
+        nf = self._b_nf[:k].tolist()
+        lats = self._b_lat[:k].tolist()
+        for j in range(k):
+            if nf[j]:
+                m.record_counted(nf[j], lats[j])
+                m.max_stall = max(m.max_stall, lats[j])
+        if k == 1:
+            if self._b_irqs[0] > 0.0:
+                m._irqs_off(float(self._b_irqs[0]))
+        else:
+            for j in np.flatnonzero(self._b_irqs[:k]).tolist():
+                m._irqs_off(float(self._b_irqs[j]), float(self._b_t[j]))
+        for a, n in enumerate(self._b_faults.tolist()):
+            if n:
+                cv = self.ctx_value[a]
+                m.ctx_faults[cv] += n  # (their stall: the kernel adds it to m.ctx_stall_s)
 
     def _spins(self, who: np.ndarray, locks: np.ndarray, wall: np.ndarray, at: np.ndarray) -> None:
         """vCPUs that wanted a lock while its holder was stalled: they spin until the release."""

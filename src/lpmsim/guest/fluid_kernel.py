@@ -48,6 +48,10 @@ its mean total·left/(1 + total·lat) is below 1 wherever the step is a third of
 the cap never binds in practice; it bounds the buffers, which a compiled loop must not grow)."""
 
 
+BATCH_MAX = 256
+"""The most fluid steps one compiled call runs back to back (``fluid_batch``)."""
+
+
 def buffer_size(n: int) -> int:
     """Entries of the publish and spin buffers for ``n`` vCPUs: every episode a step can start."""
     return n * (MAX_ROUNDS + TAIL_CAP) + 16
@@ -442,3 +446,152 @@ def fluid_step(
         pending_mass,
     )
     return dt, lat, npub, nspin, irqs_max, nf, done
+
+
+@jit
+def fluid_batch(
+    kmax: int,
+    until: float,
+    stop: float,
+    window_start: float,
+    t_buf: np.ndarray,
+    lat_buf: np.ndarray,
+    nf_buf: np.ndarray,
+    irqs_buf: np.ndarray,
+    act_faults: np.ndarray,
+    ctx_stall: np.ndarray,
+    st_g: np.ndarray,
+    st_t: np.ndarray,
+    now: float,
+    max_dt: float,
+    min_dt: float,
+    busy: np.ndarray,
+    stall_frac: np.ndarray,
+    ep_left: np.ndarray,
+    ep_act: np.ndarray,
+    claimed: np.ndarray,
+    blocktime: np.ndarray,
+    faults_v: np.ndarray,
+    until_v: np.ndarray,
+    rate: np.ndarray,
+    weights: np.ndarray,
+    f: np.ndarray,
+    lock_release: np.ndarray,
+    lock_attempt: np.ndarray,
+    act_f: np.ndarray,
+    cdf: np.ndarray,
+    split: np.ndarray,
+    nctx: int,
+    publish_min: float,
+    lay: bool,
+    n_act: np.ndarray,
+    seg: np.ndarray,
+    seg_hist: np.ndarray,
+    region_faults: np.ndarray,
+    faults_out: np.ndarray,
+    pub_f: np.ndarray,
+    pub_i: np.ndarray,
+    spin_f: np.ndarray,
+    spin_i: np.ndarray,
+    fs: np.ndarray,
+    ist: np.ndarray,
+    cnt: np.ndarray,
+    cf: np.ndarray,
+    ci: np.ndarray,
+    region_of: np.ndarray,
+    tpp: np.ndarray,
+    shared: np.ndarray,
+    reg_start: np.ndarray,
+    reg_idx: np.ndarray,
+    grp_start: np.ndarray,
+    grp_idx: np.ndarray,
+    group_region: np.ndarray,
+    missing: np.ndarray,
+    pend_t: np.ndarray,
+    pend_m: np.ndarray,
+    pending_mass: np.ndarray,
+) -> tuple[int, float, float, int, int, bool]:
+    """Consecutive fluid steps from ``now`` while nothing else can happen in between: the next
+    step starts before ``until`` (the next event of the simulation, or the next look of a parked
+    end watch) and at or before ``stop`` (the run's horizon), the step before it published no
+    episode and started no spin (the kernel model must see those at their step's time), the
+    transfer is not complete, and at most ``kmax`` steps (the buffers).  Each step is exactly
+    ``fluid_step``, at the time the previous one ends (``t + dt``, as the event core adds a
+    delay).  Per step: its start, latency, faults and longest interrupts-off episode into the
+    buffers; per activity the faults summed, their stall added to ``ctx_stall`` (per context row)
+    step by step.  Returns (steps, start and length of
+    the last step, episodes to publish and spins of the last step, whether the transfer is done)."""
+    for a in range(act_faults.size):
+        act_faults[a] = 0
+    k = 0
+    t = now
+    while True:
+        lay_from = t if t > window_start else window_start
+        dt, lat, npub, nspin, irqs_max, nf, done = fluid_step(
+            st_g,
+            st_t,
+            t,
+            max_dt,
+            min_dt,
+            busy,
+            stall_frac,
+            ep_left,
+            ep_act,
+            claimed,
+            blocktime,
+            faults_v,
+            until_v,
+            rate,
+            weights,
+            f,
+            lock_release,
+            lock_attempt,
+            act_f,
+            cdf,
+            split,
+            nctx,
+            publish_min,
+            lay,
+            lay_from,
+            n_act,
+            seg,
+            seg_hist,
+            region_faults,
+            faults_out,
+            pub_f,
+            pub_i,
+            spin_f,
+            spin_i,
+            fs,
+            ist,
+            cnt,
+            cf,
+            ci,
+            region_of,
+            tpp,
+            shared,
+            reg_start,
+            reg_idx,
+            grp_start,
+            grp_idx,
+            group_region,
+            missing,
+            pend_t,
+            pend_m,
+            pending_mass,
+        )
+        t_buf[k] = t
+        lat_buf[k] = lat
+        nf_buf[k] = nf
+        irqs_buf[k] = irqs_max
+        for a in range(act_faults.size):
+            if n_act[a] > 0:
+                act_faults[a] += n_act[a]
+                ctx_stall[int(act_f[4, a])] += n_act[a] * lat  # GuestMetrics.ctx_stall_s, in step order
+        k += 1
+        t_next = t + dt
+        if done or npub > 0 or nspin > 0 or k >= kmax or not t_next < until or t_next > stop:
+            return k, t, dt, npub, nspin, done
+        if ist[3] >= pend_t.size:
+            return k, t, dt, npub, nspin, done  # the pending ring is full: Python makes room
+        t = t_next

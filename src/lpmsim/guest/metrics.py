@@ -25,7 +25,9 @@ class GuestMetrics(FaultRecorder):
         self.max_irqs_off = 0.0
         self.max_spin = 0.0
         self.max_spinners = 0
-        self.ctx_stall: dict[str, float] = {c.value: 0.0 for c in Ctx}
+        # stall seconds per context (row = position in ``Ctx``; ``ctx_stall`` names them): one
+        # array that every writer adds to, in time order, the compiled fluid step included
+        self.ctx_stall_s = np.zeros(len(Ctx))
         self.ctx_faults: dict[str, int] = {c.value: 0 for c in Ctx}
         # Stalls of context segments (fluid: episodes), per context (row = position in ``Ctx``):
         # count, sum and maximum (``seg_stats``) and a histogram over ``hist_edges()``: running
@@ -43,6 +45,11 @@ class GuestMetrics(FaultRecorder):
         # (start, length) of each interrupts-off run that was the longest so far when recorded
         # (fluid mode): records come in time order, so the longest run inside the window is among them.
         self._irqs_off_runs: list[tuple[float, float]] = []
+
+    @property
+    def ctx_stall(self) -> dict[str, float]:
+        """Stall seconds per context (a copy: write to ``ctx_stall_s``)."""
+        return {c.value: float(v) for c, v in zip(Ctx, self.ctx_stall_s.tolist(), strict=True)}
 
     def records_start_now(self, clock: Callable[[], float]) -> None:
         """Records from now on are of intervals starting at ``clock()`` (the fluid mode's)."""
@@ -77,9 +84,10 @@ class GuestMetrics(FaultRecorder):
         no vCPU is blocked longer than the window (the overhang is charged to faults first)."""
         return np.maximum(self.blocktime - self._overhang_per_vcpu(), 0.0)
 
-    def _irqs_off(self, wall: float) -> None:
+    def _irqs_off(self, wall: float, at: float | None = None) -> None:
+        """An interrupts-off run of ``wall`` seconds starting now (or at ``at``)."""
         if self._clock is not None and wall >= self.max_irqs_off:
-            self._irqs_off_runs.append((self._clock(), wall))
+            self._irqs_off_runs.append((self._clock() if at is None else at, wall))
         self.max_irqs_off = max(self.max_irqs_off, wall)
 
     def max_irqs_off_in_window(self) -> float:
@@ -92,14 +100,14 @@ class GuestMetrics(FaultRecorder):
     def fault(self, vcpu: int, ctx: str, latency: float) -> None:
         self.record(vcpu, latency)
         self._lay_one(vcpu, latency)
-        self.ctx_stall[ctx] += latency
+        self.ctx_stall_s[self._row[ctx]] += latency
         self.ctx_faults[ctx] += 1
         self.max_stall = max(self.max_stall, latency)
 
     def count_faults(self, ctx: str, n: int, latency: float) -> None:
         """``n`` faults in context ``ctx`` at ``latency`` whose per-vCPU records the fluid step
         made itself (``record_counted``)."""
-        self.ctx_stall[ctx] += n * latency
+        self.ctx_stall_s[self._row[ctx]] += n * latency
         self.ctx_faults[ctx] += n
         self.max_stall = max(self.max_stall, latency)
 
@@ -109,7 +117,7 @@ class GuestMetrics(FaultRecorder):
             return
         self.record_many(per_vcpu, latency)
         self._lay(per_vcpu, per_vcpu * latency)
-        self.ctx_stall[ctx] += n * latency
+        self.ctx_stall_s[self._row[ctx]] += n * latency
         self.ctx_faults[ctx] += n
         self.max_stall = max(self.max_stall, latency)
 
