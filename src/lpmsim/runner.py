@@ -121,11 +121,13 @@ def simulate(scenario: Scenario, progress: Progress | None = None, trace: bool =
     mig.completed.add_callback(_update_stop)
     assert kernel.mobility is not None
     kernel.mobility.done.add_callback(_update_stop)
-    tick = 0
+    tick = 0  # work done: events, and the fluid steps a batch runs inside one event
+    fluid = guest if isinstance(guest, FluidGuest) else None
     while not kernel.model.dead and env.peek() <= stop[0]:
         env.step()
-        tick += 1
-        if progress is not None and tick % 256 == 0:
+        before = tick
+        tick = env.events_processed + (fluid.batched_steps if fluid is not None else 0)
+        if progress is not None and tick // 256 != before // 256:
             progress(env.now, _horizon(mig, kernel, stop[0], env.now))
     st.events = env.events_processed
     st.precopy = mig.precopy

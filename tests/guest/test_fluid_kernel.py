@@ -141,7 +141,9 @@ def _summary_in_subprocess(overrides: list[str], env_extra: dict[str, str]) -> d
         "print(json.dumps(s, sort_keys=True))\n"
     )
     env = {**os.environ, **env_extra}
-    out = subprocess.run([sys.executable, "-c", code, *overrides], env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *overrides], env=env, capture_output=True, text=True, check=True
+    )
     return dict(json.loads(out.stdout))
 
 

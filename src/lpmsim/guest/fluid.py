@@ -164,6 +164,7 @@ class FluidGuest(GuestBase):
         self.n_claimed = 0  # claimed_mask's count
         self._handover: dict[int, Callable[[], None]] = {}  # claimed while stalled: ready() at its end
         self.steps = 0  # time steps taken (benchmarks/run_bench.py)
+        self.batched_steps = 0  # of which run inside another's event (lpmsim.runner's progress)
         self.next_step_at = -math.inf  # time of the next step (the episode state changes only there)
         self._skipping: dict[int, dict[_EndWatch, None]] = {}  # per vCPU: its parked end watches
         # parked end watches: (next look, order parked, watch, its generation), a heap
@@ -382,6 +383,7 @@ class FluidGuest(GuestBase):
                 tr.pending_mass,
             )
             self.steps += k
+            self.batched_steps += k - 1  # steps that were not an event of their own
             self._account_batch(k)
             if k > 1:
                 # the last step's time: nothing happens before it (the batch's conditions)

@@ -54,7 +54,7 @@ def jit(fn: F) -> F:
     user; the first run compiles in a few seconds (docs/performance.md)."""
     if _njit is None:
         return fn
-    return _njit(cache=True, nogil=True)(fn)  # type: ignore[no-any-return]
+    return _njit(cache=True, nogil=True)(fn)
 
 
 _GAMMA = 0x9E3779B97F4A7C15
@@ -91,7 +91,7 @@ else:
     _S31 = np.uint64(31)
     _S11 = np.uint64(11)
 
-    @_njit(cache=True, nogil=True)  # type: ignore[untyped-decorator,misc]
+    @_njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
     def uniform(st: np.ndarray) -> float:
         """``_uniform_py`` in wrapping 64-bit arithmetic (the same numbers)."""
         x = st[0] + _G

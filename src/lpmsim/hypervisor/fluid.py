@@ -567,10 +567,9 @@ class FluidTransfer:
         stalled vCPUs, a fraction w/L have their request still queued ahead, so
         w = c + S·tau·w / (b + w), c = residual + push window, b = rtt + tau + overhead.
         """
-        closed = outstanding is not None
-        return float(
-            k_latency(self._fs, self._ist, self._cf, self._ci, outstanding if closed else 0.0, closed)
-        )
+        if outstanding is None:
+            return float(k_latency(self._fs, self._ist, self._cf, self._ci, 0.0, False))
+        return float(k_latency(self._fs, self._ist, self._cf, self._ci, outstanding, True))
 
     def _window_wait(self) -> float:
         if self.fifo_mode and self.push_active():
