@@ -444,6 +444,7 @@ def fluid_step(
         pend_t,
         pend_m,
         pending_mass,
+        mm,  # unchanged since the step's start: the vCPUs do not touch the transfer's state
     )
     return dt, lat, npub, nspin, irqs_max, nf, done
 

@@ -332,9 +332,11 @@ def k_serve(
     pend_t: np.ndarray,
     pend_m: np.ndarray,
     pending_mass: np.ndarray,
+    mm: np.ndarray,
 ) -> bool:
     """A fluid step's transfer in one call: ``split_faults``, ``request`` of the rest at ``lat``,
-    then ``step(dt)``.  Returns whether the last page left the source."""
+    then ``step(dt)``; ``mm`` is ``region_missing_mass`` now.  Returns whether the last page left
+    the source."""
     any_fault = False
     for r in range(faults.size):
         if faults[r] > 0:
@@ -356,7 +358,6 @@ def k_serve(
             shared,
             queued,
         )
-        mm = k_missing_mass(region_of, missing, tpp, pending_mass, shared)
         waits = np.zeros(nreg, dtype=np.int64)
         _split(st, faults, queued, mm, waits)
         req = faults - waits
@@ -652,6 +653,7 @@ class FluidTransfer:
             self._pend_t,
             self._pend_m,
             self.pending_mass,
+            k_missing_mass(self._region_of, self.missing, self._tpp, self.pending_mass, self.shared),
         )
         self._sync_counters()
         if done and self.completed_at is None:
