@@ -23,6 +23,15 @@ A claimed vCPU (``GuestBase.claim``: an injected kernel bug runs there) takes no
 then on, is never published again and its state is left to the bug; one published stalled at the
 claim is handed over when its current episode ends (the fluid mode does not know where, inside
 the episode, its stall ends).
+
+How a step runs (docs/performance.md, "Round 3: the compiled fluid step"): the whole step — the
+step length and latency, the hazards, every vCPU in turn, the transfer's split, requests and
+link — is one compiled call (``fluid_kernel.fluid_step``, numba where installed, the same code as
+Python otherwise; draws by inversion from ``fluid_draws``), and steps run back to back in one call
+while nothing else can happen before the next one (``fluid_kernel.fluid_batch``: no event, no
+parked end-watch look, no episode to publish or spin, within the run's horizon), which gives the
+results of one call per step.  This process then publishes what the kernel model must see, at the
+time of the step that started it.
 """
 
 from __future__ import annotations

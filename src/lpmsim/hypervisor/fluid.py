@@ -18,6 +18,13 @@ Demand utilisation rho_d is an exponentially weighted estimate over ``RHO_TAU_S`
 from ``exact`` (documented in docs/model/transfer.md): pages inside a bucket are equally hot; a
 committed page's touch mass leaves the bucket when it is committed, not when it arrives; a fault
 on a page already committed is counted as a fault that waits, without a new request.
+
+The per-step work (``k_latency``, ``k_missing_mass``, ``k_serve``: split, request, serve the link,
+push) is compiled with numba where installed and runs as the same Python otherwise; its
+multinomial and binomial draws are inversions of uniforms from a generator seeded from the
+transfer's named stream (``lpmsim.guest.fluid_draws``).  The state those kernels change is kept in
+small arrays (``_fs``, ``_ist``, the pending ring ``_pend_t``/``_pend_m``); the attributes of the
+same names (``backlog``, ``missing_total``, ``rho_d``, ``now``, ``pending``) read them.
 """
 
 from __future__ import annotations
