@@ -48,8 +48,6 @@ from lpmsim.engine.core import Environment, Event
 from lpmsim.engine.rng import RngStreams
 from lpmsim.guest.base import GuestBase
 from lpmsim.guest.cpustate import CpuStates, Ctx, Task
-from lpmsim.guest.fluid_draws import seed_state
-from lpmsim.guest.fluid_kernel import BATCH_MAX, buffer_size, fluid_batch
 from lpmsim.guest.metrics import GuestMetrics
 from lpmsim.guest.rates import KERNEL_CONTEXTS, kernel_share, lock_hold_share, normalised
 from lpmsim.hypervisor.fluid import FluidTransfer
@@ -138,12 +136,16 @@ class FluidGuest(GuestBase):
                 [float(rows.index(c)) for c in ctxs],
             ]
         )
+        from lpmsim.guest import fluid_kernel
+        from lpmsim.guest.fluid_draws import seed_state
+
+        self._kern = fluid_kernel  # the compiled step (imported here: numba loads on first use)
         self._frozen_share: np.ndarray | None = None
         self.horizon: list[float] | None = None  # the run's stop time, kept by the runner
-        self._b_t = np.zeros(BATCH_MAX)  # a batch's per-step start, latency, faults, irqs-off
-        self._b_lat = np.zeros(BATCH_MAX)
-        self._b_nf = np.zeros(BATCH_MAX, dtype=np.int64)
-        self._b_irqs = np.zeros(BATCH_MAX)
+        self._b_t = np.zeros(fluid_kernel.BATCH_MAX)  # a batch's per-step start, latency, faults, irqs-off
+        self._b_lat = np.zeros(fluid_kernel.BATCH_MAX)
+        self._b_nf = np.zeros(fluid_kernel.BATCH_MAX, dtype=np.int64)
+        self._b_irqs = np.zeros(fluid_kernel.BATCH_MAX)
         self._b_faults = np.zeros(len(names), dtype=np.int64)  # per activity, over a batch
 
         self._st = seed_state(self.rng)  # the kernels' generator, seeded from guest/fluid
@@ -153,7 +155,7 @@ class FluidGuest(GuestBase):
         self._n_act = np.zeros(len(names), dtype=np.int64)
         self._region_faults = np.zeros(nreg)
         self._faults = np.zeros(nreg, dtype=np.int64)
-        cap = buffer_size(n)
+        cap = fluid_kernel.buffer_size(n)
         self._pub_f = np.zeros((2, cap))
         self._pub_i = np.zeros((2, cap), dtype=np.int64)
         self._spin_f = np.zeros((2, cap))
@@ -329,8 +331,8 @@ class FluidGuest(GuestBase):
             if self._parked:
                 until = min(until, self._parked[0][0])
             stop = self.horizon[0] if self.horizon is not None else math.inf
-            k, t_last, dt, npub, nspin, done = fluid_batch(
-                BATCH_MAX if self.batch else 1,
+            k, t_last, dt, npub, nspin, done = self._kern.fluid_batch(
+                self._kern.BATCH_MAX if self.batch else 1,
                 until,
                 stop,
                 -math.inf if m.window_start is None else m.window_start,

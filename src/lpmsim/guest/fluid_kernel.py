@@ -38,8 +38,11 @@ import math
 
 import numpy as np
 
+from lpmsim.guest import fluid_hist
 from lpmsim.guest.fluid_draws import categorical, exponential, jit, multinomial, poisson, uniform
-from lpmsim.hypervisor.fluid import k_latency, k_missing_mass, k_serve
+from lpmsim.guest.fluid_link import k_latency, k_missing_mass, k_serve
+
+hist_bin = jit(fluid_hist.hist_bin)  # the stall histogram's bin (GuestMetrics), compiled
 
 MAX_ROUNDS = 4
 TAIL_CAP = 64
@@ -55,27 +58,6 @@ BATCH_MAX = 256
 def buffer_size(n: int) -> int:
     """Entries of the publish and spin buffers for ``n`` vCPUs: every episode a step can start."""
     return n * (MAX_ROUNDS + TAIL_CAP) + 16
-
-
-HIST_PER_DECADE = 4
-HIST_LOW_EXP = -6  # the first bin's lower edge, 10^-6 s
-HIST_BINS = 40  # 10^-6 .. 10^4 s, 4 bins per decade; below and above clipped into the ends
-
-
-def hist_edges() -> np.ndarray:
-    """Edges of the episode-stall histogram (seconds; the ends are open)."""
-    return np.asarray(10.0 ** (HIST_LOW_EXP + np.arange(HIST_BINS + 1) / HIST_PER_DECADE))
-
-
-@jit
-def hist_bin(x: float) -> int:
-    """The histogram bin of a stall of ``x`` seconds (> 0)."""
-    b = math.floor((math.log10(x) - HIST_LOW_EXP) * HIST_PER_DECADE)
-    if b < 0:
-        return 0
-    if b >= HIST_BINS:
-        return HIST_BINS - 1
-    return b
 
 
 @jit

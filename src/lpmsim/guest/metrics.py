@@ -14,7 +14,7 @@ import numpy as np
 
 from lpmsim.guest.blocktime import FaultRecorder
 from lpmsim.guest.cpustate import Ctx
-from lpmsim.guest.fluid_kernel import HIST_BINS, hist_bin
+from lpmsim.guest.fluid_hist import HIST_BINS, hist_bin
 
 
 class GuestMetrics(FaultRecorder):
