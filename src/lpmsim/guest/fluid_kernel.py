@@ -363,7 +363,7 @@ def fluid_step(
     """A whole fluid step in one call (``FluidGuest._run``): the step length (a third of the
     open-system latency, within [min_dt, max_dt]), the latency of the step's faults (closed
     population: the vCPUs stalled on average over the step), the hazards (``step_setup``), the
-    vCPUs (``guest_step``), then the transfer (``lpmsim.hypervisor.fluid.k_serve``: split,
+    vCPUs (``guest_step``), then the transfer (``lpmsim.guest.fluid_link.k_serve``: split,
     request, serve the link).  Returns (dt, latency, episodes to publish, spins, the longest
     interrupts-off episode, faults, whether the last page left the source)."""
     lat0 = k_latency(fs, ist, cf, ci, 0.0, False)

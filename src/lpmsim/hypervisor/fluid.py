@@ -19,8 +19,8 @@ from ``exact`` (documented in docs/model/transfer.md): pages inside a bucket are
 committed page's touch mass leaves the bucket when it is committed, not when it arrives; a fault
 on a page already committed is counted as a fault that waits, without a new request.
 
-The per-step work (``k_latency``, ``k_missing_mass``, ``k_serve``: split, request, serve the link,
-push) is compiled with numba where installed and runs as the same Python otherwise; its
+The per-step work (``lpmsim.guest.fluid_link``: ``k_latency``, ``k_missing_mass``, ``k_serve``:
+split, request, serve the link, push; imported on first use) is compiled with numba where installed and runs as the same Python otherwise; its
 multinomial and binomial draws are inversions of uniforms from a generator seeded from the
 transfer's named stream (``lpmsim.guest.fluid_draws``).  The state those kernels change is kept in
 small arrays (``_fs``, ``_ist``, the pending ring ``_pend_t``/``_pend_m``); the attributes of the
