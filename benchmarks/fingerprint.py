@@ -6,7 +6,8 @@ Usage::
 
 Per scenario it prints the first 16 hex digits of SHA-256 of ``summary.json`` without ``wall_s``
 and ``sim.events`` (the event count may drop when a change saves events), plus the kernel log
-(``dmesg.log``'s lines). Run it before and after a change: equal lines mean equal results. The
+(``dmesg.log``'s lines). Run it before and after a change: equal lines mean equal results;
+``--check`` compares with ``EXPECTED``, the digests of the current code. The
 scenarios cover the fluid and the exact mode, the validation stress setting, an injected bug, a
 ``freeze-user`` and a ``steal-aware`` mitigation.
 """
@@ -60,6 +61,23 @@ SCENARIOS: dict[str, tuple[str, list[str]]] = {
 }
 
 
+EXPECTED: dict[str, str] = {
+    "stress": "e21304840a2fbaf7",
+    "stress-256-bug": "ad17afa7afb75f28",
+    "default": "d3565ad5d00c36a9",
+    "default-bug": "be41761f4a145116",
+    "small-exact": "3daa79d2a46f6473",
+    "small-oltp": "271d601b0166512b",
+    "small-oltp-hot": "1bb1877901928efa",
+    "small-freeze": "c437d2e6d3cb8579",
+    "small-steal": "ca4b0d4c66136667",
+    "small-fluid-freeze": "c26f72789adba72a",
+    "small-fluid-steal": "e518f3ec70c4ab35",
+}
+"""The digests of the current code (``--check`` compares): filled in docs/performance.md's
+"Round 3: the compiled fluid step", where they last changed and why."""
+
+
 def digest(name: str) -> tuple[str, str, float, int]:
     """Run one scenario; return its name, digest, CPU seconds and event count."""
     from lpmsim.config.loader import load_scenario
@@ -81,16 +99,21 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="", help="comma-separated scenario names (default: all)")
     ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--check", action="store_true", help="exit 1 when a digest differs from EXPECTED")
     args = ap.parse_args(argv)
     names = [n for n in args.only.split(",") if n] or list(SCENARIOS)
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
         print(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(SCENARIOS)}", file=sys.stderr)
         return 2
+    bad = False
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         for name, dig, cpu, events in pool.map(digest, names):
-            print(f"{name:20s} {dig}  cpu {cpu:7.2f} s  events {events}", flush=True)
-    return 0
+            want = EXPECTED.get(name)
+            mark = "" if want is None else ("  ok" if dig == want else f"  DIFFERS (expected {want})")
+            print(f"{name:20s} {dig}  cpu {cpu:7.2f} s  events {events}{mark}", flush=True)
+            bad = bad or (want is not None and dig != want)
+    return 1 if args.check and bad else 0
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ simulation included).  Figures per row:
 * ``post-copy vCPU-s / wall-s``: the same with ``migration.postcopy_s`` (resume to ``completed``):
   pre-copy rounds are drawn in closed form, so the total rate mostly measures the pre-copy length;
 * ``events``: events processed by the discrete-event core (``sim.events``), and ``events/s``:
-  events per wall second (in ``fluid`` mode the fluid steps are a small part of them: most are the
-  kernel model's timers and the ends of published episodes), ``steps/s`` the fluid steps
+  events per wall second (in ``fluid`` mode an event is a batch of fluid steps run back to back,
+  a kernel model's timer or the end of a published episode), ``steps/s`` the fluid steps
   (``guest`` time steps, counted by the fluid guest) per wall second.
 
 ``exact`` is skipped for presets with more than 2^25 pages (one byte of page state, 8 bytes of

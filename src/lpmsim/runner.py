@@ -123,6 +123,8 @@ def simulate(
 
     # Run until the LPM flow is over and the transfer complete, plus kernel.tail_s (or a panic).
     stop = [limit]
+    if isinstance(guest, FluidGuest):
+        guest.horizon = stop  # its batched steps stop where the run does
 
     def _update_stop(_e: object) -> None:
         stop[0] = kernel.stop_time(limit, mig.completed_at)
@@ -135,8 +137,9 @@ def simulate(
     mig.completed.add_callback(_update_stop)
     assert kernel.mobility is not None
     kernel.mobility.done.add_callback(_update_stop)
+    fluid = guest if isinstance(guest, FluidGuest) else None
     show = None if progress is None else (lambda: progress(env.now, _horizon(mig, kernel, stop[0], env.now)))
-    _run_events(env, kernel.model, stop, show, 256, tracer)
+    _run_events(env, kernel.model, stop, _per_work(show, 256, fluid), 1, tracer)
     st.events = env.events_processed
     st.precopy = mig.precopy
     st.link, st.fluid, st.counters = mig.link, mig.fluid, mig.counters
@@ -190,6 +193,25 @@ def _simulate_static(
     show = None if progress is None else (lambda: progress(env.now, limit))
     _run_events(env, kernel.model, [limit], show, 2048, tracer)
     st.events = env.events_processed
+
+
+def _per_work(
+    show: Callable[[], None] | None, every: int, fluid: FluidGuest | None
+) -> Callable[[], None] | None:
+    """``show`` after every ``every`` units of work, called once per event: the work is the events
+    and the fluid steps a batch runs inside one event (``FluidGuest.batched_steps``)."""
+    if show is None:
+        return None
+    seen = [0, 0]  # events, work buckets shown
+
+    def per_event() -> None:
+        seen[0] += 1
+        bucket = (seen[0] + (fluid.batched_steps if fluid is not None else 0)) // every
+        if bucket != seen[1]:
+            seen[1] = bucket
+            show()
+
+    return per_event
 
 
 def _run_events(

@@ -7,6 +7,8 @@ exact mode one fault at a time, the fluid mode a count of faults sharing one lat
 
 from __future__ import annotations
 
+from array import array
+
 import numpy as np
 
 
@@ -14,8 +16,9 @@ class FaultRecorder:
     def __init__(self, vcpus: int) -> None:
         self.blocktime = np.zeros(vcpus)
         self.faults = np.zeros(vcpus, dtype=np.int64)
-        self._lat: list[float] = []
-        self._weight: list[int] = []
+        # one (latency, count) per record: compact arrays (the fluid mode adds one per step)
+        self._lat = array("d")
+        self._weight = array("q")
 
     def record(self, vcpu: int, latency: float) -> None:
         self.blocktime[vcpu] += latency
@@ -32,6 +35,13 @@ class FaultRecorder:
         self.faults += per_vcpu
         self._lat.append(latency)
         self._weight.append(n)
+
+    def record_counted(self, n: int, latency: float) -> None:
+        """``n`` faults at ``latency`` whose per-vCPU ``blocktime`` and ``faults`` the caller has
+        already added (the compiled fluid step)."""
+        if n:
+            self._lat.append(latency)
+            self._weight.append(n)
 
     @property
     def count(self) -> int:

@@ -23,6 +23,15 @@ A claimed vCPU (``GuestBase.claim``: an injected kernel bug runs there) takes no
 then on, is never published again and its state is left to the bug; one published stalled at the
 claim is handed over when its current episode ends (the fluid mode does not know where, inside
 the episode, its stall ends).
+
+How a step runs (docs/performance.md, "Round 3: the compiled fluid step"): the whole step — the
+step length and latency, the hazards, every vCPU in turn, the transfer's split, requests and
+link — is one compiled call (``fluid_kernel.fluid_step``, numba where installed, the same code as
+Python otherwise; draws by inversion from ``fluid_draws``), and steps run back to back in one call
+while nothing else can happen before the next one (``fluid_kernel.fluid_batch``: no event, no
+parked end-watch look, no episode to publish or spin, within the run's horizon), which gives the
+results of one call per step.  This process then publishes what the kernel model must see, at the
+time of the step that started it.
 """
 
 from __future__ import annotations
@@ -44,10 +53,13 @@ from lpmsim.guest.rates import KERNEL_CONTEXTS, kernel_share, lock_hold_share, n
 from lpmsim.hypervisor.fluid import FluidTransfer
 from lpmsim.hypervisor.layout import Layout
 
-MAX_ROUNDS = 4
-
 
 class FluidGuest(GuestBase):
+    batch = True
+    """Steps run back to back in one compiled call while nothing else can happen
+    (``fluid_kernel.fluid_batch``); False: one step per call, as a check
+    (tests/guest/test_fluid_kernel.py): the same results."""
+
     skip_looks = True
     """End watches skip the looks that cannot change their answer (``_EndWatch``); False looks
     every time, as a check (tests/guest/test_fluid_speed.py): the results are the same."""
@@ -112,8 +124,42 @@ class FluidGuest(GuestBase):
             c.value in KERNEL_CONTEXTS[1:] or c == Ctx.IRQS_HARD_OFF or a >= self.nctx
             for a, c in enumerate(ctxs)
         ]
-        self._split: dict[int, np.ndarray] = {}  # _region_split's values for the missing mass _split_mm
-        self._split_mm: np.ndarray | None = None
+        # The compiled step's inputs (lpmsim.guest.fluid_kernel): per activity mean_k, phi_k (set
+        # each step), visible, interrupts-off, the context's row in GuestMetrics' segment tables.
+        rows = list(Ctx)
+        self._act_f = np.array(
+            [
+                mean,
+                np.zeros(len(names)),
+                [float(v) for v in self.visible],
+                [float(c in (Ctx.IRQS_SOFT_OFF, Ctx.IRQS_HARD_OFF)) for c in ctxs],
+                [float(rows.index(c)) for c in ctxs],
+            ]
+        )
+        from lpmsim.guest import fluid_kernel
+        from lpmsim.guest.fluid_draws import seed_state
+
+        self._kern = fluid_kernel  # the compiled step (imported here: numba loads on first use)
+        self._frozen_share: np.ndarray | None = None
+        self.horizon: list[float] | None = None  # the run's stop time, kept by the runner
+        self._b_t = np.zeros(fluid_kernel.BATCH_MAX)  # a batch's per-step start, latency, faults, irqs-off
+        self._b_lat = np.zeros(fluid_kernel.BATCH_MAX)
+        self._b_nf = np.zeros(fluid_kernel.BATCH_MAX, dtype=np.int64)
+        self._b_irqs = np.zeros(fluid_kernel.BATCH_MAX)
+        self._b_faults = np.zeros(len(names), dtype=np.int64)  # per activity, over a batch
+
+        self._st = seed_state(self.rng)  # the kernels' generator, seeded from guest/fluid
+        self.lock_attempt_arr = np.array(self.lock_attempt, dtype=float)
+        self._cdf = np.zeros(len(names) + len(w.locks))
+        self._split = np.zeros((len(names), nreg))
+        self._n_act = np.zeros(len(names), dtype=np.int64)
+        self._region_faults = np.zeros(nreg)
+        self._faults = np.zeros(nreg, dtype=np.int64)
+        cap = fluid_kernel.buffer_size(n)
+        self._pub_f = np.zeros((2, cap))
+        self._pub_i = np.zeros((2, cap), dtype=np.int64)
+        self._spin_f = np.zeros((2, cap))
+        self._spin_i = np.zeros((2, cap), dtype=np.int64)
         # Per-vCPU state.
         self.busy = np.zeros(n)  # seconds of the current episode still to go
         self.stall_frac = np.zeros(n)  # share of that episode spent stalled (not running, not spinning)
@@ -125,10 +171,11 @@ class FluidGuest(GuestBase):
         self.in_rtas = np.zeros(n, dtype=bool)  # inside an RTAS call: its own end restores the vCPU
         self.lock_release = np.full(len(w.locks), -np.inf)
         self.spinners = np.zeros(len(w.locks), dtype=np.int64)
-        self.claimed_mask = np.zeros(n, dtype=bool)
+        self.claimed_mask = np.zeros(n, dtype=np.int64)  # 1: claimed (an int for the compiled step)
         self.n_claimed = 0  # claimed_mask's count
         self._handover: dict[int, Callable[[], None]] = {}  # claimed while stalled: ready() at its end
         self.steps = 0  # time steps taken (benchmarks/run_bench.py)
+        self.batched_steps = 0  # of which run inside another's event (lpmsim.runner's progress)
         self.next_step_at = -math.inf  # time of the next step (the episode state changes only there)
         self._skipping: dict[int, dict[_EndWatch, None]] = {}  # per vCPU: its parked end watches
         # parked end watches: (next look, order parked, watch, its generation), a heap
@@ -259,238 +306,152 @@ class FluidGuest(GuestBase):
         heapq.heappush(self._parked, (w.target, self._parked_seq, w, gen))
 
     def _shares(self) -> np.ndarray:
-        s = self.share.copy()
-        if self.frozen:
-            s[self.idle_idx] += s[self.user_idx]
-            s[self.user_idx] = 0.0
-        return s
+        if self.frozen:  # frozen user time becomes idle time
+            if self._frozen_share is None:
+                s = self.share.copy()
+                s[self.idle_idx] += s[self.user_idx]
+                s[self.user_idx] = 0.0
+                self._frozen_share = s
+            return self._frozen_share
+        return self.share
 
     def _run(self) -> Generator[Event, Any, None]:
         tr = self.transfer
         assert tr is not None
-        env, rng, m = self.env, self.rng, self.metrics
-        n = self.busy.size
+        env, m = self.env, self.metrics
         max_dt = self.sc.sim.fluid_step_s
         min_dt = min(self.sc.sim.fluid_step_min_s, max_dt)
         while tr.completed_at is None:
-            self.steps += 1
-            dt = min(max_dt, max(tr.latency() / 3, min_dt))
-            used = np.minimum(self.busy, dt)
-            # vCPUs stalled on a fault, averaged over the step: the population a request queues behind.
-            lat = tr.latency(outstanding=float((used * self.stall_frac).sum() / dt))
-            mm = tr.region_missing_mass()
-            phi_k = self.rate * (self.weights @ mm)  # per activity, while in it
-            f = self._shares()
-            nact = f.size
-            # Episodes: a fault in an activity, or wanting a lock whose holder is stalled (a spin).
-            held = self.lock_release > env.now
-            hazard = np.concatenate((f * phi_k, np.where(held, self.lock_attempt, 0.0)))
-            total = float(hazard.sum())
-            free = dt - used
-            if self.n_claimed:
-                free[self.claimed_mask] = 0.0  # a bug runs there: no workload episodes
-            self.busy -= used
-            region_faults = np.zeros(mm.size)
-            self._continue_episodes(free, lat, mm, region_faults)
-            if total > 0:
-                p_act = hazard / total
-                # rng.choice(p_act.size, size, p=p_act), without its checks: the same cdf, the
-                # same uniforms, the same searchsorted (bit-identical draws)
-                cdf = p_act.cumsum()
-                cdf /= cdf[-1]
-                left = free.copy()
-                for rnd in range(MAX_ROUNDS + 1):
-                    act = np.flatnonzero(left > 0)
-                    if act.size == 0:
-                        break
-                    if rnd < MAX_ROUNDS:
-                        t1 = rng.exponential(1.0 / total, size=act.size)
-                        hit = t1 < left[act]
-                        left[act[~hit]] = 0.0
-                        who = act[hit]
-                        t1 = t1[hit]
-                    else:
-                        # Renewal tail: the expected number of further episodes in the time left.
-                        k_ep = rng.poisson(total * left[act] / (1.0 + total * lat))
-                        who = np.repeat(act, k_ep)
-                        t1 = np.zeros(who.size)
-                        left[act] = 0.0
-                    if who.size == 0:
-                        continue
-                    k = cdf.searchsorted(rng.random(who.size), side="right")
-                    at = env.now + used[who] + (free[who] - left[who]) + t1
-                    spin = k >= nact
-                    if not spin.any():
-                        self._faulting_round(who, k, t1, left, lat, phi_k, mm, region_faults)
-                        continue
-                    kk = np.minimum(k, nact - 1)
-                    c = np.where(spin, 0.0, rng.exponential(self.mean[kk]))
-                    extra = np.where(spin, 0, rng.poisson(c * phi_k[kk]))
-                    # This step takes the episode's first fault; the others follow one at a time.
-                    nf = np.where(spin, 0, 1)
-                    stall = nf * lat
-                    est = c + (1 + extra) * lat  # the episode's length if the latency stays
-                    lock_of = np.where(spin, k - nact, 0)
-                    if self.lock_release.size:
-                        wall = np.where(spin, np.maximum(self.lock_release[lock_of] - at, 0.0), c + stall)
-                    else:
-                        wall = c + stall
-                    rest = left[who] - t1 - wall
-                    over = rest < 0
-                    self.busy[who[over]] += -rest[over]
-                    self.stall_frac[who[over]] = np.where(
-                        wall[over] > 0, stall[over] / np.maximum(wall[over], 1e-300), 0.0
+            now = env.now
+            if tr._ist[3] >= tr._pend_t.size:
+                tr._room()  # the pending ring is full
+            # Steps run back to back in one compiled call until something else can happen: the
+            # next event, the next parked end-watch look, the run's horizon (``fluid_batch``).
+            until = env.peek()
+            if self._parked:
+                until = min(until, self._parked[0][0])
+            stop = self.horizon[0] if self.horizon is not None else math.inf
+            k, t_last, dt, npub, nspin, done = self._kern.fluid_batch(
+                self._kern.BATCH_MAX if self.batch else 1,
+                until,
+                stop,
+                -math.inf if m.window_start is None else m.window_start,
+                self._b_t,
+                self._b_lat,
+                self._b_nf,
+                self._b_irqs,
+                self._b_faults,
+                m.ctx_stall_s,
+                self._st,
+                tr._st,
+                now,
+                max_dt,
+                min_dt,
+                self.busy,
+                self.stall_frac,
+                self.ep_left,
+                self.ep_act,
+                self.claimed_mask,
+                m.blocktime,
+                m.faults,
+                m._until,
+                self.rate,
+                self.weights,
+                self._shares(),
+                self.lock_release,
+                self.lock_attempt_arr,
+                self._act_f,
+                self._cdf,
+                self._split,
+                self.nctx,
+                self.publish_min,
+                m._clock is not None,
+                self._n_act,
+                m.seg_stats,
+                m.seg_hist,
+                self._region_faults,
+                self._faults,
+                self._pub_f,
+                self._pub_i,
+                self._spin_f,
+                self._spin_i,
+                tr._fs,
+                tr._ist,
+                tr._cnt,
+                tr._cf,
+                tr._ci,
+                tr._region_of,
+                tr._tpp,
+                tr.shared,
+                tr._reg_start,
+                tr._reg_idx,
+                tr._grp_start,
+                tr._grp_idx,
+                tr._group_region,
+                tr.missing,
+                tr._pend_t,
+                tr._pend_m,
+                tr.pending_mass,
+            )
+            self.steps += k
+            self.batched_steps += k - 1  # steps that were not an event of their own
+            self._account_batch(k)
+            if k > 1:
+                # the last step's time: nothing happens before it (the batch's conditions)
+                self.next_step_at = t_last
+                yield env.timeout(t_last - now)
+            tr.stepped(done)
+            lat = float(self._b_lat[k - 1])
+            if npub:
+                long_stall = lat >= self.publish_min
+                pf, pi = self._pub_f, self._pub_i
+                for j in range(npub):
+                    self._publish(
+                        int(pi[0, j]),
+                        self.ctx[int(pi[1, j])],
+                        long_stall,
+                        None,
+                        float(pf[0, j]),
+                        float(pf[1, j]),
                     )
-                    left[who] = np.maximum(rest, 0.0)
-                    f_sel = ~spin
-                    if f_sel.any():
-                        more = f_sel & (extra > 0)
-                        self.ep_left[who[more]] += extra[more]
-                        self.ep_act[who[more]] = k[more]
-                        left[who[more]] = 0.0  # busy with its episode until the next step
-                        self._account(
-                            who[f_sel],
-                            k[f_sel],
-                            nf[f_sel],
-                            c[f_sel],
-                            ((1 + extra) * lat)[f_sel],
-                            est[f_sel],
-                            lat,
-                            mm,
-                            region_faults,
-                        )
-                    if spin.any():
-                        self._spins(who[spin], lock_of[spin], wall[spin], at[spin])
-            total_f = float(region_faults.sum())
-            if total_f > 0:
-                count = int(total_f) + int(rng.random() < total_f - int(total_f))
-                faults = rng.multinomial(count, region_faults / total_f)
-            else:
-                faults = np.zeros(mm.size, dtype=np.int64)
-            waits = tr.split_faults(faults)
-            tr.request(faults - waits, lat)
-            tr.step(dt)
-            m.window_end = env.now + dt
+            if nspin:
+                self._spins(
+                    self._spin_i[0, :nspin],
+                    self._spin_i[1, :nspin],
+                    self._spin_f[0, :nspin],
+                    self._spin_f[1, :nspin],
+                )
+            now = env.now
+            m.window_end = now + dt
             step_ev = env.timeout(dt)
-            self.next_step_at = env.now + dt
+            self.next_step_at = now + dt
             if self._parked:
                 self._run_parked()
             yield step_ev
         m.window_end = env.now
         for cpu in np.flatnonzero(self.published & ~self.in_rtas).tolist():
             self._unpublish(cpu)
-        _ = n
 
-    def _faulting_round(
-        self,
-        who: np.ndarray,
-        k: np.ndarray,
-        t1: np.ndarray,
-        left: np.ndarray,
-        lat: float,
-        phi_k: np.ndarray,
-        mm: np.ndarray,
-        region_faults: np.ndarray,
-    ) -> None:
-        """A round of episodes of which none is a spin (the common case): the general round's
-        arithmetic with its spin branches left out (the same draws, the same values)."""
-        c = self.rng.exponential(self.mean[k])
-        extra = self.rng.poisson(c * phi_k[k])
-        tail = (1 + extra) * lat
-        est = c + tail  # the episode's length if the latency stays
-        wall = c + lat  # this step takes the episode's first fault; the others follow one at a time
-        rest = left[who] - t1 - wall
-        over = rest < 0
-        wo = who[over]
-        self.busy[wo] += -rest[over]
-        w_over = wall[over]
-        self.stall_frac[wo] = np.where(w_over > 0, lat / np.maximum(w_over, 1e-300), 0.0)
-        left[who] = np.maximum(rest, 0.0)
-        more = extra > 0
-        wm = who[more]
-        self.ep_left[wm] += extra[more]
-        self.ep_act[wm] = k[more]
-        left[wm] = 0.0  # busy with its episode until the next step
-        self._account(who, k, None, c, tail, est, lat, mm, region_faults)
-
-    def _continue_episodes(
-        self, free: np.ndarray, lat: float, mm: np.ndarray, region_faults: np.ndarray
-    ) -> None:
-        """vCPUs inside an episode take its next faults, as many as fit in their free time (at least
-        one), each at the current latency: a vCPU never has two requests outstanding."""
-        who = np.flatnonzero((self.ep_left > 0) & (free > 0))
-        if who.size == 0:
-            return
-        n = np.minimum(self.ep_left[who], np.maximum(1, (free[who] / lat).astype(np.int64)))
-        self.ep_left[who] -= n
-        stall = n * lat
-        over = stall - free[who]
-        self.busy[who] += np.maximum(over, 0.0)
-        self.stall_frac[who] = 1.0
-        free[who] = np.maximum(-over, 0.0)
-        # Still inside the episode: no new one can start in this step.
-        free[who[self.ep_left[who] > 0]] = 0.0
-        acts = self.ep_act[who]
-        # the activities present, in increasing order (as np.unique gives them)
-        for a in np.flatnonzero(np.bincount(acts)).tolist():
-            sel = acts == a
-            per = np.bincount(who[sel], weights=n[sel], minlength=self.busy.size).astype(np.int64)
-            self.metrics.fault_many(per, self.ctx_value[a], lat)
-            region_faults += float(n[sel].sum()) * self._region_split(a, mm)
-
-    def _account(
-        self,
-        who: np.ndarray,
-        k: np.ndarray,
-        nf: np.ndarray | None,
-        c: np.ndarray,
-        stall: np.ndarray,
-        wall: np.ndarray,
-        lat: float,
-        mm: np.ndarray,
-        region_faults: np.ndarray,
-    ) -> None:
-        """Record a batch of episodes (vCPU ``who``, activity ``k``, ``nf`` faults (None: one each),
-        ``wall`` long)."""
+    def _account_batch(self, k: int) -> None:
+        """The metrics of ``k`` steps of a batch: per step its latency record and its longest
+        interrupts-off episode (at the step's time), per activity the faults."""
         m = self.metrics
-        now = self.env.now
-        n = self.busy.size
-        long_stall = lat >= self.publish_min
-        counts = np.bincount(k)
-        # the activities present, in increasing order (as np.unique gives them)
-        for a in np.flatnonzero(counts).tolist():
-            sel = k == a
-            ctx = self.ctx[a]
-            cv = self.ctx_value[a]
-            if nf is None:  # one fault each: the counts bincount(weights=ones) gives, as integers
-                pa = np.bincount(who[sel], minlength=n)
-            else:
-                pa = np.bincount(who[sel], weights=nf[sel], minlength=n).astype(np.int64)
-            m.fault_many(pa, cv, lat)
-            m.segments(cv, stall[sel], wall[sel])
-            split = self._region_split(a, mm)
-            region_faults += float(counts[a]) * split
-            if a >= self.nctx:
-                lock = a - self.nctx
-                self.lock_release[lock] = max(self.lock_release[lock], now + float(wall[sel].max()))
-            visible = self.visible[a]
-            if visible or long_stall:
-                for i in np.flatnonzero(sel & (wall >= self.publish_min)).tolist():
-                    self._publish(
-                        int(who[i]), ctx, long_stall, None, now + float(wall[i]), float(stall[i] / wall[i])
-                    )
-
-    def _region_split(self, a: int, mm: np.ndarray) -> np.ndarray:
-        if mm is not self._split_mm:  # a new missing mass (the transfer's, fixed within a step)
-            self._split_mm = mm
-            self._split.clear()
-        out = self._split.get(a)
-        if out is None:
-            w = self.weights[a] * mm
-            s = w.sum()
-            out = w / s if s > 0 else w
-            self._split[a] = out
-        return out
+        nf = self._b_nf[:k].tolist()
+        lats = self._b_lat[:k].tolist()
+        for j in range(k):
+            if nf[j]:
+                m.record_counted(nf[j], lats[j])
+                m.max_stall = max(m.max_stall, lats[j])
+        if k == 1:
+            if self._b_irqs[0] > 0.0:
+                m._irqs_off(float(self._b_irqs[0]))
+        else:
+            for j in np.flatnonzero(self._b_irqs[:k]).tolist():
+                m._irqs_off(float(self._b_irqs[j]), float(self._b_t[j]))
+        for a, n in enumerate(self._b_faults.tolist()):
+            if n:
+                cv = self.ctx_value[a]
+                m.ctx_faults[cv] += n  # (their stall: the kernel adds it to m.ctx_stall_s)
 
     def _spins(self, who: np.ndarray, locks: np.ndarray, wall: np.ndarray, at: np.ndarray) -> None:
         """vCPUs that wanted a lock while its holder was stalled: they spin until the release."""

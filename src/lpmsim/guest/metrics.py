@@ -14,6 +14,7 @@ import numpy as np
 
 from lpmsim.guest.blocktime import FaultRecorder
 from lpmsim.guest.cpustate import Ctx
+from lpmsim.guest.fluid_hist import HIST_BINS, hist_bin
 
 
 class GuestMetrics(FaultRecorder):
@@ -24,9 +25,16 @@ class GuestMetrics(FaultRecorder):
         self.max_irqs_off = 0.0
         self.max_spin = 0.0
         self.max_spinners = 0
-        self.ctx_stall: dict[str, float] = {c.value: 0.0 for c in Ctx}
+        # stall seconds per context (row = position in ``Ctx``; ``ctx_stall`` names them): one
+        # array that every writer adds to, in time order, the compiled fluid step included
+        self.ctx_stall_s = np.zeros(len(Ctx))
         self.ctx_faults: dict[str, int] = {c.value: 0 for c in Ctx}
-        self._segment_stalls: dict[str, list[np.ndarray]] = {c.value: [] for c in Ctx}
+        # Stalls of context segments (fluid: episodes), per context (row = position in ``Ctx``):
+        # count, sum and maximum (``seg_stats``) and a histogram over ``hist_edges()``: running
+        # sums, so that memory does not grow with the run (the fluid step updates them in place).
+        self.seg_stats = np.zeros((len(Ctx), 3))
+        self.seg_hist = np.zeros((len(Ctx), HIST_BINS), dtype=np.int64)
+        self._row = {c.value: i for i, c in enumerate(Ctx)}
         self.window_start: float | None = None
         self.window_end: float | None = None
         # Fluid mode records a stall or spin when it starts, whole, even if it outlasts the run:
@@ -38,6 +46,11 @@ class GuestMetrics(FaultRecorder):
         # (fluid mode): records come in time order, so the longest run inside the window is among them.
         self._irqs_off_runs: list[tuple[float, float]] = []
 
+    @property
+    def ctx_stall(self) -> dict[str, float]:
+        """Stall seconds per context (a copy: write to ``ctx_stall_s``)."""
+        return {c.value: float(v) for c, v in zip(Ctx, self.ctx_stall_s.tolist(), strict=True)}
+
     def records_start_now(self, clock: Callable[[], float]) -> None:
         """Records from now on are of intervals starting at ``clock()`` (the fluid mode's)."""
         self._clock = clock
@@ -47,7 +60,7 @@ class GuestMetrics(FaultRecorder):
             return
         now = self._clock()
         start = np.maximum(self._until, now if self.window_start is None else max(now, self.window_start))
-        self._until = np.where(per_vcpu > 0, start + seconds, self._until)
+        self._until[:] = np.where(per_vcpu > 0, start + seconds, self._until)  # in place: the step writes it
 
     def _lay_one(self, vcpu: int, seconds: float) -> None:
         if self._clock is None:
@@ -71,9 +84,10 @@ class GuestMetrics(FaultRecorder):
         no vCPU is blocked longer than the window (the overhang is charged to faults first)."""
         return np.maximum(self.blocktime - self._overhang_per_vcpu(), 0.0)
 
-    def _irqs_off(self, wall: float) -> None:
+    def _irqs_off(self, wall: float, at: float | None = None) -> None:
+        """An interrupts-off run of ``wall`` seconds starting now (or at ``at``)."""
         if self._clock is not None and wall >= self.max_irqs_off:
-            self._irqs_off_runs.append((self._clock(), wall))
+            self._irqs_off_runs.append((self._clock() if at is None else at, wall))
         self.max_irqs_off = max(self.max_irqs_off, wall)
 
     def max_irqs_off_in_window(self) -> float:
@@ -86,8 +100,15 @@ class GuestMetrics(FaultRecorder):
     def fault(self, vcpu: int, ctx: str, latency: float) -> None:
         self.record(vcpu, latency)
         self._lay_one(vcpu, latency)
-        self.ctx_stall[ctx] += latency
+        self.ctx_stall_s[self._row[ctx]] += latency
         self.ctx_faults[ctx] += 1
+        self.max_stall = max(self.max_stall, latency)
+
+    def count_faults(self, ctx: str, n: int, latency: float) -> None:
+        """``n`` faults in context ``ctx`` at ``latency`` whose per-vCPU records the fluid step
+        made itself (``record_counted``)."""
+        self.ctx_stall_s[self._row[ctx]] += n * latency
+        self.ctx_faults[ctx] += n
         self.max_stall = max(self.max_stall, latency)
 
     def fault_many(self, per_vcpu: np.ndarray, ctx: str, latency: float) -> None:
@@ -96,29 +117,38 @@ class GuestMetrics(FaultRecorder):
             return
         self.record_many(per_vcpu, latency)
         self._lay(per_vcpu, per_vcpu * latency)
-        self.ctx_stall[ctx] += n * latency
+        self.ctx_stall_s[self._row[ctx]] += n * latency
         self.ctx_faults[ctx] += n
         self.max_stall = max(self.max_stall, latency)
+
+    def _stall(self, ctx: str, stall: float) -> None:
+        row = self._row[ctx]
+        st = self.seg_stats[row]
+        st[0] += 1.0
+        st[1] += stall
+        st[2] = max(st[2], stall)
+        self.seg_hist[row, hist_bin(stall)] += 1
 
     def segment(self, ctx: str, stall: float, wall: float) -> None:
         """A context segment ended after ``wall`` seconds, ``stall`` of them stalled."""
         if stall > 0:
-            self._segment_stalls[ctx].append(np.array([stall]))
+            self._stall(ctx, stall)
         if ctx in (Ctx.IRQS_SOFT_OFF, Ctx.IRQS_HARD_OFF):
             self._irqs_off(wall)
 
     def segments(self, ctx: str, stall: np.ndarray, wall: np.ndarray) -> None:
-        """A batch of segments (fluid mode's episodes)."""
-        st = stall[stall > 0]
-        if st.size:
-            self._segment_stalls[ctx].append(st)
+        """A batch of segments."""
+        for x in stall[stall > 0].tolist():
+            self._stall(ctx, x)
         if ctx in (Ctx.IRQS_SOFT_OFF, Ctx.IRQS_HARD_OFF) and wall.size:
             self._irqs_off(float(wall.max()))
 
-    def segment_stalls(self, ctx: str) -> np.ndarray:
-        """Stall time of every segment of context ``ctx`` that stalled at all."""
-        parts = self._segment_stalls[ctx]
-        return np.concatenate(parts) if parts else np.zeros(0)
+    def segment_stall_stats(self, ctx: str) -> tuple[int, float, float, np.ndarray]:
+        """Segments of context ``ctx`` that stalled at all: how many, their total and longest
+        stall, and their histogram over ``hist_edges()`` (the ends open)."""
+        row = self._row[ctx]
+        n, tot, mx = self.seg_stats[row].tolist()
+        return int(n), tot, mx, self.seg_hist[row].copy()
 
     def spun(self, vcpu: int, seconds: float) -> None:
         self.spin[vcpu] += seconds

@@ -18,12 +18,16 @@ Demand utilisation rho_d is an exponentially weighted estimate over ``RHO_TAU_S`
 from ``exact`` (documented in docs/model/transfer.md): pages inside a bucket are equally hot; a
 committed page's touch mass leaves the bucket when it is committed, not when it arrives; a fault
 on a page already committed is counted as a fault that waits, without a new request.
+
+The per-step work (``lpmsim.guest.fluid_link``: ``k_latency``, ``k_missing_mass``, ``k_serve``:
+split, request, serve the link, push; imported on first use) is compiled with numba where installed and runs as the same Python otherwise; its
+multinomial and binomial draws are inversions of uniforms from a generator seeded from the
+transfer's named stream (``lpmsim.guest.fluid_draws``).  The state those kernels change is kept in
+small arrays (``_fs``, ``_ist``, the pending ring ``_pend_t``/``_pend_m``); the attributes of the
+same names (``backlog``, ``missing_total``, ``rho_d``, ``now``, ``pending``) read them.
 """
 
 from __future__ import annotations
-
-import math
-from collections import deque
 
 import numpy as np
 
@@ -36,24 +40,19 @@ RHO_TAU_S = 0.05
 RHO_MAX = 0.98
 
 
-def _take_proportional(avail: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Take n items from bins with ``avail`` items each, proportionally (multinomial, then capped)."""
-    take = np.zeros_like(avail)
-    left = min(int(n), int(avail.sum()))
-    while left > 0:
-        room = avail - take
-        tot = room.sum()
-        if tot <= 0:
-            break
-        draw = rng.multinomial(left, room / tot)
-        draw = np.minimum(draw, room)
-        take += draw
-        left -= int(draw.sum())
-    return take
+def _csr(groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    start = np.zeros(len(groups) + 1, dtype=np.int64)
+    start[1:] = np.cumsum([g.size for g in groups])
+    idx = np.concatenate(groups).astype(np.int64) if groups else np.zeros(0, dtype=np.int64)
+    return start, idx
 
 
 class FluidTransfer:
-    """Post-copy state of the fluid mode."""
+    """Post-copy state of the fluid mode.
+
+    The state the kernels change lives in small arrays (``_fs``: backlog, rho_d, carry, now,
+    arrivals; ``_ist``: missing total, push group, pending ring head and count); the attributes of
+    the same names read and write them."""
 
     def __init__(
         self,
@@ -66,10 +65,18 @@ class FluidTransfer:
         shared: np.ndarray | None = None,
     ) -> None:
         pf = scenario.platform
+        from lpmsim.guest import fluid_link
+        from lpmsim.guest.fluid_draws import seed_state
+
+        self._k = fluid_link  # the compiled kernels (imported here: numba loads on first use)
         self.rng = rng
+        self._st = seed_state(rng)  # the kernels' generator, seeded from the named stream
         self.buckets = buckets
         self.tpp = buckets.touch_per_page
         self.missing = missing.astype(np.int64).copy()
+        self._fs = np.zeros(5)
+        self._ist = np.zeros(4, dtype=np.int64)
+        self._cnt = np.zeros(3, dtype=np.int64)  # requests, prefetched, pushed not yet in counters
         self.missing_total = int(self.missing.sum())  # kept in step with ``missing``
         self.tau = scenario.page_time_s
         self.rtt = pf.rtt_us * 1e-6
@@ -78,79 +85,142 @@ class FluidTransfer:
         self.fifo_mode = pf.discipline == "shared-fifo"
         self.prefetch = pf.prefetch_pages
         self.push_enabled = pf.background_push
-        self.backlog = 0.0
-        # Touch mass (per region) of requested pages that have not arrived yet, released when they land.
+        self._cf = np.array([self.tau, self.overhead, self.rtt])
+        self._ci = np.array([self.window, self.fifo_mode, self.push_enabled, self.prefetch], dtype=np.int64)
+        # Touch mass (per region) of requested pages that have not arrived yet, released when they
+        # land: a ring buffer of (landing time, mass per region), in time order.
         self.nregions = int(buckets.region.max()) + 1 if buckets.region.size else 0
-        self.pending: deque[tuple[float, np.ndarray]] = deque()
+        self._pend_t = np.zeros(64)
+        self._pend_m = np.zeros((64, self.nregions))
         self.pending_mass = np.zeros(self.nregions)
         # Per-CPU regions: a requested page is touched only by the vCPU that asked for it, which is
         # stalled until it lands, so it is invisible to every other vCPU.
         self.shared = np.ones(self.nregions, dtype=bool) if shared is None else np.asarray(shared, dtype=bool)
-        self.rho_d = 0.0
-        self.carry = 0.0
         self.counters = LinkCounters()
         self.completed_at: float | None = None
         self.completed: Event = (env or Environment(start_s)).event()
         self.now = start_s
         self.region_of = buckets.region
-        # each region's buckets, and the per-region missing touch mass while nothing changed (the
-        # guest asks for it twice a step; ``missing`` and ``pending_mass`` change only in
-        # ``request`` and ``step``, which drop it)
+        # each region's buckets, and the per-region missing touch mass while nothing changed
+        # (``missing`` and ``pending_mass`` change only in ``request`` and ``step``, which drop it)
         self._region_sel = [np.flatnonzero(self.region_of == r) for r in range(self.nregions)]
+        self._reg_start, self._reg_idx = _csr(self._region_sel)
+        self._region_of = np.ascontiguousarray(self.region_of, dtype=np.int64)
+        self._tpp = np.ascontiguousarray(self.tpp, dtype=np.float64)
         self._mm: np.ndarray | None = None
-        self._arrivals = 0.0
         # Push groups, in push order: a whole region (pages scattered, so the push drains its
         # buckets in proportion to what they miss) or a single bucket (hottest first).
         if pf.push_order == "address":
             self.groups = [np.flatnonzero(buckets.region == r) for r in np.unique(buckets.region)]
         else:
             self.groups = [np.array([b]) for b in np.argsort(-self.tpp, kind="stable")]
-        self._group = 0
-        self._group_region = [int(self.region_of[g[0]]) for g in self.groups]  # each group's region
+        self._grp_start, self._grp_idx = _csr(self.groups)
+        self._group_region = np.array([int(self.region_of[g[0]]) for g in self.groups], dtype=np.int64)
         if self.missing_total == 0:
             self._complete(start_s)
+
+    # -- the state the kernels keep in arrays ---------------------------------------------------
+    @property
+    def backlog(self) -> float:
+        """Demand pages queued at the link (a fluid queue)."""
+        return float(self._fs[0])
+
+    @backlog.setter
+    def backlog(self, v: float) -> None:
+        self._fs[0] = v
+
+    @property
+    def rho_d(self) -> float:
+        """Demand utilisation, exponentially weighted over ``RHO_TAU_S``."""
+        return float(self._fs[1])
+
+    @rho_d.setter
+    def rho_d(self, v: float) -> None:
+        self._fs[1] = v
+
+    @property
+    def carry(self) -> float:
+        return float(self._fs[2])
+
+    @property
+    def now(self) -> float:
+        return float(self._fs[3])
+
+    @now.setter
+    def now(self, v: float) -> None:
+        self._fs[3] = v
+
+    @property
+    def missing_total(self) -> int:
+        """Pages not yet committed to the link (``missing.sum()``)."""
+        return int(self._ist[0])
+
+    @missing_total.setter
+    def missing_total(self, v: int) -> None:
+        self._ist[0] = v
+
+    @property
+    def pending(self) -> list[tuple[float, np.ndarray]]:
+        """Requests on their way: (landing time, touch mass per region), in time order."""
+        cap = self._pend_t.size
+        h, c = int(self._ist[2]), int(self._ist[3])
+        return [(float(self._pend_t[(h + j) % cap]), self._pend_m[(h + j) % cap].copy()) for j in range(c)]
+
+    def _room(self) -> None:
+        """Room for one more pending batch (the ring doubles when full)."""
+        cap = self._pend_t.size
+        c = int(self._ist[3])
+        if c < cap:
+            return
+        order = (int(self._ist[2]) + np.arange(c)) % cap
+        t = np.zeros(2 * cap)
+        m = np.zeros((2 * cap, self.nregions))
+        t[:c] = self._pend_t[order]
+        m[:c] = self._pend_m[order]
+        self._pend_t, self._pend_m = t, m
+        self._ist[2] = 0
+
+    def _sync_counters(self) -> None:
+        c = self._cnt
+        req, pre, push = c.tolist()
+        if req or pre or push:
+            self.counters.requests += req
+            self.counters.demanded += req
+            self.counters.prefetched += pre
+            self.counters.pushed += push
+            c[:] = 0
 
     # -- what a touch sees ---------------------------------------------------------------------
     def region_missing_mass(self) -> np.ndarray:
         """Per region: probability that a touch hits a page not resident (uncommitted or requested)."""
         if self._mm is None:
-            own = np.bincount(self.region_of, weights=self.missing * self.tpp, minlength=self.nregions)
-            self._mm = np.minimum(np.maximum(own + self.pending_mass * self.shared, 0.0), 1.0)  # clip
+            self._mm = self._k.k_missing_mass(
+                self._region_of, self.missing, self._tpp, self.pending_mass, self.shared
+            )
             self._mm.flags.writeable = False
         return self._mm
 
     def push_active(self) -> bool:
-        return self.push_enabled and self.missing_total > 0
+        return self.push_enabled and self._ist[0] > 0
 
     def wait(self) -> float:
-        tau = self.tau
-        push = self.push_active()
-        if self.backlog >= 1.0:
-            w = self.backlog * tau + tau / 2
-        else:
-            rho = min(self.rho_d, RHO_MAX)
-            r = tau / 2 if push else rho * tau / 2
-            w = r / (1.0 - rho)
-        return w + self._window_wait()
+        """Queueing of a new demand request (open system): the latency less rtt, tau, overhead."""
+        return self.latency() - (self.rtt + self.tau + self.overhead)
 
     def latency(self, outstanding: float | None = None) -> float:
-        """Latency of a new demand request.
+        """Latency of a new demand request (``k_latency``).
 
+        rtt + tau + overhead + waiting; waiting (demand-first) is backlog·tau + tau/2 when demand
+        is queued, otherwise the non-preemptive priority (Cobham) mean R / (1 - rho_d), R = tau/2
+        while the push runs (rho_d·tau/2 otherwise); shared-fifo adds the push window ahead.
         With ``outstanding`` (vCPUs stalled right now) known and no fluid backlog, the wait uses
         the arrival theorem of a closed population instead of the open-system formula: of the S
         stalled vCPUs, a fraction w/L have their request still queued ahead, so
         w = c + S·tau·w / (b + w), c = residual + push window, b = rtt + tau + overhead.
         """
-        b = self.rtt + self.tau + self.overhead
-        if outstanding is None or self.backlog >= 1.0:
-            return b + self.wait()
-        push = self.push_active()
-        resid = self.tau / 2 if push else min(self.rho_d, RHO_MAX) * self.tau / 2
-        c = resid + self._window_wait()
-        k = outstanding * self.tau
-        q = b - c - k
-        w = (-q + math.sqrt(q * q + 4 * c * b)) / 2
-        return b + w
+        if outstanding is None:
+            return float(self._k.k_latency(self._fs, self._ist, self._cf, self._ci, 0.0, False))
+        return float(self._k.k_latency(self._fs, self._ist, self._cf, self._ci, outstanding, True))
 
     def _window_wait(self) -> float:
         if self.fifo_mode and self.push_active():
@@ -161,116 +231,117 @@ class FluidTransfer:
         """Per region: touch mass of the pages waiting in the push window (shared-fifo: they stay
         queued, so a fault on one waits for it instead of sending a request)."""
         out = np.zeros(self.nregions)
-        if not (self.fifo_mode and self.push_active()) or self._group >= len(self.groups):
+        g = int(self._ist[1])
+        if not (self.fifo_mode and self.push_active()) or g >= len(self.groups):
             return out
-        sel = self.groups[self._group]
-        miss = self.missing[sel]
-        cnt = int(miss.sum())
-        if cnt == 0:
-            return out
-        # a group lies in one region: np.add.at's sequential sum there is add.accumulate's last
-        out[self._group_region[self._group]] = np.add.accumulate(
-            min(self.window, cnt) * miss * self.tpp[sel] / cnt
-        )[-1]
+        sel = self._grp_idx[self._grp_start[g] : self._grp_start[g + 1]]
+        self._k._window_mass(
+            sel, self.missing, self._tpp, int(self.window), int(self._group_region[g]), out
+        )  # one region
         return out
 
     def split_faults(self, faults: np.ndarray) -> np.ndarray:
         """Per region, how many of ``faults`` hit a page already requested or in the push window."""
+        waits = np.zeros(faults.size, dtype=np.int64)
         if not faults.any():
-            return np.zeros_like(faults)
+            return waits
         queued = self.pending_mass * self.shared + self.window_mass()
-        if not (queued > 0).any():
-            return np.zeros_like(faults)
-        mm = self.region_missing_mass()
-        p = np.divide(queued, mm, out=np.zeros_like(mm), where=mm > 0)
-        return self.rng.binomial(faults, np.minimum(np.maximum(p, 0.0), 1.0))  # np.clip's values
+        self._k._split(
+            self._st, np.ascontiguousarray(faults, dtype=np.int64), queued, self.region_missing_mass(), waits
+        )
+        return waits
 
     def request(self, faults: np.ndarray, latency: float = 0.0) -> int:
         """Per region, touches of uncommitted pages now, each served in ``latency``; returns how
         many became new requests."""
-        new_total = 0
-        pages = 0.0
-        mass = np.zeros(self.nregions)
-        for r in np.flatnonzero(faults).tolist():
-            sel = self._region_sel[r]
-            w = self.missing[sel] * self.tpp[sel]
-            tot = w.sum()
-            if tot <= 0:
-                continue
-            draw = np.minimum(self.rng.multinomial(int(faults[r]), w / tot), self.missing[sel])
-            new = int(draw.sum())
-            if new == 0:
-                continue
-            self.missing[sel] -= draw
-            self.missing_total -= new
-            mass[r] += float((draw * self.tpp[sel]).sum())
-            new_total += new
-            pages += new
-            if self.prefetch:
-                extra = _take_proportional(self.missing[sel], self.prefetch * new, self.rng)
-                self.missing[sel] -= extra
-                self.missing_total -= int(extra.sum())
-                mass[r] += float((extra * self.tpp[sel]).sum())
-                self.counters.prefetched += int(extra.sum())
-                pages += float(extra.sum())
-        if new_total:
-            self._mm = None
-            self.pending_mass += mass
-            self.pending.append((self.now + latency - self.overhead, mass))
-            self.counters.requests += new_total
-            self.counters.demanded += new_total
-            self.backlog += pages
-            self._arrivals += pages
-        return new_total
+        self._room()
+        new_total = self._k._request_all(
+            self._st,
+            np.ascontiguousarray(faults, dtype=np.int64),
+            latency,
+            self._fs,
+            self._ist,
+            self._cnt,
+            self._cf,
+            self._ci,
+            self._reg_start,
+            self._reg_idx,
+            self.missing,
+            self._tpp,
+            self._pend_t,
+            self._pend_m,
+            self.pending_mass,
+        )
+        self._mm = None
+        self._sync_counters()
+        return int(new_total)
+
+    def serve(self, faults: np.ndarray, latency: float, dt: float) -> None:
+        """A fluid step in one call: ``request(faults - split_faults(faults), latency)``, then
+        ``step(dt)`` (the same operations, compiled together)."""
+        self._room()
+        self._mm = None
+        done = self._k.k_serve(
+            self._st,
+            faults,
+            latency,
+            dt,
+            self._fs,
+            self._ist,
+            self._cnt,
+            self._cf,
+            self._ci,
+            self._region_of,
+            self._tpp,
+            self.shared,
+            self._reg_start,
+            self._reg_idx,
+            self._grp_start,
+            self._grp_idx,
+            self._group_region,
+            self.missing,
+            self._pend_t,
+            self._pend_m,
+            self.pending_mass,
+            self._k.k_missing_mass(self._region_of, self.missing, self._tpp, self.pending_mass, self.shared),
+        )
+        self._sync_counters()
+        if done and self.completed_at is None:
+            # The last page left the source within this step; it lands rtt/2 later.
+            self._complete(self.now + self.rtt / 2)
+
+    def stepped(self, done: bool) -> None:
+        """After the compiled step (``lpmsim.guest.fluid_kernel.fluid_step``) changed the state."""
+        self._mm = None
+        self._sync_counters()
+        if done and self.completed_at is None:
+            # The last page left the source within this step; it lands rtt/2 later.
+            self._complete(self.now + self.rtt / 2)
 
     # -- the link -------------------------------------------------------------------------------
     def step(self, dt: float) -> None:
         """Serve the link for ``dt`` seconds."""
         self._mm = None
-        cap = dt / self.tau + self.carry
-        self.rho_d += (1 - math.exp(-dt / RHO_TAU_S)) * (self._arrivals * self.tau / dt - self.rho_d)
-        self._arrivals = 0.0
-        push = self.push_active()
-        if self.fifo_mode and push:
-            wnd = min(self.window, self.missing_total)
-            share = self.backlog / (self.backlog + wnd) if self.backlog > 0 else 0.0
-            served = min(self.backlog, cap * share)
-        else:
-            served = min(self.backlog, cap)
-        self.backlog -= served
-        if self.backlog < 1e-9:
-            self.backlog = 0.0
-        budget = cap - served
-        if push:
-            n = min(int(budget), self.missing_total)
-            self._push(n)
-            self.carry = budget - n if self.push_active() else 0.0
-        else:
-            self.carry = 0.0
-        self.now += dt
-        while self.pending and self.pending[0][0] <= self.now:
-            self.pending_mass -= self.pending.popleft()[1]
-        if not self.pending:
-            self.pending_mass[:] = 0.0
-        if self.completed_at is None and self.backlog == 0.0 and self.missing_total == 0:
+        done = self._k._link(
+            self._st,
+            dt,
+            self._fs,
+            self._ist,
+            self._cnt,
+            self._cf,
+            self._ci,
+            self._grp_start,
+            self._grp_idx,
+            self.missing,
+            self._pend_t,
+            self._pend_m,
+            self.pending_mass,
+        )
+        self._sync_counters()
+        if done and self.completed_at is None:
             # The last page left the source within this step; it lands rtt/2 later.
             self._complete(self.now + self.rtt / 2)
 
     def _complete(self, at: float) -> None:
         self.completed_at = at
         self.completed.succeed(delay=max(0.0, at - self.completed.env.now))
-
-    def _push(self, n: int) -> None:
-        left = n
-        while left > 0 and self._group < len(self.groups):
-            sel = self.groups[self._group]
-            avail = self.missing[sel]
-            if avail.sum() == 0:
-                self._group += 1
-                continue
-            take = _take_proportional(avail, left, self.rng)
-            self.missing[sel] -= take
-            self.missing_total -= int(take.sum())
-            got = int(take.sum())
-            left -= got
-            self.counters.pushed += got

@@ -1,0 +1,239 @@
+"""Random draws of the compiled fluid step: every distribution by inversion of a uniform.
+
+The fluid step (``lpmsim.guest.fluid_kernel``) and the fluid transfer's kernels
+(``lpmsim.hypervisor.fluid``) are compiled with numba (``@njit(cache=True)``) where it is
+installed, and run as plain Python where it is not (``HAVE_NUMBA``; ``LPMSIM_NUMBA=0`` forces it, as
+a check): the same functions, the same float operations in the same order.  So that both paths draw
+the same numbers, the draws come from a generator of their own, SplitMix64 (``uniform``: 64-bit
+integer arithmetic, wrapping in the compiled path and masked in Python, the same words), seeded
+from the named numpy stream of its user; numpy's ``Generator`` is not used inside a kernel
+(numba reimplements its distributions, and handing it to a compiled function costs ~8 µs per
+call).  Every distribution is its textbook inversion of uniforms with ``math.log``/``math.exp``
+(the C library's in both paths).  ``tests/guest/test_fluid_kernel.py`` checks that the two paths
+agree bit for bit, and that each draw has its distribution.
+
+* exponential(mean): ``-mean·log(1 - U)``;
+* Poisson(λ): sequential search of the cdf (Knuth, TAOCP vol. 2, 3.4.1), λ cut into pieces of at
+  most ``CHUNK`` (a sum of independent Poisson variables is Poisson), so that ``exp(-λ)`` never
+  underflows; cost O(λ);
+* binomial(n, p): sequential search of the cdf (Kachitvichyanukul & Schmeiser 1988, BINV), p
+  folded to at most 1/2, n cut into pieces whose mean is at most ``CHUNK`` (a sum of binomials
+  of the same p is binomial); cost O(n·p);
+* multinomial: conditional binomials in bin order, as numpy's ``Generator.multinomial``;
+* categorical: the first index whose cdf exceeds U, as ``cdf.searchsorted(U, side="right")``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import numpy as np
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_njit: Callable[..., Any] | None = None
+if os.environ.get("LPMSIM_NUMBA", "1") != "0":  # LPMSIM_NUMBA=0: the Python path, as a check
+    try:  # pragma: no cover - which branch runs depends on the platform
+        from numba import njit as _njit
+    except ImportError:  # pragma: no cover - e.g. ppc64le, where numba has no wheels
+        _njit = None
+HAVE_NUMBA = _njit is not None
+
+CHUNK = 16.0
+"""The largest mean of one inversion (exp(-16) ~ 1e-7: far from underflow)."""
+
+
+def jit(fn: F) -> F:
+    """``numba.njit(cache=True)`` when numba is installed, else the function itself.
+
+    The compiled code is cached next to the module when its ``__pycache__`` is writable, else in
+    the user's cache directory (numba's own fallback), so a read-only install compiles once per
+    user; the first run compiles in a few seconds (docs/performance.md)."""
+    if _njit is None:
+        return fn
+    return _njit(cache=True, nogil=True)(fn)
+
+
+_GAMMA = 0x9E3779B97F4A7C15
+_MIX1 = 0xBF58476D1CE4E5B9
+_MIX2 = 0x94D049BB133111EB
+_MASK = 0xFFFFFFFFFFFFFFFF
+_TO_UNIT = 2.0**-53
+
+
+def seed_state(rng: np.random.Generator) -> np.ndarray:
+    """A generator state (one 64-bit word) drawn from a named numpy stream."""
+    return np.asarray(rng.integers(0, 2**64, size=1, dtype=np.uint64, endpoint=False), dtype=np.uint64)
+
+
+def _uniform_py(st: np.ndarray) -> float:
+    """SplitMix64 (Steele, Lea & Flood, OOPSLA 2014; the generator of Java's SplittableRandom)
+    advanced by one, as a uniform double in [0, 1) from its top 53 bits: Python integers."""
+    x = (int(st[0]) + _GAMMA) & _MASK
+    st[0] = x
+    z = ((x ^ (x >> 30)) * _MIX1) & _MASK
+    z = ((z ^ (z >> 27)) * _MIX2) & _MASK
+    z ^= z >> 31
+    return (z >> 11) * _TO_UNIT
+
+
+if _njit is None:
+    uniform = _uniform_py
+else:
+    _G = np.uint64(_GAMMA)
+    _M1 = np.uint64(_MIX1)
+    _M2 = np.uint64(_MIX2)
+    _S30 = np.uint64(30)
+    _S27 = np.uint64(27)
+    _S31 = np.uint64(31)
+    _S11 = np.uint64(11)
+
+    @_njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+    def uniform(st: np.ndarray) -> float:
+        """``_uniform_py`` in wrapping 64-bit arithmetic (the same numbers)."""
+        x = st[0] + _G
+        st[0] = x
+        z = (x ^ (x >> _S30)) * _M1
+        z = (z ^ (z >> _S27)) * _M2
+        z ^= z >> _S31
+        return float(z >> _S11) * _TO_UNIT
+
+
+@jit
+def exponential(st: np.ndarray, mean: float) -> float:
+    """Exp with mean ``mean``, by inversion."""
+    return -math.log(1.0 - uniform(st)) * mean
+
+
+@jit
+def _poisson_small(st: np.ndarray, lam: float) -> int:
+    p = math.exp(-lam)
+    s = p
+    u = uniform(st)
+    k = 0
+    kmax = int(lam + 40.0 * math.sqrt(lam) + 40.0)  # guards a cdf that rounds short of u
+    while u >= s and k < kmax:
+        k += 1
+        p *= lam / k
+        s += p
+    return k
+
+
+@jit
+def poisson(st: np.ndarray, lam: float) -> int:
+    """Poisson with mean ``lam`` (0 draws no uniform)."""
+    x = 0
+    while lam > 0.0:
+        piece = lam if lam < CHUNK else CHUNK
+        x += _poisson_small(st, piece)
+        lam -= piece
+    return x
+
+
+@jit
+def _binomial_small(st: np.ndarray, n: int, p: float) -> int:
+    q = 1.0 - p
+    r = p / q
+    f = math.exp(n * math.log(q))
+    u = uniform(st)
+    k = 0
+    while u >= f and k < n:
+        u -= f
+        k += 1
+        f *= r * (n - k + 1) / k
+    return k
+
+
+@jit
+def binomial(st: np.ndarray, n: int, p: float) -> int:
+    """Binomial(n, p); n <= 0, p <= 0 or p >= 1 draw no uniform."""
+    if n <= 0 or p <= 0.0:
+        return 0
+    if p >= 1.0:
+        return n
+    flip = p > 0.5
+    if flip:
+        p = 1.0 - p
+    span = CHUNK / p  # trials per piece; compared as a float first (int() of a huge float
+    piece = n if span >= n else int(span)  # overflows in compiled code)
+    if piece < 1:
+        piece = 1
+    x = 0
+    left = n
+    while left > 0:
+        m = left if left < piece else piece
+        x += _binomial_small(st, m, p)
+        left -= m
+    return n - x if flip else x
+
+
+@jit
+def multinomial(st: np.ndarray, n: int, w: np.ndarray, out: np.ndarray) -> None:
+    """``out[j]``: of ``n`` draws, those in bin j, with probability ``w[j] / sum(w)`` (w >= 0):
+    a binomial per bin conditioned on the bins before it; the last bin with weight gets the rest."""
+    d = w.size
+    tot = 0.0
+    last = -1
+    for j in range(d):
+        out[j] = 0
+        if w[j] > 0.0:
+            tot += w[j]
+            last = j
+    if n <= 0 or last < 0:
+        return
+    rem = n
+    rem_p = 1.0
+    for j in range(last):
+        if rem <= 0:
+            return
+        if w[j] <= 0.0:
+            continue
+        pj = w[j] / tot
+        x = binomial(st, rem, pj / rem_p if rem_p > pj else 1.0)
+        out[j] = x
+        rem -= x
+        rem_p -= pj
+    out[last] = rem
+
+
+@jit
+def categorical(st: np.ndarray, cdf: np.ndarray) -> int:
+    """The first index whose ``cdf`` value exceeds a uniform (``searchsorted(side="right")``)."""
+    u = uniform(st)
+    k = 0
+    last = cdf.size - 1
+    while k < last and cdf[k] <= u:
+        k += 1
+    return k
+
+
+@jit
+def take_proportional(st: np.ndarray, avail: np.ndarray, n: int, take: np.ndarray, work: np.ndarray) -> int:
+    """Take ``n`` items from bins with ``avail`` items each, proportionally (a multinomial on
+    what is left, capped per bin, again until all are taken); ``take`` gets the counts, the
+    return value their total.  ``work`` is scratch of at least ``avail.size`` floats."""
+    d = avail.size
+    total = 0
+    for j in range(d):
+        take[j] = 0
+        total += avail[j]
+    left = n if n < total else total
+    got = 0
+    room = work[:d]
+    draw = np.zeros(d, dtype=np.int64)
+    while left > 0:
+        for j in range(d):
+            room[j] = float(avail[j] - take[j])
+        multinomial(st, left, room, draw)
+        for j in range(d):
+            x = draw[j]
+            r = avail[j] - take[j]
+            if x > r:
+                x = r
+            take[j] += x
+            got += x
+            left -= x
+    return got

@@ -1,0 +1,580 @@
+"""The fluid guest's step over all vCPUs, as one compiled loop (``lpmsim.guest.fluid``).
+
+One call per fluid step of length ``dt`` at fault latency ``lat`` (docs/model/guest.md, "Fluid
+mode").  Each vCPU in turn, with draws from the named stream ``guest/fluid`` in that order
+(``fluid_draws``: the same numbers compiled or not):
+
+1. **its current episode goes on**: the part of ``busy`` inside the step is used; a vCPU with
+   faults of an episode still to take (``ep_left``) takes as many as fit in its free time, at least
+   one, each at the latency of this step (a vCPU never has two requests outstanding); if faults
+   remain it stays inside the episode for the whole step;
+2. **new episodes** in the free time left: up to ``MAX_ROUNDS`` times, the time to the next episode
+   is Exp(1/total) with total = Σ hazard (a fault in activity k at f_k·phi_k, wanting lock ℓ while
+   its holder is stalled at ℓ's attempt rate); after that a renewal tail of Poisson(total·left /
+   (1 + total·lat)) more episodes.  The episode's activity is drawn from ``cdf``;
+3. **an episode in activity k** is the fault plus the rest of its segment: c ~ Exp(mean_k) more
+   CPU time with K ~ Poisson(c·phi_k) more faults, so it lasts est = c + (1+K)·lat (the compound
+   Poisson stall of a segment); this step takes its first fault (c + lat of wall time), the K
+   others follow in later steps (1.);
+4. **a spin**: wanting lock ℓ at time ``at`` while its holder is stalled: the vCPU spins until the
+   release ``lock_release[ℓ]``.
+
+Accounting per vCPU: its faults' blocked time (``blocktime``, ``faults``, laid end to end in
+``until`` as ``GuestMetrics._lay`` does), per activity the faults and the episode stalls
+(count, sum, maximum, histogram per context row), the touched regions' fault mass
+(``region_faults``: faults x the activity's missing-mass split).  What the kernel model must see
+is returned: the episodes to publish (vCPU, activity, end, stall share) and the spins (vCPU, lock,
+length, start); ``GuestMetrics`` gets the rest in bulk.
+
+Ordering: vCPU by vCPU (the numpy step before it went round by round over all vCPUs); a lock's
+release time set by one vCPU's episode is seen by the spins of the vCPUs after it in the same
+step, as it was by the rounds after it.  The renewal tail's episodes of one vCPU all add to its
+busy time and faults (the numpy step's fancy-indexed ``+=`` kept only one of them).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from lpmsim.guest import fluid_hist
+from lpmsim.guest.fluid_draws import categorical, exponential, jit, multinomial, poisson, uniform
+from lpmsim.guest.fluid_link import k_latency, k_missing_mass, k_serve
+
+hist_bin = jit(fluid_hist.hist_bin)  # the stall histogram's bin (GuestMetrics), compiled
+
+MAX_ROUNDS = 4
+TAIL_CAP = 64
+"""The renewal tail's episodes per vCPU and step are at most this many (a Poisson draw capped:
+its mean total·left/(1 + total·lat) is below 1 wherever the step is a third of the latency, so
+the cap never binds in practice; it bounds the buffers, which a compiled loop must not grow)."""
+
+
+BATCH_MAX = 256
+"""The most fluid steps one compiled call runs back to back (``fluid_batch``)."""
+
+
+def buffer_size(n: int) -> int:
+    """Entries of the publish and spin buffers for ``n`` vCPUs: every episode a step can start."""
+    return n * (MAX_ROUNDS + TAIL_CAP) + 16
+
+
+@jit
+def step_setup(
+    now: float,
+    rate: np.ndarray,
+    weights: np.ndarray,
+    mm: np.ndarray,
+    f: np.ndarray,
+    lock_release: np.ndarray,
+    lock_attempt: np.ndarray,
+    act_f: np.ndarray,
+    cdf: np.ndarray,
+    split: np.ndarray,
+) -> float:
+    """The step's hazards from the missing mass ``mm`` per region: phi_k = r_k·(w_k·mm) (into
+    ``act_f[1]``), the episodes' hazards f_k·phi_k then, per lock, its attempt rate while its
+    holder is stalled (``lock_release`` after now); ``cdf`` their normalised cumulative sum,
+    ``split[k]`` activity k's missing mass per region, normalised.  Returns the total hazard."""
+    nact, nreg = weights.shape
+    acc = 0.0
+    for k in range(nact):
+        dot = 0.0
+        tot = 0.0
+        for r in range(nreg):
+            w = weights[k, r] * mm[r]
+            dot += w
+            split[k, r] = w
+            tot += w
+        if tot > 0.0:
+            for r in range(nreg):
+                split[k, r] /= tot
+        phi = rate[k] * dot
+        act_f[1, k] = phi
+        acc += f[k] * phi
+        cdf[k] = acc
+    for j in range(lock_release.size):
+        if lock_release[j] > now:
+            acc += lock_attempt[j]
+        cdf[nact + j] = acc
+    if acc > 0.0:
+        for k in range(cdf.size):
+            cdf[k] /= acc
+    return acc
+
+
+@jit
+def outstanding(busy: np.ndarray, stall_frac: np.ndarray, dt: float) -> float:
+    """vCPUs stalled on a fault, averaged over a step of ``dt``: the population a request queues
+    behind (the transfer's closed-population latency)."""
+    acc = 0.0
+    for i in range(busy.size):
+        b = busy[i]
+        acc += (b if b < dt else dt) * stall_frac[i]
+    return acc / dt
+
+
+@jit
+def guest_step(
+    st: np.ndarray,
+    now: float,
+    dt: float,
+    lat: float,
+    busy: np.ndarray,  # per vCPU: seconds of its current episode still to go
+    stall_frac: np.ndarray,  # per vCPU: the share of that episode spent stalled
+    ep_left: np.ndarray,  # per vCPU: the episode's faults still to take
+    ep_act: np.ndarray,  # per vCPU: the episode's activity
+    claimed: np.ndarray,  # per vCPU: an injected bug runs there (no workload episodes)
+    blocktime: np.ndarray,  # per vCPU (GuestMetrics): blocked time
+    faults: np.ndarray,  # per vCPU (GuestMetrics): faults
+    until: np.ndarray,  # per vCPU (GuestMetrics._until): end of its lost time laid end to end
+    total: float,
+    cdf: np.ndarray,  # the activities' then the spins' cumulative hazard share
+    act_f: np.ndarray,  # per activity: mean_k, phi_k, visible, irqs-off, context row (rows 0..4)
+    nctx: int,
+    publish_min: float,
+    long_stall: bool,
+    lay: bool,
+    lay_from: float,
+    lock_release: np.ndarray,
+    split: np.ndarray,  # activity x region: the share of its faults per region
+    n_act: np.ndarray,  # out: faults per activity in this step
+    seg: np.ndarray,  # per context row: episodes, stall sum, stall max (columns 0..2)
+    seg_hist: np.ndarray,  # per context row: the stall histogram
+    region_faults: np.ndarray,  # out: fault mass per region
+    faults_out: np.ndarray,  # out: the step's faults per region (a multinomial of region_faults)
+    pub_f: np.ndarray,  # scratch for the returned episodes: end, stall share (rows 0..1)
+    pub_i: np.ndarray,  # vCPU, activity (rows 0..1)
+    spin_f: np.ndarray,  # length, start
+    spin_i: np.ndarray,  # vCPU, lock
+) -> tuple[int, int, float, int]:
+    """One step (module docstring).  Returns (episodes to publish, spins, the longest
+    interrupts-off episode (0 if none), faults taken).  The publish and spin buffers hold
+    ``buffer_size(n)`` entries: at most ``MAX_ROUNDS + TAIL_CAP`` episodes per vCPU."""
+    n = busy.size
+    nact = act_f.shape[1]
+    nreg = region_faults.size
+    for a in range(nact):
+        n_act[a] = 0
+    for r in range(nreg):
+        region_faults[r] = 0.0
+    npub = 0
+    nspin = 0
+    irqs_max = 0.0
+    nf_total = 0
+    inv_total = 1.0 / total if total > 0.0 else 0.0
+    # P(an episode starts within a whole step) = P(Exp(total) < dt): the threshold of U for a vCPU
+    # with the whole step free (most of them), so that only those with an episode take a log
+    p_dt = -math.expm1(-total * dt)
+    for i in range(n):
+        # -- 1. the current episode goes on
+        b = busy[i]
+        used = b if b < dt else dt
+        b -= used
+        free = 0.0 if claimed[i] else dt - used
+        nf = 0
+        el = ep_left[i]
+        if el > 0 and free > 0.0:
+            fit = free / lat
+            m = el if fit >= el else int(fit)  # (a float compared first: no int() overflow)
+            if m < 1:
+                m = 1
+            el -= m
+            ep_left[i] = el
+            over = m * lat - free
+            if over > 0.0:
+                b += over
+            stall_frac[i] = 1.0
+            free = -over if over < 0.0 else 0.0
+            if el > 0:
+                free = 0.0  # still inside the episode: no new one in this step
+            a = ep_act[i]
+            n_act[a] += m
+            nf += m
+            for r in range(nreg):
+                region_faults[r] += m * split[a, r]
+        # -- 2. new episodes in the free time
+        left = free
+        if total > 0.0 and left > 0.0:
+            for rnd in range(MAX_ROUNDS + 1):
+                if left <= 0.0:
+                    break
+                if rnd < MAX_ROUNDS:
+                    # t1 ~ Exp(total) by inversion, t1 = -log(1 - U)/total, and t1 < left exactly
+                    # when U < 1 - exp(-total·left): the log only where an episode starts
+                    u = uniform(st)
+                    p_left = p_dt if left == dt else -math.expm1(-total * left)
+                    if not u < p_left:
+                        left = 0.0
+                        break
+                    t1 = -math.log(1.0 - u) * inv_total
+                    if not t1 < left:  # the two tests differ only by rounding
+                        left = 0.0
+                        break
+                    nep = 1
+                else:
+                    # renewal tail: the expected number of further episodes in the time left
+                    nep = poisson(st, total * left / (1.0 + total * lat))
+                    if nep > TAIL_CAP:
+                        nep = TAIL_CAP
+                    t1 = 0.0
+                    left = 0.0
+                for _e in range(nep):
+                    k = categorical(st, cdf)
+                    at = now + used + (free - left) + t1
+                    if k >= nact:
+                        # -- 4. a spin behind a stalled holder of lock k - nact
+                        lock = k - nact
+                        wall = lock_release[lock] - at
+                        if wall < 0.0:
+                            wall = 0.0
+                        rest = left - t1 - wall
+                        if rest < 0.0:
+                            b += -rest
+                            stall_frac[i] = 0.0
+                            left = 0.0
+                        else:
+                            left = rest
+                        if wall > 0.0:
+                            spin_i[0, nspin] = i
+                            spin_i[1, nspin] = lock
+                            spin_f[0, nspin] = wall
+                            spin_f[1, nspin] = at
+                            nspin += 1
+                        continue
+                    # -- 3. an episode in activity k: its first fault now, K more later
+                    c = exponential(st, act_f[0, k])
+                    extra = poisson(st, c * act_f[1, k])
+                    tail = (1 + extra) * lat
+                    est = c + tail  # the episode's length if the latency stays
+                    wall = c + lat
+                    rest = left - t1 - wall
+                    if rest < 0.0:
+                        b += -rest
+                        stall_frac[i] = lat / wall if wall > 0.0 else 0.0
+                        left = 0.0
+                    else:
+                        left = rest
+                    if extra > 0:
+                        ep_left[i] += extra
+                        ep_act[i] = k
+                        left = 0.0  # busy with its episode until the next step
+                    nf += 1
+                    n_act[k] += 1
+                    for r in range(nreg):
+                        region_faults[r] += split[k, r]
+                    row = int(act_f[4, k])
+                    seg[row, 0] += 1.0
+                    seg[row, 1] += tail
+                    if tail > seg[row, 2]:
+                        seg[row, 2] = tail
+                    seg_hist[row, hist_bin(tail)] += 1
+                    if act_f[3, k] != 0.0 and est > irqs_max:
+                        irqs_max = est
+                    if k >= nctx:
+                        lk = k - nctx
+                        if now + est > lock_release[lk]:
+                            lock_release[lk] = now + est
+                    if (act_f[2, k] != 0.0 or long_stall) and est >= publish_min:
+                        pub_i[0, npub] = i
+                        pub_i[1, npub] = k
+                        pub_f[0, npub] = now + est
+                        pub_f[1, npub] = tail / est
+                        npub += 1
+        busy[i] = b
+        if nf > 0:
+            # the vCPU's blocked time, laid end to end from its record time (GuestMetrics._lay)
+            blocktime[i] += nf * lat
+            faults[i] += nf
+            if lay:
+                u = until[i]
+                until[i] = (u if u > lay_from else lay_from) + nf * lat
+            nf_total += nf
+    # -- the step's faults per region: the fault mass rounded at random, split multinomially
+    total_f = 0.0
+    for r in range(nreg):
+        total_f += region_faults[r]
+    if total_f > 0.0:
+        count = int(total_f)
+        if uniform(st) < total_f - count:
+            count += 1
+        multinomial(st, count, region_faults, faults_out)
+    else:
+        for r in range(nreg):
+            faults_out[r] = 0
+    return npub, nspin, irqs_max, nf_total
+
+
+@jit
+def fluid_step(
+    st_g: np.ndarray,
+    st_t: np.ndarray,
+    now: float,
+    max_dt: float,
+    min_dt: float,
+    busy: np.ndarray,
+    stall_frac: np.ndarray,
+    ep_left: np.ndarray,
+    ep_act: np.ndarray,
+    claimed: np.ndarray,
+    blocktime: np.ndarray,
+    faults_v: np.ndarray,
+    until: np.ndarray,
+    rate: np.ndarray,
+    weights: np.ndarray,
+    f: np.ndarray,
+    lock_release: np.ndarray,
+    lock_attempt: np.ndarray,
+    act_f: np.ndarray,
+    cdf: np.ndarray,
+    split: np.ndarray,
+    nctx: int,
+    publish_min: float,
+    lay: bool,
+    lay_from: float,
+    n_act: np.ndarray,
+    seg: np.ndarray,
+    seg_hist: np.ndarray,
+    region_faults: np.ndarray,
+    faults_out: np.ndarray,
+    pub_f: np.ndarray,
+    pub_i: np.ndarray,
+    spin_f: np.ndarray,
+    spin_i: np.ndarray,
+    fs: np.ndarray,
+    ist: np.ndarray,
+    cnt: np.ndarray,
+    cf: np.ndarray,
+    ci: np.ndarray,
+    region_of: np.ndarray,
+    tpp: np.ndarray,
+    shared: np.ndarray,
+    reg_start: np.ndarray,
+    reg_idx: np.ndarray,
+    grp_start: np.ndarray,
+    grp_idx: np.ndarray,
+    group_region: np.ndarray,
+    missing: np.ndarray,
+    pend_t: np.ndarray,
+    pend_m: np.ndarray,
+    pending_mass: np.ndarray,
+) -> tuple[float, float, int, int, float, int, bool]:
+    """A whole fluid step in one call (``FluidGuest._run``): the step length (a third of the
+    open-system latency, within [min_dt, max_dt]), the latency of the step's faults (closed
+    population: the vCPUs stalled on average over the step), the hazards (``step_setup``), the
+    vCPUs (``guest_step``), then the transfer (``lpmsim.guest.fluid_link.k_serve``: split,
+    request, serve the link).  Returns (dt, latency, episodes to publish, spins, the longest
+    interrupts-off episode, faults, whether the last page left the source)."""
+    lat0 = k_latency(fs, ist, cf, ci, 0.0, False)
+    dt = min(max_dt, max(lat0 / 3, min_dt))
+    lat = k_latency(fs, ist, cf, ci, outstanding(busy, stall_frac, dt), True)
+    mm = k_missing_mass(region_of, missing, tpp, pending_mass, shared)
+    total = step_setup(now, rate, weights, mm, f, lock_release, lock_attempt, act_f, cdf, split)
+    npub, nspin, irqs_max, nf = guest_step(
+        st_g,
+        now,
+        dt,
+        lat,
+        busy,
+        stall_frac,
+        ep_left,
+        ep_act,
+        claimed,
+        blocktime,
+        faults_v,
+        until,
+        total,
+        cdf,
+        act_f,
+        nctx,
+        publish_min,
+        lat >= publish_min,
+        lay,
+        lay_from,
+        lock_release,
+        split,
+        n_act,
+        seg,
+        seg_hist,
+        region_faults,
+        faults_out,
+        pub_f,
+        pub_i,
+        spin_f,
+        spin_i,
+    )
+    done = k_serve(
+        st_t,
+        faults_out,
+        lat,
+        dt,
+        fs,
+        ist,
+        cnt,
+        cf,
+        ci,
+        region_of,
+        tpp,
+        shared,
+        reg_start,
+        reg_idx,
+        grp_start,
+        grp_idx,
+        group_region,
+        missing,
+        pend_t,
+        pend_m,
+        pending_mass,
+        mm,  # unchanged since the step's start: the vCPUs do not touch the transfer's state
+    )
+    return dt, lat, npub, nspin, irqs_max, nf, done
+
+
+@jit
+def fluid_batch(
+    kmax: int,
+    until: float,
+    stop: float,
+    window_start: float,
+    t_buf: np.ndarray,
+    lat_buf: np.ndarray,
+    nf_buf: np.ndarray,
+    irqs_buf: np.ndarray,
+    act_faults: np.ndarray,
+    ctx_stall: np.ndarray,
+    st_g: np.ndarray,
+    st_t: np.ndarray,
+    now: float,
+    max_dt: float,
+    min_dt: float,
+    busy: np.ndarray,
+    stall_frac: np.ndarray,
+    ep_left: np.ndarray,
+    ep_act: np.ndarray,
+    claimed: np.ndarray,
+    blocktime: np.ndarray,
+    faults_v: np.ndarray,
+    until_v: np.ndarray,
+    rate: np.ndarray,
+    weights: np.ndarray,
+    f: np.ndarray,
+    lock_release: np.ndarray,
+    lock_attempt: np.ndarray,
+    act_f: np.ndarray,
+    cdf: np.ndarray,
+    split: np.ndarray,
+    nctx: int,
+    publish_min: float,
+    lay: bool,
+    n_act: np.ndarray,
+    seg: np.ndarray,
+    seg_hist: np.ndarray,
+    region_faults: np.ndarray,
+    faults_out: np.ndarray,
+    pub_f: np.ndarray,
+    pub_i: np.ndarray,
+    spin_f: np.ndarray,
+    spin_i: np.ndarray,
+    fs: np.ndarray,
+    ist: np.ndarray,
+    cnt: np.ndarray,
+    cf: np.ndarray,
+    ci: np.ndarray,
+    region_of: np.ndarray,
+    tpp: np.ndarray,
+    shared: np.ndarray,
+    reg_start: np.ndarray,
+    reg_idx: np.ndarray,
+    grp_start: np.ndarray,
+    grp_idx: np.ndarray,
+    group_region: np.ndarray,
+    missing: np.ndarray,
+    pend_t: np.ndarray,
+    pend_m: np.ndarray,
+    pending_mass: np.ndarray,
+) -> tuple[int, float, float, int, int, bool]:
+    """Consecutive fluid steps from ``now`` while nothing else can happen in between: the next
+    step starts before ``until`` (the next event of the simulation, or the next look of a parked
+    end watch) and at or before ``stop`` (the run's horizon), the step before it published no
+    episode and started no spin (the kernel model must see those at their step's time), the
+    transfer is not complete, and at most ``kmax`` steps (the buffers).  Each step is exactly
+    ``fluid_step``, at the time the previous one ends (``t + dt``, as the event core adds a
+    delay).  Per step: its start, latency, faults and longest interrupts-off episode into the
+    buffers; per activity the faults summed, their stall added to ``ctx_stall`` (per context row)
+    step by step.  Returns (steps, start and length of
+    the last step, episodes to publish and spins of the last step, whether the transfer is done)."""
+    for a in range(act_faults.size):
+        act_faults[a] = 0
+    k = 0
+    t = now
+    while True:
+        lay_from = t if t > window_start else window_start
+        dt, lat, npub, nspin, irqs_max, nf, done = fluid_step(
+            st_g,
+            st_t,
+            t,
+            max_dt,
+            min_dt,
+            busy,
+            stall_frac,
+            ep_left,
+            ep_act,
+            claimed,
+            blocktime,
+            faults_v,
+            until_v,
+            rate,
+            weights,
+            f,
+            lock_release,
+            lock_attempt,
+            act_f,
+            cdf,
+            split,
+            nctx,
+            publish_min,
+            lay,
+            lay_from,
+            n_act,
+            seg,
+            seg_hist,
+            region_faults,
+            faults_out,
+            pub_f,
+            pub_i,
+            spin_f,
+            spin_i,
+            fs,
+            ist,
+            cnt,
+            cf,
+            ci,
+            region_of,
+            tpp,
+            shared,
+            reg_start,
+            reg_idx,
+            grp_start,
+            grp_idx,
+            group_region,
+            missing,
+            pend_t,
+            pend_m,
+            pending_mass,
+        )
+        t_buf[k] = t
+        lat_buf[k] = lat
+        nf_buf[k] = nf
+        irqs_buf[k] = irqs_max
+        for a in range(act_faults.size):
+            if n_act[a] > 0:
+                act_faults[a] += n_act[a]
+                ctx_stall[int(act_f[4, a])] += n_act[a] * lat  # GuestMetrics.ctx_stall_s, in step order
+        k += 1
+        t_next = t + dt
+        if done or npub > 0 or nspin > 0 or k >= kmax or not t_next < until or t_next > stop:
+            return k, t, dt, npub, nspin, done
+        if ist[3] >= pend_t.size:
+            return k, t, dt, npub, nspin, done  # the pending ring is full: Python makes room
+        t = t_next
