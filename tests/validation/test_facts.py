@@ -59,7 +59,9 @@ def test_fact1_hard_lockups_rise_with_vcpus() -> None:
     dead = {n: sum(died(stress(n, "none", s)) for s in SEEDS) for n in sizes}
     # monotone non-decreasing in the number of vCPUs, and strictly more at the top than at the bottom
     assert [hard[n] for n in sizes] == sorted(hard[n] for n in sizes), hard
-    assert hard[64] == 0 and hard[1920] >= 2, hard
+    # a rise, not a seed's luck: at 64 vCPUs a hard-lockup report comes in about one run in four
+    # (docs/validation.md), so two seeds may hold one
+    assert hard[1920] >= 2 and hard[1920] > hard[64], hard
     assert [dead[n] for n in sizes] == sorted(dead[n] for n in sizes), dead
     assert dead[64] == 0 and dead[1920] == len(SEEDS), dead
 
