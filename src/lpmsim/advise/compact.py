@@ -94,11 +94,17 @@ def with_horizon(data: Mapping[str, Any], horizon_s: float, seed: int) -> tuple[
     return {**data, "sim": {**sim, "max_time_s": limit}}, t_resume
 
 
+def bug_window(horizon_s: float) -> tuple[float, float]:
+    """When the real lockup starts, in seconds after resume: ``BUG_WINDOW_S``, within the first half
+    of the horizon."""
+    lo, hi = BUG_WINDOW_S
+    return lo, max(lo, min(hi, horizon_s / 2))
+
+
 def bug_data(data: Mapping[str, Any], horizon_s: float, resume: float) -> dict[str, Any]:
     """``data`` with one real lockup injected after resume, and time enough to detect it."""
     sc = build_scenario({**data, "mitigation": {}})
-    lo, hi = BUG_WINDOW_S
-    hi = max(lo, min(hi, horizon_s / 2))
+    lo, hi = bug_window(horizon_s)
     bug = {"kind": BUG_KIND, "window_s": [lo, hi], "after": "resume"}
     need = min(MAX_TIME_S, resume + max(horizon_s, hi + detection_horizon(BUG_KIND, sc.kernel)))
     sim = dict(data.get("sim") or {})

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lpmsim.advise.candidates import Candidate, candidates_for
-from lpmsim.advise.compact import BUG_KIND, BUG_WINDOW_S, Budget, Progress, Tally, race
+from lpmsim.advise.compact import BUG_KIND, Budget, Progress, Tally, bug_window, race
 from lpmsim.advise.deploy import guard_toml, instructions, sysctl_lines
 from lpmsim.advise.facts import Facts
 from lpmsim.advise.results import Advice, Choice, Fit, Race, SensitivityPoint
@@ -123,7 +123,11 @@ def advise(
         "kernel_version": facts.kernel_version,
         "horizon_after_resume_s": budget.horizon_s,
         "risk": "P(down) = P(crash or panic) within horizon_after_resume_s of the resume",
-        "injected_lockup": {"kind": BUG_KIND, "window_after_resume_s": list(BUG_WINDOW_S)},
+        "injected_lockup": {
+            "kind": BUG_KIND,
+            "window_after_resume_s": list(bug_window(budget.horizon_s)),
+            "runs": budget.detection_runs,
+        },
         "budget": budget.to_dict(),
         "sensitivity_runs": s_budget.runs,
         "mode": str((base.get("sim") or {}).get("mode", "exact")),

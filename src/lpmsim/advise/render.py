@@ -14,7 +14,7 @@ from rich.text import Text
 
 from lpmsim.advise.results import Advice, Detection, Fit, Scored
 from lpmsim.kernel.model import DETECTORS
-from lpmsim.outputs.text import plain
+from lpmsim.outputs.text import plain, print_sized
 from lpmsim.sweeps.report import DASH, DETECTOR_LABELS, proportion
 
 
@@ -43,10 +43,10 @@ def candidates_table(advice: Advice) -> Table:
     t.add_column("P(panic)", justify="right")
     for d in DETECTORS:
         t.add_column(DETECTOR_LABELS[d], justify="right")
-    t.add_column("real lockup\ndetected, delay", justify="right")
+    t.add_column("real lockup:\ndetected,\nmedian delay", justify="right")
     for s in advice.race.scored:
         name = s.name + (" ◀" if s.name == advice.recommendation else "")
-        note = f"\n(out after {s.left_race_after})" if s.left_race_after is not None else ""
+        note = f"\nout after {s.left_race_after} runs" if s.left_race_after is not None else ""
         cells = [
             Text(name + note, style="bold" if s.name == advice.recommendation else ""),
             Text(str(s.runs)),
@@ -71,19 +71,18 @@ def _facts_line(advice: Advice) -> Text:
 def _assumptions(advice: Advice) -> list[Text]:
     a = advice.assumptions
     f = advice.facts
+    bug = a["injected_lockup"]
+    lo, hi = bug["window_after_resume_s"]
     return [
         plain(
             f"Assumed: link {f.link_gbps:g} Gb/s effective, workload {f.workload}; risk counted over the first "
             f"{a['horizon_after_resume_s']:g} s after resume (reports per run over the same window)."
         ),
         plain(
-            f"Real lockup: one CPU spinning with interrupts hard-disabled, injected {BUG_TEXT} after resume, "
-            f"{advice.race.scored[0].detection.runs if advice.race.scored[0].detection else 0} runs per candidate."
+            f"Real lockup: one CPU spinning with interrupts hard-disabled ({bug['kind']}), starting "
+            f"{lo:g}-{hi:g} s after resume, {bug['runs']} run(s) per candidate."
         ),
     ]
-
-
-BUG_TEXT = "5-30 s"
 
 
 def _fit_lines(fit: Fit) -> list[Text]:
@@ -111,16 +110,16 @@ def render(advice: Advice, console: Console) -> None:
     """Print the advice."""
     if advice.fit is not None:
         for line in _fit_lines(advice.fit):
-            console.print(line)
+            console.print(line, soft_wrap=True)
         console.print()
-    console.print(_facts_line(advice))
+    console.print(_facts_line(advice), soft_wrap=True)
     for line in _assumptions(advice):
-        console.print(line)
-    console.print(candidates_table(advice))
-    console.print(plain(f"Recommendation: {advice.recommendation}", "bold green"))
-    console.print(plain(f"  why: {advice.choice.reason}"))
+        console.print(line, soft_wrap=True)
+    print_sized(console, candidates_table(advice))
+    console.print(plain(f"Recommendation: {advice.recommendation}", "bold green"), soft_wrap=True)
+    console.print(plain(f"  why: {advice.choice.reason}"), soft_wrap=True)
     cand = next(c for c in advice.candidates if c.name == advice.recommendation)
-    console.print(plain(f"  what: {cand.summary}"))
+    console.print(plain(f"  what: {cand.summary}"), soft_wrap=True)
     if advice.sensitivity:
         parts = [f"{p.label}: {p.choice.name}" for p in advice.sensitivity]
         verdict = (
@@ -128,9 +127,11 @@ def render(advice: Advice, console: Console) -> None:
             if advice.robust
             else "the recommendation CHANGES — check the assumption"
         )
-        console.print(plain(f"Sensitivity: {'; '.join(parts)} ({verdict})"))
+        console.print(plain(f"Sensitivity: {'; '.join(parts)} ({verdict})"), soft_wrap=True)
     console.print()
-    console.print(plain("Deploy:", "bold"))
-    console.print(plain(advice.deploy_text.rstrip("\n")))
+    console.print(plain("Deploy:", "bold"), soft_wrap=True)
+    console.print(plain(advice.deploy_text.rstrip("\n")), soft_wrap=True)
     if advice.interrupted:
-        console.print(plain("interrupted: the figures above cover the runs that finished", "bold red"))
+        console.print(
+            plain("interrupted: the figures above cover the runs that finished", "bold red"), soft_wrap=True
+        )
