@@ -14,6 +14,7 @@ half and double the link rate (or at the corners of a fitted range), and writes 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,11 +31,21 @@ from lpmsim.sweeps.plan import point_data
 LINK_FACTORS = (0.5, 2.0)
 
 
+class NoResults(ValueError):
+    """No candidate has a finished run (every run failed): nothing to recommend."""
+
+
+def _cpu_s() -> float:
+    """CPU time of this process and of its finished children (the pool's workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def choose(r: Race) -> Choice:
     """The least intrusive of the candidates with the lowest observed P(down) (see the module doc)."""
     scored = [s for s in r.scored if s.p_down.n > 0]
     if not scored:
-        raise ValueError("no candidate has a finished run: nothing to recommend")
+        raise NoResults("no candidate has a finished run (every run failed): nothing to recommend")
     low = min(s.p_down.p or 0.0 for s in scored)
     best = next(s for s in scored if (s.p_down.p or 0.0) == low)
     ci = best.p_down.interval
@@ -96,11 +107,13 @@ def advise(
     """Advise for ``facts`` on top of ``data`` (a raw scenario mapping, e.g. a preset's: the
     facts are applied to it).  ``points`` default to half and double the link rate."""
     t0 = time.perf_counter()
-    c0 = time.process_time()
+    c0 = _cpu_s()
     cands = list(candidates) if candidates is not None else candidates_for(facts)
     base = facts.apply(data)
     tally = Tally(progress)
     main, interrupted = race(base, cands, budget, executor, tally)
+    if interrupted and not any(s.p_down.n for s in main.scored):
+        raise KeyboardInterrupt  # nothing finished: nothing to print
     choice = choose(main)
     sens: list[SensitivityPoint] = []
     s_budget = Budget(
@@ -146,7 +159,7 @@ def advise(
         execution={
             "jobs": executor.workers,
             "wall_s": round(time.perf_counter() - t0, 3),
-            "cpu_s_this_process": round(time.process_time() - c0, 3),
+            "cpu_s": round(_cpu_s() - c0, 3),
             "runs": sum(s.runs + (s.detection.runs if s.detection else 0) for s in main.scored)
             + sum(s.runs for p in sens for s in p.race.scored),
         },

@@ -18,7 +18,7 @@ from lpmsim.advise.compact import Progress as RunProgress
 from lpmsim.advise.facts import Facts, FactsError
 from lpmsim.advise.fit import LINK, corners, default_priors, fit, fitted_overrides, parse_prior
 from lpmsim.advise.pattern import NoResume, pattern
-from lpmsim.advise.recommend import Point
+from lpmsim.advise.recommend import NoResults, Point
 from lpmsim.advise.recommend import advise as run_advice
 from lpmsim.advise.results import Advice
 from lpmsim.api.source import Source, overrides, raw_scenario
@@ -132,6 +132,8 @@ def advise(
         )
     except (FactsError, ScenarioError, VariantError) as exc:
         raise AdviseError(str(exc)) from None
+    except NoResults as exc:
+        raise AdviseError(str(exc), 1) from None
 
 
 def _from_log(

@@ -155,7 +155,7 @@ def advise_cmd(
         fail(
             "--from-partition and --from-log: give one (a log's partition is described by --preset or SCENARIO)"
         )
-    bar = _Bar(quiet or as_json, "advise")
+    bar = _Bar(quiet, "advise")
     try:
         with bar:
             result = advise(
