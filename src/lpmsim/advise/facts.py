@@ -84,7 +84,7 @@ class Facts:
     distro: str = "upstream"
     workload: str = "oltp"
     settings: Mapping[str, int] = field(default_factory=dict)
-    source: str = "given"
+    source: str = "the command line"
     has_factor: bool | None = None  # kernel.nmi_wd_lpm_factor exists (None: from the version)
 
     @property
@@ -243,7 +243,7 @@ def from_scenario(data: Mapping[str, Any], raw: Mapping[str, Any] | None = None)
         str(kern.get("preset", "upstream")),
         str(wl.get("preset", "oltp")),
         settings,
-        source="scenario",
+        source="the scenario",
     )
 
 

@@ -192,6 +192,12 @@ def advise_cmd(
     if result.interrupted:
         err_console.print("interrupted: the advice covers the runs that finished", markup=False)
         raise typer.Exit(EXIT_INTERRUPTED)
+    failed = sum(s.failed for s in result.race.scored) + sum(
+        s.failed for p in result.sensitivity for s in p.race.scored
+    )
+    if failed:
+        err_console.print(f"error: {failed} run(s) failed; the figures leave them out", markup=False)
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:
