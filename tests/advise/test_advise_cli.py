@@ -56,7 +56,17 @@ def invoke(*args: str) -> Any:
 
 
 def test_json_for_scripts() -> None:
-    res = invoke(*SMALL, "--kernel", "5.14.21-150400.24.46-default", "--distro", "sles", *FAST, "--sensitivity-runs", "1", "--json")
+    res = invoke(
+        *SMALL,
+        "--kernel",
+        "5.14.21-150400.24.46-default",
+        "--distro",
+        "sles",
+        *FAST,
+        "--sensitivity-runs",
+        "1",
+        "--json",
+    )
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert set(out) == TOP_KEYS

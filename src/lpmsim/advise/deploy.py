@@ -20,10 +20,12 @@ SYSCTL_PATH = "/etc/sysctl.d/90-lpmsim-advise.conf"
 
 
 def _facts_line(facts: Facts) -> str:
-    release = f" {facts.kernel_release}" if facts.kernel_release else ""
+    kernel = (
+        f"{facts.kernel_release} ({facts.kernel_version})" if facts.kernel_release else facts.kernel_version
+    )
     return (
-        f"{facts.vcpus} vCPUs, {facts.memory_gib:g} GiB, {facts.link_gbps:g} Gb/s link, kernel{release} "
-        f"({facts.kernel_version}), workload {facts.workload}"
+        f"{facts.vcpus} vCPUs, {facts.memory_gib:g} GiB, {facts.link_gbps:.3g} Gb/s link, kernel {kernel}, "
+        f"workload {facts.workload}"
     )
 
 

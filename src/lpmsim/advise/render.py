@@ -59,12 +59,16 @@ def candidates_table(advice: Advice) -> Table:
     return t
 
 
+def _kernel(advice: Advice) -> str:
+    f = advice.facts
+    return f"{f.kernel_release} (modelled as {f.kernel_version})" if f.kernel_release else f.kernel_version
+
+
 def _facts_line(advice: Advice) -> Text:
     f = advice.facts
-    release = f" {f.kernel_release}" if f.kernel_release else ""
     return plain(
-        f"Partition: {f.vcpus} vCPUs, {f.memory_gib:g} GiB, kernel{release} (modelled as {f.kernel_version}, "
-        f"{f.distro} defaults), facts from {f.source}"
+        f"Partition: {f.vcpus} vCPUs, {f.memory_gib:g} GiB, kernel {_kernel(advice)}, {f.distro} defaults; "
+        f"facts from {f.source}"
     )
 
 
@@ -75,7 +79,7 @@ def _assumptions(advice: Advice) -> list[Text]:
     lo, hi = bug["window_after_resume_s"]
     return [
         plain(
-            f"Assumed: link {f.link_gbps:g} Gb/s effective, workload {f.workload}; risk counted over the first "
+            f"Assumed: link {f.link_gbps:.3g} Gb/s effective, workload {f.workload}; risk counted over the first "
             f"{a['horizon_after_resume_s']:g} s after resume (reports per run over the same window)."
         ),
         plain(
