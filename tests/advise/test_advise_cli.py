@@ -174,8 +174,9 @@ def test_from_log(tmp_path: Path) -> None:
         "1",
         "--json",
     )
-    if res.exit_code == 1:  # nothing accepted: said in one line
+    if res.exit_code == 1:  # nothing accepted: said in one line, the fit still printed
         assert "no simulated run reproduced the log's pattern" in res.output
+        assert json.loads(res.stdout)["fit"]["accepted"] == 0
         return
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)

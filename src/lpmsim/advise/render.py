@@ -89,13 +89,14 @@ def _assumptions(advice: Advice) -> list[Text]:
     ]
 
 
-def _fit_lines(fit: Fit) -> list[Text]:
+def fit_lines(fit: Fit) -> list[Text]:
     out = [
         plain(
             f"Fit to {fit.log}: {fit.accepted} of {fit.runs} simulated runs reproduced the log's pattern "
             f"within tolerance {fit.tolerance:g}",
             "bold",
-        )
+        ),
+        plain(f"  the log's pattern: {fit.observed}"),
     ]
     for p in fit.parameters:
         if p.low is None or p.high is None:
@@ -113,7 +114,7 @@ def _fit_lines(fit: Fit) -> list[Text]:
 def render(advice: Advice, console: Console) -> None:
     """Print the advice."""
     if advice.fit is not None:
-        for line in _fit_lines(advice.fit):
+        for line in fit_lines(advice.fit):
             console.print(line, soft_wrap=True)
         console.print()
     console.print(_facts_line(advice), soft_wrap=True)

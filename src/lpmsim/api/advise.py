@@ -20,7 +20,7 @@ from lpmsim.advise.fit import LINK, corners, default_priors, fit, fitted_overrid
 from lpmsim.advise.pattern import NoResume, pattern
 from lpmsim.advise.recommend import NoResults, Point
 from lpmsim.advise.recommend import advise as run_advice
-from lpmsim.advise.results import Advice
+from lpmsim.advise.results import Advice, Fit
 from lpmsim.api.source import Source, overrides, raw_scenario
 from lpmsim.config.loader import ScenarioError, apply_overrides, build_scenario, resolve_scenario
 from lpmsim.sweeps.executors import LocalExecutor
@@ -38,9 +38,10 @@ class AdviseError(ValueError):
     """Advice refused (``code`` 2: bad or missing input, nothing ran) or impossible (``code`` 1: the
     fit accepted nothing).  The message is one line saying what to pass."""
 
-    def __init__(self, message: str, code: int = 2) -> None:
+    def __init__(self, message: str, code: int = 2, fit: Fit | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.fit = fit  # the fit that accepted nothing: computed, so shown
 
 
 def _base(
@@ -179,6 +180,7 @@ def _from_log(
             f"--from-log {log}: no simulated run reproduced the log's pattern within tolerance {tolerance:g} "
             f"(0 of {f.runs} accepted, {f.failed} failed): raise --fit-runs or --tolerance, or widen a --prior",
             1,
+            f,
         )
     fitted = fitted_overrides(f)
     fitted_facts = replace(facts, link_gbps=fitted[LINK], source=f"{facts.source}, fitted to {log}")

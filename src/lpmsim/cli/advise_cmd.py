@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from lpmsim.advise.render import render
+from lpmsim.advise.render import fit_lines, render
 from lpmsim.api.advise import AdviseError, advise
 from lpmsim.cli.common import PresetOpt, ScenarioArg, SetOpt, err_console, fail, out_console
 from lpmsim.cli.store_options import JsonOpt, QuietOpt
@@ -183,6 +183,11 @@ def advise_cmd(
                 fit_progress=bar.fit,
             )
     except AdviseError as exc:
+        if exc.fit is not None and as_json:
+            sys.stdout.write(json_text({"fit": exc.fit.to_dict()}))
+        elif exc.fit is not None and not quiet:
+            for line in fit_lines(exc.fit):
+                out_console.print(line, soft_wrap=True)
         fail(str(exc), exc.code)
     command = _command(sys.argv[1:])
     if as_json:
