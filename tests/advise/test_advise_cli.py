@@ -233,3 +233,29 @@ def test_api_is_the_cli() -> None:
     assert [c["p_down"] for c in cli["candidates"]] == [c["p_down"] for c in api["candidates"]]
     with pytest.raises(lpmsim.AdviseError, match="missing facts"):
         lpmsim.advise(vcpus=8)
+
+
+def test_from_log_with_nothing_accepted_exits_1_and_keeps_the_fit(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    base = ["--preset", "default", "--set", "partition.vcpus=8", "--set", "partition.memory_gib=16"]
+    res = CliRunner().invoke(app, ["run", *base, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "Hard LOCKUP" in (out / "dmesg.log").read_text()
+    # a prior of fast links only: the post-migration RTAS calls no longer stall, nothing fires
+    res = invoke(
+        *base,
+        "--from-log",
+        str(out / "dmesg.log"),
+        "--fit-runs",
+        "4",
+        "--prior",
+        "platform.link_gbps=200:400",
+        "-j",
+        "1",
+        "--json",
+    )
+    assert res.exit_code == 1, res.output
+    assert "0 of 4 accepted" in res.output
+    fit = json.loads(res.stdout)["fit"]
+    assert fit["accepted"] == 0 and fit["parameters"][0]["prior"] == [200.0, 400.0]
+    assert fit["observed"]["fired"] == ["hardlockup", "unrecoverable_system_reset"]
