@@ -105,23 +105,17 @@ class Facts:
 
     def apply(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """``data`` (a raw scenario mapping) with these facts set."""
-        out = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items()}
-        out.setdefault("partition", {}).update(vcpus=self.vcpus, memory_gib=self.memory_gib)
-        out.setdefault("platform", {})["link_gbps"] = self.link_gbps
-        kernel = out.setdefault("kernel", {})
-        for fld in SETTINGS.values():  # the base's values give way to the partition's
-            if any(SETTINGS[n] == fld for n in self.settings):
-                kernel.pop(fld, None)
-        kernel.update(self.kernel_fields())
-        wl = out.get("workload")
-        out["workload"] = (
-            {"preset": self.workload}
-            if not isinstance(wl, Mapping)
-            else {
-                **wl,
-                "preset": self.workload,
-            }
-        )
+        out = dict(data)
+
+        def section(name: str) -> dict[str, Any]:
+            value = out.get(name)
+            out[name] = dict(value) if isinstance(value, Mapping) else {}
+            return out[name]
+
+        section("partition").update(vcpus=self.vcpus, memory_gib=self.memory_gib)
+        section("platform")["link_gbps"] = self.link_gbps
+        section("kernel").update(self.kernel_fields())
+        section("workload")["preset"] = self.workload
         return out
 
     def to_dict(self) -> dict[str, Any]:
