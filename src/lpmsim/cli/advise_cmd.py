@@ -143,8 +143,11 @@ def advise_cmd(
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Which settings or lpmsim guard policy to use on a partition about to migrate, with P(crash) and
-    the detection delay of a real lockup for each candidate, and the exact file to deploy.
+    """What to set on a partition before a migration, with the risk on both sides.
+
+    Compares the candidates its kernel can use (sysctls, lpmsim guard policies, none): P(crash), reports
+    per detector and the detection delay of a real lockup for each, the recommendation and the exact
+    guard.toml or sysctl lines to deploy.
 
     Example: lpmsim advise --vcpus 1024 --memory-gib 4096 --link-gbps 10 --kernel 5.14.21 --distro sles
 
