@@ -105,7 +105,7 @@ def test_fit_recovers_the_settings_of_a_simulated_log(tmp_path: Path) -> None:
     ("truth", "seed"),
     [
         ({LINK: 0.5, OVERHEAD: 50.0, MISSING: 0.8}, 2),
-        ({LINK: 2.0, OVERHEAD: 100.0, MISSING: 0.6}, 3),
+        ({LINK: 1.6, OVERHEAD: 100.0, MISSING: 0.6}, 3),
         ({LINK: 0.7, OVERHEAD: 500.0, MISSING: 0.4}, 6),
     ],
 )
