@@ -14,16 +14,8 @@ from typing import Annotated
 import typer
 
 from lpmsim import __version__
-from lpmsim.cli import (
-    advise_cmd,
-    compare_cmd,
-    guard_cmd,
-    policies_cmd,
-    run_cmd,
-    scenario_cmds,
-    sweep_cmd,
-    triage_cmd,
-)
+from lpmsim.cli import compare_cmd, guard_cmd, policies_cmd, run_cmd, scenario_cmds, sweep_cmd, triage_cmd
+from lpmsim.cli.advise_cmd import register as register_advise
 from lpmsim.cli.common import err_console
 from lpmsim.outputs.text import plain
 
@@ -60,7 +52,7 @@ policies_cmd.register(app)
 scenario_cmds.register(app)
 guard_cmd.register(app)
 triage_cmd.register(app)
-advise_cmd.register(app)
+register_advise(app)
 
 
 def main() -> None:
