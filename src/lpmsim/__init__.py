@@ -8,12 +8,13 @@ The Python API (docs/api.md)::
     c = lpmsim.compare("small", ["none=none", "f200=nmi-factor:200"], runs=10)
     c.rows                                # a pandas.DataFrame (a pyarrow.Table without pandas)
     t = lpmsim.triage("console.log")      # t.events, t.phases
+    a = lpmsim.advise("lpm-2022", kernel="5.14.21")   # a.recommendation, a.guard_toml, a.race
 
 This top-level module stays import-light on purpose: ``lpmsim.guard`` runs as a drmgr hook on a
 production partition in the middle of a migration and must import only the standard library, and
 importing ``lpmsim.guard`` executes this file first.  The public API is therefore loaded lazily
 (module ``__getattr__``).  ``lpmsim.triage`` is the triage package, made callable: it is also the
-function ``lpmsim.api.triage.triage``.
+function ``lpmsim.api.triage.triage``; ``lpmsim.advise`` likewise (``lpmsim.api.advise.advise``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "Advice",
+    "AdviseError",
     "Comparison",
     "KernelEvent",
     "RunOutput",
@@ -31,6 +34,7 @@ __all__ = [
     "Sweep",
     "TriageOutput",
     "__version__",
+    "advise",
     "compare",
     "load_scenario",
     "run",
@@ -40,6 +44,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from lpmsim.api.advise import Advice, AdviseError, advise
     from lpmsim.api.batch import Comparison, Sweep, compare, sweep
     from lpmsim.api.run import KernelEvent, RunOutput, run
     from lpmsim.api.triage import TriageOutput, triage
@@ -49,6 +54,8 @@ if TYPE_CHECKING:
 
 # name -> the module that defines it
 _LAZY = {
+    "Advice": "lpmsim.api.advise",
+    "AdviseError": "lpmsim.api.advise",
     "Comparison": "lpmsim.api.batch",
     "Sweep": "lpmsim.api.batch",
     "compare": "lpmsim.api.batch",
@@ -67,8 +74,8 @@ _LAZY = {
 def __getattr__(name: str) -> Any:
     import importlib
 
-    if name == "triage":  # the package, callable (see the module docstring)
-        return importlib.import_module("lpmsim.triage")
+    if name in ("triage", "advise"):  # the packages, callable (see the module docstring)
+        return importlib.import_module(f"lpmsim.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'lpmsim' has no attribute {name!r}")

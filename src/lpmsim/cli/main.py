@@ -15,6 +15,7 @@ import typer
 
 from lpmsim import __version__
 from lpmsim.cli import (
+    advise_cmd,
     compare_cmd,
     guard_cmd,
     policies_cmd,
@@ -61,6 +62,7 @@ scenario_cmds.register(app)
 guard_cmd.register(app)
 triage_cmd.register(app)
 report_cmd.register(app)
+advise_cmd.register(app)
 
 
 def main() -> None:
