@@ -9,9 +9,9 @@ mode").  Each vCPU in turn, with draws from the named stream ``guest/fluid`` in 
    one, each at the latency of this step (a vCPU never has two requests outstanding); if faults
    remain it stays inside the episode for the whole step;
 2. **new episodes** in the free time left: up to ``MAX_ROUNDS`` times, the time to the next episode
-   is Exp(1/total) with total = Σ hazard (a fault in activity k at f_k·phi_k, wanting lock ℓ while
-   its holder is stalled at ℓ's attempt rate); after that a renewal tail of Poisson(total·left /
-   (1 + total·lat)) more episodes.  The episode's activity is drawn from ``cdf``;
+   is Exp(1/total) with total = Σ hazard (a fault in activity k at g_k·phi_k, g the activity mix
+   of free time, ``step_setup``; wanting lock ℓ while its holder is stalled at ℓ's attempt rate);
+   after that a renewal tail of Poisson(total·left / (1 + total·lat)) more episodes.  The episode's activity is drawn from ``cdf``;
 3. **an episode in activity k** is the fault plus the rest of its segment: c ~ Exp(mean_k) more
    CPU time with K ~ Poisson(c·phi_k) more faults, so it lasts est = c + (1+K)·lat (the compound
    Poisson stall of a segment); this step takes its first fault (c + lat of wall time), the K
@@ -74,11 +74,20 @@ def step_setup(
     split: np.ndarray,
 ) -> float:
     """The step's hazards from the missing mass ``mm`` per region: phi_k = r_k·(w_k·mm) (into
-    ``act_f[1]``), the episodes' hazards f_k·phi_k then, per lock, its attempt rate while its
+    ``act_f[1]``), the episodes' hazards g_k·phi_k then, per lock, its attempt rate while its
     holder is stalled (``lock_release`` after now); ``cdf`` their normalised cumulative sum,
-    ``split[k]`` activity k's missing mass per region, normalised.  Returns the total hazard."""
+    ``split[k]`` activity k's missing mass per region, normalised.  Returns the total hazard.
+
+    g is the activity mix of *free* time (running, not inside an episode): g_k ∝ f_k / (1 +
+    phi_k·mean_k), normalised to Σ f.  An episode's CPU time (the rest of its segment) is running
+    time in its activity too, so free time holds less of the activities whose segments fault
+    often: a segment of k (Exp(mean_k) CPU time, faults at phi_k) runs fault-free for mean_k / (1 +
+    phi_k·mean_k) on average before its first fault, and segments of k start at a rate ∝ f_k /
+    mean_k.  With this mix the CPU time in k (free plus episodes) is the share f_k, and its faults
+    per CPU second f_k·phi_k, as in the exact mode (docs/model/agreement.md)."""
     nact, nreg = weights.shape
-    acc = 0.0
+    fsum = 0.0
+    gsum = 0.0
     for k in range(nact):
         dot = 0.0
         tot = 0.0
@@ -92,7 +101,13 @@ def step_setup(
                 split[k, r] /= tot
         phi = rate[k] * dot
         act_f[1, k] = phi
-        acc += f[k] * phi
+        fsum += f[k]
+        gsum += f[k] / (1.0 + phi * act_f[0, k])
+    norm = fsum / gsum if gsum > 0.0 else 1.0
+    acc = 0.0
+    for k in range(nact):
+        phi = act_f[1, k]
+        acc += f[k] / (1.0 + phi * act_f[0, k]) * norm * phi
         cdf[k] = acc
     for j in range(lock_release.size):
         if lock_release[j] > now:
