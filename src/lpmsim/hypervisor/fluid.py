@@ -51,7 +51,7 @@ class FluidTransfer:
     """Post-copy state of the fluid mode.
 
     The state the kernels change lives in small arrays (``_fs``: backlog, rho_d, carry, now,
-    arrivals; ``_ist``: missing total, push group, pending ring head and count); the attributes of
+    arrivals, queued; ``_ist``: missing total, push group, pending ring head and count); the attributes of
     the same names read and write them."""
 
     def __init__(
@@ -74,7 +74,7 @@ class FluidTransfer:
         self.buckets = buckets
         self.tpp = buckets.touch_per_page
         self.missing = missing.astype(np.int64).copy()
-        self._fs = np.zeros(5)
+        self._fs = np.zeros(6)
         self._ist = np.zeros(4, dtype=np.int64)
         self._cnt = np.zeros(3, dtype=np.int64)  # requests, prefetched, pushed not yet in counters
         self.missing_total = int(self.missing.sum())  # kept in step with ``missing``
@@ -128,6 +128,13 @@ class FluidTransfer:
     @backlog.setter
     def backlog(self, v: float) -> None:
         self._fs[0] = v
+
+    @property
+    def queued(self) -> float:
+        """The demand pages a new request finds queued ahead of it (``step`` sets it): under
+        shared-fifo with the push active, the backlog before the step's service; elsewhere the
+        backlog after it."""
+        return float(self._fs[5])
 
     @property
     def rho_d(self) -> float:
@@ -210,9 +217,11 @@ class FluidTransfer:
     def latency(self, outstanding: float | None = None) -> float:
         """Latency of a new demand request (``k_latency``).
 
-        rtt + tau + overhead + waiting; waiting (demand-first) is backlog·tau + tau/2 when demand
-        is queued, otherwise the non-preemptive priority (Cobham) mean R / (1 - rho_d), R = tau/2
-        while the push runs (rho_d·tau/2 otherwise); shared-fifo adds the push window ahead.
+        rtt + tau + overhead + waiting; waiting (demand-first) is queued·tau + tau/2 when demand
+        is queued (``queued``: under shared-fifo with the push active the backlog before the last
+        step's service, what an arriving request finds in the exact link's FIFO), otherwise the
+        non-preemptive priority (Cobham) mean R / (1 - rho_d), R = tau/2 while the push runs
+        (rho_d·tau/2 otherwise); shared-fifo adds the push window ahead.
         With ``outstanding`` (vCPUs stalled right now) known and no fluid backlog, the wait uses
         the arrival theorem of a closed population instead of the open-system formula: of the S
         stalled vCPUs, a fraction w/L have their request still queued ahead, so
