@@ -228,7 +228,9 @@ def _link(
     if fifo and push:
         wnd = ci[0] if ci[0] < ist[0] else ist[0]
         share = backlog / (backlog + wnd) if backlog > 0 else 0.0
-        served = min(backlog, cap * share)
+        # the step's own capacity is shared; the carry is the push's fractional page, not the
+        # FIFO's (re-sharing it every step would hand demand more than its share)
+        served = min(backlog, dt / tau * share)
         # The FIFO's share is taken at the backlog before service, so that backlog is the one
         # that settles at the FIFO's queue W·rho/(1-rho): what a new request finds.
         queued = backlog
