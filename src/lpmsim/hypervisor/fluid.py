@@ -207,6 +207,25 @@ class FluidTransfer:
             self._mm.flags.writeable = False
         return self._mm
 
+    def push_ahead(self, region: int) -> tuple[float, float]:
+        """(pages the push sends before it reaches ``region``, pages per second it sends): the
+        push group order from the current group on; the push's share of the link is, as in
+        ``step``, W/(W + queued) under shared-fifo and 1 - rho_d under demand-first.  The push
+        takes nothing more from a region it has passed (rate 0 if idle)."""
+        if not self.push_active():
+            return 0.0, 0.0
+        if self.fifo_mode:
+            wnd = min(self.window, self.missing_total)
+            share = wnd / (wnd + self.queued)
+        else:
+            share = 1.0 - min(self.rho_d, RHO_MAX)
+        ahead = 0
+        for g in range(int(self._ist[1]), len(self.groups)):
+            if self._group_region[g] == region:
+                return float(ahead), share / self.tau
+            ahead += int(self.missing[self.groups[g]].sum())
+        return 0.0, 0.0
+
     def push_active(self) -> bool:
         return self.push_enabled and self._ist[0] > 0
 
