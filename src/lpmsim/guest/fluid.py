@@ -167,6 +167,7 @@ class FluidGuest(GuestBase):
         # is taken when the previous one has been served, at the latency of its own moment.
         self.ep_left = np.zeros(n, dtype=np.int64)
         self.ep_act = np.zeros(n, dtype=np.int64)
+        self.ep_phi0 = np.zeros(n)  # the episode's rate of missing touches at its start (phi_a)
         self.published = np.zeros(n, dtype=bool)
         self.in_rtas = np.zeros(n, dtype=bool)  # inside an RTAS call: its own end restores the vCPU
         self.lock_release = np.full(len(w.locks), -np.inf)
@@ -379,6 +380,7 @@ class FluidGuest(GuestBase):
                 self.stall_frac,
                 self.ep_left,
                 self.ep_act,
+                self.ep_phi0,
                 self.claimed_mask,
                 m.blocktime,
                 m.faults,

@@ -6,8 +6,10 @@ mode").  Each vCPU in turn, with draws from the named stream ``guest/fluid`` in 
 
 1. **its current episode goes on**: the part of ``busy`` inside the step is used; a vCPU with
    faults of an episode still to take (``ep_left``) takes as many as fit in its free time, at least
-   one, each at the latency of this step (a vCPU never has two requests outstanding); if faults
-   remain it stays inside the episode for the whole step;
+   one, each at the latency of this step (a vCPU never has two requests outstanding), each kept
+   with probability phi_k(now)/phi_k(start) (``ep_phi0``: the episode's K later faults were drawn
+   at its start, and exact thins touches drawn at an earlier q); if faults remain it stays
+   inside the episode for the whole step;
 2. **new episodes** in the free time left: up to ``MAX_ROUNDS`` times, the time to the next episode
    is Exp(1/total) with total = Σ hazard (a fault in activity k at g_k·phi_k, g the activity mix
    of free time, ``step_setup``; wanting lock ℓ while its holder is stalled at ℓ's attempt rate);
@@ -39,7 +41,7 @@ import math
 import numpy as np
 
 from lpmsim.guest import fluid_hist
-from lpmsim.guest.fluid_draws import categorical, exponential, jit, multinomial, poisson, uniform
+from lpmsim.guest.fluid_draws import binomial, categorical, exponential, jit, multinomial, poisson, uniform
 from lpmsim.guest.fluid_link import k_latency, k_missing_mass, k_serve
 
 hist_bin = jit(fluid_hist.hist_bin)  # the stall histogram's bin (GuestMetrics), compiled
@@ -140,6 +142,7 @@ def guest_step(
     stall_frac: np.ndarray,  # per vCPU: the share of that episode spent stalled
     ep_left: np.ndarray,  # per vCPU: the episode's faults still to take
     ep_act: np.ndarray,  # per vCPU: the episode's activity
+    ep_phi0: np.ndarray,  # per vCPU: phi of the episode's activity at its start
     claimed: np.ndarray,  # per vCPU: an injected bug runs there (no workload episodes)
     blocktime: np.ndarray,  # per vCPU (GuestMetrics): blocked time
     faults: np.ndarray,  # per vCPU (GuestMetrics): faults
@@ -192,11 +195,20 @@ def guest_step(
         el = ep_left[i]
         if el > 0 and free > 0.0:
             fit = free / lat
-            m = el if fit >= el else int(fit)  # (a float compared first: no int() overflow)
-            if m < 1:
-                m = 1
-            el -= m
+            cand = el if fit >= el else int(fit)  # (a float compared first: no int() overflow)
+            if cand < 1:
+                cand = 1
+            el -= cand
             ep_left[i] = el
+            a = ep_act[i]
+            # each candidate kept with probability phi_a(now) / phi_a(start): exact thins touches
+            # drawn at an earlier q (pages that arrived meanwhile no longer fault)
+            phi0 = ep_phi0[i]
+            m = cand
+            if phi0 > 0.0:
+                keep = act_f[1, a] / phi0
+                if keep < 1.0:
+                    m = binomial(st, cand, keep)
             over = m * lat - free
             if over > 0.0:
                 b += over
@@ -204,7 +216,6 @@ def guest_step(
             free = -over if over < 0.0 else 0.0
             if el > 0:
                 free = 0.0  # still inside the episode: no new one in this step
-            a = ep_act[i]
             n_act[a] += m
             nf += m
             for r in range(nreg):
@@ -274,6 +285,7 @@ def guest_step(
                     if extra > 0:
                         ep_left[i] += extra
                         ep_act[i] = k
+                        ep_phi0[i] = act_f[1, k]
                         left = 0.0  # busy with its episode until the next step
                     nf += 1
                     n_act[k] += 1
@@ -332,6 +344,7 @@ def fluid_step(
     stall_frac: np.ndarray,
     ep_left: np.ndarray,
     ep_act: np.ndarray,
+    ep_phi0: np.ndarray,
     claimed: np.ndarray,
     blocktime: np.ndarray,
     faults_v: np.ndarray,
@@ -395,6 +408,7 @@ def fluid_step(
         stall_frac,
         ep_left,
         ep_act,
+        ep_phi0,
         claimed,
         blocktime,
         faults_v,
@@ -467,6 +481,7 @@ def fluid_batch(
     stall_frac: np.ndarray,
     ep_left: np.ndarray,
     ep_act: np.ndarray,
+    ep_phi0: np.ndarray,
     claimed: np.ndarray,
     blocktime: np.ndarray,
     faults_v: np.ndarray,
@@ -535,6 +550,7 @@ def fluid_batch(
             stall_frac,
             ep_left,
             ep_act,
+            ep_phi0,
             claimed,
             blocktime,
             faults_v,
