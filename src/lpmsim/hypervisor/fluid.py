@@ -12,7 +12,9 @@ the exact link: rtt + tau + overhead + waiting, where waiting is
 * ``demand-first``: backlog·tau + tau/2 when demand is queued, otherwise the non-preemptive priority
   (Cobham) mean R / (1 - rho_d), R = rho_link·tau/2, with rho_link = 1 while the push runs;
 * ``shared-fifo``: additionally the push window queued ahead, min(window, pages left)·tau, and the
-  link is shared in proportion to the queue's composition (demand backlog vs push window).
+  link's capacity of the step (dt/tau, not the push's carried fraction) is shared in proportion to
+  the queue's composition (demand backlog vs push window); the backlog a new request waits behind
+  (``queued``) is then the one before the step's service.
 
 Demand utilisation rho_d is an exponentially weighted estimate over ``RHO_TAU_S``.  Differences
 from ``exact`` (documented in docs/model/transfer.md): pages inside a bucket are equally hot; a
