@@ -12,7 +12,7 @@ pages last many latencies.
 Spinlocks: an episode that starts while holding lock ℓ stalls the holder until it ends; every
 running vCPU that wants ℓ meanwhile (at ℓ's acquisition rate) spins until the release.  RTAS calls
 (from the kernel model) run on their vCPU as one episode: base CPU time plus a fault per missing
-firmware page touched.
+firmware page touched, taken one after another while the push drains the region (``_rtas_faults``).
 
 Only what a lockup detector can see is published to ``CpuStates``: an episode in an interrupts-off
 or preempt-off activity, or a spin, that lasts at least ``sim.fluid_publish_min_s`` (its context,
@@ -167,6 +167,7 @@ class FluidGuest(GuestBase):
         # is taken when the previous one has been served, at the latency of its own moment.
         self.ep_left = np.zeros(n, dtype=np.int64)
         self.ep_act = np.zeros(n, dtype=np.int64)
+        self.ep_phi0 = np.zeros(n)  # the episode's rate of missing touches at its start (phi_a)
         self.published = np.zeros(n, dtype=bool)
         self.in_rtas = np.zeros(n, dtype=bool)  # inside an RTAS call: its own end restores the vCPU
         self.lock_release = np.full(len(w.locks), -np.inf)
@@ -199,13 +200,7 @@ class FluidGuest(GuestBase):
         faults = 0
         if tr is not None and tr.completed_at is None:
             lat = tr.latency()
-            # Distinct missing firmware pages touched in base_s: each bucket's missing pages are
-            # each touched at least once with probability 1 - exp(-touches x touch-probability).
-            touches = base_s * self.rtas_rate
-            region = int(np.argmax(self.rtas_w))
-            sel = tr.region_of == region
-            p_hit = -np.expm1(-touches * tr.tpp[sel])
-            faults = int(self.rng.binomial(tr.missing[sel], p_hit).sum())
+            faults = self._rtas_faults(tr, base_s, lat)
             if faults:
                 per = np.zeros(self.busy.size, dtype=np.int64)
                 per[cpu] = faults
@@ -231,6 +226,40 @@ class FluidGuest(GuestBase):
 
         self.env.call_at(self.env.now + wall, done)
         return ev
+
+    def _rtas_faults(self, tr: FluidTransfer, base_s: float, lat: float) -> int:
+        """Missing firmware pages an RTAS call of ``base_s`` CPU time faults on, one after another.
+
+        As the exact mode's ``_execute``: touches of missing pages arrive at rtas_rate · q per CPU
+        second, drawn at the current q and thinned as q drops, each fault stalling the call for
+        ``lat``.  q drops with every page faulted and with the pages the background push takes
+        from the region while the call stalls (``FluidTransfer.push_ahead``: the push reaches the
+        region after ``ahead`` pages, then takes its pages at ``rate``); the pages of the region
+        are taken as equally hot (q proportional to the region's missing pages).  A long call
+        of a partition with a slow link lasts many latencies, and the push meanwhile brings in
+        the pages its later touches would have faulted on."""
+        region = int(np.argmax(self.rtas_w))
+        sel = tr.region_of == region
+        m0 = int(tr.missing[sel].sum())
+        q0 = float((tr.missing[sel] * tr.tpp[sel]).sum())
+        if m0 == 0 or q0 <= 0 or self.rtas_rate <= 0:
+            return 0
+        ahead, rate = tr.push_ahead(region)
+        rng = self.rng
+        cpu = 0.0
+        faults = 0
+        while faults < m0:
+            pushed = max(0.0, rate * (cpu + faults * lat) - ahead)
+            q = q0 * max(0.0, m0 - faults - pushed) / m0
+            if q <= 0:
+                break
+            cpu += rng.exponential(1.0 / (self.rtas_rate * q))
+            if cpu >= base_s:
+                break
+            pushed = max(0.0, rate * (cpu + faults * lat) - ahead)
+            if rng.random() * q < q0 * max(0.0, m0 - faults - pushed) / m0:
+                faults += 1
+        return faults
 
     # -- the step process ------------------------------------------------------------------------
     def start(self, transfer: FluidTransfer) -> None:
@@ -351,6 +380,7 @@ class FluidGuest(GuestBase):
                 self.stall_frac,
                 self.ep_left,
                 self.ep_act,
+                self.ep_phi0,
                 self.claimed_mask,
                 m.blocktime,
                 m.faults,

@@ -6,12 +6,14 @@ mode").  Each vCPU in turn, with draws from the named stream ``guest/fluid`` in 
 
 1. **its current episode goes on**: the part of ``busy`` inside the step is used; a vCPU with
    faults of an episode still to take (``ep_left``) takes as many as fit in its free time, at least
-   one, each at the latency of this step (a vCPU never has two requests outstanding); if faults
-   remain it stays inside the episode for the whole step;
+   one, each at the latency of this step (a vCPU never has two requests outstanding), each kept
+   with probability phi_k(now)/phi_k(start) (``ep_phi0``: the episode's K later faults were drawn
+   at its start, and exact thins touches drawn at an earlier q); if faults remain it stays
+   inside the episode for the whole step;
 2. **new episodes** in the free time left: up to ``MAX_ROUNDS`` times, the time to the next episode
-   is Exp(1/total) with total = Σ hazard (a fault in activity k at f_k·phi_k, wanting lock ℓ while
-   its holder is stalled at ℓ's attempt rate); after that a renewal tail of Poisson(total·left /
-   (1 + total·lat)) more episodes.  The episode's activity is drawn from ``cdf``;
+   is Exp(1/total) with total = Σ hazard (a fault in activity k at g_k·phi_k, g the activity mix
+   of free time, ``step_setup``; wanting lock ℓ while its holder is stalled at ℓ's attempt rate);
+   after that a renewal tail of Poisson(total·left / (1 + total·lat)) more episodes.  The episode's activity is drawn from ``cdf``;
 3. **an episode in activity k** is the fault plus the rest of its segment: c ~ Exp(mean_k) more
    CPU time with K ~ Poisson(c·phi_k) more faults, so it lasts est = c + (1+K)·lat (the compound
    Poisson stall of a segment); this step takes its first fault (c + lat of wall time), the K
@@ -39,7 +41,7 @@ import math
 import numpy as np
 
 from lpmsim.guest import fluid_hist
-from lpmsim.guest.fluid_draws import categorical, exponential, jit, multinomial, poisson, uniform
+from lpmsim.guest.fluid_draws import binomial, categorical, exponential, jit, multinomial, poisson, uniform
 from lpmsim.guest.fluid_link import k_latency, k_missing_mass, k_serve
 
 hist_bin = jit(fluid_hist.hist_bin)  # the stall histogram's bin (GuestMetrics), compiled
@@ -74,11 +76,20 @@ def step_setup(
     split: np.ndarray,
 ) -> float:
     """The step's hazards from the missing mass ``mm`` per region: phi_k = r_k·(w_k·mm) (into
-    ``act_f[1]``), the episodes' hazards f_k·phi_k then, per lock, its attempt rate while its
+    ``act_f[1]``), the episodes' hazards g_k·phi_k then, per lock, its attempt rate while its
     holder is stalled (``lock_release`` after now); ``cdf`` their normalised cumulative sum,
-    ``split[k]`` activity k's missing mass per region, normalised.  Returns the total hazard."""
+    ``split[k]`` activity k's missing mass per region, normalised.  Returns the total hazard.
+
+    g is the activity mix of *free* time (running, not inside an episode): g_k ∝ f_k / (1 +
+    phi_k·mean_k), normalised to Σ f.  An episode's CPU time (the rest of its segment) is running
+    time in its activity too, so free time holds less of the activities whose segments fault
+    often: a segment of k (Exp(mean_k) CPU time, faults at phi_k) runs fault-free for mean_k / (1 +
+    phi_k·mean_k) on average before its first fault, and segments of k start at a rate ∝ f_k /
+    mean_k.  With this mix the CPU time in k (free plus episodes) is the share f_k, and its faults
+    per CPU second f_k·phi_k, as in the exact mode (docs/model/agreement.md)."""
     nact, nreg = weights.shape
-    acc = 0.0
+    fsum = 0.0
+    gsum = 0.0
     for k in range(nact):
         dot = 0.0
         tot = 0.0
@@ -92,7 +103,13 @@ def step_setup(
                 split[k, r] /= tot
         phi = rate[k] * dot
         act_f[1, k] = phi
-        acc += f[k] * phi
+        fsum += f[k]
+        gsum += f[k] / (1.0 + phi * act_f[0, k])
+    norm = fsum / gsum if gsum > 0.0 else 1.0
+    acc = 0.0
+    for k in range(nact):
+        phi = act_f[1, k]
+        acc += f[k] / (1.0 + phi * act_f[0, k]) * norm * phi
         cdf[k] = acc
     for j in range(lock_release.size):
         if lock_release[j] > now:
@@ -125,6 +142,7 @@ def guest_step(
     stall_frac: np.ndarray,  # per vCPU: the share of that episode spent stalled
     ep_left: np.ndarray,  # per vCPU: the episode's faults still to take
     ep_act: np.ndarray,  # per vCPU: the episode's activity
+    ep_phi0: np.ndarray,  # per vCPU: phi of the episode's activity at its start
     claimed: np.ndarray,  # per vCPU: an injected bug runs there (no workload episodes)
     blocktime: np.ndarray,  # per vCPU (GuestMetrics): blocked time
     faults: np.ndarray,  # per vCPU (GuestMetrics): faults
@@ -177,11 +195,20 @@ def guest_step(
         el = ep_left[i]
         if el > 0 and free > 0.0:
             fit = free / lat
-            m = el if fit >= el else int(fit)  # (a float compared first: no int() overflow)
-            if m < 1:
-                m = 1
-            el -= m
+            cand = el if fit >= el else int(fit)  # (a float compared first: no int() overflow)
+            if cand < 1:
+                cand = 1
+            el -= cand
             ep_left[i] = el
+            a = ep_act[i]
+            # each candidate kept with probability phi_a(now) / phi_a(start): exact thins touches
+            # drawn at an earlier q (pages that arrived meanwhile no longer fault)
+            phi0 = ep_phi0[i]
+            m = cand
+            if phi0 > 0.0:
+                keep = act_f[1, a] / phi0
+                if keep < 1.0:
+                    m = binomial(st, cand, keep)
             over = m * lat - free
             if over > 0.0:
                 b += over
@@ -189,7 +216,6 @@ def guest_step(
             free = -over if over < 0.0 else 0.0
             if el > 0:
                 free = 0.0  # still inside the episode: no new one in this step
-            a = ep_act[i]
             n_act[a] += m
             nf += m
             for r in range(nreg):
@@ -259,6 +285,7 @@ def guest_step(
                     if extra > 0:
                         ep_left[i] += extra
                         ep_act[i] = k
+                        ep_phi0[i] = act_f[1, k]
                         left = 0.0  # busy with its episode until the next step
                     nf += 1
                     n_act[k] += 1
@@ -317,6 +344,7 @@ def fluid_step(
     stall_frac: np.ndarray,
     ep_left: np.ndarray,
     ep_act: np.ndarray,
+    ep_phi0: np.ndarray,
     claimed: np.ndarray,
     blocktime: np.ndarray,
     faults_v: np.ndarray,
@@ -380,6 +408,7 @@ def fluid_step(
         stall_frac,
         ep_left,
         ep_act,
+        ep_phi0,
         claimed,
         blocktime,
         faults_v,
@@ -452,6 +481,7 @@ def fluid_batch(
     stall_frac: np.ndarray,
     ep_left: np.ndarray,
     ep_act: np.ndarray,
+    ep_phi0: np.ndarray,
     claimed: np.ndarray,
     blocktime: np.ndarray,
     faults_v: np.ndarray,
@@ -520,6 +550,7 @@ def fluid_batch(
             stall_frac,
             ep_left,
             ep_act,
+            ep_phi0,
             claimed,
             blocktime,
             faults_v,

@@ -228,13 +228,20 @@ def _link(
     if fifo and push:
         wnd = ci[0] if ci[0] < ist[0] else ist[0]
         share = backlog / (backlog + wnd) if backlog > 0 else 0.0
-        served = min(backlog, cap * share)
+        # the step's own capacity is shared; the carry is the push's fractional page, not the
+        # FIFO's (re-sharing it every step would hand demand more than its share)
+        served = min(backlog, dt / tau * share)
+        # The FIFO's share is taken at the backlog before service, so that backlog is the one
+        # that settles at the FIFO's queue W·rho/(1-rho): what a new request finds.
+        queued = backlog
     else:
         served = min(backlog, cap)
+        queued = -1.0
     backlog -= served
     if backlog < 1e-9:
         backlog = 0.0
     fs[0] = backlog
+    fs[5] = backlog if queued < 0.0 else queued
     budget = cap - served
     if push:
         n = min(int(budget), ist[0])
@@ -356,7 +363,7 @@ def k_latency(
 ) -> float:
     """``FluidTransfer.latency`` (``outstanding`` used only when ``closed``)."""
     tau = cf[0]
-    backlog = fs[0]
+    backlog = fs[5]  # the demand pages a new request finds queued ahead of it (``_link``)
     rho_d = fs[1]
     push = ci[2] != 0 and ist[0] > 0
     ww = (ci[0] if ci[0] < ist[0] else ist[0]) * tau if (ci[1] != 0 and push) else 0.0  # push window

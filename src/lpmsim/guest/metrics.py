@@ -167,7 +167,8 @@ class GuestMetrics(FaultRecorder):
         edges = [0.0, 0.001, 0.01, 0.1, 1.0, 10.0, 100.0, float("inf")]
         hist = np.histogram(bt, bins=edges)[0]
         return {
-            "throughput_loss_frac": lost / (vcpus * window) if window > 0 else 0.0,
+            # at most 1: the overhang takes off what lies past the window, up to float rounding
+            "throughput_loss_frac": min(1.0, lost / (vcpus * window)) if window > 0 else 0.0,
             "max_stall_s": float(self.max_stall),
             "max_irqs_off_s": self.max_irqs_off_in_window(),
             "max_spin_s": float(self.max_spin),

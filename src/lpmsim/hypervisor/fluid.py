@@ -12,7 +12,9 @@ the exact link: rtt + tau + overhead + waiting, where waiting is
 * ``demand-first``: backlog·tau + tau/2 when demand is queued, otherwise the non-preemptive priority
   (Cobham) mean R / (1 - rho_d), R = rho_link·tau/2, with rho_link = 1 while the push runs;
 * ``shared-fifo``: additionally the push window queued ahead, min(window, pages left)·tau, and the
-  link is shared in proportion to the queue's composition (demand backlog vs push window).
+  link's capacity of the step (dt/tau, not the push's carried fraction) is shared in proportion to
+  the queue's composition (demand backlog vs push window); the backlog a new request waits behind
+  (``queued``) is then the one before the step's service.
 
 Demand utilisation rho_d is an exponentially weighted estimate over ``RHO_TAU_S``.  Differences
 from ``exact`` (documented in docs/model/transfer.md): pages inside a bucket are equally hot; a
@@ -51,7 +53,7 @@ class FluidTransfer:
     """Post-copy state of the fluid mode.
 
     The state the kernels change lives in small arrays (``_fs``: backlog, rho_d, carry, now,
-    arrivals; ``_ist``: missing total, push group, pending ring head and count); the attributes of
+    arrivals, queued; ``_ist``: missing total, push group, pending ring head and count); the attributes of
     the same names read and write them."""
 
     def __init__(
@@ -74,7 +76,7 @@ class FluidTransfer:
         self.buckets = buckets
         self.tpp = buckets.touch_per_page
         self.missing = missing.astype(np.int64).copy()
-        self._fs = np.zeros(5)
+        self._fs = np.zeros(6)
         self._ist = np.zeros(4, dtype=np.int64)
         self._cnt = np.zeros(3, dtype=np.int64)  # requests, prefetched, pushed not yet in counters
         self.missing_total = int(self.missing.sum())  # kept in step with ``missing``
@@ -128,6 +130,13 @@ class FluidTransfer:
     @backlog.setter
     def backlog(self, v: float) -> None:
         self._fs[0] = v
+
+    @property
+    def queued(self) -> float:
+        """The demand pages a new request finds queued ahead of it (``step`` sets it): under
+        shared-fifo with the push active, the backlog before the step's service; elsewhere the
+        backlog after it."""
+        return float(self._fs[5])
 
     @property
     def rho_d(self) -> float:
@@ -200,6 +209,25 @@ class FluidTransfer:
             self._mm.flags.writeable = False
         return self._mm
 
+    def push_ahead(self, region: int) -> tuple[float, float]:
+        """(pages the push sends before it reaches ``region``, pages per second it sends): the
+        push group order from the current group on; the push's share of the link is, as in
+        ``step``, W/(W + queued) under shared-fifo and 1 - rho_d under demand-first.  The push
+        takes nothing more from a region it has passed (rate 0 if idle)."""
+        if not self.push_active():
+            return 0.0, 0.0
+        if self.fifo_mode:
+            wnd = min(self.window, self.missing_total)
+            share = wnd / (wnd + self.queued)
+        else:
+            share = 1.0 - min(self.rho_d, RHO_MAX)
+        ahead = 0
+        for g in range(int(self._ist[1]), len(self.groups)):
+            if self._group_region[g] == region:
+                return float(ahead), share / self.tau
+            ahead += int(self.missing[self.groups[g]].sum())
+        return 0.0, 0.0
+
     def push_active(self) -> bool:
         return self.push_enabled and self._ist[0] > 0
 
@@ -210,9 +238,11 @@ class FluidTransfer:
     def latency(self, outstanding: float | None = None) -> float:
         """Latency of a new demand request (``k_latency``).
 
-        rtt + tau + overhead + waiting; waiting (demand-first) is backlog·tau + tau/2 when demand
-        is queued, otherwise the non-preemptive priority (Cobham) mean R / (1 - rho_d), R = tau/2
-        while the push runs (rho_d·tau/2 otherwise); shared-fifo adds the push window ahead.
+        rtt + tau + overhead + waiting; waiting (demand-first) is queued·tau + tau/2 when demand
+        is queued (``queued``: under shared-fifo with the push active the backlog before the last
+        step's service, what an arriving request finds in the exact link's FIFO), otherwise the
+        non-preemptive priority (Cobham) mean R / (1 - rho_d), R = tau/2 while the push runs
+        (rho_d·tau/2 otherwise); shared-fifo adds the push window ahead.
         With ``outstanding`` (vCPUs stalled right now) known and no fluid backlog, the wait uses
         the arrival theorem of a closed population instead of the open-system formula: of the S
         stalled vCPUs, a fraction w/L have their request still queued ahead, so
