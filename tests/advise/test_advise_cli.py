@@ -237,7 +237,7 @@ def test_api_is_the_cli() -> None:
 
 def test_from_log_with_nothing_accepted_exits_1_and_keeps_the_fit(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    base = ["--preset", "default", "--set", "partition.vcpus=8", "--set", "partition.memory_gib=16"]
+    base = ["--preset", "default", "--set", "partition.vcpus=16", "--set", "partition.memory_gib=64"]
     res = CliRunner().invoke(app, ["run", *base, "--out", str(out)])
     assert res.exit_code == 0, res.output
     assert "Hard LOCKUP" in (out / "dmesg.log").read_text()
