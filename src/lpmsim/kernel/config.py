@@ -27,6 +27,10 @@ from lpmsim.schema import doc_field as _f
 UINT_MAX = 2**32 - 1
 
 KernelVersion = Literal["pre-v6.0", "v6.0", "v6.6"]
+RcuReset = Literal["rest_of_gp", "timeout", "third_fqs"]
+"""What ``rcu_cpu_stall_reset()`` does: ``rest_of_gp`` (``jiffies + ULONG_MAX/2``, before v5.15),
+``timeout`` (``jiffies + rcu_jiffies_till_stall_check()``, a80be428fbc1, v5.15), ``third_fqs``
+(deferred to the third FQS pass, b96e7a5fa0ba, v6.7 and 6.6.3)."""
 ScriptState = Literal["stalled", "irqs_soft_off", "irqs_hard_off", "preempt_off", "rtas_call", "d_state"]
 
 
@@ -205,9 +209,34 @@ class Kernel(Section):
     def waits_for_completion(self) -> bool:
         return self.version != "pre-v6.0"
 
+    # Version-dependent behaviours.  Each is derived from the kernel version (and its backports);
+    # the detectors read only these properties, never the version itself.
     @property
-    def new_rcu_reset(self) -> bool:
-        return self.version == "v6.6"
+    def rcu_reset(self) -> RcuReset:
+        """``rcu_cpu_stall_reset()`` (kernel/rcu/tree_stall.h)."""
+        return "third_fqs" if self.version == "v6.6" else "rest_of_gp"
+
+    @property
+    def wd_rework(self) -> bool:
+        """powerpc watchdog.c has Nicholas Piggin's Nov 2021 series (v5.17): ``wd_try_report``,
+        IPIs sent outside ``wd_smp_lock``, ``CPU %d became unstuck TB:%lld``."""
+        return True
+
+    @property
+    def rcu_trailer_ncpus(self) -> bool:
+        """The RCU stall trailer ``(t=... jiffies g=... q=... ncpus=...)`` is printed with the
+        ``rcu: `` prefix and ``ncpus=``; older kernels print it with ``pr_cont`` and no ``ncpus=``."""
+        return True
+
+    @property
+    def wq_has_panic_on_stall(self) -> bool:
+        """``workqueue.panic_on_stall`` exists (about v6.12)."""
+        return True
+
+    @property
+    def release(self) -> str:
+        """The ``uname -r`` the kernel's banners print (``CPU: %d PID: %d Comm: %s Not tainted %s``)."""
+        return "6.6.0-lpmsim"
 
     @property
     def rtas_ri0(self) -> bool:

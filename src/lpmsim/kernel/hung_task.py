@@ -78,7 +78,7 @@ class HungTask:
                     f"INFO: task {bt.task.comm}:{pid} blocked for more than {(j - last) // hz} seconds.",
                     f"T{HUNG_PID}",
                 )
-                m.log.emit(t, "      Not tainted 6.6.0-lpmsim #1", f"T{HUNG_PID}")
+                m.log.emit(t, f"      Not tainted {m.cfg.release} #1", f"T{HUNG_PID}")
                 m.log.emit(
                     t,
                     '"echo 0 > /proc/sys/kernel/hung_task_timeout_secs" disables this message.',

@@ -102,7 +102,7 @@ class RcuStall:
         if not self.active:
             return
         j = self.m.clock.jiffies(t)
-        if self.m.cfg.new_rcu_reset:
+        if self.m.cfg.rcu_reset == "third_fqs":
             self.js = math.inf
             self.fqs3 = j + 3 * self.fqs_j
         else:
