@@ -656,3 +656,17 @@ CASES: list[Case] = [
     ),
 ]
 # fmt: on
+
+
+def _topic_cases() -> list[Case]:
+    """Cases of one topic live in ``cases_<topic>.py`` next to this file, each with its own ``CASES``."""
+    import importlib
+    from pathlib import Path
+
+    out: list[Case] = []
+    for path in sorted(Path(__file__).parent.glob("cases_*.py")):
+        out.extend(importlib.import_module(f"{__package__}.{path.stem}").CASES)
+    return out
+
+
+CASES += _topic_cases()
