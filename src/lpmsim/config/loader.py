@@ -218,6 +218,12 @@ def format_validation_error(exc: ValidationError) -> str:
 
 
 def _check_cross_fields(sc: Scenario) -> None:
+    k = sc.kernel
+    if k.wq_panic_on_stall and not k.wq_has_panic_on_stall:
+        raise ScenarioError(
+            f"kernel.wq_panic_on_stall: workqueue.panic_on_stall does not exist in kernel {k.version} "
+            "(added about v6.12); leave it 0 or give a newer kernel.version"
+        )
     if sc.partition.memory_gib * 2**30 < sc.page_bytes:
         raise ScenarioError(
             f"partition.memory_gib: {sc.partition.memory_gib:g} GiB is smaller than one page "
@@ -267,7 +273,13 @@ def describe(sc: Scenario) -> str:
         f"{pf.link_gbps:g} Gb/s {pf.discipline}"
         + (f" prefetch {pf.prefetch_pages}" if pf.prefetch_pages else ""),
         f"{sc.workload.preset} workload",
-        f"{sc.kernel.preset} kernel {sc.kernel.version}",
+        f"{sc.kernel.preset} kernel {sc.kernel.release}"
+        + (f" ({sc.kernel.distro})" if sc.kernel.distro else "")
+        + (
+            f" + {len(sc.kernel.backports)} backport{'s' if len(sc.kernel.backports) > 1 else ''}"
+            if sc.kernel.backports
+            else ""
+        ),
         f"policy {sc.mitigation.policy}",
         f"{sc.sim.mode} mode",
     ]
