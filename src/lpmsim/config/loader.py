@@ -161,6 +161,9 @@ def _expand_base(data: dict[str, Any], origin: str, seen: tuple[str, ...] = ()) 
     return _merge(parent, data)
 
 
+TEXT_FIELDS = {("kernel", "version")}  # --set keeps these as written
+
+
 def parse_value(text: str) -> Any:
     """Parse an override value as a TOML value; bare words become strings; 'inf' is infinity."""
     low = text.strip().lower()
@@ -193,7 +196,8 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
             if not isinstance(nxt, dict):
                 raise ScenarioError(f"{path}: {k} is not a section")
             node = nxt
-        node[keys[-1]] = parse_value(raw)
+        # a kernel version is text: "6.10" must not become the number 6.1
+        node[keys[-1]] = raw.strip().strip("\"'") if tuple(keys) in TEXT_FIELDS else parse_value(raw)
     return out
 
 

@@ -230,6 +230,15 @@ class Kernel(Section):
             data = {**table, **data}
         return data
 
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_is_text(cls, v: Any) -> Any:
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            raise ValueError(
+                f'write the version as a string ("{v}"): a number loses its trailing zeros (6.10)'
+            )
+        return v
+
     @field_validator("version")
     @classmethod
     def _check_version(cls, v: str) -> str:
