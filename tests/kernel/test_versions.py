@@ -156,3 +156,22 @@ def test_bad_versions_exit_2_one_line(settings: list[str], path: str, says: str)
 def test_wq_panic_on_stall_on_a_kernel_that_has_it() -> None:
     sc = load_scenario(preset="small", overrides=["kernel.version=6.12", "kernel.wq_panic_on_stall=2"])
     assert sc.kernel.wq_panic_on_stall == 2
+
+
+def test_lpm_2022_runs_into_the_2022_crash_and_round_trips() -> None:
+    """The seed discussion's setting on its own kernel (SLES 15 SP4, no factor, RTAS entered with
+    RI=0): the post-resume RTAS calls on drmgr's CPU trip the SMP checker and its NMI IPI lands in
+    RTAS: ``Oops: Unrecoverable System Reset``; the log triages to the same events."""
+    from lpmsim.runner import simulate, summarise
+
+    from .test_roundtrip import _check
+
+    st = simulate(load_scenario(preset="lpm-2022", overrides=[], seed=1))
+    assert st.kernel is not None
+    summary = summarise(st, 0.0)
+    assert summary["outcome"] == "crash"
+    crash = summary["crash"]
+    assert (crash["cause"], crash["cpu"]) == ("unrecoverable_system_reset", 0)
+    lines = st.kernel.model.log.lines()
+    assert any("Oops: Unrecoverable System Reset, sig: 6 [#1]" in ln for ln in lines)
+    _check(summary, lines)
