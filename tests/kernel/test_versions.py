@@ -175,3 +175,18 @@ def test_lpm_2022_runs_into_the_2022_crash_and_round_trips() -> None:
     lines = st.kernel.model.log.lines()
     assert any("Oops: Unrecoverable System Reset, sig: 6 [#1]" in ln for ln in lines)
     _check(summary, lines)
+
+
+def test_print_tainted_mirrors_panic_c() -> None:
+    from lpmsim.kernel.taint import TAINT_DIE, TAINT_SOFTLOCKUP, Taint
+
+    t = Taint(Kernel(version="5.14").taint_positions)
+    assert t.print_tainted() == "Not tainted"
+    t.add(TAINT_SOFTLOCKUP)
+    assert t.print_tainted() == "Tainted: G             L   "  # 18 positions: P..T
+    t.add(TAINT_DIE)
+    assert t.print_tainted() == "Tainted: G      D      L   "
+    t19 = Taint(Kernel(version="6.0").taint_positions)
+    t19.add(TAINT_SOFTLOCKUP)
+    assert t19.print_tainted() == "Tainted: G             L    "  # + TAINT_TEST ('N')
+    assert Kernel(distro="sles15-sp4").taint_positions == 20
