@@ -62,17 +62,17 @@ SCENARIOS: dict[str, tuple[str, list[str]]] = {
 
 
 EXPECTED: dict[str, str] = {
-    "stress": "0c40ba9eb497ab8a",
-    "stress-256-bug": "c5d13c42fb83fd5b",
-    "default": "e80f98b50f266b4c",
-    "default-bug": "54b82921d29f7df5",
-    "small-exact": "3daa79d2a46f6473",
-    "small-oltp": "4ae4d87404cf2e78",
-    "small-oltp-hot": "016496db1ecd169f",
-    "small-freeze": "c437d2e6d3cb8579",
-    "small-steal": "ca4b0d4c66136667",
-    "small-fluid-freeze": "68b86f361b2b4cb1",
-    "small-fluid-steal": "d1f7b9ab825f9503",
+    "stress": "b03a3fd9039e6e4f",
+    "stress-256-bug": "cb408a6abed82d5d",
+    "default": "e42d70a747b9859f",
+    "default-bug": "6a8197b812633bfd",
+    "small-exact": "dd3421eb75f014a8",
+    "small-oltp": "e5f569195f51012e",
+    "small-oltp-hot": "6af4fcbfe63fe0a0",
+    "small-freeze": "6fbd53c7a759299b",
+    "small-steal": "d3cbb7e9819b9598",
+    "small-fluid-freeze": "a2526eb179fee931",
+    "small-fluid-steal": "59358cbf414e2b22",
 }
 """The digests of the current code (``--check`` compares): filled in docs/performance.md's
 "Round 3: the compiled fluid step", where they last changed and why."""
