@@ -101,6 +101,16 @@ class Facts:
         return Kernel(version=self.kernel_version, distro=self.kernel_distro, backports=self.kernel_backports)
 
     @property
+    def kernel_label(self) -> str:
+        """The kernel as given, and as modelled when that says more: ``5.14.21-150400.24.46-default
+        (modelled as sles15-sp4 5.14.21)``, ``6.6.3``."""
+        modelled = " ".join(x for x in (self.kernel_distro, self.kernel_version) if x)
+        if self.kernel_backports:
+            modelled += " + " + ", ".join(self.kernel_backports)
+        given = self.kernel_release or self.kernel_version
+        return given if modelled == given else f"{given} (modelled as {modelled})"
+
+    @property
     def has_lpm_factor(self) -> bool:
         return self.has_factor if self.has_factor is not None else self.kernel.has_lpm_factor
 

@@ -277,13 +277,10 @@ def describe(sc: Scenario) -> str:
         f"{pf.link_gbps:g} Gb/s {pf.discipline}"
         + (f" prefetch {pf.prefetch_pages}" if pf.prefetch_pages else ""),
         f"{sc.workload.preset} workload",
-        f"{sc.kernel.preset} kernel {sc.kernel.release}"
+        f"kernel {sc.kernel.release}"
         + (f" ({sc.kernel.distro})" if sc.kernel.distro else "")
-        + (
-            f" + {len(sc.kernel.backports)} backport{'s' if len(sc.kernel.backports) > 1 else ''}"
-            if sc.kernel.backports
-            else ""
-        ),
+        + (f" + {', '.join(sc.kernel.backports)}" if sc.kernel.backports else "")
+        + f" with {sc.kernel.preset} sysctls",
         f"policy {sc.mitigation.policy}",
         f"{sc.sim.mode} mode",
     ]
