@@ -62,17 +62,17 @@ SCENARIOS: dict[str, tuple[str, list[str]]] = {
 
 
 EXPECTED: dict[str, str] = {
-    "stress": "b03a3fd9039e6e4f",
-    "stress-256-bug": "cb408a6abed82d5d",
+    "stress": "88033ab87347a422",
+    "stress-256-bug": "8aaa626233b0d519",
     "default": "e42d70a747b9859f",
-    "default-bug": "6a8197b812633bfd",
+    "default-bug": "dd196a96f45e88bd",
     "small-exact": "dd3421eb75f014a8",
-    "small-oltp": "e5f569195f51012e",
-    "small-oltp-hot": "6af4fcbfe63fe0a0",
-    "small-freeze": "6fbd53c7a759299b",
-    "small-steal": "d3cbb7e9819b9598",
-    "small-fluid-freeze": "a2526eb179fee931",
-    "small-fluid-steal": "59358cbf414e2b22",
+    "small-oltp": "ffa1d8444df1b924",
+    "small-oltp-hot": "6eec897201fd3930",
+    "small-freeze": "afeeac9aaa909a7c",
+    "small-steal": "8483d6159a55aed7",
+    "small-fluid-freeze": "8f19c2e1a7d51127",
+    "small-fluid-steal": "cd9c25b7b5b1f730",
 }
 """The digests of the current code (``--check`` compares): filled in docs/performance.md's
 "Round 3: the compiled fluid step", where they last changed and why."""
