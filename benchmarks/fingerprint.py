@@ -62,17 +62,17 @@ SCENARIOS: dict[str, tuple[str, list[str]]] = {
 
 
 EXPECTED: dict[str, str] = {
-    "stress": "0c40ba9eb497ab8a",
-    "stress-256-bug": "c5d13c42fb83fd5b",
-    "default": "e80f98b50f266b4c",
-    "default-bug": "54b82921d29f7df5",
-    "small-exact": "3daa79d2a46f6473",
-    "small-oltp": "4ae4d87404cf2e78",
-    "small-oltp-hot": "016496db1ecd169f",
-    "small-freeze": "c437d2e6d3cb8579",
-    "small-steal": "ca4b0d4c66136667",
-    "small-fluid-freeze": "68b86f361b2b4cb1",
-    "small-fluid-steal": "d1f7b9ab825f9503",
+    "stress": "88033ab87347a422",
+    "stress-256-bug": "8aaa626233b0d519",
+    "default": "e42d70a747b9859f",
+    "default-bug": "dd196a96f45e88bd",
+    "small-exact": "dd3421eb75f014a8",
+    "small-oltp": "ffa1d8444df1b924",
+    "small-oltp-hot": "6eec897201fd3930",
+    "small-freeze": "afeeac9aaa909a7c",
+    "small-steal": "8483d6159a55aed7",
+    "small-fluid-freeze": "8f19c2e1a7d51127",
+    "small-fluid-steal": "cd9c25b7b5b1f730",
 }
 """The digests of the current code (``--check`` compares): filled in docs/performance.md's
 "Round 3: the compiled fluid step", where they last changed and why."""

@@ -70,7 +70,8 @@ def test_json_for_scripts() -> None:
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert set(out) == TOP_KEYS
-    assert out["facts"]["kernel_version"] == "pre-v6.0" and out["facts"]["distro"] == "sles"
+    assert out["facts"]["kernel_version"] == "5.14.21" and out["facts"]["distro"] == "sles"
+    assert out["facts"]["kernel_distro"] == "sles15-sp4"
     names = [c["name"] for c in out["candidates"]]
     assert names == ["none", "guard-factor-200", "guard-factor-500", "guard-disable-nmi", "guard-inhibit-all"]
     for c in out["candidates"]:

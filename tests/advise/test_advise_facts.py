@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,21 +13,30 @@ from lpmsim.config.loader import load_scenario, resolve_scenario
 
 
 @pytest.mark.parametrize(
-    ("text", "factor", "version"),
+    ("text", "factor", "version", "distro", "has_factor", "rcu_reset"),
     [
-        ("pre-v6.0", False, "pre-v6.0"),
-        ("v6.6", False, "v6.6"),
-        ("5.14.21-150400.24.46-default", False, "pre-v6.0"),
-        ("5.14.21-150400.24.46-default", True, "v6.0"),  # the series backported: the sysctl exists
-        ("4.18.0-477.el8.ppc64le", False, "pre-v6.0"),
-        ("6.0", False, "v6.0"),
-        ("6.5.9", False, "v6.0"),
-        ("6.6", False, "v6.6"),
-        ("6.12.0-55.el10", False, "v6.6"),
+        ("pre-v6.0", False, "pre-v6.0", None, False, "rest_of_gp"),  # deprecated alias: SLES 15 SP4
+        ("v6.6", False, "v6.6", None, True, "third_fqs"),  # deprecated alias: 6.6.3
+        ("5.14.21-150400.24.46-default", False, "5.14.21", "sles15-sp4", False, "rest_of_gp"),
+        # the LPM series backported: the sysctl exists
+        ("5.14.21-150400.24.46-default", True, "5.14.21", "sles15-sp4", True, "rest_of_gp"),
+        ("4.18.0-477.el8.ppc64le", False, "4.18", None, False, "rest_of_gp"),
+        ("6.0", False, "6.0", None, True, "timeout"),
+        ("6.5.9", False, "6.5.9", None, True, "timeout"),
+        ("6.6", False, "6.6", None, True, "timeout"),
+        ("6.6.3", False, "6.6.3", None, True, "third_fqs"),
+        ("6.12.0-55.el10", False, "6.12", None, True, "third_fqs"),
     ],
 )
-def test_kernel_versions(text: str, factor: bool, version: str) -> None:
-    assert version_of(text, factor)[0] == version
+def test_kernel_versions(
+    text: str, factor: bool, version: str, distro: str | None, has_factor: bool, rcu_reset: str
+) -> None:
+    kf = version_of(text, factor)
+    assert (kf.version, kf.distro) == (version, distro)
+    f = given(64, 256, 1, text)
+    f = f if not factor else given(None, None, None, text, base=replace(f, has_factor=True))
+    assert f.has_lpm_factor == has_factor
+    assert f.kernel.rcu_reset == rcu_reset
 
 
 @pytest.mark.parametrize("text", ["linux", "v7", "", "6", "sles"])
@@ -59,8 +69,9 @@ def test_given_facts_make_the_scenario() -> None:
 
     sc = build_scenario(data)
     assert (sc.partition.vcpus, sc.partition.memory_gib, sc.platform.link_gbps) == (1024, 4096, 10)
-    assert (sc.kernel.version, sc.kernel.preset, sc.kernel.hung_task_timeout_secs) == (
-        "pre-v6.0",
+    assert (sc.kernel.version, sc.kernel.distro, sc.kernel.preset, sc.kernel.hung_task_timeout_secs) == (
+        "5.14.21",
+        None,
         "sles",
         480,
     )
@@ -72,14 +83,21 @@ def test_scenario_facts_keep_explicit_settings() -> None:
     from lpmsim.config.loader import build_scenario
 
     f = from_scenario(build_scenario(raw).model_dump(mode="json"), raw)
-    assert (f.vcpus, f.link_gbps, f.distro, f.kernel_version) == (1024, 10.0, "sles", "v6.6")
+    assert (f.vcpus, f.link_gbps, f.distro, f.kernel_version) == (1024, 10.0, "sles", "5.14.21")
+    assert f.kernel_distro == "sles15-sp4" and not f.has_lpm_factor
     assert f.settings == {"kernel.hardlockup_panic": 1}
 
 
 def test_from_partition_reads_proc_and_sys(tmp_path: Path) -> None:
     root = make_partition(tmp_path, cpus=12, mem_kib=32 * 2**20, release=V6_RELEASE, factor=300)
     f = from_partition(root)
-    assert (f.vcpus, f.memory_gib, f.kernel_version, f.kernel_release) == (12, 32.0, "v6.0", V6_RELEASE)
+    assert (f.vcpus, f.memory_gib, f.kernel_version, f.kernel_release) == (
+        12,
+        32.0,
+        str(version_of(V6_RELEASE).version),
+        V6_RELEASE,
+    )
+    assert f.has_lpm_factor
     assert f.settings["kernel.nmi_wd_lpm_factor"] == 300
     assert f.settings["rcupdate.rcu_cpu_stall_timeout"] == 60
     assert f.settings["kernel.hung_task_timeout_secs"] == 480
@@ -93,7 +111,7 @@ def test_from_partition_reads_proc_and_sys(tmp_path: Path) -> None:
 
 def test_from_partition_old_kernel_has_no_factor(tmp_path: Path) -> None:
     f = from_partition(make_partition(tmp_path, release=OLD_RELEASE))
-    assert f.kernel_version == "pre-v6.0" and not f.has_lpm_factor
+    assert f.kernel_version == str(version_of(OLD_RELEASE).version) and not f.has_lpm_factor
 
 
 def test_not_pseries(tmp_path: Path) -> None:

@@ -20,9 +20,7 @@ SYSCTL_PATH = "/etc/sysctl.d/90-lpmsim-advise.conf"
 
 
 def _facts_line(facts: Facts) -> str:
-    kernel = (
-        f"{facts.kernel_release} ({facts.kernel_version})" if facts.kernel_release else facts.kernel_version
-    )
+    kernel = facts.kernel_label
     return (
         f"{facts.vcpus} vCPUs, {facts.memory_gib:g} GiB, {facts.link_gbps:.3g} Gb/s link, kernel {kernel}, "
         f"workload {facts.workload}"

@@ -22,14 +22,20 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from lpmsim.guard.files import read_small
 from lpmsim.guard.kernel import UNKNOWN_RELEASE, detect, parse_version
 from lpmsim.guard.paths import Paths
 from lpmsim.guard.settings import SettingsIO
+from lpmsim.kernel.config import Kernel
+from lpmsim.kernel.versions import ALIASES, BY_NAME, distro_of_release, parse
 
-MODEL_VERSIONS = ("pre-v6.0", "v6.0", "v6.6")
+# What a release gains when kernel.nmi_wd_lpm_factor exists on a kernel the table says lacks it: the
+# 4-patch LPM series came as one (882c0d1704cf, 7c56a8733d0a, f5e74e836097, 118b1366930c; 5.19.y).
+FACTOR_SERIES = (str(BY_NAME["lpm_factor"].commit), str(BY_NAME["vasi_completion_wait"].commit))
+
+MODEL_VERSIONS = tuple(ALIASES)  # the deprecated behaviour names kernel.version still accepts
 DISTROS = ("upstream", "sles")
 WORKLOADS = ("idle", "oltp", "analytics", "kernel-build", "memory-stress")
 
@@ -79,24 +85,46 @@ class Facts:
     vcpus: int
     memory_gib: float
     link_gbps: float
-    kernel_version: str  # one of MODEL_VERSIONS
+    kernel_version: str  # kernel.version: a real version (or a deprecated alias, MODEL_VERSIONS)
     kernel_release: str | None = None
     distro: str = "upstream"
     workload: str = "oltp"
     settings: Mapping[str, int] = field(default_factory=dict)
     source: str = "the command line"
     has_factor: bool | None = None  # kernel.nmi_wd_lpm_factor exists (None: from the version)
+    kernel_distro: str | None = None  # kernel.distro (a distribution's kernel: version + backports)
+    kernel_backports: tuple[str, ...] = ()  # kernel.backports
+
+    @property
+    def kernel(self) -> Kernel:
+        """The scenario kernel these facts describe (its version-dependent behaviours)."""
+        return Kernel(version=self.kernel_version, distro=self.kernel_distro, backports=self.kernel_backports)
+
+    @property
+    def kernel_label(self) -> str:
+        """The kernel as given, and as modelled when that says more: ``5.14.21-150400.24.46-default
+        (modelled as sles15-sp4 5.14.21)``, ``6.6.3``."""
+        modelled = " ".join(x for x in (self.kernel_distro, self.kernel_version) if x)
+        if self.kernel_backports:
+            modelled += " + " + ", ".join(self.kernel_backports)
+        given = self.kernel_release or self.kernel_version
+        return given if modelled == given else f"{given} (modelled as {modelled})"
 
     @property
     def has_lpm_factor(self) -> bool:
-        return self.has_factor if self.has_factor is not None else self.kernel_version != "pre-v6.0"
+        return self.has_factor if self.has_factor is not None else self.kernel.has_lpm_factor
 
     def setting(self, name: str, default: int) -> int:
         return int(self.settings.get(name, default))
 
     def kernel_fields(self) -> dict[str, Any]:
         """The scenario's ``kernel`` section for these facts."""
-        out: dict[str, Any] = {"version": self.kernel_version, "preset": self.distro}
+        out: dict[str, Any] = {
+            "version": self.kernel_version,
+            "distro": self.kernel_distro,
+            "backports": list(self.kernel_backports),
+            "preset": self.distro,
+        }
         for name, value in self.settings.items():
             fld = SETTINGS.get(name)
             if fld is not None and not (fld == "nmi_wd_lpm_factor" and not self.has_lpm_factor):
@@ -125,6 +153,8 @@ class Facts:
             "link_gbps": self.link_gbps,
             "kernel_version": self.kernel_version,
             "kernel_release": self.kernel_release,
+            "kernel_distro": self.kernel_distro,
+            "kernel_backports": list(self.kernel_backports),
             "distro": self.distro,
             "workload": self.workload,
             "settings": dict(sorted(self.settings.items())),
@@ -132,15 +162,26 @@ class Facts:
         }
 
 
-def version_of(kernel: str, has_factor: bool = False) -> tuple[str, str | None]:
-    """``--kernel`` -> (the simulator's behaviour version, the release if one was given).
+class KernelFacts(NamedTuple):
+    """``--kernel`` read: the scenario's kernel.version, the release given, distro and backports."""
 
-    Accepts a behaviour version (``pre-v6.0``, ``v6.0``, ``v6.6``) or a release (``5.14.21-150400.24.46-default``,
-    ``6.6``).  A release before 6.0 is ``pre-v6.0`` unless ``kernel.nmi_wd_lpm_factor`` exists (the
-    series was backported to 5.19.y); 6.0 to 6.5 is ``v6.0``; 6.6 and later ``v6.6``."""
+    version: str
+    release: str | None
+    distro: str | None
+    backports: tuple[str, ...]
+
+
+def version_of(kernel: str, has_factor: bool = False) -> KernelFacts:
+    """``--kernel`` -> the kernel the simulator runs (lpmsim.kernel.versions).
+
+    Accepts a release (``5.14.21-150400.24.46-default``, ``6.6``, ``6.12.0-55.el10``) or a deprecated
+    behaviour name (``pre-v6.0``, ``v6.0``, ``v6.6``).  A release's version is its major.minor.sublevel;
+    a distribution's release (``-150400.``: SLES 15 SP4) is that distribution's kernel; when
+    ``kernel.nmi_wd_lpm_factor`` exists on a kernel the table says lacks it, the LPM series is
+    counted as backported (it went to 5.19.y)."""
     text = kernel.strip()
     if text in MODEL_VERSIONS:
-        return text, None
+        return KernelFacts(text, None, None, ())
     ver = parse_version(text) if _RELEASE.fullmatch(text) else None
     if ver is None:
         raise FactsError(
@@ -152,11 +193,15 @@ def version_of(kernel: str, has_factor: bool = False) -> tuple[str, str | None]:
             f"--kernel {text}: kernels before 4.13 have no powerpc SMP hard-lockup detector "
             "(arch/powerpc/kernel/watchdog.c), which the simulator models; pass a release >= 4.13"
         )
-    if ver >= (6, 6):
-        return "v6.6", text
-    if ver >= (6, 0) or has_factor:
-        return "v6.0", text
-    return "pre-v6.0", text
+    try:
+        version = str(parse(text))
+    except ValueError:
+        version = f"{ver[0]}.{ver[1]}"
+    distro = distro_of_release(text)
+    backports: tuple[str, ...] = ()
+    if has_factor and not Kernel(version=version, distro=distro).has_lpm_factor:
+        backports = FACTOR_SERIES
+    return KernelFacts(version, text, distro, backports)
 
 
 def check_choice(option: str, value: str, choices: tuple[str, ...]) -> str:
@@ -194,20 +239,28 @@ def given(
             raise FactsError(f"{opt} {value}: must be > 0")
     if base is None:
         assert vcpus is not None and memory_gib is not None and link_gbps is not None and kernel is not None
-        version, release = version_of(kernel)
+        kf = version_of(kernel)
         return Facts(
             vcpus,
             float(memory_gib),
             float(link_gbps),
-            version,
-            release,
+            kf.version,
+            kf.release,
             check_choice("--distro", distro or "upstream", DISTROS),
             check_choice("--workload", workload or "oltp", WORKLOADS),
+            kernel_distro=kf.distro,
+            kernel_backports=kf.backports,
         )
     out = base
     if kernel is not None:
-        version, release = version_of(kernel, bool(base.has_factor))
-        out = replace(out, kernel_version=version, kernel_release=release)
+        kf = version_of(kernel, bool(base.has_factor))
+        out = replace(
+            out,
+            kernel_version=kf.version,
+            kernel_release=kf.release,
+            kernel_distro=kf.distro,
+            kernel_backports=kf.backports,
+        )
     if vcpus is not None:
         out = replace(out, vcpus=vcpus)
     if memory_gib is not None:
@@ -238,6 +291,8 @@ def from_scenario(data: Mapping[str, Any], raw: Mapping[str, Any] | None = None)
         str(wl.get("preset", "oltp")),
         settings,
         source="the scenario",
+        kernel_distro=kern.get("distro"),
+        kernel_backports=tuple(kern.get("backports") or ()),
     )
 
 
@@ -287,18 +342,20 @@ def from_partition(root: Path) -> Facts:
         raise FactsError(
             f"cannot read the kernel release{where} ({paths.osrelease}): pass --kernel RELEASE (e.g. 5.14.21)"
         )
-    version, release = version_of(info.release, info.has_factor)
+    kf = version_of(info.release, info.has_factor)
     io = SettingsIO(paths)
     settings = {name: v for name in SETTINGS if (v := io.read_int(name)) is not None}
     return Facts(
         vcpus,
         round(memory, 3),
         0.0,
-        version,
-        release,
+        kf.version,
+        kf.release,
         "upstream",  # every setting that matters is read: the distribution's defaults are not needed
         "oltp",
         settings,
         source=f"partition {root}",
         has_factor=info.has_factor,
+        kernel_distro=kf.distro,
+        kernel_backports=kf.backports,
     )

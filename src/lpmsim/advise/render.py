@@ -61,7 +61,7 @@ def candidates_table(advice: Advice) -> Table:
 
 def _kernel(advice: Advice) -> str:
     f = advice.facts
-    return f"{f.kernel_release} (modelled as {f.kernel_version})" if f.kernel_release else f.kernel_version
+    return f.kernel_label
 
 
 def _facts_line(advice: Advice) -> Text:

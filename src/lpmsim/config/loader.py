@@ -161,6 +161,9 @@ def _expand_base(data: dict[str, Any], origin: str, seen: tuple[str, ...] = ()) 
     return _merge(parent, data)
 
 
+TEXT_FIELDS = {("kernel", "version")}  # --set keeps these as written
+
+
 def parse_value(text: str) -> Any:
     """Parse an override value as a TOML value; bare words become strings; 'inf' is infinity."""
     low = text.strip().lower()
@@ -193,7 +196,8 @@ def apply_overrides(data: dict[str, Any], overrides: Iterable[str]) -> dict[str,
             if not isinstance(nxt, dict):
                 raise ScenarioError(f"{path}: {k} is not a section")
             node = nxt
-        node[keys[-1]] = parse_value(raw)
+        # a kernel version is text: "6.10" must not become the number 6.1
+        node[keys[-1]] = raw.strip().strip("\"'") if tuple(keys) in TEXT_FIELDS else parse_value(raw)
     return out
 
 
@@ -218,6 +222,12 @@ def format_validation_error(exc: ValidationError) -> str:
 
 
 def _check_cross_fields(sc: Scenario) -> None:
+    k = sc.kernel
+    if k.wq_panic_on_stall and not k.wq_has_panic_on_stall:
+        raise ScenarioError(
+            f"kernel.wq_panic_on_stall: workqueue.panic_on_stall does not exist in kernel {k.version} "
+            "(added about v6.12); leave it 0 or give a newer kernel.version"
+        )
     if sc.partition.memory_gib * 2**30 < sc.page_bytes:
         raise ScenarioError(
             f"partition.memory_gib: {sc.partition.memory_gib:g} GiB is smaller than one page "
@@ -267,7 +277,10 @@ def describe(sc: Scenario) -> str:
         f"{pf.link_gbps:g} Gb/s {pf.discipline}"
         + (f" prefetch {pf.prefetch_pages}" if pf.prefetch_pages else ""),
         f"{sc.workload.preset} workload",
-        f"{sc.kernel.preset} kernel {sc.kernel.version}",
+        f"kernel {sc.kernel.release}"
+        + (f" ({sc.kernel.distro})" if sc.kernel.distro else "")
+        + (f" + {', '.join(sc.kernel.backports)}" if sc.kernel.backports else "")
+        + f" with {sc.kernel.preset} sysctls",
         f"policy {sc.mitigation.policy}",
         f"{sc.sim.mode} mode",
     ]

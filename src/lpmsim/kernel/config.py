@@ -3,30 +3,32 @@
 Every sysctl keeps the kernel's own name and is validated with the kernel's own range (the
 ranges below are those of the sysctl tables / module parameters, kernel-facts.md sections 1-9).
 ``preset`` fills the fields the scenario does not give with the defaults of upstream Linux or of
-an enterprise distribution (SUSE ppc64le, kernel-facts.md section 9.2); ``version`` selects the
-behaviours that changed over time:
-
-* ``pre-v6.0``: no LPM factor, no wait for VASI Completed (mobility.c before 882c0d1704cf and
-  118b1366930c), RTAS entered with MSR[RI]=0 (before b6b1c3ce06ca, v5.19), old
-  ``rcu_cpu_stall_reset()`` (stall warnings suppressed for the rest of the grace period);
-* ``v6.0``: factor set from SUSPENDING until COMPLETED, completion wait, old RCU reset;
-* ``v6.6``: as v6.0 with the new ``rcu_cpu_stall_reset()`` (a80be428fbc1 and its follow-up:
-  a full new timeout counted from the third FQS scan after the reset).
+an enterprise distribution (SUSE ppc64le, kernel-facts.md section 9.2).  ``version`` is a real
+kernel version (``"5.14"``, ``"6.0"``, ``"6.6.3"``, ``"5.14.21-150400.24.46-default"``), ``backports``
+the commits backported to it and ``distro`` a distribution's kernel (a version plus its backports);
+every version-dependent behaviour is derived from the one table in ``lpmsim.kernel.versions`` and read
+through the properties of ``Kernel`` (``has_lpm_factor``, ``waits_for_completion``, ``rtas_ri0``,
+``rcu_reset``, ``wd_rework``, ``rcu_trailer_ncpus``, ``rcu_trailer_prefixed``, ``wq_has_panic_on_stall``,
+``release``).  The first modelled names ``pre-v6.0``, ``v6.0``, ``v6.6`` are deprecated aliases
+(``versions.ALIASES``).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Literal
 
-from pydantic import Field, field_serializer, model_validator
+from pydantic import Field, field_serializer, field_validator, model_validator
 
 from lpmsim.schema import Section
 from lpmsim.schema import doc_field as _f
 
+from . import versions as _v
+
 UINT_MAX = 2**32 - 1
 
-KernelVersion = Literal["pre-v6.0", "v6.0", "v6.6"]
+DistroName = Literal["sles15-sp4"]
 RcuReset = Literal["rest_of_gp", "timeout", "third_fqs"]
 """What ``rcu_cpu_stall_reset()`` does: ``rest_of_gp`` (``jiffies + ULONG_MAX/2``, before v5.15),
 ``timeout`` (``jiffies + rcu_jiffies_till_stall_check()``, a80be428fbc1, v5.15), ``third_fqs``
@@ -97,10 +99,24 @@ class Kernel(Section):
         "Defaults for the fields not given: 'upstream' Linux, or 'sles' (SUSE ppc64le config: "
         "hung_task_timeout_secs 480, rcu_cpu_stall_timeout 60, PRINTK_CALLER; kernel-facts 9.2).",
     )
-    version: KernelVersion = _f(
-        "v6.6",
+    version: str = _f(
+        "6.12",
         "-",
-        "Kernel behaviour modelled: pre-v6.0, v6.0 (LPM factor, completion wait), v6.6 (new RCU reset).",
+        "Kernel version (5.14, 6.0, 6.6.3, 6.12, or a uname -r release): every version-dependent "
+        "behaviour follows the table of lpmsim.kernel.versions.  Deprecated aliases: pre-v6.0 "
+        "(= distro sles15-sp4), v6.0 (= 6.0), v6.6 (= 6.6.3).  Unset with a distro: its version.",
+    )
+    distro: DistroName | None = _f(
+        None,
+        "-",
+        "A distribution's kernel: its version (unless version is given) plus its backports; "
+        "sles15-sp4 = 5.14.21 with the powerpc watchdog rework (docs/model/kernel.md).  The sysctl "
+        "defaults stay preset's (use preset = 'sles' for SUSE's).",
+    )
+    backports: tuple[str, ...] = _f(
+        (),
+        "-",
+        "Commit ids (from the version table) backported to this kernel, e.g. b6b1c3ce06ca.",
     )
     watchdog_thresh: int = _f(
         10, "s", "kernel.watchdog_thresh (0 disables the lockup detectors).", ge=0, le=60
@@ -169,7 +185,7 @@ class Kernel(Section):
     rtas_runs_with_ri0: bool | None = _f(
         None,
         "-",
-        "RTAS entered with MSR[RI]=0 (true before v5.19's b6b1c3ce06ca). Unset: true for pre-v6.0, false otherwise.",
+        "RTAS entered with MSR[RI]=0 (true before v5.19's b6b1c3ce06ca). Unset: from the version and backports.",
     )
     post_mobility_rtas: tuple[RtasCallSpec, ...] = Field(
         default_factory=_default_rtas,
@@ -195,58 +211,144 @@ class Kernel(Section):
     @classmethod
     def _apply_preset(cls, data: Any) -> Any:
         if isinstance(data, dict):
+            data = dict(data)
+            version = data.get("version")
+            if isinstance(version, str) and version in _v.ALIASES:
+                # deprecated behaviour names (versions.DEPRECATION): the kernel each stood for
+                real, distro = _v.ALIASES[version]
+                data["version"] = real
+                if distro is not None and data.get("distro") is None:
+                    data["distro"] = distro
+            version = data.get("version")
+            if isinstance(version, str) and data.get("distro") is None:
+                data["distro"] = _v.distro_of_release(version)  # e.g. 5.14.21-150400.24.46-default
+            distro = data.get("distro")
+            if isinstance(distro, str) and distro in _v.DISTROS and data.get("version") is None:
+                data["version"] = _v.DISTROS[distro].version
             preset = data.get("preset", "upstream")
             table = _SLES if preset == "sles" else _UPSTREAM
             data = {**table, **data}
         return data
 
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_is_text(cls, v: Any) -> Any:
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            raise ValueError(
+                f'write the version as a string ("{v}"): a number loses its trailing zeros (6.10)'
+            )
+        return v
+
+    @field_validator("version")
+    @classmethod
+    def _check_version(cls, v: str) -> str:
+        text = v.strip()
+        if text.startswith("v"):
+            raise ValueError(
+                f"{text[:40]!r}: give a real version without 'v' (e.g. 5.14, 6.0, 6.6.3) or one of the "
+                f"deprecated aliases {', '.join(_v.ALIASES)}"
+            )
+        try:
+            ver = _v.parse(text)
+        except _v.VersionError as exc:
+            raise ValueError(str(exc)) from None
+        if ver < _v.OLDEST:
+            raise ValueError(
+                f"{text}: kernels before {_v.OLDEST} have no powerpc SMP hard-lockup detector "
+                "(arch/powerpc/kernel/watchdog.c), which the model follows"
+            )
+        return text
+
+    @field_validator("backports")
+    @classmethod
+    def _check_backports(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for c in v:
+            try:
+                _v.commit_behaviour(c)
+            except _v.VersionError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
     # -- derived ------------------------------------------------------------------------------
+    # Version-dependent behaviours.  Each is derived from the kernel version and its backports
+    # (lpmsim.kernel.versions.BEHAVIOURS); the detectors read only these properties.
+    def has(self, behaviour: str) -> bool:
+        """The kernel has ``behaviour`` (a name of ``versions.BEHAVIOURS``)."""
+        return behaviour in _behaviours(self.version, self.backports, self.distro)
+
+    @property
+    def kernel_version(self) -> _v.KVersion:
+        return _v.parse(self.version)
+
     @property
     def has_lpm_factor(self) -> bool:
-        return self.version != "pre-v6.0"
+        """``kernel.nmi_wd_lpm_factor`` and its use in pseries_migrate_partition (118b1366930c, v6.0)."""
+        return self.has("lpm_factor")
 
     @property
     def waits_for_completion(self) -> bool:
-        return self.version != "pre-v6.0"
+        """``wait_for_vasi_session_completed()`` after resume (882c0d1704cf, v6.0)."""
+        return self.has("vasi_completion_wait")
 
-    # Version-dependent behaviours.  Each is derived from the kernel version (and its backports);
-    # the detectors read only these properties, never the version itself.
     @property
     def rcu_reset(self) -> RcuReset:
-        """``rcu_cpu_stall_reset()`` (kernel/rcu/tree_stall.h)."""
-        return "third_fqs" if self.version == "v6.6" else "rest_of_gp"
+        """``rcu_cpu_stall_reset()`` (kernel/rcu/tree_stall.h): a80be428fbc1 (v5.15), b96e7a5fa0ba
+        (v6.7, 6.6.3)."""
+        if self.has("rcu_reset_third_fqs"):
+            return "third_fqs"
+        return "timeout" if self.has("rcu_reset_timeout") else "rest_of_gp"
 
     @property
     def wd_rework(self) -> bool:
-        """powerpc watchdog.c has Nicholas Piggin's Nov 2021 series (v5.17): ``wd_try_report``,
-        IPIs sent outside ``wd_smp_lock``, ``CPU %d became unstuck TB:%lld``."""
-        return True
+        """powerpc watchdog.c has Nicholas Piggin's Nov 2021 series (v5.17, 76521c4b0291):
+        ``wd_try_report``, stuck CPUs marked before the IPIs, IPIs sent outside ``wd_smp_lock``."""
+        return self.has("wd_rework")
 
     @property
     def rcu_trailer_ncpus(self) -> bool:
-        """The RCU stall trailer ``(t=... jiffies g=... q=... ncpus=...)`` is printed with the
-        ``rcu: `` prefix and ``ncpus=``; older kernels print it with ``pr_cont`` and no ``ncpus=``."""
-        return True
+        """The RCU stall trailer ``(t=... jiffies g=... q=...)`` carries `` ncpus=%d`` (v5.19)."""
+        return self.has("rcu_trailer_ncpus")
+
+    @property
+    def rcu_trailer_prefixed(self) -> bool:
+        """The RCU stall trailer is printed with ``pr_err`` (``rcu: `` prefix), before v6.2 with
+        ``pr_cont`` ("rcu: Align the output of RCU stall")."""
+        return self.has("rcu_trailer_pr_err")
 
     @property
     def wq_has_panic_on_stall(self) -> bool:
         """``workqueue.panic_on_stall`` exists (about v6.12)."""
-        return True
+        return self.has("wq_panic_on_stall")
 
     @property
     def release(self) -> str:
-        """The ``uname -r`` the kernel's banners print (``CPU: %d PID: %d Comm: %s Not tainted %s``)."""
-        return "6.6.0-lpmsim"
+        """The ``uname -r`` the kernel's banners print (``CPU: %d PID: %d Comm: %s Not tainted %s``):
+        the distribution's release for its own version, else ``major.minor.sublevel``."""
+        return _v.release_of(self.version, _v.DISTROS.get(self.distro or ""))
+
+    @property
+    def taint_positions(self) -> int:
+        """Characters of ``print_tainted()`` after ``Tainted: `` (kernel/panic.c ``taint_flags``)."""
+        extra = _v.DISTROS[self.distro].taint_extra if self.distro is not None else 0
+        return 18 + (1 if self.has("taint_test") else 0) + extra
 
     @property
     def rtas_ri0(self) -> bool:
+        """RTAS entered with MSR[RI]=0 (before b6b1c3ce06ca, v5.19), unless ``rtas_runs_with_ri0``."""
         if self.rtas_runs_with_ri0 is not None:
             return self.rtas_runs_with_ri0
-        return self.version == "pre-v6.0"
+        return not self.has("rtas_ri1")
 
     @property
     def rcu_name(self) -> str:
         return "rcu_preempt" if self.preempt == "full" else "rcu_sched"
+
+
+@functools.lru_cache(maxsize=256)
+def _behaviours(version: str, backports: tuple[str, ...], distro: str | None) -> frozenset[str]:
+    ver = _v.parse(version)
+    ports = backports + (_v.DISTROS[distro].backports if distro is not None and distro in _v.DISTROS else ())
+    return frozenset(b.name for b in _v.BEHAVIOURS if _v.has(ver, ports, b.name))
 
 
 class ScriptEntry(Section):

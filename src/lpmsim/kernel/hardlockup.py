@@ -1,6 +1,6 @@
 """The powerpc hard-lockup ("NMI") watchdog: heartbeat, soft-NMI self-detection, SMP checker.
 
-Mirrors arch/powerpc/kernel/watchdog.c as of v6.6-v6.15 (``watchdog_timer_interrupt``,
+Mirrors arch/powerpc/kernel/watchdog.c as of v6.6-v6.15 (and v5.12-v5.16, below) (``watchdog_timer_interrupt``,
 ``wd_smp_clear_cpu_pending``, ``set_cpu_stuck``, ``watchdog_smp_panic``, ``soft_nmi_interrupt``,
 ``arch_touch_nmi_watchdog``, ``watchdog_calc_timeouts``, ``start_watchdog``), read in the
 torvalds/linux tree.
@@ -22,6 +22,20 @@ torvalds/linux tree.
   timeout when that fits in 31 bits, else it stays 0x7fffffff (4.194 s at 512 MHz).  The first
   entry after interrupts are disabled is the next scheduling-clock tick (ASSUMPTION: the
   decrementer is programmed for the next tick, HZ).
+* Before v5.17 (``Kernel.wd_rework`` False: upstream 5.12-5.16, watchdog.c before Nicholas Piggin's
+  series 5dad4ba68a24..3d030e301856, read in a v5.12-v5.16 copy): no ``wd_try_report``; the SMP
+  checker holds ``wd_smp_lock`` (hard-disabled) while it prints the pending mask and sends the NMI
+  IPIs, and marks the CPUs still pending stuck only *after* the IPIs (``set_cpumask_stuck(&pending,
+  tb)``), which empties the mask and resets ``wd_smp_last_reset_tb`` to the ``tb`` of the heartbeat
+  that started the check.  A target whose heartbeat runs during the IPIs clears its pending bit and
+  is not marked stuck (so prints no "became unstuck"); a pending mask emptied meanwhile is refilled
+  only by that final mark.  Whatever needs the lock meanwhile waits for it: a stuck CPU's "became
+  unstuck TB:%lld" (TB of its heartbeat) and a soft-NMI report (TB values read on entry; silent if the
+  checker marked the CPU stuck) are printed when the lock is released.  ``hardlockup_panic``:
+  ``nmi_panic`` right after the unlock (lock waiters are not printed).  The soft-NMI reports under
+  the lock as well, without the 100 ms retry.  Not modelled: the time a waiter spins hard-disabled
+  on the lock.  The text of every line is the same as v5.17+ (both print ``became unstuck TB:%lld``;
+  the soft-NMI does not touch ``wd_timer_tb`` in either).
 * steal-aware / annotate (docs/policies.md): with the DTL enabled, a CPU whose guest time since its
   last heartbeat is below the timeout (local for the soft-NMI, SMP for the checker) is excused.  The
   soft-NMI re-arms for the first DEC entry that could report.  The SMP checker takes an excused
@@ -60,6 +74,11 @@ class HardLockup:
         self.stuck: set[int] = set()
         self.excused: set[int] = set()  # steal-aware: out of the round, judged at every heartbeat
         self.reporting = False
+        # before v5.17 (cfg.wd_rework False): wd_smp_lock held over the SMP report and its IPIs
+        self.rework = m.cfg.wd_rework
+        self.lock_held = False
+        self.lock_waiters: list[tuple[int, float, int, int]] = []  # soft-NMI: (cpu, entry, tb, wd_timer_tb)
+        self.unstuck_waiters: list[tuple[int, float]] = []  # "became unstuck": (cpu, heartbeat time)
         self.quiet = True
         self.tick_at = math.inf
         self.dec_next: list[float | None] = [None] * n
@@ -102,6 +121,9 @@ class HardLockup:
         self.excused.clear()
         self.pending = {0}
         self.reporting = False
+        self.lock_held = False
+        self.lock_waiters.clear()
+        self.unstuck_waiters.clear()
         for c in range(self.m.n):
             self.snmi_plan[c] = None
             self.snmi_target[c] = None
@@ -197,6 +219,8 @@ class HardLockup:
         self.pending = set(range(self.m.n)) - self.stuck - self.excused
 
     def _clear_pending(self, c: int, t: float) -> bool:
+        if self.lock_held:
+            return self._clear_pending_locked_out(c, t)
         if c not in self.pending:
             self.excused.discard(c)  # steal-aware: it beats again, back in the next round
             if c in self.stuck:
@@ -215,6 +239,16 @@ class HardLockup:
             return True
         return False
 
+    def _clear_pending_locked_out(self, c: int, t: float) -> bool:
+        """Pre-v5.17 wd_smp_clear_cpu_pending() while another CPU holds wd_smp_lock for its report:
+        the lock-free clear of the pending bit happens; what needs the lock (the unstuck print, the
+        refill of an emptied mask) waits for the release, which refills the mask itself."""
+        if c in self.pending:
+            self.pending.discard(c)
+        elif c in self.stuck and all(w[0] != c for w in self.unstuck_waiters):
+            self.unstuck_waiters.append((c, t))
+        return False
+
     def _set_cpu_stuck(self, c: int, t: float) -> bool:
         self.stuck.add(c)
         self.excused.discard(c)
@@ -225,6 +259,8 @@ class HardLockup:
         return False
 
     def _smp_panic(self, c: int, t: float) -> bool:
+        if not self.rework:
+            return self._smp_panic_locked(c, t)
         m = self.m
         last = self.last_reset
         # the pending walk (a caller that is itself still pending bails); steal-aware adds the CPUs
@@ -271,6 +307,81 @@ class HardLockup:
         else:
             m.nmi.send_sequence(c, ipi, lambda t2: self._after_report(c, t2))
         return reset
+
+    def _smp_panic_locked(self, c: int, t: float) -> bool:
+        """Pre-v5.17 watchdog_smp_panic(cpu, tb): print the pending CPUs and IPI them under
+        wd_smp_lock, then mark the ones still pending stuck (resetting to ``tb``)."""
+        m = self.m
+        last = self.last_reset
+        due = self._ticks(t) - self._ticks(last) >= self.smp_tb and c not in self.pending
+        if (not due and not self.excused) or self.lock_held:
+            return False
+        ipi: list[int] = []
+        reset = False
+        for x in sorted(self.pending | self.excused if due else self.excused):
+            if x == c:
+                continue
+            if m.dtl is not None and self._hv_excused(x, self.tb_of(x, t), t, self.smp_tb, c) is not None:
+                if x in self.pending:  # steal-aware: out of this round, no IPI
+                    self.excused.add(x)
+                    self.pending.discard(x)
+                    if not self.pending:
+                        self._reset(t)
+                        reset = True
+                        break
+                continue
+            if x in self.pending:
+                ipi.append(x)
+        if not ipi:
+            return reset
+        self.lock_held = self.reporting = True
+        tbn, tbl = self._ticks(t), self._ticks(last)
+        caller = f"C{c}"
+        line = m.log.emit(t, f"watchdog: CPU {c} detected hard LOCKUP on other CPUs {cpulist(ipi)}", caller)
+        m.log.emit(
+            t,
+            f"watchdog: CPU {c} TB:{tbn}, last SMP heartbeat TB:{tbl} ({m.clock.ms(tbn - tbl)}ms ago)",
+            caller,
+        )
+        m.report(t, "hardlockup", "smp-detected", ipi, c, line)
+        if m.cfg.hardlockup_all_cpu_backtrace:
+            self._unlock_after_report(c, t, t)  # the backtrace is triggered after the unlock
+            others = [x for x in range(m.n) if x != c]
+            m.log.emit(t, f"Sending NMI from CPU {c} to CPUs {cpulist(others)}:", caller)
+            self._after_report(c, t)
+        else:
+            m.nmi.send_sequence(c, ipi, lambda t2: self._release_and_finish(c, t, t2))
+        return reset
+
+    def _release_and_finish(self, c: int, tb: float, t: float) -> None:
+        if self.m.dead:
+            return
+        self._unlock_after_report(c, tb, t)
+        self._after_report(c, t)
+
+    def _unlock_after_report(self, c: int, tb: float, t: float) -> None:
+        """set_cpumask_stuck(&wd_smp_cpus_pending, tb), then wd_smp_unlock(); the lock's waiters
+        (printed at t unless the reporter panics, which ``_after_report`` does next)."""
+        self.stuck |= self.pending - {c}
+        self.pending.clear()
+        self._reset(tb)
+        self.lock_held = False
+        if self.m.cfg.hardlockup_panic:
+            self.unstuck_waiters.clear()
+            self.lock_waiters.clear()
+            return
+        m = self.m
+        for x, tbeat in self.unstuck_waiters:
+            if x in self.stuck:
+                line = m.log.emit(t, f"watchdog: CPU {x} became unstuck TB:{self._ticks(tbeat)}", f"C{x}")
+                m.report(t, "hardlockup", "unstuck", [x], x, line)
+                self.stuck.discard(x)
+        self.unstuck_waiters.clear()
+        waiters, self.lock_waiters = self.lock_waiters, []
+        for x, e, tbn, tbc in waiters:
+            if x in self.stuck or m.dead:
+                continue  # the checker marked it stuck: silent
+            self._snmi_report(x, e, t, tbn, tbc)
 
     def _after_report(self, c: int, t: float) -> None:
         if self.m.cfg.hardlockup_panic:
@@ -356,28 +467,38 @@ class HardLockup:
                 self.snmi_plan[c] = e
                 self._schedule_snmi(c, e, credit_s=steal, min_k=1)
                 return
+        if self.lock_held:
+            # before v5.17: wd_smp_lock spins until the SMP report is over (decided then)
+            self.lock_waiters.append((c, e, tbn, tbc))
+            return
         if c in self.stuck:
             return  # silent until the CPU's heartbeat runs again
         if self.reporting:
             self.snmi_plan[c] = e + 0.1  # "Couldn't report, try again in 100ms"
             self._schedule_snmi(c, e + 0.1)
             return
+        self._snmi_report(c, e, e, tbn, tbc)
+
+    def _snmi_report(self, c: int, e: float, t: float, tbn: int, tbc: int) -> None:
+        """The soft-NMI's report: entry at e (TB values read then), printed at t (>= e: after a
+        pre-v5.17 wait for wd_smp_lock)."""
+        m = self.m
         self.reporting = True
         self._set_cpu_stuck(c, e)
         caller = f"C{c}"
-        line = m.log.emit(e, f"watchdog: CPU {c} self-detected hard LOCKUP @ {NIP_SYMBOL}", caller)
+        line = m.log.emit(t, f"watchdog: CPU {c} self-detected hard LOCKUP @ {NIP_SYMBOL}", caller)
         m.log.emit(
-            e, f"watchdog: CPU {c} TB:{tbn}, last heartbeat TB:{tbc} ({m.clock.ms(tbn - tbc)}ms ago)", caller
+            t, f"watchdog: CPU {c} TB:{tbn}, last heartbeat TB:{tbc} ({m.clock.ms(tbn - tbc)}ms ago)", caller
         )
-        m.report(e, "hardlockup", "self-detected", [c], c, line)
+        m.report(t, "hardlockup", "self-detected", [c], c, line)
         if m.cfg.hardlockup_all_cpu_backtrace:
             others = [x for x in range(m.n) if x != c]
-            m.log.emit(e, f"Sending NMI from CPU {c} to CPUs {cpulist(others)}:", caller)
+            m.log.emit(t, f"Sending NMI from CPU {c} to CPUs {cpulist(others)}:", caller)
         if m.cfg.hardlockup_panic:
-            m.panic(e, "Hard LOCKUP", "hardlockup_panic", c)
+            m.panic(t, "Hard LOCKUP", "hardlockup_panic", c)
             return
         self.reporting = False
-        self._go_active(e)
+        self._go_active(t)
 
     # -- steal-aware / annotate ------------------------------------------------------------------------
     def _hv_excused(self, x: int, t0: float, t: float, timeout_tb: int, by: int) -> float | None:

@@ -10,7 +10,9 @@ Mirrors kernel/hung_task.c as of v6.1-v6.12 (``watchdog`` kthread loop, ``check_
   count at the next one, so the first report comes 1x-2x the timeout after it blocked (DERIVED).
 * Report while ``hung_task_warnings`` != 0 (decremented per report, -1 unlimited):
   ``INFO: task %s:%d blocked for more than %ld seconds.`` (``(jiffies - last_switch_time)/HZ``),
-  re-reported at every scan while still blocked.  ``hung_task_panic`` ->
+  then ``      %s %s %.*s`` (``print_tainted()``, the release, the version up to its first space:
+  ``Not tainted 6.12.0 #1``, or ``Tainted: G             L      6.12.0 #1`` after a soft lockup;
+  lpmsim.kernel.taint), re-reported at every scan while still blocked.  ``hung_task_panic`` ->
   ``panic("hung_task: blocked tasks")`` after the scan.
 * ASSUMPTION: khungtaskd started at t=0 and always finds a CPU to run on.
 * Not changed by steal-aware / annotate: a D-state task is on no CPU, and what it waits for is not
@@ -78,7 +80,8 @@ class HungTask:
                     f"INFO: task {bt.task.comm}:{pid} blocked for more than {(j - last) // hz} seconds.",
                     f"T{HUNG_PID}",
                 )
-                m.log.emit(t, f"      Not tainted {m.cfg.release} #1", f"T{HUNG_PID}")
+                # "      %s %s %.*s": print_tainted(), the release, the version up to its first space
+                m.log.emit(t, f"      {m.taint.print_tainted()} {m.cfg.release} #1", f"T{HUNG_PID}")
                 m.log.emit(
                     t,
                     '"echo 0 > /proc/sys/kernel/hung_task_timeout_secs" disables this message.',

@@ -38,6 +38,7 @@ from lpmsim.kernel.rcu_stall import RcuStall
 from lpmsim.kernel.script import Script
 from lpmsim.kernel.softlockup import SoftLockup
 from lpmsim.kernel.sysctl import Sysctls, write
+from lpmsim.kernel.taint import Taint
 from lpmsim.kernel.timing import EPS, Clock, Grid
 from lpmsim.kernel.wq_watchdog import WqWatchdog
 
@@ -71,6 +72,7 @@ class KernelModel:
         self.hooks: GuestHooks = hooks if hooks is not None else DefaultGuestHooks(env, states)
         self.clock = Clock(cfg.uptime_at_start_s, cfg.tb_freq_hz, cfg.hz)
         self.log = KernelLog(cfg.uptime_at_start_s, cfg.printk_caller)
+        self.taint = Taint(cfg.taint_positions)  # kernel/panic.c tainted_mask (lpmsim.kernel.taint)
         self.events: list[dict[str, Any]] = []
         self.crash: Crash | None = None
         self.dead = False

@@ -26,6 +26,7 @@ import functools
 import math
 from typing import TYPE_CHECKING
 
+from lpmsim.kernel.taint import TAINT_SOFTLOCKUP
 from lpmsim.kernel.timing import Alarm
 
 if TYPE_CHECKING:
@@ -125,6 +126,7 @@ class SoftLockup:
             t, f"watchdog: BUG: soft lockup - CPU#{c} stuck for {dur}s! [{task.comm}:{task.pid}]", f"C{c}"
         )
         m.report(t, "softlockup", "self-detected" if first else "rewarn", [c], c, line)
+        m.taint.add(TAINT_SOFTLOCKUP)  # add_taint(TAINT_SOFTLOCKUP, LOCKDEP_STILL_OK)
         if m.cfg.softlockup_panic:
             m.panic(t, "softlockup: hung tasks", "softlockup_panic", c)
 

@@ -14,7 +14,9 @@ Mirrors kernel/workqueue.c (CONFIG_WQ_WATCHDOG) as of v6.12: ``wq_watchdog_timer
   ``BUG: workqueue lockup - pool cpus=%*pbl node=%d flags=0x%x nice=%d stuck for %us!``
   (seconds since pool_ts).  After each run every touch stamp is reset to now.
 * ``workqueue.panic_on_stall`` = N: BUG after N runs that detected a stall (BUG in the timer's
-  softirq -> ``Kernel panic - not syncing: Fatal exception in interrupt``).
+  softirq -> ``Kernel panic - not syncing: Fatal exception in interrupt``).  Only on kernels that
+  have the parameter (``Kernel.wq_has_panic_on_stall``, about v6.12; the loader rejects a non-zero
+  value on older ones).
 * steal-aware / annotate (docs/policies.md): a pool whose CPU's guest time since ``pool_ts`` is
   below the threshold is not reported; annotate prints ``workqueue: CPU %d: memory access stalled
   %u s in the hypervisor`` once per ``pool_ts``.
@@ -115,7 +117,7 @@ class WqWatchdog:
                 m.report(t, "workqueue_lockup", "lockup", [c], WQ_CPU, line)
         if found:
             m.log.emit(t, "Showing busy workqueues and worker pools:", f"C{WQ_CPU}")
-            if m.cfg.wq_panic_on_stall:
+            if m.cfg.wq_panic_on_stall and m.cfg.wq_has_panic_on_stall:
                 self.stalls += 1
                 if self.stalls >= m.cfg.wq_panic_on_stall:
                     m.log.emit(t, "kernel BUG at kernel/workqueue.c:7530!", f"C{WQ_CPU}")

@@ -173,9 +173,19 @@ def _lpm_factor(s: dict[str, Any]) -> int | None:
     part = spec.part("nmi-factor")
     if part is not None:
         return part.factor
-    if spec.has("kernel") and sc["kernel"]["version"] != "pre-v6.0":
+    if spec.has("kernel") and _kernel_has_factor(sc["kernel"]):
         return int(sc["kernel"]["nmi_wd_lpm_factor"])
     return None
+
+
+def _kernel_has_factor(kernel: dict[str, Any]) -> bool:
+    """The scenario's kernel (its dumped section) has ``nmi_wd_lpm_factor`` (version + backports)."""
+    from lpmsim.kernel.config import Kernel
+
+    try:
+        return Kernel.model_validate(kernel).has_lpm_factor
+    except ValueError:
+        return False
 
 
 def _cpus(cpus: tuple[int, ...]) -> str:

@@ -1,0 +1,192 @@
+"""The version table (lpmsim.kernel.versions): real versions, backports, distributions, aliases,
+and the validation of kernel.version / kernel.backports / kernel.wq_panic_on_stall."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from lpmsim.cli.main import app
+from lpmsim.config.loader import load_scenario
+from lpmsim.kernel.config import Kernel
+from lpmsim.kernel.versions import (
+    ALIASES,
+    BEHAVIOURS,
+    DISTROS,
+    KVersion,
+    VersionError,
+    commit_behaviour,
+    parse,
+)
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("text", "version"),
+    [
+        ("5.14", KVersion(5, 14, 0)),
+        ("6.6.3", KVersion(6, 6, 3)),
+        ("5.14.21-150400.24.46-default", KVersion(5, 14, 21)),
+        ("6.12.0-55.el10", KVersion(6, 12, 0)),
+    ],
+)
+def test_parse(text: str, version: KVersion) -> None:
+    assert parse(text) == version
+
+
+def test_version_order_is_numeric() -> None:
+    assert parse("5.9") < parse("5.14") < parse("5.14.21") < parse("6.0") < parse("6.6.3") < parse("6.12")
+
+
+@pytest.mark.parametrize(
+    ("alias", "version", "distro"),
+    [("pre-v6.0", "5.14.21", "sles15-sp4"), ("v6.0", "6.0", None), ("v6.6", "6.6.3", None)],
+)
+def test_aliases_map_as_documented(alias: str, version: str, distro: str | None) -> None:
+    assert ALIASES[alias] == (version, distro)
+    k = Kernel(version=alias)
+    assert (k.version, k.distro) == (version, distro)
+
+
+def test_aliases_keep_the_behaviours_that_were_right() -> None:
+    old = Kernel(version="pre-v6.0")  # the 2022 distribution kernel
+    assert (old.has_lpm_factor, old.waits_for_completion, old.rtas_ri0) == (False, False, True)
+    assert (old.rcu_reset, old.wd_rework) == ("rest_of_gp", True)
+    v60 = Kernel(version="v6.0")  # the LPM series; its RCU reset is a80be428fbc1's (v5.15), not the old one
+    assert (v60.has_lpm_factor, v60.waits_for_completion, v60.rtas_ri0, v60.rcu_reset) == (
+        True,
+        True,
+        False,
+        "timeout",
+    )
+    assert Kernel(version="v6.6").rcu_reset == "third_fqs"
+
+
+@pytest.mark.parametrize(
+    ("version", "backports", "rcu_reset"),
+    [
+        ("5.14", (), "rest_of_gp"),
+        ("5.15", (), "timeout"),
+        ("6.6.2", (), "timeout"),
+        ("6.6.3", (), "third_fqs"),  # b96e7a5fa0ba in 6.6-stable
+        ("6.7", (), "third_fqs"),
+        ("5.14", ("a80be428fbc1",), "timeout"),
+        ("5.14", ("b96e7a5fa0ba",), "third_fqs"),
+    ],
+)
+def test_rcu_reset_by_version_and_backport(version: str, backports: tuple[str, ...], rcu_reset: str) -> None:
+    assert Kernel(version=version, backports=backports).rcu_reset == rcu_reset
+
+
+def test_backported_behaviours() -> None:
+    assert (
+        Kernel(version="5.14").rtas_ri0 and not Kernel(version="5.14", backports=("b6b1c3ce06ca",)).rtas_ri0
+    )
+    assert not Kernel(version="5.16").wd_rework and Kernel(version="5.17").wd_rework
+    assert Kernel(version="5.14", backports=("76521c4b0291",)).wd_rework
+    # the LPM series went to 5.19.y: stable releases from 5.19.4 have it
+    assert not Kernel(version="5.19.3").has_lpm_factor and Kernel(version="5.19.4").has_lpm_factor
+    assert Kernel(version="5.14", backports=("f5e74e836097",)).has_lpm_factor  # a companion commit
+    assert not Kernel(version="6.11").wq_has_panic_on_stall and Kernel(version="6.12").wq_has_panic_on_stall
+    assert not Kernel(version="5.18").rcu_trailer_ncpus and Kernel(version="5.19").rcu_trailer_ncpus
+    assert not Kernel(version="6.1").rcu_trailer_prefixed and Kernel(version="6.2").rcu_trailer_prefixed
+
+
+def test_commit_prefixes() -> None:
+    assert commit_behaviour("b96e7a5fa0ba") == "rcu_reset_third_fqs"
+    assert commit_behaviour("b96e7a5") == "rcu_reset_third_fqs"
+    assert commit_behaviour("B96E7A5FA0BA438E") == "rcu_reset_third_fqs"
+    with pytest.raises(VersionError, match="unknown commit 'deadbeef'"):
+        commit_behaviour("deadbeef")
+
+
+def test_distro_is_version_plus_backports() -> None:
+    d = DISTROS["sles15-sp4"]
+    k = Kernel(distro="sles15-sp4")
+    assert (k.version, k.release) == (d.version, d.release)
+    plain = Kernel(version=d.version)
+    assert [b.name for b in BEHAVIOURS if k.has(b.name) != plain.has(b.name)] == ["wd_rework"]
+    # a SLES 15 SP4 release is that distribution's kernel, and keeps its own uname -r
+    r = Kernel(version="5.14.21-150400.24.46-default")
+    assert (r.distro, r.release, r.wd_rework) == ("sles15-sp4", "5.14.21-150400.24.46-default", True)
+
+
+def test_release_strings() -> None:
+    assert Kernel(version="6.12").release == "6.12.0"
+    assert Kernel(version="6.6.3").release == "6.6.3"
+    assert Kernel().release == "6.12.0"  # the default kernel
+
+
+def test_unverified_ids_are_said() -> None:
+    for b in BEHAVIOURS:
+        if b.commit is None:
+            assert "UNVERIFIED" in b.note, b.name
+
+
+def test_presets_run_the_2022_kernel() -> None:
+    for preset in ("lpm-2022", "default"):
+        k = load_scenario(preset=preset, overrides=[]).kernel
+        assert (k.distro, k.version, k.has_lpm_factor, k.rtas_ri0) == ("sles15-sp4", "5.14.21", False, True)
+    sc = load_scenario(preset="lpm-2022", overrides=[])
+    assert sc.kernel.preset == "sles" and sc.kernel.hung_task_timeout_secs == 480
+
+
+@pytest.mark.parametrize(
+    ("settings", "path", "says"),
+    [
+        (["kernel.version=linux"], "kernel.version", "not a kernel version"),
+        (["kernel.version=4.4"], "kernel.version", "before 4.13"),
+        (["kernel.version=v5.4"], "kernel.version", "without 'v'"),
+        (['kernel.backports=["deadbeef"]'], "kernel.backports", "unknown commit 'deadbeef'"),
+        (["kernel.distro=rhel9"], "kernel.distro", ""),
+        (["kernel.version=6.6.3", "kernel.wq_panic_on_stall=1"], "kernel.wq_panic_on_stall", "6.6.3"),
+    ],
+)
+def test_bad_versions_exit_2_one_line(settings: list[str], path: str, says: str) -> None:
+    args = ["run", "--preset", "small", "--json"]
+    for x in settings:
+        args += ["--set", x]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2, res.output
+    err = res.stderr.strip()
+    assert len(err.splitlines()) == 1 and f"{path}:" in err and says in err, err
+
+
+def test_wq_panic_on_stall_on_a_kernel_that_has_it() -> None:
+    sc = load_scenario(preset="small", overrides=["kernel.version=6.12", "kernel.wq_panic_on_stall=2"])
+    assert sc.kernel.wq_panic_on_stall == 2
+
+
+def test_lpm_2022_runs_into_the_2022_crash_and_round_trips() -> None:
+    """The seed discussion's setting on its own kernel (SLES 15 SP4, no factor, RTAS entered with
+    RI=0): the post-resume RTAS calls on drmgr's CPU trip the SMP checker and its NMI IPI lands in
+    RTAS: ``Oops: Unrecoverable System Reset``; the log triages to the same events."""
+    from lpmsim.runner import simulate, summarise
+
+    from .test_roundtrip import _check
+
+    st = simulate(load_scenario(preset="lpm-2022", overrides=[], seed=1))
+    assert st.kernel is not None
+    summary = summarise(st, 0.0)
+    assert summary["outcome"] == "crash"
+    crash = summary["crash"]
+    assert (crash["cause"], crash["cpu"]) == ("unrecoverable_system_reset", 0)
+    lines = st.kernel.model.log.lines()
+    assert any("Oops: Unrecoverable System Reset, sig: 6 [#1]" in ln for ln in lines)
+    _check(summary, lines)
+
+
+def test_print_tainted_mirrors_panic_c() -> None:
+    from lpmsim.kernel.taint import TAINT_DIE, TAINT_SOFTLOCKUP, Taint
+
+    t = Taint(Kernel(version="5.14").taint_positions)
+    assert t.print_tainted() == "Not tainted"
+    t.add(TAINT_SOFTLOCKUP)
+    assert t.print_tainted() == "Tainted: G             L   "  # 18 positions: P..T
+    t.add(TAINT_DIE)
+    assert t.print_tainted() == "Tainted: G      D      L   "
+    t19 = Taint(Kernel(version="6.0").taint_positions)
+    t19.add(TAINT_SOFTLOCKUP)
+    assert t19.print_tainted() == "Tainted: G             L    "  # + TAINT_TEST ('N')
+    assert Kernel(distro="sles15-sp4").taint_positions == 20
