@@ -43,7 +43,7 @@ def test_fraction_of_sections_hard_masked_follows_the_rate() -> None:
 
 
 def test_hard_dis_blocks_soft_nmi_until_interrupts_are_enabled() -> None:
-    env, states, irq = _setup(0.0)
+    _env, states, irq = _setup(0.0)
     states.set_ctx(0, Ctx.IRQS_SOFT_OFF)
     assert states.soft_nmi_reachable(0)
     irq.deliver(0)
