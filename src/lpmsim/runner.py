@@ -112,7 +112,18 @@ def simulate(
     def policy(m: KernelModel, mg: Migration) -> Policy:
         return build_policy(spec, m, mg, lambda: recorder.max_stall)
 
-    kernel = KernelRun(env, cpus, sc.kernel, sc.script, streams["kernel/nmi"], mig, guest, policy)
+    kernel = KernelRun(
+        env,
+        cpus,
+        sc.kernel,
+        sc.script,
+        streams["kernel/nmi"],
+        mig,
+        guest,
+        policy,
+        irq_rate_hz=sc.workload.irq_rate_hz,
+        irq_rng=streams["kernel/irq"],
+    )
     st.kernel = kernel
     if tracer is not None:
         tracer.attach_kernel(kernel.model.hooks.in_rtas, mig, sc.page_time_s)
@@ -181,7 +192,15 @@ def _simulate_static(
     st.cpus = cpus
     if tracer is not None:
         tracer.attach_cpus(cpus)
-    kernel = KernelRun(env, cpus, sc.kernel, sc.script, streams["kernel/nmi"])
+    kernel = KernelRun(
+        env,
+        cpus,
+        sc.kernel,
+        sc.script,
+        streams["kernel/nmi"],
+        irq_rate_hz=sc.workload.irq_rate_hz,
+        irq_rng=streams["kernel/irq"],
+    )
     if tracer is not None:
         tracer.attach_kernel(kernel.model.hooks.in_rtas, None, sc.page_time_s)
     for part in sc.mitigation.spec.parts:  # steal-aware / annotate act without a migration too

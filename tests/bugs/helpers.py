@@ -14,6 +14,9 @@ STATIC: dict[str, Any] = {
     "migration": {"enabled": False},
     "sim": {"max_time_s": 130, "mode": "exact"},
 }
+# No external interrupts: a soft-masked bug stays reachable by the soft-NMI (the hand computations
+# of the soft-NMI rule); lpmsim.kernel.irq_arrivals, test_detection.py's hard-masked case.
+NO_IRQS = {"irq_rate_hz": 0}
 # No system reset lands with MSR[RI]=0: the NMI IPI to a spinning CPU never crashes the partition.
 NO_RI0 = {"nmi_ri0_prob": {"kernel": 0, "preempt_off": 0, "irqs_soft_off": 0, "irqs_hard_off": 0, "rtas": 0}}
 

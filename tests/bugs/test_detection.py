@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import NO_RI0, run_static
+from .helpers import NO_IRQS, NO_RI0, run_static
 
 
 def _only_bug(s: dict[str, Any]) -> dict[str, Any]:
@@ -20,7 +20,9 @@ def _only_bug(s: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_soft_off_spin_self_detected_by_soft_nmi() -> None:
-    s = run_static([{"kind": "irqs_soft_off_spin", "cpu": 3, "at_s": 100.5}], sim={"max_time_s": 115})
+    s = run_static(
+        [{"kind": "irqs_soft_off_spin", "cpu": 3, "at_s": 100.5}], sim={"max_time_s": 115}, workload=NO_IRQS
+    )
     b = _only_bug(s)
     # Last heartbeat of CPU 3: grid 100.  Its decrementer enters the soft-NMI path at the next tick
     # (100.51), then every 0x7fffffff/512e6 = 4.194304 s: 100.51, 104.70, 108.90 (8.90 s < 10),
@@ -33,6 +35,18 @@ def test_soft_off_spin_self_detected_by_soft_nmi() -> None:
     first = s["events"][0]
     assert first["line"] == "watchdog: CPU 3 self-detected hard LOCKUP @ _raw_spin_lock_irqsave+0x80/0x110"
     assert first["cause"] == "bug:0"
+
+
+def test_soft_off_spin_hard_masked_by_an_interrupt_is_left_to_the_smp_checker() -> None:
+    # The oltp workload's 500 external interrupts/s: the first reaches CPU 3 within milliseconds
+    # of 100.5 and hard-disables it (exceptions-64s.S masked_interrupt), so no decrementer enters
+    # the soft-NMI; the SMP checker reports it as it would a hard-disabled spin: reset at 104,
+    # first grid with now - 104 >= 15 s is 120 -> CPU 0 reports CPU 3, 19.5 s after the bug.
+    s = run_static([{"kind": "irqs_soft_off_spin", "cpu": 3, "at_s": 100.5}], kernel=NO_RI0)
+    b = _only_bug(s)
+    assert (b["detected_by"], b["detected_s"], b["delay_s"]) == ("hardlockup", 120.0, 19.5)
+    assert s["events"][0]["line"] == "watchdog: CPU 0 detected hard LOCKUP on other CPUs 3"
+    assert s["events"][1]["detector"] == "nmi_ipi" and s["events"][1]["cause"] == "bug:0"
 
 
 def test_hard_off_spin_detected_by_the_smp_checker() -> None:
@@ -79,6 +93,7 @@ def test_abba_irqsave_self_detected_on_both_cpus() -> None:
     s = run_static(
         [{"kind": "abba_deadlock", "cpu": 4, "cpu2": 5, "at_s": 100.5, "irqsave": True}],
         sim={"max_time_s": 115},
+        workload=NO_IRQS,
     )
     b = _only_bug(s)
     # Both spin soft-masked: the soft-NMI rule of test_soft_off_spin on each CPU -> 113.092912.
@@ -190,6 +205,7 @@ def test_second_bug_on_a_taken_cpu_never_starts() -> None:
             {"kind": "d_state", "cpu": 3, "at_s": 105},  # a task may still block, whatever the CPU does
         ],
         sim={"max_time_s": 115},
+        workload=NO_IRQS,
     )
     first, second, third = s["bugs"]
     assert first["status"] == "detected"

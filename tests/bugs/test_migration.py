@@ -34,7 +34,10 @@ def _small_fluid_times() -> tuple[float, float]:
 
 
 def test_bug_and_migration_reports_are_told_apart() -> None:
-    s = _run([*SLOW, *NMI_NOT_RI0, 'bugs=[{kind="irqs_soft_off_spin", cpu=5, at_s=0}]'])
+    # no external interrupts, so the soft-masked spin stays reachable by the soft-NMI
+    s = _run(
+        [*SLOW, *NMI_NOT_RI0, "workload.irq_rate_hz=0", 'bugs=[{kind="irqs_soft_off_spin", cpu=5, at_s=0}]']
+    )
     (b,) = s["bugs"]
     resume = s["lpm"]["resume_s"]
     # at_s = 0 after resume: the CPU runs ordinary code once the mobility flow has prodded every

@@ -175,25 +175,26 @@ CASES: list[Case] = [
         log=["watchdog: CPU 0 TB:59392000000, last heartbeat TB:51200000000 (16000ms ago)"],
     ),
     Case(
-        # CPU 5 stalled in the hypervisor for ever: reported at 120, the NMI IPI times out at 121.
+        # CPU 5 stalled in the hypervisor for ever: reported at 120, the NMI IPI times out at 121.1
+        # (1000000 iterations of udelay(1) + 100 ns of loop overhead each: 1.1 s).
         "smp_ipi_never_answered",
         {"sim": {"max_time_s": 121.5}, "script": [s(5, 101, "stalled", INF)]},
         HL,
         [
             (120.0, "hardlockup", "smp-detected", [5], 0, "watchdog: CPU 0 detected hard LOCKUP on other CPUs 5"),
-            (121.0, "nmi_ipi", "timeout", [5], 0, None),
+            (121.1, "nmi_ipi", "timeout", [5], 0, None),
         ],
         nmi=(1, 1, 0),
     ),
     Case(
-        # Stalled until 121.5: the IPI sent at 120 timed out at 121; the reset is delivered at
+        # Stalled until 121.5: the IPI sent at 120 timed out at 121.1; the reset is delivered at
         # 121.5, no longer pending -> dump request: Oops at 121.5, panic "System Reset" 2 s later.
         "smp_ipi_late_dump",
         {"sim": {"max_time_s": 200}, "script": [s(5, 101, "stalled", 20.5)]},
         HL | {"panic"},
         [
             (120.0, "hardlockup", "smp-detected", [5], 0, "watchdog: CPU 0 detected hard LOCKUP on other CPUs 5"),
-            (121.0, "nmi_ipi", "timeout", [5], 0, None),
+            (121.1, "nmi_ipi", "timeout", [5], 0, None),
             (121.5, "nmi_ipi", "dump", [5], 5, "Oops: System Reset, sig: 6 [#1]"),
             (123.5, "panic", "panic", [5], 5, "Kernel panic - not syncing: System Reset"),
         ],
@@ -303,18 +304,19 @@ CASES: list[Case] = [
     ),
     Case(
         # 28 vCPUs, CPUs 1-24 stalled from 101: CPU 0 reports 1-24 at 120 and IPIs them one after
-        # another, 1 s each, all time out: it spins hard-disabled 120 -> 144.  Its soft-lockup timer
-        # (due 124) runs late at 144: touch_ts 120 (u 111), u(144) = 134 > 131 -> "stuck for 23s".
-        # Meanwhile CPU 25 finds the SMP timeout passed (136, 140, 144) but cannot report: CPU 0
-        # holds the reporting flag; the RCU stall (GP from 101) is reported at 122.02 by CPU 25.
+        # another, 1.1 s each (the udelay(1) loop), all time out: it spins hard-disabled 120 ->
+        # 146.4.  Its soft-lockup timer (due 124) runs late at 146.4: touch_ts 120 (u 111),
+        # u(146.4) = 136 > 131 -> "stuck for 25s".  Meanwhile CPU 25 finds the SMP timeout passed
+        # (136, 140, 144) but cannot report: CPU 0 holds the reporting flag; the RCU stall (GP from
+        # 101) is reported at 122.02 by CPU 25, between the timeouts at 121.1 and 122.2.
         "sequential_ipis_sender_misses_heartbeats",
-        {"partition": {"vcpus": 28}, "sim": {"max_time_s": 145}, "script": [s(c, 101, "stalled", INF) for c in range(1, 25)]},
+        {"partition": {"vcpus": 28}, "sim": {"max_time_s": 147}, "script": [s(c, 101, "stalled", INF) for c in range(1, 25)]},
         HL | {"softlockup", "rcu_stall"},
         [(120.0, "hardlockup", "smp-detected", list(range(1, 25)), 0, "watchdog: CPU 0 detected hard LOCKUP on other CPUs 1-24")]
-        + [(121.0 + i, "nmi_ipi", "timeout", [1 + i], 0, None) for i in range(24)][:2]
+        + [(121.1, "nmi_ipi", "timeout", [1], 0, None)]
         + [(122.02, "rcu_stall", "smp-detected", list(range(1, 25)), 25, "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:")]
-        + [(123.0 + i, "nmi_ipi", "timeout", [3 + i], 0, None) for i in range(22)]
-        + [(144.0, "softlockup", "self-detected", [0], 0, "watchdog: BUG: soft lockup - CPU#0 stuck for 23s! [swapper/0:0]")],
+        + [(120.0 + 1.1 * (i + 1), "nmi_ipi", "timeout", [1 + i], 0, None) for i in range(1, 24)]
+        + [(146.4, "softlockup", "self-detected", [0], 0, "watchdog: BUG: soft lockup - CPU#0 stuck for 25s! [swapper/0:0]")],
         nmi=(24, 24, 0),
     ),
     # ---------------------------------------------------------------- soft lockup

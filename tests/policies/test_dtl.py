@@ -257,7 +257,8 @@ STALL30 = {"kernel": NO_RI0, "sim": {"max_time_s": 150}, "script": [s(3, 100.5, 
     [
         (
             # The LPM failure: the SMP checker flags CPU 3 at 120, its NMI IPI cannot be taken (stalled)
-            # and times out at 121; RCU at 121.52; the system reset lands at 130.5, after the sender gave
+            # and times out at 121.1 (the udelay(1) loop: 1.1 s); RCU at 121.52; the system reset lands
+            # at 130.5, after the sender gave
             # up: a dump request -> "System Reset" panic 2 s later.
             "none",
             [
@@ -269,7 +270,7 @@ STALL30 = {"kernel": NO_RI0, "sim": {"max_time_s": 150}, "script": [s(3, 100.5, 
                     0,
                     "watchdog: CPU 0 detected hard LOCKUP on other CPUs 3",
                 ),
-                (121.0, "nmi_ipi", "timeout", [3], 0, None),
+                (121.1, "nmi_ipi", "timeout", [3], 0, None),
                 (121.52, "rcu_stall", "smp-detected", [3], 0, RCU_OTHER),
                 (130.5, "nmi_ipi", "dump", [3], 3, "Oops: System Reset, sig: 6 [#1]"),
                 (132.5, "panic", "panic", [3], 3, "Kernel panic - not syncing: System Reset"),

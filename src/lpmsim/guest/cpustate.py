@@ -13,6 +13,10 @@ State of one vCPU (``CpuState``):
 ``ctx``       the execution context: ``user``, ``kernel`` (preemptible), ``preempt_off``,
               ``irqs_soft_off`` (local_irq_disable / spin_lock_irqsave: soft-masked on Book3S-64),
               ``irqs_hard_off`` (MSR[EE]=0: firmware/RTAS, H_JOIN, low-level paths), ``idle``;
+``hard_dis``  hard-disabled while soft-masked (``PACA_IRQ_HARD_DIS``): an interrupt that must be
+              hard-masked (external interrupt, PMI) arrived in an ``irqs_soft_off`` section and the
+              masked-interrupt entry cleared MSR[EE] (``lpmsim.kernel.irq_arrivals``); cleared when
+              the CPU re-enables interrupts (leaves the irqs-off contexts);
 ``stalled``   stalled in the hypervisor (a demand fault on a page not yet migrated, or suspended):
               it executes nothing and takes no interrupt of any kind, not even a system reset
               until the stall ends;
@@ -29,8 +33,9 @@ Predicates (kernel-facts sections 1-4):
 
 * ``is_stalled``          — in the hypervisor;
 * ``can_take_timer``      — running (not stalled) with interrupts enabled (ctx not an irqs-off one);
-* ``soft_nmi_reachable``  — running, interrupts soft-disabled but not hard-disabled: a decrementer
-                            interrupt would enter the powerpc soft-NMI path (watchdog.c);
+* ``soft_nmi_reachable``  — running, interrupts soft-disabled but not hard-disabled (``hard_dis``
+                            unset): a decrementer interrupt would enter the powerpc soft-NMI path
+                            (watchdog.c);
 * ``can_take_nmi``        — not stalled (a system reset is taken in any context but a stall);
 * ``can_schedule``        — running and not in ``preempt_off`` or an irqs-off context;
 * ``qs_since(t)``         — has passed an RCU quiescent state at or after time t.
@@ -76,6 +81,7 @@ class CpuState:
     last_qs: float = 0.0
     last_switch: float = 0.0
     steal_frac: float = 0.0
+    hard_dis: bool = False
 
 
 @dataclass
@@ -137,7 +143,7 @@ class CpuStates:
 
     def soft_nmi_reachable(self, cpu: int) -> bool:
         c = self.cpus[cpu]
-        return not c.stalled and c.ctx == Ctx.IRQS_SOFT_OFF
+        return not c.stalled and c.ctx == Ctx.IRQS_SOFT_OFF and not c.hard_dis
 
     def can_take_nmi(self, cpu: int) -> bool:
         return not self.cpus[cpu].stalled
@@ -159,8 +165,20 @@ class CpuStates:
         if c.ctx == ctx:
             return
         c.ctx = ctx
+        if ctx not in IRQS_OFF:
+            c.hard_dis = False  # arch_local_irq_restore(): interrupts on, MSR[EE] set again
         if ctx in QUIESCENT and not c.stalled:
             c.last_qs = self._now()
+        self._changed(cpu)
+
+    def set_hard_dis(self, cpu: int) -> None:
+        """A must-hard-mask interrupt was taken while soft-masked: MSR[EE] cleared and
+        ``PACA_IRQ_HARD_DIS`` set until interrupts are re-enabled (``set_ctx`` to a context with
+        interrupts on clears it).  Only meaningful in ``irqs_soft_off``; ignored elsewhere."""
+        c = self.cpus[cpu]
+        if c.hard_dis or c.ctx != Ctx.IRQS_SOFT_OFF:
+            return
+        c.hard_dis = True
         self._changed(cpu)
 
     def set_stalled(self, cpu: int, stalled: bool) -> None:

@@ -13,11 +13,10 @@ from lpmsim.engine.core import Environment, Event
 
 
 class Spinlock:
-    def __init__(self, env: Environment, name: str, irqsave: bool, hard: bool = False) -> None:
+    def __init__(self, env: Environment, name: str, irqsave: bool) -> None:
         self.env = env
         self.name = name
-        self.irqsave = irqsave
-        self.hard = hard  # waiters spin with interrupts hard-disabled (the RTAS lock)
+        self.irqsave = irqsave  # holder and waiters soft-masked (raw_spin_lock_irqsave), as rtas_lock
         self.holder: int | None = None
         self.waiters: deque[tuple[int, Event]] = deque()
         self.acquisitions = 0

@@ -118,7 +118,7 @@ class ExactGuest(GuestBase):
         self.ctx_names = [Ctx(c) for c in w.contexts]
         self.ctx_spec = [w.contexts[c.value] for c in self.ctx_names]
         self.locks = {lk.name: Spinlock(env, lk.name, lk.irqsave) for lk in w.locks}
-        self.locks[RTAS_LOCK] = Spinlock(env, RTAS_LOCK, irqsave=True, hard=True)
+        self.locks[RTAS_LOCK] = Spinlock(env, RTAS_LOCK, irqsave=True)
         self.lock_specs = list(w.locks)
         self.lock_rate = sum(lk.rate_hz for lk in w.locks)
         self.requests: list[deque[tuple[str, float, Event]]] = [deque() for _ in range(sc.partition.vcpus)]
@@ -203,12 +203,14 @@ class ExactGuest(GuestBase):
     def _dormant_rtas(self, cpu: int, base_s: float, done: Event) -> Proc:
         lock = self.locks[RTAS_LOCK]
         prev = self.cpus.cpus[cpu].ctx
-        self.cpus.set_ctx(cpu, Ctx.IRQS_HARD_OFF)
         ev = lock.acquire(cpu)
         if ev is not None:
+            # raw_spin_lock_irqsave: the waiter spins soft-masked (rtas.c)
+            self.cpus.set_ctx(cpu, Ctx.IRQS_HARD_OFF if prev == Ctx.IRQS_HARD_OFF else Ctx.IRQS_SOFT_OFF)
             self.cpus.set_spinning(cpu, lock.name)
             yield ev
             self.cpus.set_spinning(cpu, None)
+        self.cpus.set_ctx(cpu, Ctx.IRQS_HARD_OFF)  # do_enter_rtas(): hard_irq_disable()
         yield float(base_s)
         lock.release(cpu)
         self.cpus.set_ctx(cpu, prev)
@@ -412,16 +414,20 @@ class ExactGuest(GuestBase):
         tc: _Touch,
         rng: np.random.Generator,
         ctx: Ctx | None = None,
+        held_ctx: Ctx | None = None,
     ) -> Proc:
         """Acquire ``lock`` (spinning if needed), run ``hold`` CPU seconds under it, release.
 
         The lock's interrupt state never relaxes the caller's: a plain spin_lock taken inside an
-        interrupts-off section keeps interrupts off.  The spin counts in the section's length."""
+        interrupts-off section keeps interrupts off.  The spin counts in the section's length.
+        ``held_ctx``: the context once the lock is held (the RTAS lock's holder hard-disables)."""
         if ctx is None:
             ctx = Ctx.IRQS_SOFT_OFF if lock.irqsave else Ctx.PREEMPT_OFF
             cur = self.cpus.cpus[cpu].ctx
             if _STRICTNESS.get(cur, 0) > _STRICTNESS[ctx]:
                 ctx = cur
+        if held_ctx is not None and lock.holder is None:
+            ctx = held_ctx  # taken at once: straight to the holder's context
         self.cpus.set_ctx(cpu, ctx)
         t_enter = self.env.now
         ev = lock.acquire(cpu)
@@ -437,6 +443,9 @@ class ExactGuest(GuestBase):
             self.cpus.set_spinning(cpu, None)
             self.spinning_now -= 1
             self.metrics.spun(cpu, self.env.now - t0)
+            if held_ctx is not None:
+                ctx = held_ctx
+                self.cpus.set_ctx(cpu, ctx)
         blocktime = self.metrics.blocktime
         stall0 = blocktime.item(cpu)  # Python floats: the same difference as of the numpy scalars
         if hold > 0:
@@ -457,5 +466,7 @@ class ExactGuest(GuestBase):
         self.metrics.segment(_VALUE[ctx], blocktime.item(cpu) - stall0, self.env.now - t_enter)
 
     def _rtas(self, cpu: int, base_s: float, tc: _Touch, rng: np.random.Generator) -> Proc:
-        """rtas_call(): the global RTAS lock with interrupts saved, then firmware with MSR[EE]=0."""
-        yield from self._locked(cpu, self.locks[RTAS_LOCK], base_s, tc, rng, ctx=Ctx.IRQS_HARD_OFF)
+        """rtas_call(): the global RTAS lock taken with raw_spin_lock_irqsave (a waiter spins
+        soft-masked), then do_enter_rtas() hard-disables and enters firmware with MSR[EE]=0
+        (arch/powerpc/kernel/rtas.c)."""
+        yield from self._locked(cpu, self.locks[RTAS_LOCK], base_s, tc, rng, held_ctx=Ctx.IRQS_HARD_OFF)

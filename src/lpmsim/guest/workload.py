@@ -14,7 +14,13 @@ Spinlocks are taken from the kernel contexts (kernel, preempt_off, irqs_soft_off
 ``rate_hz`` acquisitions per second of such time; the holder runs ``hold_mean_s`` of CPU time in
 the lock's interrupt state (``irqsave``: irqs_soft_off, otherwise preempt_off) touching
 ``region``; waiters spin in the same interrupt state.  The global RTAS lock is always present
-(``rtas`` below): the kernel model's RTAS calls take it with interrupts hard-disabled.
+(``rtas`` below): ``rtas_call()`` takes it with ``raw_spin_lock_irqsave`` (waiters spin
+soft-masked, ``irqs_soft_off``) and only the holder, inside ``do_enter_rtas()``, runs
+hard-disabled (arch/powerpc/kernel/rtas.c).
+
+``irq_rate_hz`` is the rate of interrupts that must be hard-masked (external interrupts: devices
+and IPIs through the interrupt controller) arriving at each vCPU; one arriving in a soft-masked
+section hard-disables the vCPU until it re-enables interrupts (``lpmsim.kernel.irq_arrivals``).
 """
 
 from __future__ import annotations
@@ -120,6 +126,16 @@ class Workload(Section):
         default=(), json_schema_extra={"unit": "-"}, description="Kernel spinlocks."
     )
     rtas: RtasSpec = Field(default_factory=RtasSpec)
+    irq_rate_hz: float = _f(
+        100.0,
+        "1/s",
+        "External interrupts (PACA_IRQ_EE: device interrupts and IPIs sent through the interrupt "
+        "controller) arriving per second at each vCPU; one that arrives in a soft-masked section "
+        "hard-disables it until it re-enables interrupts, so no soft-NMI reaches it. ASSUMPTION: "
+        "no published per-CPU figure for PowerVM LPARs; each preset gives its own.",
+        ge=0,
+        le=1e6,
+    )
 
     @field_validator("contexts")
     @classmethod

@@ -187,6 +187,17 @@ class Kernel(Section):
         "-",
         "RTAS entered with MSR[RI]=0 (true before v5.19's b6b1c3ce06ca). Unset: from the version and backports.",
     )
+    nmi_ipi_loop_overhead_ns: float = _f(
+        100.0,
+        "ns",
+        "Time one iteration of __smp_send_nmi_ipi's wait loop takes beyond its udelay(1): "
+        "nmi_ipi_unlock/nmi_ipi_lock (atomics with full barriers), the pending-mask test and the "
+        "overshoot of __delay's timebase poll.  The 1 s NMI IPI timeout (1000000 iterations) lasts "
+        "1000000 * (1 us + this). ASSUMPTION: not measured on POWER; ~100 ns for a few sync-ordered "
+        "atomics.",
+        ge=0,
+        le=1e6,
+    )
     post_mobility_rtas: tuple[RtasCallSpec, ...] = Field(
         default_factory=_default_rtas,
         description="RTAS calls of post_mobility_fixup(), in order. ASSUMPTION: base durations.",
@@ -331,6 +342,13 @@ class Kernel(Section):
         """Characters of ``print_tainted()`` after ``Tainted: `` (kernel/panic.c ``taint_flags``)."""
         extra = _v.DISTROS[self.distro].taint_extra if self.distro is not None else 0
         return 18 + (1 if self.has("taint_test") else 0) + extra
+
+    @property
+    def sreset_ri0_panics(self) -> bool:
+        """A system reset that interrupted MSR[RI]=0 code calls ``nmi_panic(regs, "Unrecoverable
+        System Reset")`` (before v5.8); from v5.8 (Nicholas Piggin, "die instead of panic",
+        lore 20200508043408.886394-16) it calls ``die()``, which returns for trap 0x100."""
+        return False
 
     @property
     def rtas_ri0(self) -> bool:

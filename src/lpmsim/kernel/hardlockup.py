@@ -16,7 +16,8 @@ torvalds/linux tree.
   CPU stuck (stopping when pending empties, which resets), prints the two headline lines with the
   reset time read *before* the walk, then sends each stuck CPU an NMI IPI with a 1 s timeout,
   one after another (``nmi_ipi``), then ``nmi_panic(NULL, "Hard LOCKUP")`` if hardlockup_panic.
-* Soft-NMI: a decrementer interrupt while soft-masked enters ``soft_nmi_interrupt``; if ``tb -
+* Soft-NMI: a decrementer interrupt while soft-masked (and not hard-disabled by an external
+  interrupt since, ``lpmsim.kernel.irq_arrivals``) enters ``soft_nmi_interrupt``; if ``tb -
   wd_timer_tb >= local timeout`` the CPU reports itself once per episode (silent while stuck;
   ``wd_try_report`` failure re-arms DEC at 100 ms).  Otherwise DEC is re-armed with the local
   timeout when that fits in 31 bits, else it stays 0x7fffffff (4.194 s at 512 MHz).  The first

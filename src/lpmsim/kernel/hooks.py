@@ -9,8 +9,14 @@ RTAS calls touch firmware memory that may be missing and stall).  ``DefaultGuest
   (MULTI_STOP_DISABLE_IRQ) — the returned event fires then.  ``release_machine()`` restores the
   contexts they had.
 * ``rtas_call(cpu, base_s)`` (arch/powerpc/kernel/rtas.c ``rtas_call``): takes the global
-  ``rtas_lock`` with interrupts off (a CPU waiting for it spins hard-disabled), runs for
-  ``base_s`` with MSR[EE]=0 and no memory stalls, returns.  ``inf`` never returns.
+  ``rtas_lock`` with ``raw_spin_lock_irqsave`` (v5.x: ``lock_rtas()`` = ``local_irq_save`` +
+  ``arch_spin_lock``): a CPU waiting for it spins *soft*-masked (``irqs_soft_off``, so the
+  soft-NMI can reach it and an external interrupt hard-masks it, ``lpmsim.kernel.irq_arrivals``;
+  its RI=0 exposure is that of any soft-masked CPU).  Only the holder is hard-disabled:
+  ``do_enter_rtas()`` (v6.x; ``enter_rtas`` called from ``rtas_call`` in v5.x) runs
+  ``hard_irq_disable()`` once the lock is held, then firmware with MSR[EE]=0 for ``base_s``
+  (no memory stalls here), returns.  ``inf`` never returns.  ``in_rtas`` is true for the holder
+  only.
 * ``freeze_user`` / ``thaw_user``: recorded only.
 
 Injected kernel bugs (``lpmsim.bugs``) take vCPUs away for ever (``claimed``): an RTAS call asked
@@ -29,6 +35,8 @@ from typing import Protocol
 
 from lpmsim.engine.core import Environment, Event
 from lpmsim.guest.cpustate import CpuStates, Ctx
+
+RTAS_LOCK = "rtas_lock"
 
 
 class GuestHooks(Protocol):
@@ -88,17 +96,19 @@ class DefaultGuestHooks:
         cpu = self.runnable_cpu(cpu)
         done = self.env.event()
         prev = self.states.cpus[cpu].ctx
-        self.states.set_ctx(cpu, Ctx.IRQS_HARD_OFF)
         if self._rtas_holder is None:
             self._rtas_enter(cpu, base_s, done, prev)
         else:
-            self.states.set_spinning(cpu, "rtas_lock")
+            # raw_spin_lock_irqsave: soft-masked while spinning (hard-disabled only if it was)
+            self.states.set_ctx(cpu, Ctx.IRQS_HARD_OFF if prev == Ctx.IRQS_HARD_OFF else Ctx.IRQS_SOFT_OFF)
+            self.states.set_spinning(cpu, RTAS_LOCK)
             self._rtas_queue.append((cpu, base_s, done, prev))
         return done
 
     def _rtas_enter(self, cpu: int, base_s: float, done: Event, prev: Ctx) -> None:
         self._rtas_holder = cpu
         self._rtas_cpus.add(cpu)
+        self.states.set_ctx(cpu, Ctx.IRQS_HARD_OFF)  # do_enter_rtas(): hard_irq_disable()
         self.states.set_spinning(cpu, None)
         if math.isfinite(base_s):
             self.env.call_at(self.env.now + base_s, lambda: self._rtas_exit(cpu, done, prev))
@@ -179,6 +189,10 @@ class AdaptedGuestHooks(DefaultGuestHooks):
         self._rtas_cpus.add(cpu)
         ev.add_callback(lambda _e: self._rtas_done(cpu))
         return ev
+
+    def in_rtas(self, cpu: int) -> bool:
+        # a CPU still spinning on rtas_lock has not entered the firmware
+        return cpu in self._rtas_cpus and self.states.cpus[cpu].spinning != RTAS_LOCK
 
     def _rtas_done(self, cpu: int) -> None:
         self._rtas_cpus.discard(cpu)

@@ -30,6 +30,7 @@ from lpmsim.kernel.dtl import Dtl
 from lpmsim.kernel.hardlockup import HardLockup
 from lpmsim.kernel.hooks import AdaptedGuestHooks, DefaultGuestHooks, GuestHooks, GuestRtas
 from lpmsim.kernel.hung_task import HungTask
+from lpmsim.kernel.irq_arrivals import IrqArrivals
 from lpmsim.kernel.mobility import DRMGR_PID, LpmPolicy, Mobility
 from lpmsim.kernel.nmi_ipi import NmiIpi
 from lpmsim.kernel.panic import Cause, Crash, oops_line, panic_line
@@ -151,7 +152,7 @@ class KernelModel:
         tok = running and ctx not in IRQS_OFF and not busy  # can_take_timer
         sok = running and cs.spinning is None and ctx not in NO_SCHEDULE and not busy  # can_schedule
         nok = running  # can_take_nmi
-        snmi = running and ctx == _SOFT_OFF and not busy  # soft_nmi_reachable
+        snmi = running and ctx == _SOFT_OFF and not cs.hard_dis and not busy  # soft_nmi_reachable
         was_tok = self.tok[c]
         if tok == was_tok and sok == self.sok[c] and nok == self.nok[c]:
             # No transition (most changes: a steal share, a context the detectors read alike):
@@ -444,13 +445,18 @@ class KernelRun:
         migration: Migration | None = None,
         guest: GuestRtas | None = None,
         policy: Callable[[KernelModel, Migration], LpmPolicy] | None = None,
+        irq_rate_hz: float = 0.0,
+        irq_rng: np.random.Generator | None = None,
     ) -> None:
+        """``irq_rate_hz``: must-hard-mask interrupts per second per vCPU (``workload.irq_rate_hz``),
+        drawn from ``irq_rng`` (``lpmsim.kernel.irq_arrivals``); 0: only those ``irq.deliver`` sends."""
         hooks: DefaultGuestHooks
         if guest is not None:
             hooks = AdaptedGuestHooks(env, states, guest, cfg.rtas_touches_memory)
         else:
             hooks = DefaultGuestHooks(env, states)
         self.model = KernelModel(env, states, cfg, rng, hooks)
+        self.irq = IrqArrivals(env, states, irq_rate_hz, irq_rng)
         self.script = Script(env, states, hooks, script, self.model.script_tasks)
         self.mobility: Mobility | None = None
         self.end_s: float | None = None

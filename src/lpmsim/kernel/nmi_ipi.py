@@ -2,22 +2,39 @@
 
 Mirrors arch/powerpc/kernel/smp.c ``__smp_send_nmi_ipi`` / ``smp_handle_nmi_ipi`` (v6.x), the
 pseries ``H_SIGNAL_SYS_RESET`` delivery (platforms/pseries/smp.c, ras.c) and
-arch/powerpc/kernel/traps.c ``system_reset_exception`` (v5.12+ ordering: ``nmi_exit`` before
-``die``).
+arch/powerpc/kernel/traps.c ``system_reset_exception`` / ``die`` / ``oops_end`` (v5.12+ ordering:
+``nmi_exit`` before ``die``, 11cb0a25f718).
 
 * NMI IPIs are serialised system-wide; the sender spins with interrupts hard-disabled (the model
-  marks it ``busy``: no heartbeat, no tick, no scheduling) up to 1 s (1 000 000 us) per target,
-  targets one after another.
+  marks it ``busy``: no heartbeat, no tick, no scheduling), targets one after another.  The
+  timeout ``smp_send_nmi_ipi(c, wd_lockup_ipi, 1000000)`` is a loop: ``while (pending) {
+  nmi_ipi_unlock(); udelay(1); nmi_ipi_lock(); if (delay_us && !--delay_us) break; }``, so it
+  lasts 1000000 iterations of 1 us plus the loop's own cost (``kernel.nmi_ipi_loop_overhead_ns``,
+  ASSUMPTION, 100 ns: 1.1 s).
 * The hypervisor injects the system reset; a target stalled in the hypervisor takes it only when
-  the stall ends.  Taken within the timeout: ``wd_lockup_ipi`` prints ``CPU %d Hard LOCKUP`` and
-  ``CPU %d TB:%lld, last heartbeat TB:%lld (%lldms ago)``; then, if the interrupted context had
-  MSR[RI]=0, ``die("Unrecoverable System Reset", regs, SIGABRT)`` — a crash.
+  the stall ends.  Taken within the timeout: ``smp_handle_nmi_ipi`` clears the target's pending
+  bit (the sender's loop ends) and runs ``wd_lockup_ipi``: ``CPU %d Hard LOCKUP`` and ``CPU %d
+  TB:%lld, last heartbeat TB:%lld (%lldms ago)``.
+* If the interrupted context had MSR[RI]=0: ``system_reset_exception`` -> (``out:``)
+  ``regs_is_unrecoverable`` -> ``nmi_exit(); die("Unrecoverable System Reset", regs, SIGABRT)``:
+  ``__die`` prints ``Oops: Unrecoverable System Reset, sig: 6 [#1]`` and the registers, and
+  ``oops_end`` returns early for trap 0x100 ("system_reset_exception handles debugger, crash dump,
+  panic, for 0x100"): no ``panic_on_oops``, no crash dump, ``die`` returns.  The handler then
+  returns through the NMI interrupt wrapper, which calls ``nmi_exit()`` a second time
+  (``BUG_ON(!in_nmi())``), into a context whose SRR0/SRR1 the reset overwrote: the "ends up
+  going BUG later" of Nicholas Piggin's unmerged "powerpc: unrecoverable system reset crash fix"
+  (lore 20211130105603.2042129-1-npiggin@gmail.com).  DERIVED: that happens microseconds after
+  the Oops, so the model ends the run (a crash, cause ``unrecoverable_system_reset``) at the
+  Oops's time; the BUG's own lines (file:line of the build) are not printed, so the log ends with
+  the Oops, as the SLES 15 SP4 log quoted in b6b1c3ce06ca does.  Before v5.8 the same check
+  called ``nmi_panic(regs, "Unrecoverable System Reset")`` (``Kernel.sreset_ri0_panics``).
 * Taken after the sender gave up (its pending bit was cleared): ``smp_handle_nmi_ipi`` returns 0,
   so the reset is a dump request: ``die("System Reset")``, 2 s for other CPUs to print, then
   ``nmi_panic(regs, "System Reset")`` (no kdump/fadump modelled).
 * RI=0: inside RTAS entered with RI=0 (kernels before v5.19) always; otherwise with the
   scenario's per-context probability (``kernel.nmi_ri0_prob``), drawn from stream
-  ``kernel/nmi``.
+  ``kernel/nmi``.  A CPU spinning for ``rtas_lock`` is not in RTAS: its exposure is that of its
+  (soft-masked) context.
 """
 
 from __future__ import annotations
@@ -27,10 +44,23 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from lpmsim.kernel.panic import oops_line, panic_line
+
 if TYPE_CHECKING:
     from lpmsim.kernel.model import KernelModel
 
-NMI_TIMEOUT_S = 1.0  # smp_send_nmi_ipi(c, wd_lockup_ipi, 1000000)
+NMI_TIMEOUT_S = 1.0  # smp_send_nmi_ipi(c, wd_lockup_ipi, 1000000): the nominal timeout
+NMI_DELAY_US = 1_000_000  # its delay_us: iterations of the udelay(1) loop
+
+
+def nmi_ipi_timeout_s(delay_us: int, loop_overhead_ns: float) -> float:
+    """How long ``__smp_send_nmi_ipi``'s wait loop runs before it gives up: ``delay_us``
+    iterations of ``udelay(1)`` plus the loop's own cost each."""
+    return delay_us * (1e-6 + loop_overhead_ns * 1e-9)
+
+
+UNRECOVERABLE = "Unrecoverable System Reset"
+SIGABRT = 6
 DUMP_DELAY_S = 2.0  # mdelay(2*MSEC_PER_SEC) before nmi_panic("System Reset")
 
 
@@ -47,6 +77,7 @@ class NmiIpi:
         self._waiting: int | None = None
         self._deadline = math.inf
         self._done: Callable[[float], None] | None = None
+        self.timeout_s = nmi_ipi_timeout_s(NMI_DELAY_US, m.cfg.nmi_ipi_loop_overhead_ns)
 
     def send_sequence(self, sender: int, targets: list[int], done: Callable[[float], None]) -> None:
         self._sender = sender
@@ -67,7 +98,7 @@ class NmiIpi:
                 self._take(c, t)
                 continue
             self._waiting = c
-            self._deadline = t + NMI_TIMEOUT_S
+            self._deadline = t + self.timeout_s
             deadline = self._deadline
             m.env.call_at(deadline, functools.partial(self._timeout, c, deadline))
             return
@@ -129,8 +160,13 @@ class NmiIpi:
         m.report(t, "nmi_ipi", "ipi-report", [c], c, line)
         if self._ri0(c):
             self.unrecoverable += 1
-            m.report(t, "nmi_ipi", "unrecoverable", [c], c, "Oops: Unrecoverable System Reset, sig: 6 [#1]")
-            m.crash_oops(t, "Unrecoverable System Reset", "unrecoverable_system_reset", c)
+            if m.cfg.sreset_ri0_panics:  # before v5.8: nmi_panic(regs, "Unrecoverable System Reset")
+                m.report(t, "nmi_ipi", "unrecoverable", [c], c, panic_line(UNRECOVERABLE))
+                m.panic(t, UNRECOVERABLE, "unrecoverable_system_reset", c, outcome="crash")
+                return
+            # die() prints the Oops and returns (trap 0x100); the BUG follows at once (module doc)
+            m.report(t, "nmi_ipi", "unrecoverable", [c], c, oops_line(UNRECOVERABLE, SIGABRT))
+            m.crash_oops(t, UNRECOVERABLE, "unrecoverable_system_reset", c)
 
     def _take_late(self, c: int, t: float) -> None:
         """Arrived after the sender gave up: a dump request."""

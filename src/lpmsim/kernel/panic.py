@@ -2,7 +2,8 @@
 
 Mirrors kernel/panic.c (``panic()`` prints ``Kernel panic - not syncing: %s`` and never returns)
 and arch/powerpc/kernel/traps.c (``die()`` prints ``Oops: %s, sig: %ld [#%d]``; for a system reset
-(0x100) ``oops_end()`` leaves the rest to ``system_reset_exception``), v6.x.  A panic or crash
+(0x100) ``oops_end()`` returns early - no ``panic_on_oops``, no crash dump - leaving the rest to
+``system_reset_exception``: what follows an unrecoverable one is in ``lpmsim.kernel.nmi_ipi``), v6.x.  A panic or crash
 stops the simulation: the model sets ``dead`` and every detector returns early from then on.
 """
 
