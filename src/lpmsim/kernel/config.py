@@ -348,7 +348,7 @@ class Kernel(Section):
         """A system reset that interrupted MSR[RI]=0 code calls ``nmi_panic(regs, "Unrecoverable
         System Reset")`` (before v5.8); from v5.8 (Nicholas Piggin, "die instead of panic",
         lore 20200508043408.886394-16) it calls ``die()``, which returns for trap 0x100."""
-        return False
+        return not self.has("sreset_ri0_die")
 
     @property
     def rtas_ri0(self) -> bool:

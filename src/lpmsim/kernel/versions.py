@@ -147,6 +147,15 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
         note="Sangmoon Kim, Aug 2024; commit id and release UNVERIFIED (about v6.12).",
     ),
     Behaviour(
+        "sreset_ri0_die",
+        None,
+        "powerpc: system reset with MSR[RI]=0 calls die() instead of panic (Nicholas Piggin's 2020 "
+        "interrupt series, lore 20200508043408.886394-16)",
+        KVersion(5, 8),
+        note="before: nmi_panic(regs, \"Unrecoverable System Reset\"); from then die() returns for trap "
+        "0x100 (oops_end) and the handler's return path fails later; commit id UNVERIFIED.",
+    ),
+    Behaviour(
         "taint_test",
         None,
         "panic: Taint kernel if tests are run",
