@@ -138,7 +138,11 @@ CASES: list[Case] = [
         # The same CPU 5 report on the SLES 15 SP4 kernel (5.14.21 + the rework backport, 76521c4b0291):
         # as 5.17+.
         "wd_sles15sp4_has_rework",
-        {"kernel": {**NO_RI0, **IPI_1S, "distro": "sles15-sp4"}, "sim": {"max_time_s": 122}, "script": _SCRIPT_53},
+        {
+            "kernel": {**NO_RI0, **IPI_1S, "distro": "sles15-sp4"},
+            "sim": {"max_time_s": 122},
+            "script": _SCRIPT_53,
+        },
         HL,
         [
             _REPORT_5,

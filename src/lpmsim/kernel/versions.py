@@ -152,7 +152,7 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
         "powerpc: system reset with MSR[RI]=0 calls die() instead of panic (Nicholas Piggin's 2020 "
         "interrupt series, lore 20200508043408.886394-16)",
         KVersion(5, 8),
-        note="before: nmi_panic(regs, \"Unrecoverable System Reset\"); from then die() returns for trap "
+        note='before: nmi_panic(regs, "Unrecoverable System Reset"); from then die() returns for trap '
         "0x100 (oops_end) and the handler's return path fails later; commit id UNVERIFIED.",
     ),
     Behaviour(
