@@ -47,7 +47,7 @@ from lpmsim.config.scenario import Scenario
 from lpmsim.engine.core import Environment, Event
 from lpmsim.engine.rng import RngStreams
 from lpmsim.guest.base import GuestBase
-from lpmsim.guest.cpustate import CpuStates, Ctx, Task
+from lpmsim.guest.cpustate import GUEST, CpuStates, Ctx, Task
 from lpmsim.guest.metrics import GuestMetrics
 from lpmsim.guest.rates import KERNEL_CONTEXTS, kernel_share, lock_hold_share, normalised
 from lpmsim.hypervisor.fluid import FluidTransfer
@@ -276,7 +276,7 @@ class FluidGuest(GuestBase):
         self.claimed_mask[cpu] = True
         self.n_claimed = int(self.claimed_mask.sum())
         self.ep_left[cpu] = 0  # the episode's later faults are not taken: the bug's code runs instead
-        if self.published[cpu] and self.cpus.cpus[cpu].stalled and not self.in_rtas[cpu]:
+        if self.published[cpu] and GUEST in self.cpus.cpus[cpu].stall_by and not self.in_rtas[cpu]:
             self._handover[cpu] = ready  # _unpublish() at the episode's end hands it over
             return
         if self.published[cpu]:

@@ -88,7 +88,7 @@ class DefaultGuestHooks:
         cpu = self.runnable_cpu(cpu)
         done = self.env.event()
         prev = self.states.cpus[cpu].ctx
-        self.states.set_ctx(cpu, Ctx.IRQS_HARD_OFF)
+        self.states.set_ctx(cpu, Ctx.IRQS_HARD_OFF, "rtas")
         if self._rtas_holder is None:
             self._rtas_enter(cpu, base_s, done, prev)
         else:
@@ -106,7 +106,7 @@ class DefaultGuestHooks:
     def _rtas_exit(self, cpu: int, done: Event, prev: Ctx) -> None:
         self._rtas_cpus.discard(cpu)
         self._rtas_holder = None
-        self.states.set_ctx(cpu, prev)
+        self.states.set_ctx(cpu, None, "rtas")  # the hold ends (prev: what it was, now the guest's)
         done.succeed()
         if self._rtas_queue:
             nxt = self._rtas_queue.popleft()
@@ -134,13 +134,12 @@ class DefaultGuestHooks:
         self._stop_event = None
         for c in self._stop_cpus:
             self._saved_ctx[c] = self.states.cpus[c].ctx
-            self.states.set_ctx(c, Ctx.IRQS_HARD_OFF)
+            self.states.set_ctx(c, Ctx.IRQS_HARD_OFF, "stop_machine")
         ev.succeed()
 
     def release_machine(self) -> None:
-        for c, ctx in self._saved_ctx.items():
-            if self.states.cpus[c].ctx == Ctx.IRQS_HARD_OFF:  # untouched since the rendezvous
-                self.states.set_ctx(c, ctx)
+        for c in self._saved_ctx:
+            self.states.set_ctx(c, None, "stop_machine")  # the hold ends: what else holds it shows
         released, self._saved_ctx = list(self._saved_ctx), {}
         for c in released:
             self._released(c)
