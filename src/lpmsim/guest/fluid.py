@@ -347,12 +347,14 @@ class FluidGuest(GuestBase):
         self.published[cpu] = True
         self.stall_only[cpu] = stall_only
         self.pub_serial[cpu] += 1
-        self.cpus.set_steal_frac(cpu, steal_frac)  # the episode's stall share, for the DTL
+        # its context, spin and stall, and the episode's stall share (for the DTL), in this order
+        # (it enters the context, then stalls: what the detectors see at the entry counts, as in
+        # exact); a publication over another replaces it (an episode not stalled after a
+        # stall-only one is no longer stalled, one after a spin no longer spins)
+        self.cpus.set_steal_frac(cpu, steal_frac)
         self.cpus.set_ctx(cpu, ctx)
-        if spinning is not None:
-            self.cpus.set_spinning(cpu, spinning)
-        if stalled:
-            self.cpus.set_stalled(cpu, True)
+        self.cpus.set_spinning(cpu, spinning)
+        self.cpus.set_stalled(cpu, stalled)
 
         _EndWatch(self, cpu).schedule(until)
 
