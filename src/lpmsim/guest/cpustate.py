@@ -59,6 +59,8 @@ in a context by kernel code while the workload would be elsewhere, so every writ
   (``local_irq_restore`` puts back the state saved on entry), so the CPU is in the union of the
   masks held, the most restrictive context.  A script's ``irqs_hard_off`` therefore holds whatever
   the workload does, and an RTAS call inside it leaves the CPU hard-disabled after it returns.
+  The guest model reads its own context as ``guest_ctx`` (what it restores after its RTAS call,
+  what a lock it takes nests in), never a holder's.
 * **task**: a holder may name the task it runs (``set_task(cpu, task, owner)``): the current task
   is the latest holder's, else the workload's.  A workload context switch on a held vCPU is kept
   for later and is no context switch (no RCU quiescent state: the holder's code runs there);
