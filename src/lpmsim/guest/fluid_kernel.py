@@ -32,9 +32,9 @@ Publication (docs/model/agreement.md, fix 6; commit 49a213f ported): an episode 
 the detectors see whole (preempt_off, interrupts off, a lock) that lasts at least ``publish_min``
 is published whole, stalled if the latency is at least ``publish_min``; an episode of user or
 preemptible kernel code, seen only through its stalls, is published only when the latency is at
-least ``publish_min``, and then one stall at a time: its first fault's now for one latency, each
-later batch of its faults (1.) from the start of the vCPU's free time plus the CPU time between two
-faults, min(mean_a, 1/phi_a), for their latencies.  The vCPU runs between them (exact: stalled at
+least ``publish_min``, and then one stall at a time: its first fault from the step's time for one
+latency, each later batch of its faults (1.) from the start of the vCPU's free time plus the CPU
+time between two faults, min(mean_a, 1/phi_a), for their latencies.  The vCPU runs between them (exact: stalled at
 each fault, running in between), so its timers, its stopper thread and its quiescent states run.
 
 Ordering: vCPU by vCPU (the numpy step before it went round by round over all vCPUs); a lock's
