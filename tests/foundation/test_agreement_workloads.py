@@ -11,15 +11,13 @@ docs/model/agreement.md; ``benchmarks/agreement.py`` prints the same comparison 
 * Reports (``REPORTS``): ``oltp`` with 64 vCPUs, 2 GiB, 0.03 Gb/s (latency about 2 s), 20 %
   missing, seeds 0-5: the RTAS calls after the resume stall for 20-37 s and the RCU stall
   detector reports them; the mean report count of every detector must agree within 5 % (at most
-  0.2 per run where exact reports none: fluid must not invent a detector's reports).
-  **Known disagreement, strict xfail.** Measured with ``python benchmarks/agreement.py --setting
-  reports --workloads oltp --seeds 6 --memory-gib 2 --set platform.link_gbps=0.03``, reports per
-  run, exact against fluid: soft lockup 0 / 38.2, RCU stall 1 / 2.3, workqueue lockup 0 / 21.8,
-  hard lockup 0 / 0.33. The fluid mode publishes an episode of user or kernel code as one
-  continuous stall of K+1 latencies; commit 49a213f (reverted on this branch: it changes the
-  validation facts) publishes it one stall at a time, and then only the RCU stall differs (1 /
-  0.5). docs/model/agreement.md, fix 6 and "Open".  Once both are fixed the test passes and the
-  strict marker makes it fail until removed.
+  0.2 per run where exact reports none: fluid must not invent a detector's reports).  Measured
+  with ``python benchmarks/agreement.py --setting reports --workloads oltp --seeds 6 --memory-gib 2
+  --set platform.link_gbps=0.03``, reports per run, exact / fluid: RCU stall 1 / 1, every other
+  detector 0 / 0.  Before fix 6 (docs/model/agreement.md) fluid published an episode of user or
+  kernel code as one continuous stall of K+1 latencies and an RTAS call that faults as running
+  hard-disabled throughout: soft lockup 0 / 38.2, RCU stall 1 / 2.3, workqueue lockup 0 / 21.8, hard lockup 0 /
+  0.33 (this test was a strict xfail until then).
 
 Marked slow: about 100 s of CPU time in all (under 5 minutes with -n 2 on a loaded 2-core machine).
 """
@@ -93,10 +91,6 @@ def _report_counts(mode: str) -> dict[str, float]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="fluid publishes user/kernel episodes as one long stall: false soft lockups (docs/model/agreement.md)",
-)
 def test_report_counts_agree() -> None:
     e = _report_counts("exact")
     f = _report_counts("fluid")

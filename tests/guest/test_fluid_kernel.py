@@ -162,6 +162,24 @@ def test_python_path_gives_the_compiled_results() -> None:
     assert python == compiled
 
 
+def test_python_path_gives_the_compiled_results_when_stalls_are_published() -> None:
+    """The same where the latency is above ``sim.fluid_publish_min_s`` (1 s), so that episodes are
+    published one stall at a time (``PUB_FIRST_STALL``, ``PUB_STALL``) and the RTAS call after the
+    resume stalls at each fault: 8 vCPUs, 0.02 Gb/s, 30 % missing, 40 s of post-copy."""
+    ov = [
+        "platform.link_gbps=0.02",
+        "migration.resume_missing_fraction=0.3",
+        "sim.mode=fluid",
+        "sim.max_time_s=1760",
+        "workload.preset=oltp",
+    ]
+    compiled = _summary_here(ov)
+    python = _summary_in_subprocess(ov, {"LPMSIM_NUMBA": "0"})
+    assert compiled["migration"]["fault_latency_s"]["mean"] > 1.0
+    assert compiled["events"]  # the RTAS call's reports
+    assert python == compiled
+
+
 def test_same_seed_same_summary_in_another_process() -> None:
     ov = [*SMALL_OLTP, "sim.max_time_s=23.5", "sim.seed=7"]
     assert _summary_in_subprocess(ov, {}) == _summary_here(ov)

@@ -2,7 +2,7 @@
 
 * End watches (``lpmsim.guest.fluid._EndWatch``) skip the looks that cannot change their answer
   before the next fluid step; looking every time gives the same summary and kernel log, only fewer
-  events.  The setting: the validation stress setting (1,024 vCPUs, 0.5 Gb/s, 5 % missing) cut 32 s
+  events.  The setting: the validation stress setting (1,024 vCPUs, 0.5 Gb/s, 5 % missing) cut 62 s
   after resume, with an injected bug that claims a vCPU (a disturbance of its watches) and the
   mobility flow's RTAS calls during post-copy (another).
 * The step draws the activity of each episode as ``rng.choice(n, size, p)`` does, without its
@@ -26,7 +26,7 @@ STRESS_CUT = [
     "migration.resume_missing_fraction=0.05",
     "partition.vcpus=1024",
     "partition.memory_gib=512",
-    "sim.max_time_s=8830",
+    "sim.max_time_s=8860",
     "kernel.preset=upstream",
     'bugs=[{kind="irqs_hard_off_spin", at_s=10}]',
 ]
@@ -45,7 +45,9 @@ def _run(monkeypatch: pytest.MonkeyPatch, skip: bool) -> tuple[dict[str, Any], l
 def test_skipped_looks_change_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     fast, fast_log, fast_events = _run(monkeypatch, True)
     slow, slow_log, slow_events = _run(monkeypatch, False)
-    assert fast_events < slow_events * 0.7  # the looks were skipped
+    # the looks were skipped (fewer than before episodes were published one stall at a time:
+    # a stall-only publication ends at its own end, its watch never parks)
+    assert fast_events < slow_events
     assert fast["bugs"] and fast["events"]  # a claim happened, and reports
     assert fast == slow
     assert fast_log == slow_log

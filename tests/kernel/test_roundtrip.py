@@ -106,7 +106,10 @@ SLOW_LINK = ["migration.resume_missing_fraction=0.5", "sim.max_time_s=3000"]
     [
         # A 50 Mb/s link with half the memory missing: an RCU stall report, survives.
         ("small", 1, ["platform.link_gbps=0.05", *SLOW_LINK], 1),
-        # 20 Mb/s, fluid: soft lockups, SMP hard-lockup reports, NMI IPIs, a dump-request panic.
+        # 20 Mb/s, fluid: the post-resume RTAS call (stalled at each fault, hard-disabled between)
+        # gives an RCU stall, an SMP hard-lockup report, the NMI IPI taken between two faults,
+        # "became unstuck" (before fluid published episodes one stall at a time: soft lockups and a
+        # dump-request panic, an artefact; docs/model/agreement.md, fix 6).
         (
             "small",
             1,
@@ -116,7 +119,7 @@ SLOW_LINK = ["migration.resume_missing_fraction=0.5", "sim.max_time_s=3000"]
                 "sim.max_time_s=3000",
                 "sim.mode=fluid",
             ],
-            5,
+            3,
         ),
         # A pre-v6.0 kernel: the NMI IPI lands in RTAS with MSR[RI]=0, an unrecoverable system reset.
         ("small", 1, ["platform.link_gbps=0.1", "kernel.version=pre-v6.0", *SLOW_LINK], 2),

@@ -78,26 +78,52 @@ def test_fact5_two_thousand_vcpus_nmi_ipi_unanswered_then_crash() -> None:
         assert out["crash"]["cause"] == "system_reset_dump"
 
 
-# -- 2 and 3: disable-nmi keeps soft lockups and RCU stalls; nmi-factor:200 removes most hard lockups --
+# -- 2 and 3: disable-nmi keeps RCU stalls; nmi-factor:200 removes the hard lockups and crashes ------
 
 
-def test_fact2_disable_nmi_still_reports_soft_lockups_and_rcu_stalls() -> None:
-    soft = rcu = 0
+def test_fact2_disable_nmi_still_reports_rcu_stalls() -> None:
+    """disable-nmi silences the hard-lockup detector and its crashes, not the other detectors: the
+    RTAS call after the resume (hard-disabled, stalled at each missing firmware page) outlasts the
+    RCU stall timeout (upstream: 21 s) and the RCU stall detector reports it (seed 1).
+
+    Re-derived when the fluid mode stopped publishing an episode of user or kernel code as one
+    continuous stall (docs/model/agreement.md, fix 6): before, this setting gave 2+ soft lockups per
+    run, all of that artefact (exact at 64 vCPUs shows none).  The corrected model gives none here,
+    as the kernel's rules imply: the one section long enough is the post-resume RTAS call, and the
+    resume's touch_nmi_watchdog() also touches the soft-lockup watchdog (touch_softlockup_watchdog:
+    the next hrtimer run only re-bases report_ts), so its time is not counted.  The discussion's
+    soft lockups under disable-nmi need kernel sections of 20+ s that this setting does not make."""
+    rcu = 0
     for s in SEEDS:
         # upstream defaults: RCU stall timeout 21 s (SLES: 60 s)
         out = stress(1024, "disable-nmi", s, "kernel.preset=upstream")
         assert reports(out, "hardlockup") == 0 and not died(out)
-        soft += reports(out, "softlockup")
+        assert reports(out, "softlockup") == 0  # (see above: no false soft lockups)
         rcu += reports(out, "rcu_stall")
-    assert soft >= 2 * len(SEEDS) and rcu >= 1
+    assert rcu >= 1
+
+
+SEEDS4 = (1, 2, 3, 4)
 
 
 def test_fact3_nmi_factor_removes_hard_lockups_and_crashes() -> None:
-    for s in SEEDS:
+    """Without a mitigation the SMP checker reports the post-resume RTAS call's CPU (hard-disabled
+    past 15 s) and its NMI IPI, arriving while that CPU waits on a fault, times out: a system-reset
+    dump.  With nmi-factor:200 the timeout is 45 s: no report, no crash, in every seed.
+
+    Re-derived with fix 6 (docs/model/agreement.md): the RTAS call is now stalled at each of its
+    faults and running between them, as in exact, so the IPI is sometimes taken in time and the
+    partition survives: `none` dies in 2 of seeds 1-4 (1 and 3), before in every seed."""
+    hard = dead = 0
+    for s in SEEDS4:
         base = stress(1024, "none", s)
         f200 = stress(1024, "nmi-factor:200", s)
-        assert reports(base, "hardlockup") >= 1 and died(base)
+        hard += reports(base, "hardlockup")
+        if died(base):
+            dead += 1
+            assert reports(base, "hardlockup") >= 1 and base["crash"]["cause"] == "system_reset_dump"
         assert reports(f200, "hardlockup") == 0 and not died(f200)
+    assert hard >= 2 and dead >= 2
 
 
 def test_fact3_nmi_factor_still_detects_an_injected_hard_lockup_later() -> None:
@@ -156,8 +182,13 @@ def test_fact6_freeze_user_completed_cuts_demand_faults_and_reports() -> None:
         for pol in ("none", "freeze-user:completed")
     }
     assert faults["freeze-user:completed"] < 0.95 * faults["none"], faults
-    # reports and deaths: 1,024 vCPUs, 150 s after resume; user tasks frozen, fewer vCPUs fault at
-    # once, the queue is shorter and fewer kernel sections outlast a threshold
+    # deaths and reports: 1,024 vCPUs, 150 s after resume.  With user tasks frozen fewer vCPUs
+    # fault at once, the queue is shorter, the post-resume RTAS call waits less per fault and its
+    # NMI IPI is taken in time: where `none` dies, freeze-user survives, and it never reports more.
+    # Re-derived with fix 6 (docs/model/agreement.md): the reports `none` had here besides the
+    # RTAS call's hard lockup (soft lockups, RCU stalls) were the fluid artefact; what is left is
+    # the crash that freezing avoids.
+    dead = 0
     for s in SEEDS:
         base = stress(1024, "none", s)
         frz = stress(1024, "freeze-user:completed", s)
@@ -165,8 +196,10 @@ def test_fact6_freeze_user_completed_cuts_demand_faults_and_reports() -> None:
             name: sum(reports(out, d) for d in ("hardlockup", "softlockup", "rcu_stall"))
             for name, out in (("none", base), ("frz", frz))
         }
-        assert rep["frz"] < rep["none"], rep
-        assert died(base) and not died(frz)
+        assert rep["frz"] <= rep["none"], rep
+        assert not died(frz)
+        dead += died(base)
+    assert dead >= 1
 
 
 # -- 7: demand-first vs shared-fifo on a saturated link ---------------------------------------------
@@ -202,20 +235,28 @@ def test_fact7_demand_first_cuts_the_latency_tail_by_about_ten() -> None:
     ("extra", "cause"),
     [
         ((), "system_reset_dump"),
-        (("kernel.softlockup_panic=1",), "softlockup_panic"),
+        (("kernel.hardlockup_panic=1",), "hardlockup_panic"),
         (("kernel.rcu_cpu_stall_timeout=5", "kernel.panic_on_rcu_stall=1"), "rcu_stall_panic"),
     ],
 )
 def test_fact8_panic_settings_change_the_crash_mode(extra: tuple[str, ...], cause: str) -> None:
-    detector = {"softlockup_panic": "softlockup", "rcu_stall_panic": "rcu_stall"}.get(cause)
+    """The same runs die differently with another panic setting: without one the hard lockup's NMI
+    IPI ends in a system-reset dump; hardlockup_panic=1 panics at the SMP report itself; a 5 s RCU
+    stall timeout with panic_on_rcu_stall panics at the RCU report of the post-resume RTAS call.
+
+    Re-derived with fix 6 (docs/model/agreement.md): the soft lockups of this setting were the
+    fluid artefact, so softlockup_panic=1 no longer changes anything here (fact 2 says why the RTAS
+    call makes no soft lockup); hardlockup_panic takes its place.  And `none` dies in seed 1 only,
+    so a run may survive; every run that dies dies of the setting's cause, or of the hard lockup's
+    dump where that came first and the setting's detector never reported (a race it lost)."""
+    detector = {"hardlockup_panic": "hardlockup", "rcu_stall_panic": "rcu_stall"}.get(cause)
     causes = []
     for s in SEEDS:
         out = stress(1024, "none", s, *extra)
-        assert died(out), out["outcome"]
+        if not died(out):
+            continue
         causes.append(out["crash"]["cause"])
         if out["crash"]["cause"] != cause:
-            # a race the panic setting lost: the hard lockup's system-reset dump came before any
-            # report of the detector the setting makes panic (it never reported)
             assert detector is not None and out["crash"]["cause"] == "system_reset_dump", out["crash"]
             assert reports(out, detector) == 0, out["crash"]
     assert cause in causes, causes  # the setting does change the crash mode

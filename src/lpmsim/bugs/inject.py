@@ -49,6 +49,9 @@ from lpmsim.kernel.config import Kernel
 from lpmsim.kernel.hooks import DefaultGuestHooks
 from lpmsim.kernel.model import KernelRun
 
+BUG_OWNER = "bug"
+"""The owner of an injected bug's hold of its vCPUs (``CpuStates``: states compose)."""
+
 BUG_PID_BASE = 30000
 """pid of bug ``i``'s task on its k-th CPU: ``BUG_PID_BASE + 2*i + k`` (ASSUMPTION: free pids)."""
 
@@ -258,15 +261,16 @@ class BugInjector:
             self.m.script_tasks[task.pid] = c
             st.block_task(task, f"bug{bug.index}")
         else:
-            st.set_task(c, task)
+            # the bug's code holds the vCPU for ever (owner "bug": CpuStates' states compose)
+            st.set_task(c, task, BUG_OWNER)
             if kind == "irqs_soft_off_spin":
-                st.set_ctx(c, Ctx.IRQS_SOFT_OFF)
+                st.set_ctx(c, Ctx.IRQS_SOFT_OFF, BUG_OWNER)
                 st.set_spinning(c, None)
             elif kind == "irqs_hard_off_spin":
-                st.set_ctx(c, Ctx.IRQS_HARD_OFF)
+                st.set_ctx(c, Ctx.IRQS_HARD_OFF, BUG_OWNER)
                 st.set_spinning(c, None)
             else:
-                st.set_ctx(c, Ctx.IRQS_SOFT_OFF if bug.spec.irqsave else Ctx.PREEMPT_OFF)
+                st.set_ctx(c, Ctx.IRQS_SOFT_OFF if bug.spec.irqsave else Ctx.PREEMPT_OFF, BUG_OWNER)
                 st.set_spinning(c, lock_name(bug.index, 1 - k))
         if bug.start_s is None:
             bug.start_s = self.env.now

@@ -39,6 +39,37 @@ Predicates (kernel-facts sections 1-4):
 * ``can_take_nmi``        — not stalled (a system reset is taken in any context but a stall);
 * ``can_schedule``        — running and not in ``preempt_off`` or an irqs-off context;
 * ``qs_since(t)``         — has passed an RCU quiescent state at or after time t.
+
+States compose (issue 13, section 6).  A vCPU can be stalled for several reasons at once and held
+in a context by kernel code while the workload would be elsewhere, so every writer names itself
+(``owner``; the guest model, the default, is ``"guest"``):
+
+* **stalled** is held by a set of owners: ``set_stalled(cpu, True, owner)`` adds the owner,
+  ``set_stalled(cpu, False, owner)`` removes it, and the vCPU is stalled while any owner holds it.
+  Owners: ``"guest"`` (a demand fault, a published fluid episode), ``"suspend"`` (the partition
+  suspended by ``ibm,suspend-me``, ``kernel/mobility.py``), ``"script#<i>"`` (entry i of the
+  scenario's script), and the like.  Each owner's hold is a flag, not a count: the guest model
+  sets and clears its own as a boolean, as it always did.  So a fault served during a scripted
+  40 s stall ends the fault's hold only, and the vCPU stays stalled until the script lets go.
+* **ctx** is the workload's context (owner ``"guest"``) unless kernel code holds the vCPU:
+  ``set_ctx(cpu, ctx, owner)`` with any other owner is a hold (``"script#<i>"``, ``"bug"``,
+  ``"rtas"``, ``"stop_machine"``), ``set_ctx(cpu, None, owner)`` (or ``release_ctx``) lets go.
+  While any hold is on, the context is the **most restrictive** held one (order ``idle`` <
+  ``user`` < ``kernel`` < ``preempt_off`` < ``irqs_soft_off`` < ``irqs_hard_off``; of equals, the
+  latest).  Why: the holder's code is what runs on the CPU, so the workload's transitions there
+  do not happen — they are kept (the workload's context is restored when the last hold goes)
+  but change nothing a detector sees; and kernel sections nest — ``preempt_disable``, then
+  ``local_irq_save``, then ``hard_irq_disable`` (``enter_rtas``, ``multi_cpu_stop``'s
+  MULTI_STOP_DISABLE_IRQ) — where an inner section cannot relax the outer's mask
+  (``local_irq_restore`` puts back the state saved on entry), so the CPU is in the union of the
+  masks held, the most restrictive context.  A script's ``irqs_hard_off`` therefore holds whatever
+  the workload does, and an RTAS call inside it leaves the CPU hard-disabled after it returns.
+  The guest model reads its own context as ``guest_ctx`` (what it restores after its RTAS call,
+  what a lock it takes nests in), never a holder's.
+* **task**: a holder may name the task it runs (``set_task(cpu, task, owner)``): the current task
+  is the latest holder's, else the workload's.  A workload context switch on a held vCPU is kept
+  for later and is no context switch (no RCU quiescent state: the holder's code runs there);
+  when the last holder with a task lets go, the workload's task comes back, a context switch.
 """
 
 from __future__ import annotations
@@ -61,6 +92,19 @@ IRQS_OFF = frozenset({Ctx.IRQS_SOFT_OFF, Ctx.IRQS_HARD_OFF})
 NO_SCHEDULE = frozenset({Ctx.PREEMPT_OFF, Ctx.IRQS_SOFT_OFF, Ctx.IRQS_HARD_OFF})
 QUIESCENT = frozenset({Ctx.USER, Ctx.IDLE})
 
+GUEST = "guest"
+"""The workload's own writes (the guest model): the default owner of every writer."""
+
+STRICTNESS = {
+    Ctx.IDLE: 0,
+    Ctx.USER: 1,
+    Ctx.KERNEL: 2,
+    Ctx.PREEMPT_OFF: 3,
+    Ctx.IRQS_SOFT_OFF: 4,
+    Ctx.IRQS_HARD_OFF: 5,
+}
+"""How restrictive a context is: of the contexts held on a vCPU, the highest is its context."""
+
 
 @dataclass(frozen=True)
 class Task:
@@ -81,7 +125,12 @@ class CpuState:
     last_qs: float = 0.0
     last_switch: float = 0.0
     steal_frac: float = 0.0
-    hard_dis: bool = False
+    hard_dis: bool = False  # PACA_IRQ_HARD_DIS: hard-masked by an interrupt while soft-masked
+    guest_ctx: Ctx = Ctx.IDLE  # the workload's context (shown when nothing holds the vCPU)
+    guest_task: Task | None = None  # the workload's task while a holder's is shown
+    stall_by: set[str] = field(default_factory=set)  # owners holding it stalled
+    holds: dict[str, Ctx] = field(default_factory=dict)  # owner -> context held (not the guest)
+    held_task: dict[str, Task] = field(default_factory=dict)  # owner -> its task (not the guest)
 
 
 @dataclass
@@ -160,14 +209,35 @@ class CpuStates:
 
     # -- writers -----------------------------------------------------------------------------
     # Every change is told through ``_changed`` (a subclass may watch it: tests do).
-    def set_ctx(self, cpu: int, ctx: Ctx) -> None:
+    def set_ctx(self, cpu: int, ctx: Ctx | None, owner: str = GUEST) -> None:
+        """The workload's context (``owner`` "guest"), or a hold of ``ctx`` by ``owner`` (None: the
+        hold ends).  The vCPU's context: the most restrictive held, else the workload's."""
         c = self.cpus[cpu]
-        if c.ctx == ctx:
+        if owner == GUEST:
+            if ctx is None:
+                raise ValueError("the guest's context cannot be released")
+            if c.guest_ctx == ctx:
+                return  # (with no hold on, ctx is guest_ctx)
+            c.guest_ctx = ctx
+            if c.holds:
+                return  # kept for when the holds end
+            eff = ctx
+        else:
+            if ctx is None:
+                if c.holds.pop(owner, None) is None:
+                    return
+            else:
+                if c.holds.get(owner) == ctx:
+                    return
+                c.holds.pop(owner, None)
+                c.holds[owner] = ctx  # the latest last (ties go to it)
+            eff = self._held_ctx(c)
+        if c.ctx == eff:
             return
-        c.ctx = ctx
-        if ctx not in IRQS_OFF:
+        c.ctx = eff
+        if eff not in IRQS_OFF:
             c.hard_dis = False  # arch_local_irq_restore(): interrupts on, MSR[EE] set again
-        if ctx in QUIESCENT and not c.stalled:
+        if eff in QUIESCENT and not c.stalled:
             c.last_qs = self._now()
         self._changed(cpu)
 
@@ -181,12 +251,48 @@ class CpuStates:
         c.hard_dis = True
         self._changed(cpu)
 
-    def set_stalled(self, cpu: int, stalled: bool) -> None:
+    def release_ctx(self, cpu: int, owner: str) -> None:
+        """``owner``'s hold of the vCPU ends: its context and its task (``set_task``) go."""
+        self.set_ctx(cpu, None, owner)
         c = self.cpus[cpu]
-        if c.stalled == stalled:
-            return
-        c.stalled = stalled
+        if owner in c.held_task:
+            self._drop_task(c, owner)
+
+    @staticmethod
+    def _held_ctx(c: CpuState) -> Ctx:
+        if not c.holds:
+            return c.guest_ctx
+        best = c.guest_ctx
+        rank = -1
+        for ctx in c.holds.values():
+            r = STRICTNESS[ctx]
+            if r >= rank:
+                best, rank = ctx, r
+        return best
+
+    def set_stalled(self, cpu: int, stalled: bool, owner: str = GUEST) -> None:
+        """``owner`` holds the vCPU stalled (True) or lets go (False); stalled while any holds."""
+        c = self.cpus[cpu]
+        by = c.stall_by
+        if stalled:
+            if owner in by:
+                return
+            by.add(owner)
+            if c.stalled:
+                return  # already stalled for another reason
+            c.stalled = True
+        else:
+            if owner not in by:
+                return
+            by.discard(owner)
+            if by:
+                return  # still stalled for another reason
+            c.stalled = False
         self._changed(cpu)
+
+    def stalled_by(self, cpu: int) -> frozenset[str]:
+        """The owners holding vCPU ``cpu`` stalled."""
+        return frozenset(self.cpus[cpu].stall_by)
 
     def set_steal_frac(self, cpu: int, frac: float) -> None:
         """Share (0..1) of the vCPU's time from now on spent stalled in the hypervisor in short
@@ -210,14 +316,40 @@ class CpuStates:
         c.spinning = lock
         self._changed(cpu)
 
-    def set_task(self, cpu: int, task: Task) -> None:
-        """A context switch to ``task``: also a quiescent state for RCU."""
+    def set_task(self, cpu: int, task: Task, owner: str = GUEST) -> None:
+        """A context switch to ``task``: also a quiescent state for RCU.  From a holder
+        (``owner`` not "guest"): the task its code runs as, until ``release_ctx``; from the
+        workload while a holder's task is shown: kept for later, no switch."""
         c = self.cpus[cpu]
+        if owner == GUEST:
+            if c.held_task:
+                c.guest_task = task
+                return
+        else:
+            if not c.held_task:
+                c.guest_task = c.task
+            c.held_task.pop(owner, None)
+            c.held_task[owner] = task
+        self._switch(cpu, c, task)
+
+    def _switch(self, cpu: int, c: CpuState, task: Task) -> None:
         now = self._now()
         c.task = task
         c.last_switch = now
         c.last_qs = now
         self._changed(cpu)
+
+    def _drop_task(self, c: CpuState, owner: str) -> None:
+        tasks = c.held_task
+        shown = next(reversed(tasks.values()))
+        del tasks[owner]
+        if tasks:
+            task = next(reversed(tasks.values()))
+        else:
+            task = c.guest_task if c.guest_task is not None else c.task
+            c.guest_task = None
+        if task != shown:
+            self._switch(c.cpu, c, task)
 
     def note_qs(self, cpu: int) -> None:
         self.cpus[cpu].last_qs = self._now()

@@ -16,8 +16,17 @@ firmware page touched, taken one after another while the push drains the region 
 
 Only what a lockup detector can see is published to ``CpuStates``: an episode in an interrupts-off
 or preempt-off activity, or a spin, that lasts at least ``sim.fluid_publish_min_s`` (its context,
-and spinning), and a single stall at least that long (stalled).  Shorter episodes leave the vCPU
-looking like it runs normally: between short stalls it takes its interrupts.
+and spinning; stalled too when the latency is that long), and, when the latency L is at least that
+long, each stall of an episode of user or preemptible kernel code **one at a time** (stalled for
+its first fault's L, then for each later batch of its faults from the start of the vCPU's free
+time plus the CPU time between two faults, ``fluid_kernel.PUB_STALL``; an end watch ends such a
+stall-only publication at its end): the vCPU runs between them, as in the exact mode, so its
+hrtimer, its stopper thread and its RCU quiescent states run (docs/model/agreement.md, fix 6;
+commit 49a213f: publishing the whole episode, K+1 latencies, as one stall gave false soft
+lockups, RCU stalls and workqueue lockups).  An RTAS call that faults at such a latency is
+published stalled at each of its faults and running (hard-disabled) between them, at the CPU
+times ``_rtas_faults`` drew them, as the exact mode shows it.  Shorter episodes leave the vCPU looking like it
+runs normally: between short stalls it takes its interrupts.
 
 A claimed vCPU (``GuestBase.claim``: an injected kernel bug runs there) takes no episode from
 then on, is never published again and its state is left to the bug; one published stalled at the
@@ -36,6 +45,7 @@ time of the step that started it.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 from collections.abc import Callable, Generator
@@ -47,7 +57,7 @@ from lpmsim.config.scenario import Scenario
 from lpmsim.engine.core import Environment, Event
 from lpmsim.engine.rng import RngStreams
 from lpmsim.guest.base import GuestBase
-from lpmsim.guest.cpustate import CpuStates, Ctx, Task
+from lpmsim.guest.cpustate import GUEST, CpuStates, Ctx, Task
 from lpmsim.guest.metrics import GuestMetrics
 from lpmsim.guest.rates import KERNEL_CONTEXTS, kernel_share, lock_hold_share, normalised
 from lpmsim.hypervisor.fluid import FluidTransfer
@@ -156,8 +166,8 @@ class FluidGuest(GuestBase):
         self._region_faults = np.zeros(nreg)
         self._faults = np.zeros(nreg, dtype=np.int64)
         cap = fluid_kernel.buffer_size(n)
-        self._pub_f = np.zeros((2, cap))
-        self._pub_i = np.zeros((2, cap), dtype=np.int64)
+        self._pub_f = np.zeros((3, cap))
+        self._pub_i = np.zeros((3, cap), dtype=np.int64)
         self._spin_f = np.zeros((2, cap))
         self._spin_i = np.zeros((2, cap), dtype=np.int64)
         # Per-vCPU state.
@@ -170,6 +180,10 @@ class FluidGuest(GuestBase):
         self.ep_phi0 = np.zeros(n)  # the episode's rate of missing touches at its start (phi_a)
         self.published = np.zeros(n, dtype=bool)
         self.in_rtas = np.zeros(n, dtype=bool)  # inside an RTAS call: its own end restores the vCPU
+        # Published for one stall only (an episode the detectors cannot see but for its stalls:
+        # the vCPU runs between them), and each vCPU's publication count (its end watch's key).
+        self.stall_only = np.zeros(n, dtype=bool)
+        self.pub_serial = np.zeros(n, dtype=np.int64)
         self.lock_release = np.full(len(w.locks), -np.inf)
         self.spinners = np.zeros(len(w.locks), dtype=np.int64)
         self.claimed_mask = np.zeros(n, dtype=np.int64)  # 1: claimed (an int for the compiled step)
@@ -198,9 +212,11 @@ class FluidGuest(GuestBase):
         tr = self.transfer
         extra = 0.0
         faults = 0
+        lat = 0.0
+        at: list[float] = []  # the CPU time into the call of each fault
         if tr is not None and tr.completed_at is None:
             lat = tr.latency()
-            faults = self._rtas_faults(tr, base_s, lat)
+            faults = self._rtas_faults(tr, base_s, lat, at)
             if faults:
                 per = np.zeros(self.busy.size, dtype=np.int64)
                 per[cpu] = faults
@@ -215,7 +231,16 @@ class FluidGuest(GuestBase):
         self.metrics.segment(Ctx.IRQS_HARD_OFF.value, extra, wall)
         self.cpus.set_ctx(cpu, Ctx.IRQS_HARD_OFF)
         self.cpus.set_steal_frac(cpu, float(self.stall_frac[cpu]))  # the DTL sees its faults
+        if faults and lat >= self.publish_min:
+            # faults as long as those of an episode published stalled: the call is stalled at
+            # each fault, for its latency, and runs (hard-disabled) between them, as in exact
+            now = self.env.now
+            for j, c in enumerate(at):
+                t0 = now + c + j * lat
+                self.env.call_at(t0, functools.partial(self._rtas_stall, cpu, True))
+                self.env.call_at(t0 + lat, functools.partial(self._rtas_stall, cpu, False))
         self.published[cpu] = True
+        self.stall_only[cpu] = False
         self.in_rtas[cpu] = True
 
         def done() -> None:
@@ -227,7 +252,13 @@ class FluidGuest(GuestBase):
         self.env.call_at(self.env.now + wall, done)
         return ev
 
-    def _rtas_faults(self, tr: FluidTransfer, base_s: float, lat: float) -> int:
+    def _rtas_stall(self, cpu: int, on: bool) -> None:
+        """One fault of an RTAS call begins (``on``) or is served: the call's vCPU stalls for it."""
+        if on and (not self.in_rtas[cpu] or cpu in self.claimed):
+            return
+        self.cpus.set_stalled(cpu, on)
+
+    def _rtas_faults(self, tr: FluidTransfer, base_s: float, lat: float, at: list[float]) -> int:
         """Missing firmware pages an RTAS call of ``base_s`` CPU time faults on, one after another.
 
         As the exact mode's ``_execute``: touches of missing pages arrive at rtas_rate · q per CPU
@@ -237,7 +268,8 @@ class FluidGuest(GuestBase):
         region after ``ahead`` pages, then takes its pages at ``rate``); the pages of the region
         are taken as equally hot (q proportional to the region's missing pages).  A long call
         of a partition with a slow link lasts many latencies, and the push meanwhile brings in
-        the pages its later touches would have faulted on."""
+        the pages its later touches would have faulted on.  ``at`` gets the CPU time into the
+        call of each fault (where exact stalls it)."""
         region = int(np.argmax(self.rtas_w))
         sel = tr.region_of == region
         m0 = int(tr.missing[sel].sum())
@@ -259,6 +291,7 @@ class FluidGuest(GuestBase):
             pushed = max(0.0, rate * (cpu + faults * lat) - ahead)
             if rng.random() * q < q0 * max(0.0, m0 - faults - pushed) / m0:
                 faults += 1
+                at.append(cpu)
         return faults
 
     # -- the step process ------------------------------------------------------------------------
@@ -276,7 +309,7 @@ class FluidGuest(GuestBase):
         self.claimed_mask[cpu] = True
         self.n_claimed = int(self.claimed_mask.sum())
         self.ep_left[cpu] = 0  # the episode's later faults are not taken: the bug's code runs instead
-        if self.published[cpu] and self.cpus.cpus[cpu].stalled and not self.in_rtas[cpu]:
+        if self.published[cpu] and GUEST in self.cpus.cpus[cpu].stall_by and not self.in_rtas[cpu]:
             self._handover[cpu] = ready  # _unpublish() at the episode's end hands it over
             return
         if self.published[cpu]:
@@ -295,23 +328,56 @@ class FluidGuest(GuestBase):
             return
         if self.published[cpu]:
             self.published[cpu] = False
+            self.stall_only[cpu] = False
             self.cpus.set_steal_frac(cpu, 0.0)
             self.cpus.set_stalled(cpu, False)
             self.cpus.set_spinning(cpu, None)
             self.cpus.set_ctx(cpu, Ctx.USER)
 
     def _publish(
-        self, cpu: int, ctx: Ctx, stalled: bool, spinning: str | None, until: float, steal_frac: float = 0.0
+        self,
+        cpu: int,
+        ctx: Ctx,
+        stalled: bool,
+        spinning: str | None,
+        until: float,
+        steal_frac: float = 0.0,
+        stall_only: bool = False,
     ) -> None:
         self.published[cpu] = True
-        self.cpus.set_steal_frac(cpu, steal_frac)  # the episode's stall share, for the DTL
+        self.stall_only[cpu] = stall_only
+        self.pub_serial[cpu] += 1
+        # its context, spin and stall, and the episode's stall share (for the DTL), in this order
+        # (it enters the context, then stalls: what the detectors see at the entry counts, as in
+        # exact); a publication over another replaces it (an episode not stalled after a
+        # stall-only one is no longer stalled, one after a spin no longer spins)
+        self.cpus.set_steal_frac(cpu, steal_frac)
         self.cpus.set_ctx(cpu, ctx)
-        if spinning is not None:
-            self.cpus.set_spinning(cpu, spinning)
-        if stalled:
-            self.cpus.set_stalled(cpu, True)
+        self.cpus.set_spinning(cpu, spinning)
+        self.cpus.set_stalled(cpu, stalled)
 
         _EndWatch(self, cpu).schedule(until)
+
+    def _stall_at(self, cpu: int, ctx: Ctx, t0: float, t1: float) -> None:
+        """Publish vCPU ``cpu`` stalled (in ``ctx``) from ``t0`` to ``t1``: one later stall of an
+        episode the detectors see only through its stalls (``stall_only``)."""
+
+        def begin(between_steps: bool) -> None:
+            tr = self.transfer
+            if cpu in self.claimed or (tr is not None and tr.completed_at is not None):
+                return
+            if self.published[cpu] and not self.stall_only[cpu]:
+                return  # published for something the detectors see whole (an RTAS call)
+            if between_steps and self._skipping.get(cpu):
+                # the publication changes outside a step: the parked end watches of the one
+                # before look for real (a parked look answers from the state a step left)
+                self._disturb(cpu)
+            self._publish(cpu, ctx, True, None, t1, 1.0, stall_only=True)
+
+        if t0 <= self.env.now:
+            begin(False)
+        else:
+            self.env.call_at(t0, lambda: begin(True))
 
     def _disturb(self, cpu: int) -> None:
         """Something outside the step changed vCPU ``cpu``'s episode state (an RTAS call, a claim):
@@ -433,17 +499,7 @@ class FluidGuest(GuestBase):
             tr.stepped(done)
             lat = float(self._b_lat[k - 1])
             if npub:
-                long_stall = lat >= self.publish_min
-                pf, pi = self._pub_f, self._pub_i
-                for j in range(npub):
-                    self._publish(
-                        int(pi[0, j]),
-                        self.ctx[int(pi[1, j])],
-                        long_stall,
-                        None,
-                        float(pf[0, j]),
-                        float(pf[1, j]),
-                    )
+                self._publications(npub, lat >= self.publish_min)
             if nspin:
                 self._spins(
                     self._spin_i[0, :nspin],
@@ -461,6 +517,23 @@ class FluidGuest(GuestBase):
         m.window_end = env.now
         for cpu in np.flatnonzero(self.published & ~self.in_rtas).tolist():
             self._unpublish(cpu)
+
+    def _publications(self, npub: int, long_stall: bool) -> None:
+        """What the last step of a batch returned to publish (``fluid_kernel.PUB_*``)."""
+        kern = self._kern
+        pf, pi = self._pub_f, self._pub_i
+        cpus = pi[0, :npub].tolist()
+        acts = pi[1, :npub].tolist()
+        kinds = pi[2, :npub].tolist()
+        ends = pf[0, :npub].tolist()
+        for j in range(npub):
+            kind, cpu, ctx = kinds[j], cpus[j], self.ctx[acts[j]]
+            if kind == kern.PUB_WHOLE:
+                self._publish(cpu, ctx, long_stall, None, ends[j], float(pf[1, j]))
+            elif kind == kern.PUB_FIRST_STALL:
+                self._publish(cpu, ctx, True, None, ends[j], 1.0, stall_only=True)
+            else:
+                self._stall_at(cpu, ctx, float(pf[2, j]), ends[j])
 
     def _account_batch(self, k: int) -> None:
         """The metrics of ``k`` steps of a batch: per step its latency record and its longest
@@ -519,7 +592,7 @@ class _EndWatch:
     makes the first look after it real again (``resume``).
     """
 
-    __slots__ = ("cpu", "first", "g", "gen", "origin", "step", "target")
+    __slots__ = ("cpu", "first", "g", "gen", "origin", "serial", "step", "target")
 
     def __init__(self, g: FluidGuest, cpu: int) -> None:
         self.g = g
@@ -529,6 +602,7 @@ class _EndWatch:
         self.step = 0.0
         self.first = -math.inf  # a look answered while parked but still in the future
         self.target = 0.0  # the next look owed (scheduled, or parked)
+        self.serial = int(g.pub_serial[cpu])  # the publication it watches
 
     def schedule(self, at: float) -> None:
         self.gen += 1
@@ -544,6 +618,10 @@ class _EndWatch:
         if skipping is not None:
             skipping.pop(self, None)
         if not g.published[cpu] or g.in_rtas[cpu]:
+            return
+        if g.stall_only[cpu]:  # a single stall: over at its end (unless published again since)
+            if self.serial == g.pub_serial[cpu]:
+                g._unpublish(cpu)
             return
         busy = float(g.busy[cpu])
         if busy > 1e-12 or g.ep_left[cpu] > 0:
@@ -573,9 +651,10 @@ class _EndWatch:
             return False  # made real by a disturbance
         g, cpu = self.g, self.cpu
         t = self.target
-        if not g.published[cpu] or g.in_rtas[cpu]:
+        if not g.published[cpu] or g.in_rtas[cpu] or g.stall_only[cpu]:
             # the look would return (nothing before it can publish the vCPU but an RTAS call,
-            # whose end unpublishes it): the watch ends
+            # whose end unpublishes it, or a stall of an episode going on, which disturbs it):
+            # the watch ends
             self._forget()
             return False
         busy = float(g.busy[cpu])

@@ -25,8 +25,17 @@ Accounting per vCPU: its faults' blocked time (``blocktime``, ``faults``, laid e
 ``until`` as ``GuestMetrics._lay`` does), per activity the faults and the episode stalls
 (count, sum, maximum, histogram per context row), the touched regions' fault mass
 (``region_faults``: faults x the activity's missing-mass split).  What the kernel model must see
-is returned: the episodes to publish (vCPU, activity, end, stall share) and the spins (vCPU, lock,
-length, start); ``GuestMetrics`` gets the rest in bulk.
+is returned: the publications (vCPU, activity, kind, end, stall share, start; ``PUB_*``) and the
+spins (vCPU, lock, length, start); ``GuestMetrics`` gets the rest in bulk.
+
+Publication (docs/model/agreement.md, fix 6; commit 49a213f ported): an episode of an activity
+the detectors see whole (preempt_off, interrupts off, a lock) that lasts at least ``publish_min``
+is published whole, stalled if the latency is at least ``publish_min``; an episode of user or
+preemptible kernel code, seen only through its stalls, is published only when the latency is at
+least ``publish_min``, and then one stall at a time: its first fault from the step's time for one
+latency, each later batch of its faults (1.) from the start of the vCPU's free time plus the CPU
+time between two faults, min(mean_a, 1/phi_a), for their latencies.  The vCPU runs between them (exact: stalled at
+each fault, running in between), so its timers, its stopper thread and its quiescent states run.
 
 Ordering: vCPU by vCPU (the numpy step before it went round by round over all vCPUs); a lock's
 release time set by one vCPU's episode is seen by the spins of the vCPUs after it in the same
@@ -56,10 +65,23 @@ the cap never binds in practice; it bounds the buffers, which a compiled loop mu
 BATCH_MAX = 256
 """The most fluid steps one compiled call runs back to back (``fluid_batch``)."""
 
+PUB_WHOLE = 0
+"""A published episode (``pub_i[2]``) of an activity the detectors see whole (preempt_off,
+interrupts off, a lock): its context from the step's time to its estimated end, stalled if the
+latency is at least ``publish_min``."""
+PUB_FIRST_STALL = 1
+"""The first stall of an episode the detectors see only through its stalls (user, preemptible
+kernel) when the latency is at least ``publish_min``: stalled from the step's time for one
+latency; the vCPU runs between its stalls (commit 49a213f)."""
+PUB_STALL = 2
+"""A later stall of such an episode: the faults taken in this step, ``pub_f[2]`` (the start of the
+vCPU's free time plus the CPU time between two faults) to ``pub_f[0]`` (+ their latencies)."""
+
 
 def buffer_size(n: int) -> int:
-    """Entries of the publish and spin buffers for ``n`` vCPUs: every episode a step can start."""
-    return n * (MAX_ROUNDS + TAIL_CAP) + 16
+    """Entries of the publish and spin buffers for ``n`` vCPUs: every episode a step can start,
+    and one stall of an episode going on, per vCPU."""
+    return n * (MAX_ROUNDS + TAIL_CAP + 1) + 16
 
 
 @jit
@@ -162,8 +184,8 @@ def guest_step(
     seg_hist: np.ndarray,  # per context row: the stall histogram
     region_faults: np.ndarray,  # out: fault mass per region
     faults_out: np.ndarray,  # out: the step's faults per region (a multinomial of region_faults)
-    pub_f: np.ndarray,  # scratch for the returned episodes: end, stall share (rows 0..1)
-    pub_i: np.ndarray,  # vCPU, activity (rows 0..1)
+    pub_f: np.ndarray,  # scratch for the returned publications: end, stall share, start (rows 0..2)
+    pub_i: np.ndarray,  # vCPU, activity, kind (PUB_*) (rows 0..2)
     spin_f: np.ndarray,  # length, start
     spin_i: np.ndarray,  # vCPU, lock
 ) -> tuple[int, int, float, int]:
@@ -209,6 +231,22 @@ def guest_step(
                 keep = act_f[1, a] / phi0
                 if keep < 1.0:
                     m = binomial(st, cand, keep)
+            if m > 0 and long_stall and act_f[2, a] == 0.0:
+                # an episode the detectors see only through its stalls: this one is published on
+                # its own, after the CPU time between two of its faults, min(mean_a, 1/phi_a), run
+                # from where the vCPU's free time begins (``PUB_STALL``)
+                phi = act_f[1, a]
+                gap = act_f[0, a]
+                if phi > 0.0 and 1.0 / phi < gap:
+                    gap = 1.0 / phi
+                t0 = now + used + gap
+                pub_i[0, npub] = i
+                pub_i[1, npub] = a
+                pub_i[2, npub] = PUB_STALL
+                pub_f[0, npub] = t0 + m * lat
+                pub_f[1, npub] = 1.0
+                pub_f[2, npub] = t0
+                npub += 1
             over = m * lat - free
             if over > 0.0:
                 b += over
@@ -303,11 +341,22 @@ def guest_step(
                         lk = k - nctx
                         if now + est > lock_release[lk]:
                             lock_release[lk] = now + est
-                    if (act_f[2, k] != 0.0 or long_stall) and est >= publish_min:
+                    if act_f[2, k] != 0.0:
+                        if est >= publish_min:  # seen whole: its context for its whole length
+                            pub_i[0, npub] = i
+                            pub_i[1, npub] = k
+                            pub_i[2, npub] = PUB_WHOLE
+                            pub_f[0, npub] = now + est
+                            pub_f[1, npub] = tail / est
+                            pub_f[2, npub] = now
+                            npub += 1
+                    elif long_stall:  # seen through its stalls only: the first one now
                         pub_i[0, npub] = i
                         pub_i[1, npub] = k
-                        pub_f[0, npub] = now + est
-                        pub_f[1, npub] = tail / est
+                        pub_i[2, npub] = PUB_FIRST_STALL
+                        pub_f[0, npub] = now + lat
+                        pub_f[1, npub] = 1.0
+                        pub_f[2, npub] = now
                         npub += 1
         busy[i] = b
         if nf > 0:

@@ -202,7 +202,7 @@ class ExactGuest(GuestBase):
 
     def _dormant_rtas(self, cpu: int, base_s: float, done: Event) -> Proc:
         lock = self.locks[RTAS_LOCK]
-        prev = self.cpus.cpus[cpu].ctx
+        prev = self.cpus.cpus[cpu].guest_ctx
         ev = lock.acquire(cpu)
         if ev is not None:
             # raw_spin_lock_irqsave: the waiter spins soft-masked (rtas.c)
@@ -280,7 +280,7 @@ class ExactGuest(GuestBase):
             shape, scale = gamma_args[k]
             c = gamma(shape, scale)
             idle = is_idle[k]
-            if idle != (state.ctx == _IDLE):
+            if idle != (state.guest_ctx == _IDLE):
                 cpus.set_task(cpu, swapper if idle else self.tasks[cpu])
             cpus.set_ctx(cpu, ctx)
             t0 = env.now
@@ -423,7 +423,7 @@ class ExactGuest(GuestBase):
         ``held_ctx``: the context once the lock is held (the RTAS lock's holder hard-disables)."""
         if ctx is None:
             ctx = Ctx.IRQS_SOFT_OFF if lock.irqsave else Ctx.PREEMPT_OFF
-            cur = self.cpus.cpus[cpu].ctx
+            cur = self.cpus.cpus[cpu].guest_ctx
             if _STRICTNESS.get(cur, 0) > _STRICTNESS[ctx]:
                 ctx = cur
         if held_ctx is not None and lock.holder is None:

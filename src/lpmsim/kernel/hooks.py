@@ -100,7 +100,9 @@ class DefaultGuestHooks:
             self._rtas_enter(cpu, base_s, done, prev)
         else:
             # raw_spin_lock_irqsave: soft-masked while spinning (hard-disabled only if it was)
-            self.states.set_ctx(cpu, Ctx.IRQS_HARD_OFF if prev == Ctx.IRQS_HARD_OFF else Ctx.IRQS_SOFT_OFF)
+            self.states.set_ctx(
+                cpu, Ctx.IRQS_HARD_OFF if prev == Ctx.IRQS_HARD_OFF else Ctx.IRQS_SOFT_OFF, "rtas"
+            )
             self.states.set_spinning(cpu, RTAS_LOCK)
             self._rtas_queue.append((cpu, base_s, done, prev))
         return done
@@ -108,7 +110,7 @@ class DefaultGuestHooks:
     def _rtas_enter(self, cpu: int, base_s: float, done: Event, prev: Ctx) -> None:
         self._rtas_holder = cpu
         self._rtas_cpus.add(cpu)
-        self.states.set_ctx(cpu, Ctx.IRQS_HARD_OFF)  # do_enter_rtas(): hard_irq_disable()
+        self.states.set_ctx(cpu, Ctx.IRQS_HARD_OFF, "rtas")  # do_enter_rtas(): hard_irq_disable()
         self.states.set_spinning(cpu, None)
         if math.isfinite(base_s):
             self.env.call_at(self.env.now + base_s, lambda: self._rtas_exit(cpu, done, prev))
@@ -116,7 +118,7 @@ class DefaultGuestHooks:
     def _rtas_exit(self, cpu: int, done: Event, prev: Ctx) -> None:
         self._rtas_cpus.discard(cpu)
         self._rtas_holder = None
-        self.states.set_ctx(cpu, prev)
+        self.states.set_ctx(cpu, None, "rtas")  # the hold ends (prev: what it was, now the guest's)
         done.succeed()
         if self._rtas_queue:
             nxt = self._rtas_queue.popleft()
@@ -144,13 +146,12 @@ class DefaultGuestHooks:
         self._stop_event = None
         for c in self._stop_cpus:
             self._saved_ctx[c] = self.states.cpus[c].ctx
-            self.states.set_ctx(c, Ctx.IRQS_HARD_OFF)
+            self.states.set_ctx(c, Ctx.IRQS_HARD_OFF, "stop_machine")
         ev.succeed()
 
     def release_machine(self) -> None:
-        for c, ctx in self._saved_ctx.items():
-            if self.states.cpus[c].ctx == Ctx.IRQS_HARD_OFF:  # untouched since the rendezvous
-                self.states.set_ctx(c, ctx)
+        for c in self._saved_ctx:
+            self.states.set_ctx(c, None, "stop_machine")  # the hold ends: what else holds it shows
         released, self._saved_ctx = list(self._saved_ctx), {}
         for c in released:
             self._released(c)

@@ -157,14 +157,14 @@ class Mobility:
         suspender = m.n - 1
         self._emit(f"mobility: calling ibm,suspend-me on CPU {suspender}", f"T{stopper_pid(suspender)}")
         for c in range(m.n):
-            m.states.set_stalled(c, True)
+            m.states.set_stalled(c, True, "suspend")
         self.times["suspend_s"] = env.now
         mig.guest_suspend()
         yield mig.resumed
         if m.dead:
             return
         self.times["resume_s"] = env.now
-        m.states.set_stalled(suspender, False)
+        m.states.set_stalled(suspender, False, "suspend")
         self._emit(f"mobility: CPU {suspender} waking all threads", f"T{stopper_pid(suspender)}")
         step = cfg.hprod_us * 1e-6
         for c in range(m.n):
@@ -174,7 +174,7 @@ class Mobility:
                 yield env.timeout(step)
                 if m.dead:
                     return
-            m.states.set_stalled(c, False)
+            m.states.set_stalled(c, False, "suspend")
             m.rcu_cpu_stall_reset(env.now)
             m.touch_nmi_watchdog(c, env.now)
         m.rcu_cpu_stall_reset(env.now)

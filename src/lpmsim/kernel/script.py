@@ -10,6 +10,11 @@ restores what it had before:
   global RTAS lock);
 * ``d_state``        — a task (``script/<cpu>``, pid 2000 + cpu) sleeps uninterruptibly (for the
   hung-task detector).
+
+Entry i writes as owner ``script#<i>`` (``CpuStates``: states compose): its stall and its context
+hold whatever else stalls the vCPU or runs there (a demand fault, the suspend, the workload's own
+transitions) and end at the entry's end only, so a scripted timeline behaves the same during a
+migration as on a partition that stays put; two entries on one vCPU overlap as two holds.
 """
 
 from __future__ import annotations
@@ -37,21 +42,21 @@ class Script:
         self.states = states
         self.hooks = hooks
         self.script_tasks = script_tasks if script_tasks is not None else {}
-        for e in entries:
+        for i, e in enumerate(entries):
             if e.cpu >= len(states):
                 continue
-            env.call_at(max(e.at_s, env.now), functools.partial(self._start, e))
+            env.call_at(max(e.at_s, env.now), functools.partial(self._start, e, f"script#{i}"))
 
     def _end_at(self, e: ScriptEntry, fn: Callable[[], None]) -> None:
         if math.isfinite(e.duration_s):
             self.env.call_at(self.env.now + e.duration_s, fn)
 
-    def _start(self, e: ScriptEntry) -> None:
+    def _start(self, e: ScriptEntry, owner: str) -> None:
         st = self.states
         c = e.cpu
         if e.state == "stalled":
-            st.set_stalled(c, True)
-            self._end_at(e, lambda: st.set_stalled(c, False))
+            st.set_stalled(c, True, owner)
+            self._end_at(e, lambda: st.set_stalled(c, False, owner))
         elif e.state == "rtas_call":
             self.hooks.rtas_call(c, e.duration_s)
         elif e.state == "d_state":
@@ -60,13 +65,6 @@ class Script:
             st.block_task(task, "script")
             self._end_at(e, lambda: st.unblock_task(task.pid))
         else:
-            prev_ctx = st.cpus[c].ctx
-            prev_task = st.cpus[c].task
-            st.set_task(c, Task(f"script/{c}", 1000 + c))
-            st.set_ctx(c, Ctx(e.state))
-
-            def end() -> None:
-                st.set_ctx(c, prev_ctx)
-                st.set_task(c, prev_task)
-
-            self._end_at(e, end)
+            st.set_task(c, Task(f"script/{c}", 1000 + c), owner)
+            st.set_ctx(c, Ctx(e.state), owner)
+            self._end_at(e, lambda: st.release_ctx(c, owner))
