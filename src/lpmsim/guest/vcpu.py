@@ -100,6 +100,24 @@ def _pick(cdf: list[float], rng: np.random.Generator) -> int:
     return bisect_right(cdf, rng.random())
 
 
+def _first_touch(
+    link: ExactLink,
+    tc: _Touch,
+    mass_of: Callable[[int], float],
+    exponential: Callable[[float], float],
+    now: float,
+) -> tuple[float, float]:
+    """The first-touch draw of a run of CPU time: bring the link to ``now``, the touch mass
+    ``q0 = sum(w·m)`` of the non-resident pages of ``tc``'s regions, and the CPU time ``t`` to the
+    next touch of a missing page, Exp(mean 1/phi) with ``phi = rate·q0`` (``inf`` when nothing is
+    missing). Returns ``(t, q0)``. The one place this draw is written: ``_execute``,
+    ``_execute_from``, the segment loop, the lock path's pieces and the critical sections call it."""
+    link.advance(now)
+    q0 = sum(map(mul, tc.weights, map(mass_of, tc.regions)))  # the same products, in the same order
+    phi = tc.rate * q0
+    return (exponential(1.0 / phi) if phi > 0 else _INF), q0
+
+
 class ExactGuest(GuestBase):
     """All vCPUs of the partition, page-exact."""
 
@@ -291,11 +309,8 @@ class ExactGuest(GuestBase):
                     last = t >= left
                     piece = left if last else t
                     if piece > 0:
-                        # ``yield from self._execute(cpu, ctx, piece, tc, rng)``, its first draw inline
-                        link.advance(env.now)
-                        q0 = sum(map(mul, tc.weights, map(mass_of, tc.regions)))
-                        phi = tc.rate * q0
-                        tt = exponential(1.0 / phi) if phi > 0 else _INF
+                        # ``yield from self._execute(cpu, ctx, piece, tc, rng)``, its first draw here
+                        tt, q0 = _first_touch(link, tc, mass_of, exponential, env.now)
                         if tt >= piece:
                             yield piece
                             if cpu in claimed:
@@ -310,13 +325,10 @@ class ExactGuest(GuestBase):
                     yield from self._locked(cpu, locks[lk.name], hold, lock_touch[lk.name], rng)
                     cpus.set_ctx(cpu, ctx)
             elif c > 0:
-                # ``yield from self._execute(cpu, ctx, c, touches[k], rng)`` with its first draw
-                # inline: most segments end without a touch of a missing page (no generator then)
+                # ``yield from self._execute(cpu, ctx, c, touches[k], rng)`` with its first draw here:
+                # most segments end without a touch of a missing page (no generator then)
                 tc = touches[k]
-                link.advance(t0)
-                q0 = sum(map(mul, tc.weights, map(mass_of, tc.regions)))
-                phi = tc.rate * q0
-                t = exponential(1.0 / phi) if phi > 0 else _INF
+                t, q0 = _first_touch(link, tc, mass_of, exponential, t0)
                 if t >= c:
                     yield c
                     if cpu in claimed:
@@ -338,11 +350,7 @@ class ExactGuest(GuestBase):
             return
         link = self.link
         assert link is not None
-        link.advance(self.env.now)
-        # sum(w * m): the same products added in the same order as a generator would
-        q0 = sum(map(mul, tc.weights, map(link.pages.mm.__getitem__, tc.regions)))
-        phi = tc.rate * q0
-        t = rng.exponential(1.0 / phi) if phi > 0 else _INF
+        t, q0 = _first_touch(link, tc, link.pages.mm.__getitem__, rng.exponential, self.env.now)
         if t >= cpu_time:
             yield cpu_time
             if cpu in self.claimed:
@@ -361,7 +369,7 @@ class ExactGuest(GuestBase):
         mass_of = pages.mm.__getitem__  # the regions' missing mass, updated in place as pages arrive
         env = self.env
         claimed = self.claimed
-        regions, weights, rate = tc.regions, tc.weights, tc.rate
+        regions, weights = tc.regions, tc.weights
         exponential, random = rng.exponential, rng.random
         value = _VALUE[ctx]
         while True:
@@ -394,10 +402,7 @@ class ExactGuest(GuestBase):
                     self._check(cpu)
             if not left > 0:
                 return
-            link.advance(env.now)
-            q0 = sum(map(mul, weights, map(mass_of, regions)))
-            phi = rate * q0
-            t = exponential(1.0 / phi) if phi > 0 else _INF
+            t, q0 = _first_touch(link, tc, mass_of, exponential, env.now)
             if t >= left:
                 yield left
                 if cpu in claimed:
@@ -443,10 +448,7 @@ class ExactGuest(GuestBase):
             # ``yield from self._execute(cpu, ctx, hold, tc, rng)``, its first draw inline
             link = self.link
             assert link is not None
-            link.advance(self.env.now)
-            q0 = sum(map(mul, tc.weights, map(link.pages.mm.__getitem__, tc.regions)))
-            phi = tc.rate * q0
-            t = rng.exponential(1.0 / phi) if phi > 0 else _INF
+            t, q0 = _first_touch(link, tc, link.pages.mm.__getitem__, rng.exponential, self.env.now)
             if t >= hold:
                 yield hold
                 if cpu in self.claimed:
