@@ -25,6 +25,7 @@ when the page arrives; its process never writes its state again and ends at its 
 
 from __future__ import annotations
 
+from array import array
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Generator
@@ -76,10 +77,12 @@ def _blocks(streams: RngStreams, name: str, draw: str, *args: float) -> Callable
     """The values of ``streams[name].<draw>(*args, size=BLOCK)``, block after block, one per call
     (the stream is made at the first call: a context a vCPU never enters costs nothing)."""
 
-    def gen() -> Generator[list[float], None, None]:
+    def gen() -> Generator[array[float], None, None]:
         f = getattr(streams[name], draw)
         while True:
-            yield f(*args, size=BLOCK).tolist()
+            block = array("d")  # 8 bytes a number (a list of floats: 32); read out as Python floats
+            block.frombytes(f(*args, size=BLOCK).tobytes())
+            yield block
 
     return chain.from_iterable(gen()).__next__
 
