@@ -49,6 +49,10 @@ from lpmsim.hypervisor.layout import Layout
 RTAS_LOCK = "rtas_lock"
 
 _IDLE = Ctx.IDLE
+# Enum members as module constants: ``Ctx.X`` is a class attribute lookup through the enum's
+# metaclass (~0.2 µs, several times that on a loaded machine), at every lock acquisition.
+_SOFT_OFF = Ctx.IRQS_SOFT_OFF
+_PREEMPT_OFF = Ctx.PREEMPT_OFF
 _INF = float("inf")
 # ``ctx.value`` of an enum member is a property (slow on the hot path): the values looked up once.
 _VALUE = {c: c.value for c in Ctx}
@@ -490,7 +494,7 @@ class ExactGuest(GuestBase):
         The lock's interrupt state never relaxes the caller's: a plain spin_lock taken inside an
         interrupts-off section keeps interrupts off.  The spin counts in the section's length."""
         if ctx is None:
-            ctx = Ctx.IRQS_SOFT_OFF if lock.irqsave else Ctx.PREEMPT_OFF
+            ctx = _SOFT_OFF if lock.irqsave else _PREEMPT_OFF
             cur = self.cpus.cpus[cpu].ctx
             if _STRICTNESS.get(cur, 0) > _STRICTNESS[ctx]:
                 ctx = cur
