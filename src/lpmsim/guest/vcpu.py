@@ -182,8 +182,9 @@ def _first_touch(
     """The first-touch draw of a run of CPU time: bring the link to ``now``, the touch mass
     ``q0 = sum(w·m)`` of the non-resident pages of ``tc``'s regions, and the CPU time ``t`` to the
     next touch of a missing page, Exp(mean 1/phi) with ``phi = rate·q0`` (a standard exponential
-    from ``sexp`` divided by phi; ``inf`` when nothing is missing). Returns ``(t, q0)``. The one place this draw is written: ``_execute``,
-    ``_execute_from``, the segment loop, the lock path's pieces and the critical sections call it."""
+    from ``sexp`` divided by phi; ``inf`` when nothing is missing). Returns ``(t, q0)``.  The one
+    place this draw is written: ``_execute``, ``_execute_from``, the segment loop, the lock path's
+    pieces and the critical sections call it."""
     link.advance(now)
     q0 = sum(map(mul, tc.weights, map(mass_of, tc.regions)))  # the same products, in the same order
     phi = tc.rate * q0
@@ -319,7 +320,7 @@ class ExactGuest(GuestBase):
         cdf = self._ctx_cdfs.get(frozen)
         if cdf is None:
             p = self._ctx_p(frozen)
-            if not p.sum() > 0:  # nothing may run: let numpy say so, as it always did
+            if not p.sum() > 0:  # nothing may run: numpy's error says so (no number is used)
                 return int(np.random.default_rng(0).choice(p.size, p=p / p.sum()))
             cdf = self._ctx_cdfs[frozen] = _cdf(p / p.sum())
         return _pick(cdf, rng)
