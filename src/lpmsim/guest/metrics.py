@@ -16,6 +16,10 @@ from lpmsim.guest.blocktime import FaultRecorder
 from lpmsim.guest.cpustate import Ctx
 from lpmsim.guest.fluid_hist import HIST_BINS, hist_bin
 
+# The interrupts-off contexts' values, looked up once: ``Ctx.IRQS_SOFT_OFF`` costs a class
+# attribute lookup through the enum's metaclass (~0.2 µs) at every exact-mode segment.
+_IRQS_OFF = frozenset((Ctx.IRQS_SOFT_OFF.value, Ctx.IRQS_HARD_OFF.value))
+
 
 class GuestMetrics(FaultRecorder):
     def __init__(self, vcpus: int) -> None:
@@ -133,7 +137,7 @@ class GuestMetrics(FaultRecorder):
         """A context segment ended after ``wall`` seconds, ``stall`` of them stalled."""
         if stall > 0:
             self._stall(ctx, stall)
-        if ctx in (Ctx.IRQS_SOFT_OFF, Ctx.IRQS_HARD_OFF):
+        if ctx in _IRQS_OFF:
             self._irqs_off(wall)
 
     def segments(self, ctx: str, stall: np.ndarray, wall: np.ndarray) -> None:

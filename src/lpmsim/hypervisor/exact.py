@@ -28,11 +28,19 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import deque
+from typing import Protocol
 
 import numpy as np
 
 from lpmsim.config.scenario import Scenario
 from lpmsim.engine.core import Environment, Event
+
+
+class _Uniform(Protocol):
+    """Where ``sample_missing`` takes its two uniforms: a numpy ``Generator`` or a vCPU's draws."""
+
+    def random(self) -> float: ...
+
 
 RESIDENT = 0
 MISSING = 1
@@ -141,7 +149,7 @@ class ExactPages:
         for r in touched:
             mm[r] = self._region_mm(r)
 
-    def sample_missing(self, region: int, rng: np.random.Generator) -> int:
+    def sample_missing(self, region: int, rng: _Uniform) -> int:
         """A non-resident page of ``region``, drawn with probability ∝ its touch probability."""
         b0, b1 = self._boff[region], self._boff[region + 1]
         cum = _running_sum(self.block_live, self._block_cum, b0, b1, self._block_cum_from, region)
