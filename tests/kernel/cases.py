@@ -290,15 +290,18 @@ CASES: list[Case] = [
     Case(
         # touch_nmi_watchdog() on CPU 5 at 110 (hard-off since 101; 10 s >= 4 s since its heartbeat
         # at 100): wd_timer_tb = 110, its pending bit clears and empties pending -> reset at 110.
-        # Then 112 refills {5}; first grid with now - 110 >= 15: 128 (18 s).
+        # Then 112 refills {5}; first grid with now - 110 >= 15 would be 128, but the RCU stall (GP
+        # from jiffy 10100) is reported by CPU 0 at 12202 (122.02) and its backtrace IPI to CPU 5 times
+        # out after 5 s: CPU 0 spins hard-disabled until 127.02, where its late heartbeat (due 124)
+        # finds 127.02 - 110 = 17.02 >= 15 -> CPU 0 reports CPU 5 then (17020 ms).
         "touch_delays_smp",
         {"kernel": NO_RI0, "sim": {"max_time_s": 129}, "script": [s(5, 101, "irqs_hard_off", INF)]},
         HL,
         [
-            (128.0, "hardlockup", "smp-detected", [5], 0, "watchdog: CPU 0 detected hard LOCKUP on other CPUs 5"),
-            (128.0, "nmi_ipi", "ipi-report", [5], 5, "watchdog: CPU 5 Hard LOCKUP"),
+            (127.02, "hardlockup", "smp-detected", [5], 0, "watchdog: CPU 0 detected hard LOCKUP on other CPUs 5"),
+            (127.02, "nmi_ipi", "ipi-report", [5], 5, "watchdog: CPU 5 Hard LOCKUP"),
         ],
-        log=["watchdog: CPU 0 TB:65536000000, last SMP heartbeat TB:56320000000 (18000ms ago)", "watchdog: CPU 5 TB:65536000000, last heartbeat TB:56320000000 (18000ms ago)"],
+        log=["watchdog: CPU 0 TB:65034240000, last SMP heartbeat TB:56320000000 (17020ms ago)", "watchdog: CPU 5 TB:65034240000, last heartbeat TB:56320000000 (17020ms ago)"],
         calls=[(110.0, "touch_nmi_watchdog", 5)],
     ),
     Case(
@@ -403,15 +406,16 @@ CASES: list[Case] = [
     # ---------------------------------------------------------------- RCU
     Case(
         # CPU 3 hard-off at 100.5: GP from jiffy 10050, jiffies_stall 12150; CPU 3 takes no ticks:
-        # CPU 0 reports at 12152 (121.52), t=2102.  Re-warn: 12152 + 6303 = 18455 -> CPU 0 at 18457.
+        # CPU 0 reports at 12152 (121.52), t=2102, g=10005 (1 mod 4 during a GP); its backtrace IPI to
+        # CPU 3 times out at 126.52 (jiffy 12652).  Re-warn: 12652 + 6303 = 18955 -> CPU 0 at 18957.
         "rcu_other_cpu_and_rewarn",
         {"sim": {"max_time_s": 190}, "script": [s(3, 100.5, "irqs_hard_off", INF)]},
         {"rcu_stall"},
         [
             (121.52, "rcu_stall", "smp-detected", [3], 0, "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:"),
-            (184.57, "rcu_stall", "rewarn", [3], 0, "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:"),
+            (189.57, "rcu_stall", "rewarn", [3], 0, "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:"),
         ],
-        log=["rcu: \t(detected by 0, t=2102 jiffies, g=10004, q=0 ncpus=8)"],
+        log=["rcu: \t(detected by 0, t=2102 jiffies, g=10005, q=0 ncpus=8)"],
     ),
     Case(
         # CPU 4 preempt-off: it takes ticks and still owes a QS -> self-detected at jiffies_stall
@@ -424,7 +428,7 @@ CASES: list[Case] = [
             (184.53, "rcu_stall", "rewarn", [4], 4, "rcu: INFO: rcu_sched self-detected stall on CPU"),
             (247.56, "rcu_stall", "rewarn", [4], 4, "rcu: INFO: rcu_sched self-detected stall on CPU"),
         ],
-        log=["rcu: \t(t=2100 jiffies g=10004 q=0 ncpus=8)"],
+        log=["rcu: \t(t=2100 jiffies g=10005 q=0 ncpus=8)"],
     ),
     Case(
         # SUSE timeout 60 s: jiffies_stall 10050 + 6000 -> CPU 0 at 16052.
@@ -434,29 +438,31 @@ CASES: list[Case] = [
         [(160.52, "rcu_stall", "smp-detected", [3], 0, "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:")],
     ),
     Case(
-        # panic_on_rcu_stall=1: panic("RCU Stall\n") after the first report, on the reporting CPU.
+        # panic_on_rcu_stall=1: panic("RCU Stall\n") after the first report, on the reporting CPU, once
+        # the report is over: its backtrace IPI to CPU 3 times out 5 s later (126.52).
         "rcu_panic",
         {"kernel": {"panic_on_rcu_stall": 1}, "sim": {"max_time_s": 200}, "script": [s(3, 100.5, "irqs_hard_off", INF)]},
         {"rcu_stall", "panic"},
         [
             (121.52, "rcu_stall", "smp-detected", [3], 0, "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:"),
-            (121.52, "panic", "panic", [0], 0, "Kernel panic - not syncing: RCU Stall"),
+            (126.52, "panic", "panic", [0], 0, "Kernel panic - not syncing: RCU Stall"),
         ],
         outcome="panic",
-        crash=(121.52, "rcu_stall_panic", 0),
+        crash=(126.52, "rcu_stall_panic", 0),
     ),
     Case(
-        # max_rcu_stall_to_panic=2: the first stall only counts (1 < 2); the re-warn panics.
+        # max_rcu_stall_to_panic=2: the first stall only counts (1 < 2); the re-warn (189.57, as in
+        # rcu_other_cpu_and_rewarn) panics at the end of its report, 5 s later.
         "rcu_panic_second_stall",
         {"kernel": {"panic_on_rcu_stall": 1, "max_rcu_stall_to_panic": 2}, "sim": {"max_time_s": 300}, "script": [s(3, 100.5, "irqs_hard_off", INF)]},
         {"rcu_stall", "panic"},
         [
             (121.52, "rcu_stall", "smp-detected", [3], 0, "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:"),
-            (184.57, "rcu_stall", "rewarn", [3], 0, "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:"),
-            (184.57, "panic", "panic", [0], 0, "Kernel panic - not syncing: RCU Stall"),
+            (189.57, "rcu_stall", "rewarn", [3], 0, "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:"),
+            (194.57, "panic", "panic", [0], 0, "Kernel panic - not syncing: RCU Stall"),
         ],
         outcome="panic",
-        crash=(184.57, "rcu_stall_panic", 0),
+        crash=(194.57, "rcu_stall_panic", 0),
     ),
     Case(
         # Old rcu_cpu_stall_reset() (v6.0) at 20 during a GP stalled by CPU 2 since 10.5: warnings
@@ -475,7 +481,7 @@ CASES: list[Case] = [
         {"kernel": {"version": "v6.6"}, "sim": {"max_time_s": 60}, "script": [s(2, 10.5, "preempt_off", INF)]},
         {"rcu_stall"},
         [(41.03, "rcu_stall", "self-detected", [2], 2, "rcu: INFO: rcu_sched self-detected stall on CPU")],
-        log=["rcu: \t(t=3053 jiffies g=10004 q=0 ncpus=8)"],
+        log=["rcu: \t(t=3053 jiffies g=10005 q=0 ncpus=8)"],
         calls=[(20.0, "rcu_cpu_stall_reset")],
     ),
     Case(
