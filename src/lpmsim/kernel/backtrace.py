@@ -115,13 +115,16 @@ class CpuBacktraces:
             return
         if m.dead:
             return
+        # the report ends inside the tick (re-warn time, panic_on_rcu_stall), then the reporter
+        # leaves it and takes what expired meanwhile
         self.active = False
+        done, self._done = self._done, None
+        if done is not None:
+            done(t)
         if self._busy:
             self._busy = False
-            m.set_busy(by, False, forwarded=False)
-        done, self._done = self._done, None
-        if done is not None and not m.dead:
-            done(t)
+            if not m.dead:
+                m.set_busy(by, False, forwarded=False)
 
     def _respond(self, c: int, t: float) -> None:
         """``handle_backtrace_ipi`` on the target: ``nmi_cpu_backtrace(regs)``."""

@@ -102,6 +102,7 @@ class RcuStall:
         self.gp_start = 0
         self.js: float = math.inf
         self.fqs3: int | None = None
+        self.fqs_deferred = False  # reset while no CPU could run the GP kthread: FQS not yet counting
         self.gp_seq = GP_SEQ_BASE  # rcu_state.gp_seq: low two bits the GP state (01 in a GP)
         self.jiffies_frozen: int | None = None  # jiffies since no CPU takes ticks (stale), else None
         self.bt = CpuBacktraces(m)  # rcu_dump_cpu_stacks() of the report in progress
@@ -131,6 +132,7 @@ class RcuStall:
         self.hv_hold = -math.inf
         self.js = self.gp_start + self.timeout_j
         self.fqs3 = None
+        self.fqs_deferred = False  # record_gp_stall_check_time(): nr_fqs_jiffies_stall = 0
         self.reports_this_gp = 0
         self.poke(t)
 
@@ -143,6 +145,11 @@ class RcuStall:
             self.holdouts.add(c)
 
     def on_qs(self, c: int, t: float) -> None:
+        if self.fqs_deferred and self.active:
+            # a CPU can schedule again: the GP kthread's FQS passes count from now
+            self.fqs_deferred = False
+            self.fqs3 = self.m.clock.jiffies(t) + 3 * self.fqs_j
+            self.poke(t)
         if not self.active or c not in self.holdouts:
             return
         self.holdouts.discard(c)
@@ -153,15 +160,23 @@ class RcuStall:
         """``rcu_cpu_stall_reset()`` as the kernel version does it (``Kernel.rcu_reset``)."""
         if not self.active:
             return
-        mode = self.m.cfg.rcu_reset
+        m = self.m
+        mode = m.cfg.rcu_reset
+        self.fqs_deferred = False
         if mode == "third_fqs":
-            # nr_fqs_jiffies_stall = 3; jiffies_stall = ULONG_MAX: the 3rd FQS pass re-arms
+            # nr_fqs_jiffies_stall = 3; jiffies_stall = ULONG_MAX: the 3rd FQS pass re-arms.  The
+            # passes run in the GP kthread: while no CPU can schedule (all held in stop_machine)
+            # they wait for the first that can (ASSUMPTION: then a period apart)
             self.js = math.inf
-            self.fqs3 = self.m.clock.jiffies(t) + 3 * self.fqs_j
+            if len(m.nonsched) >= m.n:
+                self.fqs3 = None
+                self.fqs_deferred = True
+            else:
+                self.fqs3 = m.clock.jiffies(t) + 3 * self.fqs_j
         elif mode == "timeout":
             # jiffies_stall = jiffies + rcu_jiffies_till_stall_check(), from the jiffies variable
             # as it stands: stale while no CPU has taken a tick since they stopped
-            j = self.jiffies_frozen if self.jiffies_frozen is not None else self.m.clock.jiffies(t)
+            j = self.jiffies_var(t)
             self.js = j + self.timeout_j
             self.fqs3 = None
             self.base_j = j
@@ -175,6 +190,10 @@ class RcuStall:
         if self.m.dtl is not None:
             self.hv_hold = -math.inf
             self.poke(t)
+
+    def jiffies_var(self, t: float) -> int:
+        """The ``jiffies`` variable at ``t``: frozen since the last tick while no CPU takes one."""
+        return self.jiffies_frozen if self.jiffies_frozen is not None else self.m.clock.jiffies(t)
 
     def set_suppress(self, value: int, t: float) -> None:
         """``rcupdate.rcu_cpu_stall_suppress`` written: checks stop, or resume with nothing reset."""
@@ -326,7 +345,7 @@ class RcuStall:
         m = self.m
         self.printing = False
         if self.active and g == self.gp_seq:
-            self.js = m.clock.jiffies(t) + 3 * self.timeout_j + 3
+            self.js = self.jiffies_var(t) + 3 * self.timeout_j + 3
         self.cpu_stall += 1
         if self.cpu_stall >= m.cfg.max_rcu_stall_to_panic and m.cfg.panic_on_rcu_stall:
             m.panic(t, "RCU Stall\n", "rcu_stall_panic", c)
