@@ -108,6 +108,23 @@ CASES: list[Case] = [
         log=["rcu: \t(t=2100 jiffies g=10005 q=0 ncpus=8)", "NMI backtrace for cpu 2", *no_response(5, 3, 2)],
     ),
     Case(
+        # print_cpu_stall_info() calls touch_nmi_watchdog() on the reporting CPU.  CPU 4 preempt-off
+        # from 100.5 self-detects at 121.50 and so touches its own soft-lockup and workqueue
+        # stamps: the sampler run at 124 only re-bases report_ts (u 115), the first soft lockup
+        # comes when u > 135: 148 (u 137), stuck for 137 - 93 = 44s (touch_ts is the stopper's last
+        # run at 100), then 172 (67s).  Workqueue: at 150.40 ts = max(pool 100.5, touched 121.5)
+        # -> not stuck; at 180.48 ts = 150.40 (stamps reset by the run) -> stuck for 79s.
+        "rcu_report_touches_softlockup",
+        {"sim": {"max_time_s": 182}, "script": [s(4, 100.5, "preempt_off", INF)]},
+        {"rcu_stall", "softlockup", "workqueue_lockup"},
+        [
+            (121.50, "rcu_stall", "self-detected", [4], 4, SELF),
+            (148.0, "softlockup", "self-detected", [4], 4, "watchdog: BUG: soft lockup - CPU#4 stuck for 44s! [script/4:1004]"),
+            (172.0, "softlockup", "rewarn", [4], 4, "watchdog: BUG: soft lockup - CPU#4 stuck for 67s! [script/4:1004]"),
+            (180.48, "workqueue_lockup", "lockup", [4], 0, "BUG: workqueue lockup - pool cpus=4 node=0 flags=0x0 nice=0 stuck for 79s!"),
+        ],
+    ),
+    Case(
         # A soft-masked holdout (local_irq_disable): the IPI stays pending too; paca shows
         # irq_soft_mask 0x01 (IRQS_DISABLED).
         "rcu_backtrace_soft_masked_holdout",

@@ -26,6 +26,9 @@ the last holdout reports, the next GP starts at once with the CPUs unable to sch
   the per-CPU line before it ends with a newline, so the continuation is a record of its own,
   printed with the timestamp but without the ``rcu: `` prefix (pr_cont does not apply pr_fmt).
   ``ncpus=`` is ``rcu_state.n_online_cpus``: every vCPU of the partition.
+* ``print_cpu_stall_info()`` calls ``touch_nmi_watchdog()`` on the reporting CPU (for each CPU line;
+  once is enough here): a self-detecting CPU thus re-bases its own soft-lockup and workqueue
+  stamps.
 * Both reports then ``rcu_dump_cpu_stacks()``: every holdout still holding the GP, in CPU order,
   through ``dump_cpu_task()`` (``lpmsim.kernel.backtrace``): the self-detecting CPU dumps itself
   in place, every other holdout gets a "safe" NMI IPI with a 5 s timeout; the reporter spins
@@ -324,6 +327,9 @@ class RcuStall:
             else:
                 m.log.emit(t, f"\t(detected by {c}, t={tj} jiffies, g={g}, q=0)", caller)
         m.report(t, "rcu_stall", kind, cpus, c, line)
+        # print_cpu_stall_info() calls touch_nmi_watchdog() on the reporting CPU for each line
+        # ("We could be printing a lot while holding a spinlock.  Avoid triggering hard lockup.")
+        m.touch_nmi_watchdog(c, t)
         # rcu_dump_cpu_stacks(): every CPU still in rnp->qsmask, in CPU order (the self-detecting
         # CPU among them); jiffies_stall = jiffies + ULONG_MAX/2 meanwhile
         dump = (
