@@ -183,3 +183,39 @@ def test_responding_holdout_ends_the_wait() -> None:
     )
     assert "NMI backtrace for cpu 3" in r.lines
     assert not any("didn't respond" in ln for ln in r.lines)
+
+
+def test_triage_reads_the_dump_lines() -> None:
+    """Every line of a report with its dumps is read: the report with its holdouts, ``t=`` and
+    ``detected by``; each unanswered IPI as an ``nmi_backtrace`` ``no_response`` event with the
+    task from the paca line; an answered one belongs to the report (no event of its own)."""
+    from lpmsim.runner import simulate
+    from lpmsim.triage.analyze import triage_text
+
+    # CPU 2 takes interrupts again at 123.5: it answers; CPUs 4 and 6 never do (5 s each)
+    script = [s(2, 100.5, "irqs_hard_off", 23.0)] + [s(c, 100.5, "irqs_hard_off", INF) for c in (4, 6)]
+    data = merge(BASE, {"kernel": {"nmi_watchdog": 0}, "sim": {"max_time_s": 140}, "script": script})
+    st = simulate(build_scenario(data))
+    assert st.kernel is not None
+    text = st.kernel.model.log.text()
+    assert "[  123.500000] NMI backtrace for cpu 2" in text
+    evs = [
+        (e.type, e.variant, e.cpus, round(float(e.time_s or 0), 6), e.task, e.detected_by, e.jiffies)
+        for e in triage_text(text).events
+        if e.type in ("rcu_stall", "nmi_backtrace")
+    ]
+    assert evs == [
+        ("rcu_stall", "other", [2, 4, 6], 121.52, None, 0, 2102),
+        ("nmi_backtrace", "no_response", [4], 128.5, "script/4:1004", None, None),
+        ("nmi_backtrace", "no_response", [6], 133.5, "script/6:1006", None, None),
+    ]
+
+
+def test_holdout_that_reports_before_the_walk_reaches_it_is_skipped() -> None:
+    """``rcu_dump_cpu_stacks`` reads ``rnp->qsmask`` as it reaches each CPU: CPU 6, back at 123.5
+    while the reporter waits on CPU 2 (121.52-126.52) and 4 (-131.52), is no longer dumped."""
+    script = [s(c, 100.5, "irqs_hard_off", INF) for c in (2, 4)] + [s(6, 100.5, "irqs_hard_off", 23.0)]
+    r = run_case(merge(BASE, {"kernel": {"nmi_watchdog": 0}, "sim": {"max_time_s": 135}, "script": script}))
+    assert "rcu: \t6-...!: (0 ticks this GP) idle=0000/1/0x4000000000000000 softirq=0/0 fqs=2102" in r.lines
+    sent = [ln for ln in r.lines if ln.startswith("Sending NMI")]
+    assert sent == ["Sending NMI from CPU 0 to CPUs 2:", "Sending NMI from CPU 0 to CPUs 4:"]
