@@ -219,3 +219,21 @@ def test_holdout_that_reports_before_the_walk_reaches_it_is_skipped() -> None:
     assert "rcu: \t6-...!: (0 ticks this GP) idle=0000/1/0x4000000000000000 softirq=0/0 fqs=2102" in r.lines
     sent = [ln for ln in r.lines if ln.startswith("Sending NMI")]
     assert sent == ["Sending NMI from CPU 0 to CPUs 2:", "Sending NMI from CPU 0 to CPUs 4:"]
+
+
+@pytest.mark.parametrize(("mode", "second"), [("timeout", 144.02), ("rest_of_gp", None)])
+def test_reset_during_the_report_is_kept(
+    monkeypatch: pytest.MonkeyPatch, mode: str, second: float | None
+) -> None:
+    """A reset while the report waits on its backtrace IPI (121.52-126.52) wins over the report's own
+    re-warn time (``jiffies_stall == jn`` no longer holds): ``timeout`` at 123.0 -> 12300 + 2100,
+    reported by CPU 0 at 14402; ``rest_of_gp`` -> nothing more (the re-warn would be 189.57)."""
+    _mode(monkeypatch, mode)
+    over = {
+        "kernel": {"nmi_watchdog": 0},
+        "sim": {"max_time_s": 200},
+        "script": [s(3, 100.5, "irqs_hard_off", INF)],
+    }
+    evs, _ = _rcu(over, [(123.0, "rcu_cpu_stall_reset")])
+    want = [121.52] + ([second] if second is not None else [])
+    assert [round(t, 6) for t, *_ in evs] == want

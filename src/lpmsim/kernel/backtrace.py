@@ -130,9 +130,12 @@ class CpuBacktraces:
         """``handle_backtrace_ipi`` on the target: ``nmi_cpu_backtrace(regs)``."""
         self.m.log.emit(t, f"NMI backtrace for cpu {c}", f"C{c}")
 
-    def on_timer_ok(self, c: int, t: float) -> None:
-        """CPU c can take ordinary interrupts again: a pending backtrace IPI is taken now."""
-        if self._waiting != c or self.m.dead or t > self._deadline:
+    def on_timer_change(self, t: float) -> None:
+        """Some CPU's ``timer_ok`` changed: if the awaited target can take ordinary interrupts
+        again, it takes the pending backtrace IPI now."""
+        c = self._waiting
+        m = self.m
+        if c is None or not m.tok[c] or m.dead or t > self._deadline:
             return
         self._waiting = None
         self._respond(c, t)

@@ -110,6 +110,7 @@ class RcuStall:
         self.jiffies_frozen: int | None = None  # jiffies since no CPU takes ticks (stale), else None
         self.bt = CpuBacktraces(m)  # rcu_dump_cpu_stacks() of the report in progress
         self.printing = False  # a report (with its stack dumps) in progress: jiffies + ULONG_MAX/2
+        self.js_written = False  # jiffies_stall written by someone else during the report (reset)
         self.reports_this_gp = 0
         self.cpu_stall = 0
         self.alarm = Alarm(m.env, self._fire)
@@ -166,6 +167,7 @@ class RcuStall:
         m = self.m
         mode = m.cfg.rcu_reset
         self.fqs_deferred = False
+        self.js_written = self.printing  # the report in progress must not overwrite it
         if mode == "third_fqs":
             # nr_fqs_jiffies_stall = 3; jiffies_stall = ULONG_MAX: the 3rd FQS pass re-arms.  The
             # passes run in the GP kthread: while no CPU can schedule (all held in stop_machine)
@@ -219,9 +221,8 @@ class RcuStall:
                 self.jiffies_frozen = m.clock.jiffies(t)
         else:
             self.jiffies_frozen = None
-        bt = self.bt
-        if bt.active and bt._waiting is not None and m.tok[bt._waiting]:
-            bt.on_timer_ok(bt._waiting, t)
+        if self.bt.active:
+            self.bt.on_timer_change(t)
         if self.printing:
             return
         if self.active and self.enabled and not self.m.dead:
@@ -336,6 +337,7 @@ class RcuStall:
             sorted(self.holdouts) if holdouts is None else sorted(set(holdouts) | ({c} if selfd else set()))
         )
         self.printing = True
+        self.js_written = False
         self.js = math.inf
         self.bt.dump(
             c,
@@ -350,7 +352,9 @@ class RcuStall:
         meanwhile, then ``panic_on_rcu_stall()``."""
         m = self.m
         self.printing = False
-        if self.active and g == self.gp_seq:
+        # check_cpu_stall(): "if (READ_ONCE(rcu_state.jiffies_stall) == jn)" - not if a new GP or a
+        # reset wrote it meanwhile
+        if self.active and g == self.gp_seq and not self.js_written:
             self.js = self.jiffies_var(t) + 3 * self.timeout_j + 3
         self.cpu_stall += 1
         if self.cpu_stall >= m.cfg.max_rcu_stall_to_panic and m.cfg.panic_on_rcu_stall:
