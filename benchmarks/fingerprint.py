@@ -62,8 +62,8 @@ SCENARIOS: dict[str, tuple[str, list[str]]] = {
 
 
 EXPECTED: dict[str, str] = {
-    "stress": "0c40ba9eb497ab8a",
-    "stress-256-bug": "c5d13c42fb83fd5b",
+    "stress": "b94f42909281b309",
+    "stress-256-bug": "3847a5de96d11779",
     "default": "e80f98b50f266b4c",
     "default-bug": "54b82921d29f7df5",
     "small-exact": "58be8bc92326792c",

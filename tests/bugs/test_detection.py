@@ -80,12 +80,11 @@ def test_abba_spin_lock_rcu_first_then_soft_lockup() -> None:
     assert b["delay_s"] == pytest.approx(21.0)
     assert b["cpus"] == [4, 5]
     # Soft lockup: last stopper run 100 (u 93); first 4 s grid run with u > 113: 124 (u 115),
-    # "stuck for 22s", on both CPUs, naming the bug's tasks (pids 30000 + 2*index + k).
+    # "stuck for 22s", naming the bug's task (pids 30000 + 2*index + k) - on CPU 5 only: CPU 4's
+    # RCU report at 121.50 touched its own watchdogs (print_cpu_stall_info -> touch_nmi_watchdog),
+    # so its run at 124 only re-bases.
     soft = [e["line"] for e in s["events"] if e["detector"] == "softlockup"]
-    assert soft == [
-        "watchdog: BUG: soft lockup - CPU#4 stuck for 22s! [bug/4:30000]",
-        "watchdog: BUG: soft lockup - CPU#5 stuck for 22s! [bug/5:30001]",
-    ]
+    assert soft == ["watchdog: BUG: soft lockup - CPU#5 stuck for 22s! [bug/5:30001]"]
     assert {e["cause"] for e in s["events"]} == {"bug:0"}
 
 

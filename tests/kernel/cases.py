@@ -58,6 +58,10 @@ RTAS50 = {
     "rtas_touches_memory": False,
 }
 HL = {"hardlockup", "nmi_ipi"}
+# RCU stall warnings off: the RCU report of a preempt-off CPU (self-detected at 21 s) calls
+# touch_nmi_watchdog() on it (print_cpu_stall_info), which re-bases its soft-lockup and workqueue
+# stamps; cases about those detectors alone switch RCU warnings off (cases_rcu.py has the touch).
+NO_RCU = {"rcu_cpu_stall_suppress": 1}
 
 # One case per line group; the table is kept as written (hand computations next to each case).
 # fmt: off
@@ -291,15 +295,18 @@ CASES: list[Case] = [
     Case(
         # touch_nmi_watchdog() on CPU 5 at 110 (hard-off since 101; 10 s >= 4 s since its heartbeat
         # at 100): wd_timer_tb = 110, its pending bit clears and empties pending -> reset at 110.
-        # Then 112 refills {5}; first grid with now - 110 >= 15: 128 (18 s).
+        # Then 112 refills {5}; first grid with now - 110 >= 15 would be 128, but the RCU stall (GP
+        # from jiffy 10100) is reported by CPU 0 at 12202 (122.02) and its backtrace IPI to CPU 5 times
+        # out after 5 s: CPU 0 spins hard-disabled until 127.02, where its late heartbeat (due 124)
+        # finds 127.02 - 110 = 17.02 >= 15 -> CPU 0 reports CPU 5 then (17020 ms).
         "touch_delays_smp",
         {"kernel": NO_RI0, "sim": {"max_time_s": 129}, "script": [s(5, 101, "irqs_hard_off", INF)]},
         HL,
         [
-            (128.0, "hardlockup", "smp-detected", [5], 0, "watchdog: CPU 0 detected hard LOCKUP on other CPUs 5"),
-            (128.0, "nmi_ipi", "ipi-report", [5], 5, "watchdog: CPU 5 Hard LOCKUP"),
+            (127.02, "hardlockup", "smp-detected", [5], 0, "watchdog: CPU 0 detected hard LOCKUP on other CPUs 5"),
+            (127.02, "nmi_ipi", "ipi-report", [5], 5, "watchdog: CPU 5 Hard LOCKUP"),
         ],
-        log=["watchdog: CPU 0 TB:65536000000, last SMP heartbeat TB:56320000000 (18000ms ago)", "watchdog: CPU 5 TB:65536000000, last heartbeat TB:56320000000 (18000ms ago)"],
+        log=["watchdog: CPU 0 TB:65034240000, last SMP heartbeat TB:56320000000 (17020ms ago)", "watchdog: CPU 5 TB:65034240000, last heartbeat TB:56320000000 (17020ms ago)"],
         calls=[(110.0, "touch_nmi_watchdog", 5)],
     ),
     Case(
@@ -324,7 +331,7 @@ CASES: list[Case] = [
         # CPU 4 preempt-off at 100.5 (timer interrupts still taken; the stopper cannot run).  Last
         # stopper run 100 (u 93).  First grid with u > 113: 124 (u 115) -> stuck for 22s.
         "soft_first_report",
-        {"sim": {"max_time_s": 125}, "script": [s(4, 100.5, "preempt_off", INF)]},
+        {"kernel": NO_RCU, "sim": {"max_time_s": 125}, "script": [s(4, 100.5, "preempt_off", INF)]},
         {"softlockup"},
         [(124.0, "softlockup", "self-detected", [4], 4, "watchdog: BUG: soft lockup - CPU#4 stuck for 22s! [script/4:1004]")],
     ),
@@ -332,7 +339,7 @@ CASES: list[Case] = [
         # Re-report: report_ts = 124 (u 115) -> next run with u > 135: 148 (u 137, 44s); then u > 157:
         # 172 (u 160, 67s).
         "soft_rereport",
-        {"sim": {"max_time_s": 175}, "script": [s(4, 100.5, "preempt_off", INF)]},
+        {"kernel": NO_RCU, "sim": {"max_time_s": 175}, "script": [s(4, 100.5, "preempt_off", INF)]},
         {"softlockup"},
         [
             (124.0, "softlockup", "self-detected", [4], 4, "watchdog: BUG: soft lockup - CPU#4 stuck for 22s! [script/4:1004]"),
@@ -359,7 +366,7 @@ CASES: list[Case] = [
     Case(
         # softlockup_panic=1 -> panic("softlockup: hung tasks") at the first report.
         "soft_panic",
-        {"kernel": {"softlockup_panic": 1}, "sim": {"max_time_s": 200}, "script": [s(4, 100.5, "preempt_off", INF)]},
+        {"kernel": {"softlockup_panic": 1, **NO_RCU}, "sim": {"max_time_s": 200}, "script": [s(4, 100.5, "preempt_off", INF)]},
         {"softlockup", "panic"},
         [
             (124.0, "softlockup", "self-detected", [4], 4, "watchdog: BUG: soft lockup - CPU#4 stuck for 22s! [script/4:1004]"),
@@ -373,7 +380,7 @@ CASES: list[Case] = [
         # report_ts to 112 (u 104); next report when u > 124: 136 (u 126) -> stuck for 33s (touch_ts
         # is untouched: 126 - 93).
         "soft_touch_rebases",
-        {"sim": {"max_time_s": 140}, "script": [s(4, 100.5, "preempt_off", INF)]},
+        {"kernel": NO_RCU, "sim": {"max_time_s": 140}, "script": [s(4, 100.5, "preempt_off", INF)]},
         {"softlockup"},
         [(136.0, "softlockup", "self-detected", [4], 4, "watchdog: BUG: soft lockup - CPU#4 stuck for 33s! [script/4:1004]")],
         calls=[(110.0, "touch_nmi_watchdog", 4)],
@@ -405,15 +412,16 @@ CASES: list[Case] = [
     # ---------------------------------------------------------------- RCU
     Case(
         # CPU 3 hard-off at 100.5: GP from jiffy 10050, jiffies_stall 12150; CPU 3 takes no ticks:
-        # CPU 0 reports at 12152 (121.52), t=2102.  Re-warn: 12152 + 6303 = 18455 -> CPU 0 at 18457.
+        # CPU 0 reports at 12152 (121.52), t=2102, g=10005 (1 mod 4 during a GP); its backtrace IPI to
+        # CPU 3 times out at 126.52 (jiffy 12652).  Re-warn: 12652 + 6303 = 18955 -> CPU 0 at 18957.
         "rcu_other_cpu_and_rewarn",
         {"sim": {"max_time_s": 190}, "script": [s(3, 100.5, "irqs_hard_off", INF)]},
         {"rcu_stall"},
         [
             (121.52, "rcu_stall", "smp-detected", [3], 0, "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:"),
-            (184.57, "rcu_stall", "rewarn", [3], 0, "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:"),
+            (189.57, "rcu_stall", "rewarn", [3], 0, "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:"),
         ],
-        log=["rcu: \t(detected by 0, t=2102 jiffies, g=10004, q=0 ncpus=8)"],
+        log=["rcu: \t(detected by 0, t=2102 jiffies, g=10005, q=0 ncpus=8)"],
     ),
     Case(
         # CPU 4 preempt-off: it takes ticks and still owes a QS -> self-detected at jiffies_stall
@@ -426,7 +434,7 @@ CASES: list[Case] = [
             (184.53, "rcu_stall", "rewarn", [4], 4, "rcu: INFO: rcu_sched self-detected stall on CPU"),
             (247.56, "rcu_stall", "rewarn", [4], 4, "rcu: INFO: rcu_sched self-detected stall on CPU"),
         ],
-        log=["rcu: \t(t=2100 jiffies g=10004 q=0 ncpus=8)"],
+        log=["rcu: \t(t=2100 jiffies g=10005 q=0 ncpus=8)"],
     ),
     Case(
         # SUSE timeout 60 s: jiffies_stall 10050 + 6000 -> CPU 0 at 16052.
@@ -436,29 +444,31 @@ CASES: list[Case] = [
         [(160.52, "rcu_stall", "smp-detected", [3], 0, "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:")],
     ),
     Case(
-        # panic_on_rcu_stall=1: panic("RCU Stall\n") after the first report, on the reporting CPU.
+        # panic_on_rcu_stall=1: panic("RCU Stall\n") after the first report, on the reporting CPU, once
+        # the report is over: its backtrace IPI to CPU 3 times out 5 s later (126.52).
         "rcu_panic",
         {"kernel": {"panic_on_rcu_stall": 1}, "sim": {"max_time_s": 200}, "script": [s(3, 100.5, "irqs_hard_off", INF)]},
         {"rcu_stall", "panic"},
         [
             (121.52, "rcu_stall", "smp-detected", [3], 0, "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:"),
-            (121.52, "panic", "panic", [0], 0, "Kernel panic - not syncing: RCU Stall"),
+            (126.52, "panic", "panic", [0], 0, "Kernel panic - not syncing: RCU Stall"),
         ],
         outcome="panic",
-        crash=(121.52, "rcu_stall_panic", 0),
+        crash=(126.52, "rcu_stall_panic", 0),
     ),
     Case(
-        # max_rcu_stall_to_panic=2: the first stall only counts (1 < 2); the re-warn panics.
+        # max_rcu_stall_to_panic=2: the first stall only counts (1 < 2); the re-warn (189.57, as in
+        # rcu_other_cpu_and_rewarn) panics at the end of its report, 5 s later.
         "rcu_panic_second_stall",
         {"kernel": {"panic_on_rcu_stall": 1, "max_rcu_stall_to_panic": 2}, "sim": {"max_time_s": 300}, "script": [s(3, 100.5, "irqs_hard_off", INF)]},
         {"rcu_stall", "panic"},
         [
             (121.52, "rcu_stall", "smp-detected", [3], 0, "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:"),
-            (184.57, "rcu_stall", "rewarn", [3], 0, "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:"),
-            (184.57, "panic", "panic", [0], 0, "Kernel panic - not syncing: RCU Stall"),
+            (189.57, "rcu_stall", "rewarn", [3], 0, "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:"),
+            (194.57, "panic", "panic", [0], 0, "Kernel panic - not syncing: RCU Stall"),
         ],
         outcome="panic",
-        crash=(184.57, "rcu_stall_panic", 0),
+        crash=(194.57, "rcu_stall_panic", 0),
     ),
     Case(
         # Old rcu_cpu_stall_reset() (v6.0) at 20 during a GP stalled by CPU 2 since 10.5: warnings
@@ -477,7 +487,7 @@ CASES: list[Case] = [
         {"kernel": {"version": "v6.6"}, "sim": {"max_time_s": 60}, "script": [s(2, 10.5, "preempt_off", INF)]},
         {"rcu_stall"},
         [(41.03, "rcu_stall", "self-detected", [2], 2, "rcu: INFO: rcu_sched self-detected stall on CPU")],
-        log=["rcu: \t(t=3053 jiffies g=10004 q=0 ncpus=8)"],
+        log=["rcu: \t(t=3053 jiffies g=10005 q=0 ncpus=8)"],
         calls=[(20.0, "rcu_cpu_stall_reset")],
     ),
     Case(
@@ -493,7 +503,7 @@ CASES: list[Case] = [
         # 12032 <= 13050) and 150.40 (ts = max(100.5, 120.32) = 120.32: 15040 > 15032) -> stuck for
         # (15040 - 10050)/100 = 49s; again at 180.48 (79s).
         "wq_lockup",
-        {"sim": {"max_time_s": 190}, "script": [s(3, 100.5, "preempt_off", INF)]},
+        {"kernel": NO_RCU, "sim": {"max_time_s": 190}, "script": [s(3, 100.5, "preempt_off", INF)]},
         {"workqueue_lockup"},
         [
             (150.40, "workqueue_lockup", "lockup", [3], 0, "BUG: workqueue lockup - pool cpus=3 node=0 flags=0x0 nice=0 stuck for 49s!"),
@@ -511,7 +521,7 @@ CASES: list[Case] = [
     Case(
         # workqueue.panic_on_stall=1: BUG at the first detection -> Fatal exception in interrupt.
         "wq_panic_on_stall",
-        {"kernel": {"wq_panic_on_stall": 1}, "sim": {"max_time_s": 200}, "script": [s(3, 100.5, "preempt_off", INF)]},
+        {"kernel": {"wq_panic_on_stall": 1, **NO_RCU}, "sim": {"max_time_s": 200}, "script": [s(3, 100.5, "preempt_off", INF)]},
         {"workqueue_lockup", "panic"},
         [
             (150.40, "workqueue_lockup", "lockup", [3], 0, "BUG: workqueue lockup - pool cpus=3 node=0 flags=0x0 nice=0 stuck for 49s!"),

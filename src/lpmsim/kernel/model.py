@@ -225,15 +225,19 @@ class KernelModel:
             self.rcu.poke(t)
             self.wq.on_timer_change(c, t)
 
-    def set_busy(self, c: int, flag: bool) -> None:
-        """The kernel itself holds CPU c hard-disabled (an NMI IPI sender spinning)."""
+    def set_busy(self, c: int, flag: bool, forwarded: bool = True) -> None:
+        """The kernel itself holds CPU c hard-disabled (an NMI IPI sender spinning).  ``forwarded``:
+        the spin ran inside the heartbeat callback (the watchdog's NMI IPIs); False when it ran
+        elsewhere (the RCU stall report's backtrace IPIs, inside the tick): the heartbeat that
+        expired meanwhile then runs late at the end."""
         if flag:
             self.busy.add(c)
         else:
             self.busy.discard(c)
             # the sender ran inside its heartbeat callback: hrtimer_forward_now() skips the
             # missed periods, so no late heartbeat (other expired hrtimers still run)
-            self.forwarded.add(c)
+            if forwarded:
+                self.forwarded.add(c)
         self._refresh(c, self.env.now)
         self.forwarded.discard(c)
 

@@ -1,10 +1,9 @@
 """RCU CPU-stall warnings.
 
-Mirrors kernel/rcu/tree_stall.h as of v6.12 (``check_cpu_stall``, ``print_cpu_stall``,
-``print_other_cpu_stall``, ``panic_on_rcu_stall``, ``record_gp_stall_check_time``,
-``rcu_cpu_stall_reset``) and kernel/rcu/tree.c ``rcu_gp_fqs`` (the ``nr_fqs_jiffies_stall``
-countdown), read in stored kernel copies; the old reset (``jiffies_stall = jiffies +
-ULONG_MAX / 2``) for versions before the 2023 change.
+Mirrors kernel/rcu/tree_stall.h (``check_cpu_stall``, ``print_cpu_stall``,
+``print_other_cpu_stall``, ``rcu_dump_cpu_stacks``, ``panic_on_rcu_stall``,
+``record_gp_stall_check_time``, ``rcu_cpu_stall_reset``) and kernel/rcu/tree.c (``rcu_gp_fqs``,
+``rcu_init_geometry``), read in stored copies of v5.11-v5.14 and ~v6.12, with the commits below.
 
 Grace periods as the kernel sees them: a GP ends when every CPU has passed a quiescent state
 since it began.  ASSUMPTION: a CPU that can schedule passes quiescent states continuously, and a
@@ -13,18 +12,57 @@ stops being able to schedule; its holdouts are the CPUs unable to schedule at it
 within its first jiffy (a CPU notices a new GP, and reports, at its next tick).  When
 the last holdout reports, the next GP starts at once with the CPUs unable to schedule then.
 
+* ``rcu_state.gp_seq`` (kernel/rcu/rcu.h ``rcu_seq_start``/``rcu_seq_end``): the low two bits are
+  the GP state, so during a GP it is 1 mod 4; the reports print ``rcu_seq_current(&gp_seq)``,
+  the raw value.  The model starts at 10000 (ASSUMPTION: the count since boot is not modelled) and
+  counts 4 per GP it tracks: the first stalled GP prints ``g=10005``.
 * ``jiffies_stall = gp_start + timeout*HZ``.  On each scheduling-clock tick (only CPUs taking
   timer interrupts) ``check_cpu_stall``: a holdout CPU reports itself at ``jiffies >=
   jiffies_stall`` (``INFO: %s self-detected stall on CPU``); any other CPU at ``jiffies >=
   jiffies_stall + RCU_STALL_RAT_DELAY (2)`` (``INFO: %s detected stalls on CPUs/tasks:``).  At the
   same jiffy the lowest-numbered CPU ticks first (ASSUMPTION).
-* After a report ``jiffies_stall = jiffies + 3*timeout + 3``; then ``panic_on_rcu_stall()``:
-  ``if (++cpu_stall < max_rcu_stall_to_panic) return; if (panic_on_rcu_stall) panic("RCU Stall\\n")``.
-* ``rcu_cpu_stall_reset()``: old — suppressed for the rest of this GP; new (v6.6) —
-  ``nr_fqs_jiffies_stall = 3``: checks return early until the third FQS pass, which sets
-  ``jiffies_stall = jiffies + timeout``.  FQS passes every ``jiffies_till_next_fqs`` =
-  ``1 + (HZ > 250) + (HZ > 500) + nr_cpu_ids / 256`` jiffies (tree.c ``rcu_init_geometry``, from
-  memory: UNVERIFIED), the first one a period after the reset (ASSUMPTION).
+* The trailer: ``pr_err("\\t(t=%lu jiffies g=%ld q=%lu ncpus=%d)")`` on recent kernels
+  (``Kernel.rcu_trailer_ncpus``); older ones ``pr_cont("\\t(t=%lu jiffies g=%ld q=%lu)\\n")`` -
+  the per-CPU line before it ends with a newline, so the continuation is a record of its own,
+  printed with the timestamp but without the ``rcu: `` prefix (pr_cont does not apply pr_fmt).
+  ``ncpus=`` is ``rcu_state.n_online_cpus``: every vCPU of the partition.
+* ``print_cpu_stall_info()`` calls ``touch_nmi_watchdog()`` on the reporting CPU (for each CPU line;
+  once is enough here): a self-detecting CPU thus re-bases its own soft-lockup and workqueue
+  stamps.
+* Both reports then ``rcu_dump_cpu_stacks()``: every holdout still holding the GP, in CPU order,
+  through ``dump_cpu_task()`` (``lpmsim.kernel.backtrace``): the self-detecting CPU dumps itself
+  in place, every other holdout gets a "safe" NMI IPI with a 5 s timeout; the reporter spins
+  hard-disabled inside the tick meanwhile (so the report lasts 5 s per holdout that cannot take an
+  interrupt).  ``jiffies_stall`` is ``jiffies + ULONG_MAX/2`` while printing, and only after the
+  report ``jiffies + 3*timeout + 3`` (b9c5dc2856c1 "rcu: Start timing stall repetitions after
+  warning complete", v5.14); then ``panic_on_rcu_stall()``: ``if (++cpu_stall <
+  max_rcu_stall_to_panic) return; if (panic_on_rcu_stall) panic("RCU Stall\\n")`` - at the end
+  of the report.  ``rcu_check_gp_kthread_starvation()`` prints nothing here: the GP kthread runs on
+  any CPU that can schedule (ASSUMPTION: one always can, except during the suspend).
+* ``rcu_cpu_stall_reset()`` (``Kernel.rcu_reset``), called by every CPU in ``do_join`` with
+  interrupts hard-disabled:
+
+  - ``rest_of_gp`` (before v5.15): ``jiffies_stall = jiffies + ULONG_MAX / 2``: no warning for the
+    rest of this GP;
+  - ``timeout`` (a80be428fbc1 "rcu: Do not disable GP stall detection in rcu_cpu_stall_reset()",
+    v5.15 .. 6.6.2): ``jiffies_stall = jiffies + rcu_jiffies_till_stall_check()`` with the
+    ``jiffies`` of that moment, which are stale after a suspend: ``jiffies`` only advance on a
+    tick (``tick_do_update_jiffies64``), and from the moment no CPU takes timer interrupts (all
+    hard-disabled in ``multi_cpu_stop``, then suspended) until the first tick after the resume
+    they stand still, while the timebase (the model's clock) runs on.  So the new timeout counts
+    from the jiffy when ticks stopped, and a blackout longer than the timeout gives a report at
+    the first tick after ``stop_machine`` ends;
+  - ``third_fqs`` (b96e7a5fa0ba, "Fixes: a80be428fbc1", v6.7 and 6.6.3):
+    ``nr_fqs_jiffies_stall = 3; jiffies_stall = ULONG_MAX``: checks return early until the third
+    force-quiescent-state pass, which sets ``jiffies_stall = jiffies + timeout`` with fresh
+    jiffies.  FQS passes every ``jiffies_till_next_fqs = RCU_JIFFIES_TILL_FORCE_QS + nr_cpu_ids /
+    RCU_JIFFIES_FQS_DIV`` = ``1 + (HZ > 250) + (HZ > 500) + nr_cpu_ids / 256`` jiffies (tree.h
+    macros, tree.c ``rcu_init_geometry``; ``adjust_jiffies_till_sched_qs`` only sets
+    ``jiffies_to_sched_qs``); ``nr_cpu_ids`` is taken as the partition's vCPU count (the model
+    has no separate possible-CPU count).  The first pass a period after the reset (ASSUMPTION).
+
+  With no GP in progress the reset has no effect: the next GP's ``record_gp_stall_check_time``
+  sets a fresh ``jiffies_stall`` (and ``nr_fqs_jiffies_stall = 0``).
 * steal-aware / annotate (docs/policies.md): holdouts whose guest time since the timeout began
   counting (GP start, or the re-arm after a reset) is below the timeout are excused and not listed;
   with none left there is no report and the check moves to when the first could reach the timeout.
@@ -36,12 +74,21 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from lpmsim.kernel.backtrace import CpuBacktraces
 from lpmsim.kernel.timing import EPS, Alarm
 
 if TYPE_CHECKING:
     from lpmsim.kernel.model import KernelModel
 
 RCU_STALL_RAT_DELAY = 2
+RCU_JIFFIES_FQS_DIV = 256  # kernel/rcu/tree.h
+GP_SEQ_BASE = 10000  # rcu_state.gp_seq when the run starts (ASSUMPTION: idle, a multiple of 4)
+RCU_SEQ_STATE_MASK = 3  # kernel/rcu/rcu.h
+
+
+def jiffies_till_force_qs(hz: int) -> int:
+    """``RCU_JIFFIES_TILL_FORCE_QS`` (kernel/rcu/tree.h): ``1 + (HZ > 250) + (HZ > 500)``."""
+    return 1 + (hz > 250) + (hz > 500)
 
 
 class RcuStall:
@@ -50,13 +97,20 @@ class RcuStall:
         cfg = m.cfg
         self.enabled = cfg.rcu_cpu_stall_suppress == 0
         self.timeout_j = cfg.rcu_cpu_stall_timeout * cfg.hz
-        self.fqs_j = 1 + (cfg.hz > 250) + (cfg.hz > 500) + m.n // 256
+        self.nr_cpu_ids = m.n  # possible CPUs: the partition's vCPUs (no separate count modelled)
+        # rcu_init_geometry(): jiffies_till_next_fqs = RCU_JIFFIES_TILL_FORCE_QS + nr_cpu_ids / 256
+        self.fqs_j = jiffies_till_force_qs(cfg.hz) + self.nr_cpu_ids // RCU_JIFFIES_FQS_DIV
         self.active = False
         self.holdouts: set[int] = set()
         self.gp_start = 0
         self.js: float = math.inf
         self.fqs3: int | None = None
-        self.gp_seq = 10000
+        self.fqs_deferred = False  # reset while no CPU could run the GP kthread: FQS not yet counting
+        self.gp_seq = GP_SEQ_BASE  # rcu_state.gp_seq: low two bits the GP state (01 in a GP)
+        self.jiffies_frozen: int | None = None  # jiffies since no CPU takes ticks (stale), else None
+        self.bt = CpuBacktraces(m)  # rcu_dump_cpu_stacks() of the report in progress
+        self.printing = False  # a report (with its stack dumps) in progress: jiffies + ULONG_MAX/2
+        self.js_written = False  # jiffies_stall written by someone else during the report (reset)
         self.reports_this_gp = 0
         self.cpu_stall = 0
         self.alarm = Alarm(m.env, self._fire)
@@ -69,10 +123,12 @@ class RcuStall:
     def _start_gp(self, t: float) -> None:
         m = self.m
         self.holdouts = set(m.nonsched)
-        self.gp_seq += 4
+        # rcu_seq_end() of the GP that ended (or of the fast GPs a healthy system ran meanwhile)
+        self.gp_seq = (self.gp_seq | RCU_SEQ_STATE_MASK) + 1
         if not self.holdouts:
             self.active = False
             return
+        self.gp_seq += 1  # rcu_seq_start(): ...01 while the GP is in progress
         self.active = True
         self.gp_start = m.clock.jiffies(t)
         self.base_j = self.gp_start
@@ -80,6 +136,7 @@ class RcuStall:
         self.hv_hold = -math.inf
         self.js = self.gp_start + self.timeout_j
         self.fqs3 = None
+        self.fqs_deferred = False  # record_gp_stall_check_time(): nr_fqs_jiffies_stall = 0
         self.reports_this_gp = 0
         self.poke(t)
 
@@ -92,6 +149,11 @@ class RcuStall:
             self.holdouts.add(c)
 
     def on_qs(self, c: int, t: float) -> None:
+        if self.fqs_deferred and self.active:
+            # a CPU can schedule again: the GP kthread's FQS passes count from now
+            self.fqs_deferred = False
+            self.fqs3 = self.m.clock.jiffies(t) + 3 * self.fqs_j
+            self.poke(t)
         if not self.active or c not in self.holdouts:
             return
         self.holdouts.discard(c)
@@ -99,18 +161,44 @@ class RcuStall:
             self._start_gp(t)
 
     def stall_reset(self, t: float) -> None:
+        """``rcu_cpu_stall_reset()`` as the kernel version does it (``Kernel.rcu_reset``)."""
         if not self.active:
             return
-        j = self.m.clock.jiffies(t)
-        if self.m.cfg.rcu_reset == "third_fqs":
+        m = self.m
+        mode = m.cfg.rcu_reset
+        self.fqs_deferred = False
+        self.js_written = self.printing  # the report in progress must not overwrite it
+        if mode == "third_fqs":
+            # nr_fqs_jiffies_stall = 3; jiffies_stall = ULONG_MAX: the 3rd FQS pass re-arms.  The
+            # passes run in the GP kthread: while no CPU can schedule (all held in stop_machine)
+            # they wait for the first that can (ASSUMPTION: then a period apart)
             self.js = math.inf
-            self.fqs3 = j + 3 * self.fqs_j
+            if len(m.nonsched) >= m.n:
+                self.fqs3 = None
+                self.fqs_deferred = True
+            else:
+                self.fqs3 = m.clock.jiffies(t) + 3 * self.fqs_j
+        elif mode == "timeout":
+            # jiffies_stall = jiffies + rcu_jiffies_till_stall_check(), from the jiffies variable
+            # as it stands: stale while no CPU has taken a tick since they stopped
+            j = self.jiffies_var(t)
+            self.js = j + self.timeout_j
+            self.fqs3 = None
+            self.base_j = j
+            self.hv_hold = -math.inf
+            self.poke(t)
+            return
         else:
+            # jiffies_stall = jiffies + ULONG_MAX / 2: silent for the rest of this GP
             self.js = math.inf
             self.fqs3 = None
         if self.m.dtl is not None:
             self.hv_hold = -math.inf
             self.poke(t)
+
+    def jiffies_var(self, t: float) -> int:
+        """The ``jiffies`` variable at ``t``: frozen since the last tick while no CPU takes one."""
+        return self.jiffies_frozen if self.jiffies_frozen is not None else self.m.clock.jiffies(t)
 
     def set_suppress(self, value: int, t: float) -> None:
         """``rcupdate.rcu_cpu_stall_suppress`` written: checks stop, or resume with nothing reset."""
@@ -125,6 +213,18 @@ class RcuStall:
         return self.js
 
     def poke(self, t: float) -> None:
+        """Re-plan the next check; called at every change of a CPU's ``timer_ok``."""
+        m = self.m
+        # jiffies advance only while some CPU takes ticks (tick_do_update_jiffies64 catches up)
+        if len(m.blocked) >= m.n:
+            if self.jiffies_frozen is None:
+                self.jiffies_frozen = m.clock.jiffies(t)
+        else:
+            self.jiffies_frozen = None
+        if self.bt.active:
+            self.bt.on_timer_change(t)
+        if self.printing:
+            return
         if self.active and self.enabled and not self.m.dead:
             fqs3 = self.fqs3
             js = self.js if fqs3 is None else fqs3 + self.timeout_j  # _js_eff()
@@ -167,7 +267,7 @@ class RcuStall:
 
     def _fire(self, t: float) -> None:
         m = self.m
-        if not self.active or m.dead or not self.enabled:
+        if not self.active or m.dead or not self.enabled or self.printing:
             return
         nxt = self._next(t)
         if nxt is None:
@@ -196,12 +296,11 @@ class RcuStall:
             self.fqs3 = None
             self.base_j = int(self.js) - self.timeout_j
         self._print(t, j, c, selfd, cpus)
-        if m.dead:
-            return
-        self.js = j + 3 * self.timeout_j + 3
-        self.poke(t + 1e-6)
 
     def _print(self, t: float, j: int, c: int, selfd: bool, holdouts: list[int] | None = None) -> None:
+        """``print_cpu_stall`` / ``print_other_cpu_stall``: the header, the per-CPU lines and the
+        trailer at ``t``, then ``rcu_dump_cpu_stacks()`` (which may take seconds); the re-warn time
+        and ``panic_on_rcu_stall()`` when the dump is over."""
         m = self.m
         name = m.cfg.rcu_name
         caller = f"C{c}"
@@ -209,23 +308,60 @@ class RcuStall:
         fqs = tj // self.fqs_j
         kind = "rewarn" if self.reports_this_gp else ("self-detected" if selfd else "smp-detected")
         self.reports_this_gp += 1
+        g = self.gp_seq
+        ncpus = m.cfg.rcu_trailer_ncpus
         if selfd:
             line = m.log.emit(t, f"rcu: INFO: {name} self-detected stall on CPU", caller)
             m.log.emit(t, "rcu: \t" + self._cpu_info(c, tj, fqs), caller)
-            m.log.emit(t, f"rcu: \t(t={tj} jiffies g={self.gp_seq} q=0 ncpus={m.n})", caller)
+            if ncpus:
+                m.log.emit(t, f"rcu: \t(t={tj} jiffies g={g} q=0 ncpus={m.n})", caller)
+            else:  # pr_cont after a complete line: a record of its own, no pr_fmt prefix
+                m.log.emit(t, f"\t(t={tj} jiffies g={g} q=0)", caller)
             cpus = [c]
         else:
             line = m.log.emit(t, f"rcu: INFO: {name} detected stalls on CPUs/tasks:", caller)
             cpus = sorted(self.holdouts) if holdouts is None else holdouts
             for h in cpus:
                 m.log.emit(t, "rcu: \t" + self._cpu_info(h, tj, fqs), caller)
-            m.log.emit(
-                t, f"rcu: \t(detected by {c}, t={tj} jiffies, g={self.gp_seq}, q=0 ncpus={m.n})", caller
-            )
+            if ncpus:
+                m.log.emit(t, f"rcu: \t(detected by {c}, t={tj} jiffies, g={g}, q=0 ncpus={m.n})", caller)
+            else:
+                m.log.emit(t, f"\t(detected by {c}, t={tj} jiffies, g={g}, q=0)", caller)
         m.report(t, "rcu_stall", kind, cpus, c, line)
+        # print_cpu_stall_info() calls touch_nmi_watchdog() on the reporting CPU for each line
+        # ("We could be printing a lot while holding a spinlock.  Avoid triggering hard lockup.")
+        m.touch_nmi_watchdog(c, t)
+        # rcu_dump_cpu_stacks(): every CPU still in rnp->qsmask, in CPU order (the self-detecting
+        # CPU among them); jiffies_stall = jiffies + ULONG_MAX/2 meanwhile
+        dump = (
+            sorted(self.holdouts) if holdouts is None else sorted(set(holdouts) | ({c} if selfd else set()))
+        )
+        self.printing = True
+        self.js_written = False
+        self.js = math.inf
+        self.bt.dump(
+            c,
+            dump,
+            t,
+            lambda h: self.active and h in self.holdouts and g == self.gp_seq,
+            lambda t_end: self._printed(t_end, c, g),
+        )
+
+    def _printed(self, t: float, c: int, g: int) -> None:
+        """The report is over: ``jiffies_stall = jiffies + 3 * timeout + 3`` if no new GP wrote it
+        meanwhile, then ``panic_on_rcu_stall()``."""
+        m = self.m
+        self.printing = False
+        # check_cpu_stall(): "if (READ_ONCE(rcu_state.jiffies_stall) == jn)" - not if a new GP or a
+        # reset wrote it meanwhile
+        if self.active and g == self.gp_seq and not self.js_written:
+            self.js = self.jiffies_var(t) + 3 * self.timeout_j + 3
         self.cpu_stall += 1
         if self.cpu_stall >= m.cfg.max_rcu_stall_to_panic and m.cfg.panic_on_rcu_stall:
             m.panic(t, "RCU Stall\n", "rcu_stall_panic", c)
+        if m.dead:
+            return
+        self.poke(t + 1e-6)
 
     # -- steal-aware / annotate ----------------------------------------------------------------------
     def _hv_excused(self, t: float, by: int) -> dict[int, float]:

@@ -139,6 +139,10 @@ RCU_OLD_SELF: Final = _rx(
 RCU_CPU_LINE: Final = _rx(
     r"(?:^|\s)(?P<cpu>\d{1,12})(?:-[^\s:]{2,6})?: \((?:\d+ ticks this GP|\d+ GPs behind|\d+ ticks|last_accelerate)"
 )
+# trailers: v6.x pr_err("\t(t=%lu jiffies g=%ld q=%lu ncpus=%d)") / pr_err("\t(detected by %d, t=%ld
+# jiffies, g=%ld, q=%lu ncpus=%d)") carry the "rcu: " prefix; older kernels print them with pr_cont and
+# without ncpus=, after a per-CPU line that ended with a newline: a record of its own with no prefix
+# ("[ts] \t(t=2100 jiffies g=10005 q=0)"). RCU_T_JIFFIES / RCU_DETECTED_BY read both as companions.
 RCU_T_JIFFIES: Final = _rx(r"\bt=(?P<j>\d{1,12}) jiffies")
 RCU_DETECTED_BY: Final = _rx(r"detected by (?P<by>\d{1,12})")
 RCU_INLINE_CPUS: Final = _rx(r"\{(?P<list>[^}]*)\}")
