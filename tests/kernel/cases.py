@@ -471,12 +471,24 @@ CASES: list[Case] = [
         crash=(194.57, "rcu_stall_panic", 0),
     ),
     Case(
-        # Old rcu_cpu_stall_reset() (v6.0) at 20 during a GP stalled by CPU 2 since 10.5: warnings
-        # are suppressed for the rest of that GP -> none (the self-detect would have come at 31.50).
+        # Old rcu_cpu_stall_reset() (before v5.15: 5.14) at 20 during a GP stalled by CPU 2 since
+        # 10.5: warnings are suppressed for the rest of that GP -> none (the self-detect would have
+        # come at 31.50).
         "rcu_reset_old_suppresses",
-        {"kernel": {"version": "v6.0"}, "sim": {"max_time_s": 100}, "script": [s(2, 10.5, "preempt_off", INF)]},
+        {"kernel": {"version": "5.14"}, "sim": {"max_time_s": 100}, "script": [s(2, 10.5, "preempt_off", INF)]},
         {"rcu_stall"},
         [],
+        calls=[(20.0, "rcu_cpu_stall_reset")],
+    ),
+    Case(
+        # a80be428fbc1 (v5.15-6.6.2; here v6.0): the reset at 20 (jiffy 2000, not stale: no
+        # suspend) sets jiffies_stall = 2000 + 2100 = 4100 -> self-detected at 41.00, t = 4100 -
+        # 1050 = 3050 jiffies; v6.0 prints the trailer with pr_cont (no "rcu: ") and ncpus= (v5.19+).
+        "rcu_reset_timeout_rearms_at_once",
+        {"kernel": {"version": "6.0"}, "sim": {"max_time_s": 60}, "script": [s(2, 10.5, "preempt_off", INF)]},
+        {"rcu_stall"},
+        [(41.0, "rcu_stall", "self-detected", [2], 2, "rcu: INFO: rcu_sched self-detected stall on CPU")],
+        log=["\t(t=3050 jiffies g=10005 q=0 ncpus=8)"],
         calls=[(20.0, "rcu_cpu_stall_reset")],
     ),
     Case(

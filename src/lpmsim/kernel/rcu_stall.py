@@ -21,8 +21,9 @@ the last holdout reports, the next GP starts at once with the CPUs unable to sch
   jiffies_stall`` (``INFO: %s self-detected stall on CPU``); any other CPU at ``jiffies >=
   jiffies_stall + RCU_STALL_RAT_DELAY (2)`` (``INFO: %s detected stalls on CPUs/tasks:``).  At the
   same jiffy the lowest-numbered CPU ticks first (ASSUMPTION).
-* The trailer: ``pr_err("\\t(t=%lu jiffies g=%ld q=%lu ncpus=%d)")`` on recent kernels
-  (``Kernel.rcu_trailer_ncpus``); older ones ``pr_cont("\\t(t=%lu jiffies g=%ld q=%lu)\\n")`` -
+* The trailer: ``pr_err("\\t(t=%lu jiffies g=%ld q=%lu ncpus=%d)")`` from v6.2
+  (``Kernel.rcu_trailer_prefixed``; `` ncpus=`` from v5.19, ``Kernel.rcu_trailer_ncpus``); older
+  ones ``pr_cont("\\t(t=%lu jiffies g=%ld q=%lu)\\n")`` (5.19-6.1 with `` ncpus=%d``) -
   the per-CPU line before it ends with a newline, so the continuation is a record of its own,
   printed with the timestamp but without the ``rcu: `` prefix (pr_cont does not apply pr_fmt).
   ``ncpus=`` is ``rcu_state.n_online_cpus``: every vCPU of the partition.
@@ -309,24 +310,22 @@ class RcuStall:
         kind = "rewarn" if self.reports_this_gp else ("self-detected" if selfd else "smp-detected")
         self.reports_this_gp += 1
         g = self.gp_seq
-        ncpus = m.cfg.rcu_trailer_ncpus
+        # the trailer: `` ncpus=%d`` from v5.19 (rcu_trailer_ncpus); pr_err from v6.2
+        # (rcu_trailer_prefixed), before it pr_cont after a complete line: a record of its own,
+        # without the pr_fmt ``rcu: `` prefix
+        ncpus = f" ncpus={m.n}" if m.cfg.rcu_trailer_ncpus else ""
+        pre = "rcu: " if m.cfg.rcu_trailer_prefixed else ""
         if selfd:
             line = m.log.emit(t, f"rcu: INFO: {name} self-detected stall on CPU", caller)
             m.log.emit(t, "rcu: \t" + self._cpu_info(c, tj, fqs), caller)
-            if ncpus:
-                m.log.emit(t, f"rcu: \t(t={tj} jiffies g={g} q=0 ncpus={m.n})", caller)
-            else:  # pr_cont after a complete line: a record of its own, no pr_fmt prefix
-                m.log.emit(t, f"\t(t={tj} jiffies g={g} q=0)", caller)
+            m.log.emit(t, f"{pre}\t(t={tj} jiffies g={g} q=0{ncpus})", caller)
             cpus = [c]
         else:
             line = m.log.emit(t, f"rcu: INFO: {name} detected stalls on CPUs/tasks:", caller)
             cpus = sorted(self.holdouts) if holdouts is None else holdouts
             for h in cpus:
                 m.log.emit(t, "rcu: \t" + self._cpu_info(h, tj, fqs), caller)
-            if ncpus:
-                m.log.emit(t, f"rcu: \t(detected by {c}, t={tj} jiffies, g={g}, q=0 ncpus={m.n})", caller)
-            else:
-                m.log.emit(t, f"\t(detected by {c}, t={tj} jiffies, g={g}, q=0)", caller)
+            m.log.emit(t, f"{pre}\t(detected by {c}, t={tj} jiffies, g={g}, q=0{ncpus})", caller)
         m.report(t, "rcu_stall", kind, cpus, c, line)
         # print_cpu_stall_info() calls touch_nmi_watchdog() on the reporting CPU for each line
         # ("We could be printing a lot while holding a spinlock.  Avoid triggering hard lockup.")
