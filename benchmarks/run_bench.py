@@ -76,6 +76,9 @@ STRESS = (
     # 150 s after resume: the pre-copy of 512 GiB at 0.5 Gb/s takes 8,796 s (scripts/validation-tables)
     "sim.max_time_s=8948.0",
     "kernel.preset=upstream",
+    # the preset's kernel before issue 13 (the `v6.6` alias): the figures stay comparable; the preset
+    # now runs SLES 15 SP4, whose post-resume RTAS call crashes the partition (docs/validation.md)
+    "kernel.version=6.6.3",
     "mitigation.policy=nmi-factor:200",
 )
 SMALL_OLTP = (
@@ -96,7 +99,13 @@ CASES: dict[str, Case] = {
             STRESS,
             "validation stress setting, 1,024 vCPUs, 150 s after resume",
         ),
-        Case("lpm-2022", "lpm-2022", "fluid", (), "to completion"),
+        Case(
+            "lpm-2022",
+            "lpm-2022",
+            "fluid",
+            ("kernel.version=6.6.3",),
+            "to completion (its pre-issue-13 kernel)",
+        ),
         Case("large", "large", "fluid", (), "to completion"),
         Case("large-oltp", "large", "fluid", ("workload.preset=oltp",), "to completion"),
         Case("default-exact", "default", "exact", (), "64 vCPUs, 256 GiB"),
