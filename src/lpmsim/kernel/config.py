@@ -190,6 +190,17 @@ class Kernel(Section):
         "hard-lockup timeout (15 s) plus a heartbeat period.",
         ge=0,
     )
+    # -- stop (issue 13 section 4): the soft-lockup clock -------------------------------------------
+    softlockup_clock: Literal["timebase", "vtb"] = _f(
+        "vtb",
+        "-",
+        "What running_clock() (the soft-lockup timestamps) counts: 'vtb' (arch/powerpc/kernel/time.c "
+        "reads the VTB on an LPAR with ISA 2.07S, POWER8+) advances only while the vCPU is dispatched, "
+        "not while it is stalled in the hypervisor nor for the fluid model's steal share; 'timebase' "
+        "counts wall time. ASSUMPTION (default 'vtb'): PowerVM undispatches a vCPU waiting on a demand "
+        "fault (the DTL logs it as preempted) and saves/restores its VTB as for any preemption, as "
+        "KVM does (88b02cf97bb7: guests 'use the VTB as the time source for the soft lockup detector').",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -237,6 +248,14 @@ class Kernel(Section):
     def release(self) -> str:
         """The ``uname -r`` the kernel's banners print (``CPU: %d PID: %d Comm: %s Not tainted %s``)."""
         return "6.6.0-lpmsim"
+
+    @property
+    def stop_machine_rcu_qs(self) -> bool:
+        """``multi_cpu_stop`` reports an RCU quiescent state on every pass of its loop, in
+        MULTI_STOP_PREPARE too (``rcu_momentary_dyntick_idle()``, renamed ``rcu_momentary_eqs()`` in
+        v6.12; first version UNVERIFIED; the 2025 tree calls it only once ``curstate >
+        MULTI_STOP_PREPARE``)."""
+        return True
 
     @property
     def rtas_ri0(self) -> bool:

@@ -68,7 +68,7 @@ class RcuStall:
     # -- grace periods ---------------------------------------------------------------------------
     def _start_gp(self, t: float) -> None:
         m = self.m
-        self.holdouts = set(m.nonsched)
+        self.holdouts = set(m.nonqs)
         self.gp_seq += 4
         if not self.holdouts:
             self.active = False
