@@ -24,7 +24,8 @@ Mirrors kernel/watchdog.c as of v6.6 (``watchdog_timer_fn``, ``softlockup_fn``,
   can report is planned directly.  annotate prints one line per ``touch_ts`` episode.  With the
   ``vtb`` clock the timestamps already leave that time out: nothing more is excused.
 * Planning with ``vtb``: the run that can report is computed with the CPU's current clock rate;
-  a change of rate (``steal_frac``, a stall) re-plans, and the run itself checks the exact clock.
+  the run itself checks the exact clock (and plans again if early); a rate above the one planned
+  with (less steal) plans again at once.
 """
 
 from __future__ import annotations
@@ -52,14 +53,13 @@ class SoftLockup:
         self.marker_at = [-math.inf] * n
         self.planned: list[float | None] = [None] * n
         self.planned_g1 = [0.0] * n
+        self.planned_rate = [1.0] * n  # vtb: the clock rate a plan assumed
         self.alarm = [Alarm(m.env, functools.partial(self._fire, c)) for c in range(n)]
         self.reported_for: list[float | None] = [None] * n
         self.hv_noted: list[float | None] = [None] * n  # annotate: touch_ts of the episode printed
         vtb = cfg.softlockup_clock == "vtb"
-        self.rc = RunningClock(m.clock, m.states, t, vtb and self.enabled)
-        self.vtb = self.rc.vtb is not None
-        if self.vtb:
-            m.states.subscribe(self._on_rate)  # after the clock's own observer
+        self.rc = RunningClock(m.clock, m.states, t, self._on_rate if vtb else None)
+        self.vtb = vtb
 
     def restart(self, t: float) -> None:
         """softlockup_start_all(): watchdog_enable() -> update_touch_ts() on every CPU."""
@@ -72,8 +72,10 @@ class SoftLockup:
         return self.rc.units(c, t)
 
     def _on_rate(self, c: int, t: float) -> None:
-        """vtb: CPU c's clock rate may have changed: plan its pending report again."""
-        if self.planned[c] is not None and not self.m.dead:
+        """vtb: CPU c's clock rate changed.  A plan made with a rate at least as high as every rate
+        since is not late (the run it set checks the exact clock and plans again if early); a
+        higher rate plans again."""
+        if self.planned[c] is not None and not self.m.dead and self.rc.rate(c) > self.planned_rate[c]:
             self.planned[c] = None
             self.plan(c, t)
 
@@ -200,6 +202,7 @@ class SoftLockup:
             g += p
         self.planned[c] = g
         self.planned_g1[c] = g1
+        self.planned_rate[c] = r
         self.alarm[c].set(g)
 
     def _fire(self, c: int, g: float) -> None:

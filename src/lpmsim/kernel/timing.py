@@ -118,15 +118,36 @@ class Grid:
 SOFTLOCKUP_SHIFT = 30  # get_timestamp(): running_clock() >> 30
 
 
+class VtbClock(Dtl):
+    """Each vCPU's cumulative not-dispatched time S_c(t) (``Dtl``'s integral, from boot of the model),
+    telling ``on_rate(cpu, t)`` after the rate at which its VTB runs has changed."""
+
+    def __init__(self, states: CpuStates, now: float, on_rate: Callable[[int, float], None]) -> None:
+        self.on_rate = on_rate
+        super().__init__(states, now)
+
+    def _on_change(self, c: int, t: float) -> None:
+        st = self.states.cpus[c]
+        r = 1.0 if st.stalled else st.steal_frac  # Dtl.rate(c), inline: this runs at every change
+        rs = self._r[c]
+        if r == rs[-1]:
+            return
+        super()._on_change(c, t)
+        self.on_rate(c, t)
+
+
 class RunningClock:
     """``running_clock()`` per CPU as the soft-lockup detector reads it, in ~1.074 s units.
 
     ``timebase``: ``Clock.softlockup_units``.  ``vtb``: the same of ``t - S_c(t)``; ``rate(c)`` is
-    how fast the CPU's clock runs now (1 - its not-dispatched share), to plan reports ahead."""
+    how fast the CPU's clock runs now (1 - its not-dispatched share), to plan reports ahead;
+    ``on_rate`` is told when it changes."""
 
-    def __init__(self, clock: Clock, states: CpuStates, now: float, vtb: bool) -> None:
+    def __init__(
+        self, clock: Clock, states: CpuStates, now: float, on_rate: Callable[[int, float], None] | None
+    ) -> None:
         self.clock = clock
-        self.vtb: Dtl | None = Dtl(states, now) if vtb else None
+        self.vtb: VtbClock | None = None if on_rate is None else VtbClock(states, now, on_rate)
 
     def seconds(self, c: int, t: float) -> float:
         """The clock of CPU c at simulated time t, in simulated seconds (before the uptime offset)."""
