@@ -4,8 +4,8 @@
 Facts used (on top of cases.py's):
 
 * soft-lockup units u(x) = floor(x / 1.073741824) of the CPU's ``running_clock()``: with
-  ``softlockup_clock = "vtb"`` (the default) x = t - (time the vCPU was stalled in the hypervisor);
-  with ``"timebase"`` x = t.  A report needs u(x) >= u(report_ts) + 21, i.e. x >= 22.5486 s after
+  ``softlockup_clock = "vtb"`` x = t - (time the vCPU was stalled in the hypervisor); with
+  ``"timebase"`` (the default) x = t.  A report needs u(x) >= u(report_ts) + 21, i.e. x >= 22.5486 s after
   a touch at a clock of 0 (21 * 1.073741824).
 * tiny migration (harness.MIGRATION): ssleep(1) from t=0 is 101 jiffies, filed at the timer wheel's
   level 1 (8 jiffies): it wakes at jiffy 104, t=1.04, and sees SUSPENDING: the factor (200) is set
@@ -41,7 +41,8 @@ CASES: list[Case] = [
         # u = 106), 128 (118, u = 109), 132 (122, u = 113: not > 113), 136 (126, u = 117) -> report
         # at 136, "stuck for 24s" (117 - 93).
         "softlockup_clock_vtb_stall",
-        {"sim": {"max_time_s": 140}, "script": [s(2, 100.5, "preempt_off", INF), s(2, 104.5, "stalled", 10)]},
+        {"kernel": {"softlockup_clock": "vtb"}, "sim": {"max_time_s": 140},
+         "script": [s(2, 100.5, "preempt_off", INF), s(2, 104.5, "stalled", 10)]},
         SOFT,
         [(136.0, "softlockup", "self-detected", [2], 2, "watchdog: BUG: soft lockup - CPU#2 stuck for 24s! [script/2:1002]")],
     ),
@@ -53,7 +54,7 @@ CASES: list[Case] = [
         # (u = 117) -> "stuck for 24s" at 156.  (timebase: the late run at 140.5 itself, u = 130:
         # "stuck for 37s".)
         "softlockup_clock_vtb_long_stall",
-        {"kernel": {"nmi_watchdog": 0}, "sim": {"max_time_s": 160},
+        {"kernel": {"softlockup_clock": "vtb", "nmi_watchdog": 0}, "sim": {"max_time_s": 160},
          "script": [s(2, 100.5, "preempt_off", INF), s(2, 110.5, "stalled", 30)]},
         SOFT,
         [(156.0, "softlockup", "self-detected", [2], 2, "watchdog: BUG: soft lockup - CPU#2 stuck for 24s! [script/2:1002]")],

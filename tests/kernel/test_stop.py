@@ -73,6 +73,7 @@ def test_a_steal_share_delays_the_vtb_report() -> None:
     data = merge(
         BASE,
         {
+            "kernel": {"softlockup_clock": "vtb"},
             "sim": {"max_time_s": 150},
             "script": [{"cpu": 2, "at_s": 100.5, "state": "preempt_off", "duration_s": "inf"}],
         },

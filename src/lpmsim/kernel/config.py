@@ -192,14 +192,14 @@ class Kernel(Section):
     )
     # -- stop (issue 13 section 4): the soft-lockup clock -------------------------------------------
     softlockup_clock: Literal["timebase", "vtb"] = _f(
-        "vtb",
+        "timebase",
         "-",
-        "What running_clock() (the soft-lockup timestamps) counts: 'vtb' (arch/powerpc/kernel/time.c "
-        "reads the VTB on an LPAR with ISA 2.07S, POWER8+) advances only while the vCPU is dispatched, "
-        "not while it is stalled in the hypervisor nor for the fluid model's steal share; 'timebase' "
-        "counts wall time. ASSUMPTION (default 'vtb'): PowerVM undispatches a vCPU waiting on a demand "
-        "fault (the DTL logs it as preempted) and saves/restores its VTB as for any preemption, as "
-        "KVM does (88b02cf97bb7: guests 'use the VTB as the time source for the soft lockup detector').",
+        "What running_clock() (the soft-lockup timestamps) counts while a vCPU waits in the hypervisor. "
+        "arch/powerpc/kernel/time.c reads the VTB on an LPAR with ISA 2.07S (POWER8+); whether PowerVM's "
+        "VTB advances during a demand-fault wait is not public. 'timebase': it does (wall time); 'vtb': "
+        "it stops while the vCPU is not dispatched (stalled, and the fluid model's steal share), as "
+        "under KVM (88b02cf97bb7). ASSUMPTION (default 'timebase'): the seed discussion's PowerVM "
+        "testers saw the post-resume latency trip the soft-lockup detector (kernel-facts 8.2, 8.3).",
     )
 
     @model_validator(mode="before")

@@ -8,10 +8,10 @@ Mirrors kernel/watchdog.c as of v6.6 (``watchdog_timer_fn``, ``softlockup_fn``,
   CPU's stopper thread (if the previous one ran) and then checks.  ``softlockup_fn`` — run as
   soon as the CPU can schedule — sets ``watchdog_touch_ts`` and ``watchdog_report_ts`` to now.
 * Timestamps are in 2^30 ns units (~1.074 s) of ``running_clock()``, per CPU
-  (``lpmsim.kernel.timing.RunningClock``, ``kernel.softlockup_clock``): with ``vtb`` (the default,
-  POWER8+ LPAR) a CPU's clock stops while its vCPU is not dispatched, so time stalled in the
-  hypervisor counts neither toward the threshold nor in ``stuck for %us``; the sampling timer
-  itself runs on the timebase grid.  The timer reports when ``now > report_ts +
+  (``lpmsim.kernel.timing.RunningClock``, ``kernel.softlockup_clock``): ``timebase`` (default,
+  ASSUMPTION) counts wall time; with ``vtb`` a CPU's clock stops while its vCPU is not dispatched,
+  so time stalled in the hypervisor counts neither toward the threshold nor in ``stuck for %us``.
+  The sampling timer itself runs on the timebase grid either way.  The timer reports when ``now > report_ts +
   2*watchdog_thresh`` (``time_after``): ``BUG: soft lockup - CPU#%d stuck for %us! [%s:%d]``
   with ``now - touch_ts``; it sets ``report_ts = now`` first, so a CPU still stuck is reported
   again after another >20 units.  ``softlockup_panic`` -> ``panic("softlockup: hung tasks")``.

@@ -8,8 +8,8 @@ Base, which the hypervisor saves and restores per partition (per subcore: KVM 88
 ``vtb`` stops while the vCPU is not dispatched — stalled in the hypervisor as a whole, and for the
 fluid model's ``steal_frac`` share — so each CPU's clock is ``timebase - S_c(t)``, with S_c the
 vCPU's cumulative not-dispatched time (the same integral the dispatch trace log keeps,
-``lpmsim.kernel.dtl.Dtl``, here always on).  ASSUMPTION (docs/model/kernel.md): PowerVM's VTB
-does not advance while a vCPU waits on a demand fault.
+``lpmsim.kernel.dtl.Dtl``, here always on).  Whether PowerVM's VTB advances while a vCPU waits on
+a demand fault is not public: ASSUMPTION (docs/model/kernel.md), ``timebase`` by default.
 
 The per-CPU watchdog hrtimers (powerpc heartbeat and soft-lockup sampler) are started together
 by ``lockup_detector_reconfigure()`` and re-armed with ``hrtimer_forward_now()``, so each CPU's
