@@ -142,3 +142,29 @@ def test_a_factor_written_after_entry_is_not_seen() -> None:
     lines = _migrate_with_write(0.5, 300)
     assert "watchdog: Set the NMI watchdog timeout factor to 200%" in lines
     assert not any("300%" in ln for ln in lines)
+
+
+def test_a_clock_that_stood_still_is_planned_when_it_runs_again() -> None:
+    """All of CPU 2's time stolen (steal share 1) from 100.5 to 130.5, then none: its clock stands at
+    100.5 meanwhile (touch 100, u = 93); the run planned for 124 finds clock 100.5 and cannot plan
+    (the clock stands); after 130.5 the clock is t - 30 and reaches 122.406 s (u = 114) at t =
+    152.41: the run at 156 reports (clock 126, u = 117), "stuck for 24s"."""
+    data = merge(
+        BASE,
+        {
+            "kernel": {"softlockup_clock": "vtb", "nmi_watchdog": 0},
+            "sim": {"max_time_s": 160},
+            "script": [{"cpu": 2, "at_s": 100.5, "state": "preempt_off", "duration_s": "inf"}],
+        },
+    )
+    sc = build_scenario(data)
+    env = Environment(0.0)
+    cpus = CpuStates(sc.partition.vcpus, lambda: env.now)
+    kr = KernelRun(env, cpus, sc.kernel, sc.script, RngStreams(1)["kernel/nmi"])
+    env.call_at(100.5, lambda: cpus.set_steal_frac(2, 1.0))
+    env.call_at(130.5, lambda: cpus.set_steal_frac(2, 0.0))
+    env.run(until=160.0)
+    soft = [e for e in kr.model.events if e["detector"] == "softlockup"]
+    assert [(e["time_s"], e["line"]) for e in soft] == [
+        (156.0, "watchdog: BUG: soft lockup - CPU#2 stuck for 24s! [script/2:1002]")
+    ]

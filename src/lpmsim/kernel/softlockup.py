@@ -74,8 +74,14 @@ class SoftLockup:
     def _on_rate(self, c: int, t: float) -> None:
         """vtb: CPU c's clock rate changed.  A plan made with a rate at least as high as every rate
         since is not late (the run it set checks the exact clock and plans again if early); a
-        higher rate plans again."""
-        if self.planned[c] is not None and not self.m.dead and self.rc.rate(c) > self.planned_rate[c]:
+        higher rate plans again, and so does a CPU left unplanned while its clock stood still."""
+        m = self.m
+        if m.dead:
+            return
+        if self.planned[c] is None:
+            if self.enabled and m.tok[c] and not m.sok[c]:
+                self.plan(c, t)
+        elif self.rc.rate(c) > self.planned_rate[c]:
             self.planned[c] = None
             self.plan(c, t)
 
