@@ -597,10 +597,11 @@ CASES: list[Case] = [
     ),
     # ---------------------------------------------------------------- the LPM flow (tiny migration)
     Case(
-        # SUSPENDING (~0.24 s) seen by the poll at 1.0: factor 200 set; stop_machine, suspend-me on
-        # CPU 3; resume 1.25; H_PRODs 5 us apart -> stop_machine ends at 1.250015; no RTAS calls;
-        # "waiting" at 1.250015: COMPLETED (1.25055) seen by the poll 500 ms later (1.750015), then
-        # the factor goes back to 0.  Nothing reported.
+        # SUSPENDING (~0.24 s) seen by the poll at 1.04 (ssleep(1) from t=0: 101 jiffies, rounded
+        # up to the timer wheel's 8-jiffy level: jiffy 104): factor 200 set; stop_machine,
+        # suspend-me on CPU 3; resume 1.29; H_PRODs 5 us apart -> stop_machine ends at 1.290015; no
+        # RTAS calls; "waiting" at 1.290015: COMPLETED (1.29055) seen by the poll after msleep(500)
+        # (51 jiffies from jiffy 129: 1.80), then the factor goes back to 0.  Nothing reported.
         "lpm_flow_factor_set_and_cleared",
         {"kernel": {"post_mobility_rtas": []}},
         HL | {"softlockup", "rcu_stall", "workqueue_lockup", "hung_task"},
@@ -616,39 +617,41 @@ CASES: list[Case] = [
         base=MIGRATION,
     ),
     Case(
-        # An RTAS call of 50 s starts at resume (1.250015) on CPU 0 under the factor (local 30,
-        # SMP 45 s): the restart at 1.0 left pending = {0}, last_reset 1.0; CPU 0 never beats, so
-        # CPU 1 reports it at the first grid point (1 + 4k) with now - 1 >= 45: 49 (48000 ms).  The
-        # IPI lands in RTAS (RI=1 on v6.6, RTAS-internal RI=0 probability 0 here): answered.  RCU:
-        # GP from jiffy 125 -> CPU 1 at 2227.  RTAS returns at 51.250015 -> unstuck.  The touch at
-        # resume (soft-lockup marker) keeps the soft-lockup detector quiet for CPU 0.
+        # An RTAS call of 50 s starts at resume (1.290015) on CPU 0 under the factor (local 30,
+        # SMP 45 s): the restart at 1.04 left pending = {0}, last_reset 1.04; CPU 0 never beats, so
+        # CPU 1 reports it at the first grid point (1.04 + 4k) with now - 1.04 >= 45: 49.04
+        # (48000 ms).  The IPI lands in RTAS (RI=1 on v6.6, RTAS-internal RI=0 probability 0 here):
+        # answered.  RCU: GP from jiffy 129 -> CPU 1 at 2231.  RTAS returns at 51.290015 -> unstuck
+        # (TB 51.290015*512e6).  The touch at resume (soft-lockup marker) keeps the soft-lockup
+        # detector quiet for CPU 0.
         "lpm_rtas_50s_after_resume",
         {"kernel": {**RTAS50, **NO_RI0}},
         HL | {"softlockup", "rcu_stall", "workqueue_lockup"},
         [
-            (22.27, "rcu_stall", "smp-detected", [0], 1, "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:"),
-            (49.0, "hardlockup", "smp-detected", [0], 1, "watchdog: CPU 1 detected hard LOCKUP on other CPUs 0"),
-            (49.0, "nmi_ipi", "ipi-report", [0], 0, "watchdog: CPU 0 Hard LOCKUP"),
-            (51.250015, "hardlockup", "unstuck", [0], 0, "watchdog: CPU 0 became unstuck TB:26240007680"),
+            (22.31, "rcu_stall", "smp-detected", [0], 1, "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:"),
+            (49.04, "hardlockup", "smp-detected", [0], 1, "watchdog: CPU 1 detected hard LOCKUP on other CPUs 0"),
+            (49.04, "nmi_ipi", "ipi-report", [0], 0, "watchdog: CPU 0 Hard LOCKUP"),
+            (51.290015, "hardlockup", "unstuck", [0], 0, "watchdog: CPU 0 became unstuck TB:26260487680"),
         ],
-        log=["watchdog: CPU 1 TB:25088000000, last SMP heartbeat TB:512000000 (48000ms ago)"],
+        log=["watchdog: CPU 1 TB:25108480000, last SMP heartbeat TB:532480000 (48000ms ago)"],
         base=MIGRATION,
     ),
     Case(
-        # Self-detection under the LPM factor during a real flow: factor set at 1.0 (grid 5, 9, 13, ...),
-        # the 50 s RTAS call keeps it until 51.250015.  CPU 3 soft-masked at 10.5, last heartbeat 9,
-        # local 30 s: 10.51 + 7*4.194304 = 39.870128 (TB 20413505529, 30870 ms).  The SMP checker at 49
-        # reports CPU 0 only (CPU 3 is already stuck and out of pending); CPU 3 stays silent after.
+        # Self-detection under the LPM factor during a real flow: factor set at 1.04 (grid 5.04, 9.04,
+        # ...), the 50 s RTAS call keeps it until 51.290015.  CPU 3 soft-masked at 10.5, last heartbeat
+        # 9.04, local 30 s: 10.51 + 7*4.194304 = 39.870128 >= 39.04 (TB 20413505529, 30830 ms).  The
+        # SMP checker at 49.04 reports CPU 0 only (CPU 3 is already stuck and out of pending); CPU 3
+        # stays silent after.
         "lpm_self_detect_under_factor",
         {"kernel": {**RTAS50, **NO_RI0}, "script": [s(3, 10.5, "irqs_soft_off", INF)]},
         HL,
         [
             (39.870128, "hardlockup", "self-detected", [3], 3, "watchdog: CPU 3 self-detected hard LOCKUP @ _raw_spin_lock_irqsave+0x80/0x110"),
-            (49.0, "hardlockup", "smp-detected", [0], 1, "watchdog: CPU 1 detected hard LOCKUP on other CPUs 0"),
-            (49.0, "nmi_ipi", "ipi-report", [0], 0, "watchdog: CPU 0 Hard LOCKUP"),
-            (51.250015, "hardlockup", "unstuck", [0], 0, "watchdog: CPU 0 became unstuck TB:26240007680"),
+            (49.04, "hardlockup", "smp-detected", [0], 1, "watchdog: CPU 1 detected hard LOCKUP on other CPUs 0"),
+            (49.04, "nmi_ipi", "ipi-report", [0], 0, "watchdog: CPU 0 Hard LOCKUP"),
+            (51.290015, "hardlockup", "unstuck", [0], 0, "watchdog: CPU 0 became unstuck TB:26260487680"),
         ],
-        log=["watchdog: CPU 3 TB:20413505529, last heartbeat TB:4608000000 (30870ms ago)"],
+        log=["watchdog: CPU 3 TB:20413505529, last heartbeat TB:4628480000 (30830ms ago)"],
         base=MIGRATION,
     ),
     Case(

@@ -28,8 +28,9 @@ BASE: dict[str, Any] = {
     "sim": {"max_time_s": 200, "mode": "exact"},
 }
 
-# A tiny migration: SUSPENDING at ~0.24 s, seen by the 1 s poll at t=1.0; blackout 0.25 s ->
-# resumed at 1.25; post-copy done at ~1.2506 (0.25 GiB at 10 Gb/s, fluid).
+# A tiny migration: SUSPENDING at ~0.24 s, seen by the poll after ssleep(1) at t=1.04 (101 jiffies
+# rounded up to the timer wheel's 8-jiffy level); blackout 0.25 s -> resumed at 1.29; post-copy done
+# at ~1.2906 (0.25 GiB at 10 Gb/s, fluid).
 MIGRATION: dict[str, Any] = {
     "partition": {"vcpus": 4, "memory_gib": 0.25},
     "workload": NO_IRQS,

@@ -143,11 +143,13 @@ def test_migrating_run_reports_the_lpm_flow() -> None:
     st = simulate(build_scenario(merge(MIGRATION, {"kernel": {"post_mobility_rtas": []}})))
     s = summarise(st, 0.0)
     lpm = s["lpm"]
-    assert lpm["factor_set_s"] == 1.0 and lpm["suspend_s"] == 1.0 and lpm["resume_s"] == 1.25
-    assert lpm["factor_cleared_s"] == pytest.approx(1.750015)
+    # ssleep(1) from t=0: 101 jiffies, rounded up to the wheel's 8-jiffy level -> 1.04; resume
+    # 0.25 s later; msleep(500) from 1.290015 (jiffy 129): 51 jiffies -> jiffy 180 = 1.80
+    assert lpm["factor_set_s"] == 1.04 and lpm["suspend_s"] == 1.04 and lpm["resume_s"] == pytest.approx(1.29)
+    assert lpm["factor_cleared_s"] == pytest.approx(1.80)
     m = s["migration"]
     assert m["total_s"] == pytest.approx(m["precopy_s"] + m["blackout_s"] + m["postcopy_s"])
-    assert m["suspend_wait_s"] == pytest.approx(1.0 - m["precopy_rounds_s"])
+    assert m["suspend_wait_s"] == pytest.approx(1.04 - m["precopy_rounds_s"])
 
 
 def test_deterministic_for_a_seed() -> None:

@@ -26,40 +26,40 @@ def _no_wall(summary: dict[str, Any]) -> dict[str, Any]:
 
 def test_scripted_case_states_and_reports() -> None:
     """The hand-computed case of tests/kernel/cases.py: a 50 s RTAS call on CPU 0 from the resume
-    (1.250015 s) to 51.250015 s; every CPU stalled from ibm,suspend-me (1.0 s) until it is prodded
-    (CPU 3 the waker at 1.25, then CPUs 0, 1, 2 one H_PROD of 5 us apart); its four reports."""
+    (1.290015 s) to 51.290015 s; every CPU stalled from ibm,suspend-me (1.04 s: ssleep(1) rounded to
+    the timer wheel) until it is prodded (CPU 3 the waker at 1.29, then CPUs 0, 1, 2 one H_PROD of 5 us apart); its four reports."""
     out = simulate(build_scenario(CASE.data()), trace=True)
     tr = out.trace
     assert tr is not None
     st = tr.states.to_pylist()
     rtas = [r for r in st if r["kind"] == "rtas"]
     assert [(r["cpu"], r["start_s"], r["end_s"]) for r in rtas] == [
-        (0, pytest.approx(1.250015), pytest.approx(51.250015))
+        (0, pytest.approx(1.290015), pytest.approx(51.290015))
     ]
     stalls = sorted((r["cpu"], r["start_s"], r["end_s"]) for r in st if r["kind"] == "stall")
     assert stalls == [
-        (0, 1.0, pytest.approx(1.250005)),
-        (1, 1.0, pytest.approx(1.250010)),
-        (2, 1.0, pytest.approx(1.250015)),
-        (3, 1.0, pytest.approx(1.25)),
+        (0, 1.04, pytest.approx(1.290005)),
+        (1, 1.04, pytest.approx(1.290010)),
+        (2, 1.04, pytest.approx(1.290015)),
+        (3, 1.04, pytest.approx(1.29)),
     ]
     # the RTAS call runs hard-disabled
     hard0 = [r for r in st if r["cpu"] == 0 and r["label"] == "irqs_hard_off"]
-    assert any(r["start_s"] <= 1.250015 and r["end_s"] >= 51.250015 for r in hard0)
+    assert any(r["start_s"] <= 1.290015 + 1e-9 and r["end_s"] >= 51.290015 - 1e-9 for r in hard0)
     reports = tr.reports.to_pylist()
     assert [(r["time_s"], r["detector"], r["kind"], r["cpus"], r["by"], r["line"]) for r in reports] == [
         (pytest.approx(e[0]), e[1], e[2], e[3], e[4], e[5]) for e in CASE.expect
     ]
     phases = {(r["source"], r["name"]): r["time_s"] for r in tr.phases.to_pylist()}
-    assert phases[("mobility", "suspend")] == 1.0
-    assert phases[("vasi", "resumed")] == pytest.approx(1.25)
+    assert phases[("mobility", "suspend")] == 1.04
+    assert phases[("vasi", "resumed")] == pytest.approx(1.29)
     assert [r["text"] for r in tr.log.to_pylist()] == [ln.split("] ", 1)[1] for ln in out.log]
     cpus = tr.cpus.to_pydict()
     assert cpus["rtas_count"] == [1, 0, 0, 0]
     assert cpus["rtas_max_s"][0] == pytest.approx(50.0)
     series = tr.series.to_pydict()
     assert series["time_s"] == sorted(series["time_s"])
-    assert tr.meta["end_s"] >= 51.250015
+    assert tr.meta["end_s"] >= 51.290015
 
 
 @pytest.mark.parametrize("preset", ["default", "small"])

@@ -12,7 +12,9 @@ after resume, the stall lower bounds) matches the log's within the tolerance.  T
 are draws from the approximate posterior: their ranges and medians are reported, with their number.
 
 A run stops ``window_s`` (how long the log goes on after resume) plus a margin after its resume,
-as the compact comparison does (``lpmsim.advise.compact.with_horizon``).
+as the compact comparison does (``lpmsim.advise.compact.with_horizon``), and its pattern is read
+over ``window_s + TIME_FLOOR_S``: a report at the very end of the log may come up to a heartbeat
+grid step later in a run whose resume falls elsewhere on the watchdog's hrtimer grid.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lpmsim.advise.compact import with_horizon
-from lpmsim.advise.pattern import LogPattern, matches, pattern
+from lpmsim.advise.pattern import TIME_FLOOR_S, LogPattern, matches, pattern
 from lpmsim.advise.results import Fit, ParameterRange
 from lpmsim.config.loader import build_scenario
 from lpmsim.engine.rng import RngStreams
@@ -175,7 +177,9 @@ def fit(
         d = point_data(data, tuple(s.items()))
         d, _ = with_horizon(d, window, seed + i)
         d = point_data(d, (("sim.seed", seed + i),))
-        jobs_in.append((d, observed.window_s))
+        # a report the log shows at its very end may come up to a heartbeat grid step later in a
+        # run whose resume falls elsewhere on the watchdog's hrtimer grid: the floor of ``matches``
+        jobs_in.append((d, observed.window_s + TIME_FLOOR_S))
     results = _map(jobs_in, jobs, progress)
     accepted = [
         s

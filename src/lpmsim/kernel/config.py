@@ -217,6 +217,17 @@ class Kernel(Section):
         "hard-lockup timeout (15 s) plus a heartbeat period.",
         ge=0,
     )
+    # -- stop (issue 13 section 4): the soft-lockup clock -------------------------------------------
+    softlockup_clock: Literal["timebase", "vtb"] = _f(
+        "timebase",
+        "-",
+        "What running_clock() (the soft-lockup timestamps) counts while a vCPU waits in the hypervisor. "
+        "arch/powerpc/kernel/time.c reads the VTB on an LPAR with ISA 2.07S (POWER8+); whether PowerVM's "
+        "VTB advances during a demand-fault wait is not public. 'timebase': it does (wall time); 'vtb': "
+        "it stops while the vCPU is not dispatched (stalled, and the fluid model's steal share), as "
+        "under KVM (88b02cf97bb7). ASSUMPTION (default 'timebase'): the seed discussion's PowerVM "
+        "testers saw the post-resume latency trip the soft-lockup detector (kernel-facts 8.2, 8.3).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -349,6 +360,14 @@ class Kernel(Section):
         System Reset")`` (before v5.8); from v5.8 (Nicholas Piggin, "die instead of panic",
         lore 20200508043408.886394-16) it calls ``die()``, which returns for trap 0x100."""
         return not self.has("sreset_ri0_die")
+
+    @property
+    def stop_machine_rcu_qs(self) -> bool:
+        """``multi_cpu_stop`` reports an RCU quiescent state on every pass of its loop, in
+        MULTI_STOP_PREPARE too (``rcu_momentary_dyntick_idle()``, renamed ``rcu_momentary_eqs()`` in
+        v6.12; first version UNVERIFIED; the 2025 tree calls it only once ``curstate >
+        MULTI_STOP_PREPARE``)."""
+        return True
 
     @property
     def rtas_ri0(self) -> bool:

@@ -4,10 +4,19 @@
 RTAS calls touch firmware memory that may be missing and stall).  ``DefaultGuestHooks`` drives
 ``CpuStates`` directly:
 
-* ``stop_machine(cpus)`` (kernel/stop_machine.c ``multi_cpu_stop``): each CPU arrives when its
-  stopper thread can run (``can_schedule``); once all have arrived every CPU is hard-disabled
-  (MULTI_STOP_DISABLE_IRQ) — the returned event fires then.  ``release_machine()`` restores the
-  contexts they had.
+* ``stop_machine(cpus)`` (kernel/stop_machine.c ``stop_machine_cpuslocked``, ``multi_cpu_stop``,
+  v5.x-v6.12): each CPU arrives when its stopper thread can run (``can_schedule``).  An arrived CPU
+  spins in MULTI_STOP_PREPARE in its stopper thread ``migration/N`` (current task; pid
+  ``stopper_pid``) with interrupts on until the last one arrives: it takes timer interrupts (the
+  watchdog hrtimers run, so heartbeats go on), passes RCU quiescent states
+  (``rcu_momentary_dyntick_idle()`` on every loop, ``Kernel.stop_machine_rcu_qs``; the CPUs in
+  ``rendezvous``), but schedules nothing else: the soft-lockup feed (``softlockup_fn``, itself a
+  stopper job queued with ``stop_one_cpu_nowait``) and kworkers wait.  Its context is
+  ``preempt_off`` (no other task runs).  No ``touch_nmi_watchdog()`` yet: the loop touches only
+  once ``curstate > MULTI_STOP_PREPARE``.  A straggler holding the rendezvous past the soft-lockup
+  threshold thus gets every arrived CPU reported ``[migration/N:pid]``, and their workqueue pools
+  stuck.  Once all have arrived (MULTI_STOP_DISABLE_IRQ) every CPU is hard-disabled — the
+  returned event fires then.  ``release_machine()`` restores the contexts and tasks they had.
 * ``rtas_call(cpu, base_s)`` (arch/powerpc/kernel/rtas.c ``rtas_call``): takes the global
   ``rtas_lock`` with ``raw_spin_lock_irqsave`` (v5.x: ``lock_rtas()`` = ``local_irq_save`` +
   ``arch_spin_lock``): a CPU waiting for it spins *soft*-masked (``irqs_soft_off``, so the
@@ -34,12 +43,25 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from lpmsim.engine.core import Environment, Event
-from lpmsim.guest.cpustate import CpuStates, Ctx
+from lpmsim.guest.cpustate import CpuStates, Ctx, Task
+
+
+def stopper_pid(cpu: int) -> int:
+    """pid of migration/<cpu> (ASSUMPTION: per-CPU kthreads allocated in blocks of 6)."""
+    return 12 + 6 * cpu
+
+
+def stopper_task(cpu: int) -> Task:
+    """The CPU's stopper thread (kernel/stop_machine.c ``cpu_stop_threads``: ``migration/%u``)."""
+    return Task(f"migration/{cpu}", stopper_pid(cpu))
 
 RTAS_LOCK = "rtas_lock"
 
 
 class GuestHooks(Protocol):
+    rendezvous: set[int]
+    """CPUs spinning in ``multi_cpu_stop``'s MULTI_STOP_PREPARE (arrived, waiting for the others)."""
+
     def rtas_call(self, cpu: int, base_s: float) -> Event: ...
 
     def in_rtas(self, cpu: int) -> bool: ...
@@ -66,6 +88,7 @@ class DefaultGuestHooks:
         self._stop_event: Event | None = None
         self._stop_cpus: list[int] = []
         self._saved_ctx: dict[int, Ctx] = {}
+        self.rendezvous: set[int] = set()
         self.frozen = False
         self.claimed: set[int] = set()
         self.release_listeners: list[Callable[[int], None]] = []
@@ -131,12 +154,25 @@ class DefaultGuestHooks:
         self._stop_event = ev
         self._stop_cpus = list(cpus)
         self._stop_waiting = {c for c in self._stop_cpus if not self.states.can_schedule(c)}
+        for c in self._stop_cpus:
+            if c not in self._stop_waiting:
+                self._arrive(c)
         self._try_complete_stop()
         return ev
+
+    def _arrive(self, c: int) -> None:
+        """CPU c's stopper runs ``multi_cpu_stop``: MULTI_STOP_PREPARE, interrupts on."""
+        st = self.states
+        cs = st.cpus[c]
+        self._saved_ctx[c] = cs.ctx
+        self.rendezvous.add(c)
+        st.set_task(c, stopper_task(c), "stop_machine")
+        st.set_ctx(c, Ctx.PREEMPT_OFF, "stop_machine")
 
     def _changed(self, cpu: int, _t: float) -> None:
         if cpu in self._stop_waiting and self.states.can_schedule(cpu):
             self._stop_waiting.discard(cpu)
+            self._arrive(cpu)
             self._try_complete_stop()
 
     def _try_complete_stop(self) -> None:
@@ -144,14 +180,16 @@ class DefaultGuestHooks:
         if ev is None or self._stop_waiting:
             return
         self._stop_event = None
+        # the last one to ack MULTI_STOP_PREPARE moves everyone to MULTI_STOP_DISABLE_IRQ
         for c in self._stop_cpus:
-            self._saved_ctx[c] = self.states.cpus[c].ctx
+            self.rendezvous.discard(c)
             self.states.set_ctx(c, Ctx.IRQS_HARD_OFF, "stop_machine")
         ev.succeed()
 
     def release_machine(self) -> None:
         for c in self._saved_ctx:
-            self.states.set_ctx(c, None, "stop_machine")  # the hold ends: what else holds it shows
+            # the hold ends (what else holds it shows) and the stopper thread sleeps again
+            self.states.release_ctx(c, "stop_machine")
         released, self._saved_ctx = list(self._saved_ctx), {}
         for c in released:
             self._released(c)

@@ -5,8 +5,10 @@ Mirrors arch/powerpc/platforms/pseries/mobility.c as of v6.6 (``pseries_migrate_
 ``post_mobility_fixup``, ``wait_for_vasi_session_completed``); ``version = "pre-v6.0"`` drops the
 factor and the completion wait (before 882c0d1704cf / 118b1366930c).
 
-1. drmgr's request arrives at t=0 (ASSUMPTION: when the hypervisor starts the migration); poll
-   H_VASI_STATE every 1 s (``ssleep(1)``) until SUSPENDING.
+1. drmgr's request arrives at t=0 (ASSUMPTION: when the hypervisor starts the migration).  v6.0+:
+   ``pseries_migrate_partition`` reads ``nmi_wd_lpm_factor`` on entry (``factor =
+   nmi_wd_lpm_factor``), so a value written later is not seen by this migration.  Then it polls
+   H_VASI_STATE until SUSPENDING, sleeping ``ssleep(1)`` between polls.
 2. v6.0+: ``watchdog: Set the NMI watchdog timeout factor to %llu%%`` and
    ``lockup_detector_reconfigure()`` (factor != 0 only).
 3. ``stop_machine(do_join)`` on every CPU (``GuestHooks.stop_machine``): all CPUs hard-disabled;
@@ -20,13 +22,22 @@ factor and the completion wait (before 882c0d1704cf / 118b1366930c).
 5. ``post_mobility_fixup()`` on the drmgr CPU: ibm,activate-firmware, ibm,update-nodes,
    ibm,update-properties RTAS calls (``GuestHooks.rtas_call``), base durations lognormal
    (``kernel.post_mobility_rtas``, ASSUMPTION), one after another.
-6. v6.0+: ``mobility: waiting for memory transfer to complete...``, poll every 500 ms until
-   COMPLETED, ``mobility: memory transfer completed.``, then the factor back to 0.
+6. v6.0+: ``mobility: waiting for memory transfer to complete...``, poll with ``msleep(500)``
+   between polls until COMPLETED, ``mobility: memory transfer completed.``, then the factor back
+   to 0.
+
+Sleeps (kernel/time/timer.c ``msleep``, ``schedule_timeout``, ``calc_index``; ``ssleep(s)`` is
+``msleep(s * 1000)``): ``msleep(m)`` sleeps ``msecs_to_jiffies(m) + 1`` jiffies from the current
+jiffy, on the timer wheel, which rounds a timer of 63 jiffies or more up to its level's granularity
+(``wheel_expiry``).  At HZ=100 from a tick: ``ssleep(1)`` = 101 jiffies -> level 1 (8 jiffies) ->
+the next multiple of 8 after ``j + 101`` (1.04 s from t=0); ``msleep(500)`` = 51 jiffies, level 0,
+exact: it wakes at the tick ``j + 51`` (0.51 s from a tick, 0.50-0.51 s from inside a jiffy).
 
 A mitigation policy (``LpmPolicy``; the mechanisms are in ``lpmsim.policies``) is called at the
 points where the proposed kernel changes act: drmgr's request (t=0, where ``lpmsim guard``'s pre
-phase runs), SUSPENDING (the factor to set), just before stop_machine, after resume, after the
-device-tree update, at COMPLETED, and when the flow returns to drmgr (the guard's post phase).
+phase runs; the kernel reads the factor right after it), SUSPENDING (where the factor is set),
+just before stop_machine, after resume, after the device-tree update, at COMPLETED, and when the
+flow returns to drmgr (the guard's post phase).
 A policy that needs to know when the transfer completes makes a pre-v6.0 flow wait for it too, as
 Laurent Dufour's v1 series did (its patch 1 is 882c0d1704cf).
 """
@@ -39,17 +50,28 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lpmsim.engine.core import Event
 from lpmsim.hypervisor.vasi import VasiState
+from lpmsim.kernel.hooks import stopper_pid
+from lpmsim.kernel.wq_watchdog import wheel_expiry
 
 if TYPE_CHECKING:
     from lpmsim.hypervisor.migration import Migration
     from lpmsim.kernel.model import KernelModel
+    from lpmsim.kernel.timing import Clock
 
 DRMGR_PID = 4242
 
 
-def stopper_pid(cpu: int) -> int:
-    """pid of migration/<cpu> (ASSUMPTION: per-CPU kthreads allocated in blocks of 6)."""
-    return 12 + 6 * cpu
+def msecs_to_jiffies(msecs: int, hz: int) -> int:
+    """include/linux/jiffies.h ``msecs_to_jiffies``: rounded up to whole jiffies."""
+    return -(-msecs * hz // 1000)
+
+
+def msleep_wake(t: float, msecs: int, clock: Clock) -> float:
+    """When ``msleep(msecs)`` called at ``t`` returns: ``schedule_timeout(msecs_to_jiffies(msecs)
+    + 1)`` from the current jiffy, the timer filed in the wheel (rounded up at levels >= 1)."""
+    now_j = clock.jiffies(t)
+    j = wheel_expiry(now_j, msecs_to_jiffies(msecs, clock.hz) + 1)
+    return max(t, clock.jiffy_time(j))
 
 
 class LpmPolicy(Protocol):
@@ -96,7 +118,8 @@ class FlowHooks:
 
 class KernelPolicy(FlowHooks):
     """No policy beyond the kernel version's own: the factor read from ``kernel.nmi_wd_lpm_factor``
-    at SUSPENDING on v6.0+, the completion wait on v6.0+."""
+    on entry to ``pseries_migrate_partition`` (set at SUSPENDING) on v6.0+, the completion wait on
+    v6.0+."""
 
     def __init__(self, m: KernelModel) -> None:
         self.m = m
@@ -132,20 +155,25 @@ class Mobility:
         """H_VASI_STATE."""
         return self.mig.state
 
+    def _msleep(self, msecs: int) -> Event:
+        env = self.m.env
+        return env.timeout(msleep_wake(env.now, msecs, self.m.clock) - env.now)
+
     def run(self) -> Generator[Event, Any, None]:
         m, mig = self.m, self.mig
         env, cfg = m.env, m.cfg
         policy = self.policy
         policy.at_request(env.now)
+        # pseries_migrate_partition(): factor = nmi_wd_lpm_factor, read on entry (v6.0+)
+        factor = policy.factor_pct()
         while self._vasi() == VasiState.ENABLED:
-            yield env.timeout(1.0)
+            yield self._msleep(1000)  # ssleep(1)
         if self._vasi() != VasiState.SUSPENDING:
             self._emit(f"mobility: unexpected H_VASI_STATE result {int(self._vasi())}")
             return
         self.times["suspending_seen_s"] = env.now
         if m.dead:
             return
-        factor = policy.factor_pct()
         if factor:
             m.set_lpm_factor(env.now, factor, f"T{DRMGR_PID}")
             self.times["factor_set_s"] = env.now
@@ -202,7 +230,7 @@ class Mobility:
         if policy.waits_for_completion():
             self._emit("mobility: waiting for memory transfer to complete...")
             while self._vasi() != VasiState.COMPLETED:
-                yield env.timeout(0.5)
+                yield self._msleep(500)
                 if m.dead:
                     return
             self._emit("mobility: memory transfer completed.")

@@ -5,8 +5,10 @@ kernel's mechanisms depend on, and hands only their *transitions* to the detecto
 
 * ``timer_ok``  — the CPU takes timer interrupts (running, interrupts enabled, not spinning in an
   NMI-IPI send loop): the watchdog hrtimers and the scheduling-clock tick run;
-* ``sched_ok``  — the scheduler can run another task (stopper thread, workers, RCU quiescent
-  state: ASSUMPTION, a CPU that can schedule passes an RCU quiescent state);
+* ``sched_ok``  — the scheduler can run another task (stopper thread, workers);
+* ``qs_ok``     — the CPU passes RCU quiescent states: ASSUMPTION, a CPU that can schedule does;
+  so does one spinning in the stop_machine rendezvous (``GuestHooks.rendezvous``,
+  ``rcu_momentary_dyntick_idle()``, where the version has it);
 * ``nmi_ok``    — a system reset can be taken (not stalled in the hypervisor);
 * soft-NMI reachable — a decrementer interrupt enters the powerpc soft-NMI path.
 
@@ -88,6 +90,9 @@ class KernelModel:
         self._tok_lb = 0  # no CPU below it takes timer interrupts (first_timer_ok)
         self.sok = [True] * n
         self.nok = [True] * n
+        self.qok = [True] * n
+        self.nonqs: set[int] = set()  # CPUs not passing RCU quiescent states (RcuStall holdouts)
+        self._rdv = self.hooks.rendezvous if cfg.stop_machine_rcu_qs else set()
         self.blocked: set[int] = set()
         self.nonsched: set[int] = set()
         self.healthy_since = [env.now] * n
@@ -153,8 +158,9 @@ class KernelModel:
         sok = running and cs.spinning is None and ctx not in NO_SCHEDULE and not busy  # can_schedule
         nok = running  # can_take_nmi
         snmi = running and ctx == _SOFT_OFF and not cs.hard_dis and not busy  # soft_nmi_reachable
+        qok = sok or (running and c in self._rdv)
         was_tok = self.tok[c]
-        if tok == was_tok and sok == self.sok[c] and nok == self.nok[c]:
+        if tok == was_tok and sok == self.sok[c] and nok == self.nok[c] and qok == self.qok[c]:
             # No transition (most changes: a steal share, a context the detectors read alike):
             # only the two re-arms at the end can act; each is called exactly when it would not
             # return at once (HardLockup.soft_nmi_update, SoftLockup.plan), as the full path does.
@@ -175,6 +181,9 @@ class KernelModel:
             self.sok[c] = False
             self.nonsched.add(c)
             self.nonsched_since[c] = t
+        if not qok and self.qok[c]:
+            self.qok[c] = False
+            self.nonqs.add(c)
             self.rcu.on_nonqs(c, t)
         if not tok and self.tok[c]:
             h = self.hr_last_run(c, t)
@@ -215,6 +224,9 @@ class KernelModel:
             self.nonsched.discard(c)
             self.sched_since[c] = t
             self.soft.on_sched_unblock(c, t)
+        if qok and not self.qok[c]:
+            self.qok[c] = True
+            self.nonqs.discard(c)
             self.rcu.on_qs(c, t)
         if self.dead:
             return

@@ -123,7 +123,7 @@ class RcuStall:
     # -- grace periods ---------------------------------------------------------------------------
     def _start_gp(self, t: float) -> None:
         m = self.m
-        self.holdouts = set(m.nonsched)
+        self.holdouts = set(m.nonqs)
         # rcu_seq_end() of the GP that ended (or of the fast GPs a healthy system ran meanwhile)
         self.gp_seq = (self.gp_seq | RCU_SEQ_STATE_MASK) + 1
         if not self.holdouts:

@@ -1,5 +1,16 @@
 """Shared time helpers: timebase ticks, jiffies, the 2^30 ns soft-lockup unit, one-shot alarms.
 
+The soft-lockup timestamps are ``running_clock() >> 30`` (kernel/watchdog.c ``get_timestamp``).
+On pseries, arch/powerpc/kernel/time.c overrides ``running_clock()``: on an LPAR with
+CPU_FTR_ARCH_207S (POWER8 and later) it is ``tb_to_ns(get_vtb() - boot_tb)``, the Virtual Time
+Base, which the hypervisor saves and restores per partition (per subcore: KVM 88b02cf97bb7).
+``RunningClock`` gives both readings (``kernel.softlockup_clock``): ``timebase`` counts wall time;
+``vtb`` stops while the vCPU is not dispatched — stalled in the hypervisor as a whole, and for the
+fluid model's ``steal_frac`` share — so each CPU's clock is ``timebase - S_c(t)``, with S_c the
+vCPU's cumulative not-dispatched time (the same integral the dispatch trace log keeps,
+``lpmsim.kernel.dtl.Dtl``, here always on).  Whether PowerVM's VTB advances while a vCPU waits on
+a demand fault is not public: ASSUMPTION (docs/model/kernel.md), ``timebase`` by default.
+
 The per-CPU watchdog hrtimers (powerpc heartbeat and soft-lockup sampler) are started together
 by ``lockup_detector_reconfigure()`` and re-armed with ``hrtimer_forward_now()``, so each CPU's
 timer stays on the grid ``t0 + k*P`` (``t0`` the last (re)start, ``P = watchdog_thresh*2/5``).
@@ -13,6 +24,8 @@ import math
 from collections.abc import Callable
 
 from lpmsim.engine.core import Environment
+from lpmsim.guest.cpustate import CpuStates
+from lpmsim.kernel.dtl import Dtl
 
 EPS = 1e-9
 
@@ -100,3 +113,54 @@ class Grid:
             return math.inf
         k = max(math.floor((t - self.t0) / self.p + EPS) + 1, 1)
         return self.t0 + k * self.p
+
+
+SOFTLOCKUP_SHIFT = 30  # get_timestamp(): running_clock() >> 30
+
+
+class VtbClock(Dtl):
+    """Each vCPU's cumulative not-dispatched time S_c(t) (``Dtl``'s integral, from boot of the model),
+    telling ``on_rate(cpu, t)`` after the rate at which its VTB runs has changed."""
+
+    def __init__(self, states: CpuStates, now: float, on_rate: Callable[[int, float], None]) -> None:
+        self.on_rate = on_rate
+        super().__init__(states, now)
+
+    def _on_change(self, c: int, t: float) -> None:
+        st = self.states.cpus[c]
+        r = 1.0 if st.stalled else st.steal_frac  # Dtl.rate(c), inline: this runs at every change
+        rs = self._r[c]
+        if r == rs[-1]:
+            return
+        super()._on_change(c, t)
+        self.on_rate(c, t)
+
+
+class RunningClock:
+    """``running_clock()`` per CPU as the soft-lockup detector reads it, in ~1.074 s units.
+
+    ``timebase``: ``Clock.softlockup_units``.  ``vtb``: the same of ``t - S_c(t)``; ``rate(c)`` is
+    how fast the CPU's clock runs now (1 - its not-dispatched share), to plan reports ahead;
+    ``on_rate`` is told when it changes."""
+
+    def __init__(
+        self, clock: Clock, states: CpuStates, now: float, on_rate: Callable[[int, float], None] | None
+    ) -> None:
+        self.clock = clock
+        self.vtb: VtbClock | None = None if on_rate is None else VtbClock(states, now, on_rate)
+
+    def seconds(self, c: int, t: float) -> float:
+        """The clock of CPU c at simulated time t, in simulated seconds (before the uptime offset)."""
+        v = self.vtb
+        return t if v is None else t - v.steal(c, t)
+
+    def units(self, c: int, t: float) -> int:
+        """``running_clock() >> 30`` on CPU c at t."""
+        v = self.vtb
+        if v is None:
+            return round((self.clock.offset + t) * 1e9) >> SOFTLOCKUP_SHIFT
+        return round((self.clock.offset + t - v.steal(c, t)) * 1e9) >> SOFTLOCKUP_SHIFT
+
+    def rate(self, c: int) -> float:
+        v = self.vtb
+        return 1.0 if v is None else 1.0 - v.rate(c)
