@@ -11,6 +11,9 @@ Facts used (on top of cases.py's):
   level 1 (8 jiffies): it wakes at jiffy 104, t=1.04, and sees SUSPENDING: the factor (200) is set
   with lockup_detector_reconfigure() at 1.04 (hrtimer grid 1.04 + 4k, every touch_ts = 1.04), then
   stop_machine().  u(1.04) = 0; u(25.04) = 23; u(49.04) = 45.
+* RCU stall warnings are off (``rcu_cpu_stall_suppress``) in the soft-lockup and rendezvous cases:
+  an RCU self-detected report calls ``touch_nmi_watchdog()`` on the reporter (print_cpu_stall_info,
+  cases_rcu.py), which would re-base the soft-lockup stamps these cases are about.
 * the workqueue watchdog runs at 30.08 and 60.16 (3000 jiffies on the 64-jiffy level); after a run
   every touch stamp is that run's time.
 """
@@ -22,6 +25,7 @@ from .harness import MIGRATION
 
 SOFT = {"softlockup"}
 NO_FIXUP = {"post_mobility_rtas": []}
+NO_RCU = {"rcu_cpu_stall_suppress": 1}
 
 # fmt: off
 CASES: list[Case] = [
@@ -31,7 +35,7 @@ CASES: list[Case] = [
         # hrtimer run, 100 (u = 93).  Stalled in the hypervisor 104.5-114.5.  timebase: the run at 124
         # has u(124) = 115 > 113 -> "stuck for 22s" (115 - 93).
         "softlockup_clock_timebase_stall",
-        {"kernel": {"softlockup_clock": "timebase"}, "sim": {"max_time_s": 140},
+        {"kernel": {"softlockup_clock": "timebase", **NO_RCU}, "sim": {"max_time_s": 140},
          "script": [s(2, 100.5, "preempt_off", INF), s(2, 104.5, "stalled", 10)]},
         SOFT,
         [(124.0, "softlockup", "self-detected", [2], 2, "watchdog: BUG: soft lockup - CPU#2 stuck for 22s! [script/2:1002]")],
@@ -41,7 +45,7 @@ CASES: list[Case] = [
         # u = 106), 128 (118, u = 109), 132 (122, u = 113: not > 113), 136 (126, u = 117) -> report
         # at 136, "stuck for 24s" (117 - 93).
         "softlockup_clock_vtb_stall",
-        {"kernel": {"softlockup_clock": "vtb"}, "sim": {"max_time_s": 140},
+        {"kernel": {"softlockup_clock": "vtb", **NO_RCU}, "sim": {"max_time_s": 140},
          "script": [s(2, 100.5, "preempt_off", INF), s(2, 104.5, "stalled", 10)]},
         SOFT,
         [(136.0, "softlockup", "self-detected", [2], 2, "watchdog: BUG: soft lockup - CPU#2 stuck for 24s! [script/2:1002]")],
@@ -54,14 +58,14 @@ CASES: list[Case] = [
         # (u = 117) -> "stuck for 24s" at 156.  (timebase: the late run at 140.5 itself, u = 130:
         # "stuck for 37s".)
         "softlockup_clock_vtb_long_stall",
-        {"kernel": {"softlockup_clock": "vtb", "nmi_watchdog": 0}, "sim": {"max_time_s": 160},
+        {"kernel": {"softlockup_clock": "vtb", "nmi_watchdog": 0, **NO_RCU}, "sim": {"max_time_s": 160},
          "script": [s(2, 100.5, "preempt_off", INF), s(2, 110.5, "stalled", 30)]},
         SOFT,
         [(156.0, "softlockup", "self-detected", [2], 2, "watchdog: BUG: soft lockup - CPU#2 stuck for 24s! [script/2:1002]")],
     ),
     Case(
         "softlockup_clock_timebase_long_stall",
-        {"kernel": {"softlockup_clock": "timebase", "nmi_watchdog": 0}, "sim": {"max_time_s": 160},
+        {"kernel": {"softlockup_clock": "timebase", "nmi_watchdog": 0, **NO_RCU}, "sim": {"max_time_s": 160},
          "script": [s(2, 100.5, "preempt_off", INF), s(2, 110.5, "stalled", 30)]},
         SOFT,
         [(140.5, "softlockup", "self-detected", [2], 2, "watchdog: BUG: soft lockup - CPU#2 stuck for 37s! [script/2:1002]")],
@@ -78,7 +82,7 @@ CASES: list[Case] = [
         # CPU 0..3 "stuck for 59s" ((6016 - 50) and (6016 - 104) jiffies -> 59 s).  (CPUs reported at
         # the same instant appear in the model's event order: the arrived CPUs were planned first.)
         "stop_machine_straggler_70s",
-        {"kernel": NO_FIXUP, "script": [s(1, 0.5, "preempt_off", 70)]},
+        {"kernel": {**NO_FIXUP, **NO_RCU}, "script": [s(1, 0.5, "preempt_off", 70)]},
         SOFT | {"workqueue_lockup"},
         [
             (25.04, "softlockup", "self-detected", [0], 0, "watchdog: BUG: soft lockup - CPU#0 stuck for 23s! [migration/0:12]"),

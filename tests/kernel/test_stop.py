@@ -73,7 +73,10 @@ def test_a_steal_share_delays_the_vtb_report() -> None:
     data = merge(
         BASE,
         {
-            "kernel": {"softlockup_clock": "vtb"},
+            "kernel": {
+                "softlockup_clock": "vtb",
+                "rcu_cpu_stall_suppress": 1,
+            },  # RCU reports touch (cases_rcu.py)
             "sim": {"max_time_s": 150},
             "script": [{"cpu": 2, "at_s": 100.5, "state": "preempt_off", "duration_s": "inf"}],
         },
