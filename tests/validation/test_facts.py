@@ -103,27 +103,34 @@ def test_fact2_disable_nmi_still_reports_rcu_stalls() -> None:
     assert rcu >= 1
 
 
-SEEDS4 = (1, 2, 3, 4)
+SEEDS8 = tuple(range(1, 9))
 
 
 def test_fact3_nmi_factor_removes_hard_lockups_and_crashes() -> None:
     """Without a mitigation the SMP checker reports the post-resume RTAS call's CPU (hard-disabled
-    past 15 s) and its NMI IPI, arriving while that CPU waits on a fault, times out: a system-reset
-    dump.  With nmi-factor:200 the timeout is 45 s: no report, no crash, in every seed.
+    past 15 s) and sends it an NMI IPI; the IPI is taken when the fault it waits on is served, and
+    where that takes longer than the IPI's timeout (the 1 s ``udelay(1)`` loop, 1.1 s) the late
+    system reset is a dump, or, taken in time, it may land with MSR[RI]=0.  With nmi-factor:200 the
+    timeout is 45 s: no report, no crash, in every seed.
 
-    Re-derived with fix 6 (docs/model/agreement.md): the RTAS call is now stalled at each of its
-    faults and running between them, as in exact, so the IPI is sometimes taken in time and the
-    partition survives: `none` dies in 2 of seeds 1-4 (1 and 3), before in every seed."""
-    hard = dead = 0
-    for s in SEEDS4:
+    Re-derived at issue 13 (the merged kernel-fidelity changes: the NMI IPI loop's real length, the
+    mobility flow's jiffy-rounded sleeps, RCU reports that touch the watchdogs): over seeds 1-16
+    `none` reports the RTAS CPU in 14 and dies in 2 (one dump, one RI=0); nmi-factor:200 never
+    reports or dies.  Asserted over seeds 1-8: at least 6 reported and at least 1 death for
+    `none` (7 and 1 measured), none of either for nmi-factor:200."""
+    hard_seeds = dead = 0
+    for s in SEEDS8:
         base = stress(1024, "none", s)
         f200 = stress(1024, "nmi-factor:200", s)
-        hard += reports(base, "hardlockup")
+        hard_seeds += reports(base, "hardlockup") >= 1
         if died(base):
             dead += 1
-            assert reports(base, "hardlockup") >= 1 and base["crash"]["cause"] == "system_reset_dump"
+            assert reports(base, "hardlockup") >= 1
+            assert base["crash"]["cause"] in ("system_reset_dump", "unrecoverable_system_reset"), base[
+                "crash"
+            ]
         assert reports(f200, "hardlockup") == 0 and not died(f200)
-    assert hard >= 2 and dead >= 2
+    assert hard_seeds >= 6 and dead >= 1, (hard_seeds, dead)
 
 
 def test_fact3_nmi_factor_still_detects_an_injected_hard_lockup_later() -> None:
@@ -182,13 +189,14 @@ def test_fact6_freeze_user_completed_cuts_demand_faults_and_reports() -> None:
         for pol in ("none", "freeze-user:completed")
     }
     assert faults["freeze-user:completed"] < 0.95 * faults["none"], faults
-    # deaths and reports: 1,024 vCPUs, 150 s after resume.  With user tasks frozen fewer vCPUs
-    # fault at once, the queue is shorter, the post-resume RTAS call waits less per fault and its
-    # NMI IPI is taken in time: where `none` dies, freeze-user survives, and it never reports more.
-    # Re-derived with fix 6 (docs/model/agreement.md): the reports `none` had here besides the
-    # RTAS call's hard lockup (soft lockups, RCU stalls) were the fluid artefact; what is left is
-    # the crash that freezing avoids.
-    dead = 0
+    # reports and the latency tail: 1,024 vCPUs, 150 s after resume.  With user tasks frozen fewer
+    # vCPUs fault at once: the fault latency's tail is shorter in every seed and freeze-user never
+    # reports more than `none`.
+    # Re-derived at issue 13: the deaths left at this setting come from the post-resume RTAS call's
+    # NMI IPI (fact 3), which lands on the firmware's own faults; freezing user tasks shortens the
+    # queue only slightly at 1,024 vCPUs (p99 -5 %), so it no longer decides whether that IPI is
+    # answered in time (seeds 1-8: `none` dies in seed 5, freeze-user in seed 6).  The claim kept
+    # is the one the discussion made: fewer faults, a shorter tail, no more reports.
     for s in SEEDS:
         base = stress(1024, "none", s)
         frz = stress(1024, "freeze-user:completed", s)
@@ -197,9 +205,7 @@ def test_fact6_freeze_user_completed_cuts_demand_faults_and_reports() -> None:
             for name, out in (("none", base), ("frz", frz))
         }
         assert rep["frz"] <= rep["none"], rep
-        assert not died(frz)
-        dead += died(base)
-    assert dead >= 1
+        assert frz["migration"]["fault_latency_s"]["p99"] < base["migration"]["fault_latency_s"]["p99"]
 
 
 # -- 7: demand-first vs shared-fifo on a saturated link ---------------------------------------------
@@ -248,10 +254,11 @@ def test_fact8_panic_settings_change_the_crash_mode(extra: tuple[str, ...], caus
     fluid artefact, so softlockup_panic=1 no longer changes anything here (fact 2 says why the RTAS
     call makes no soft lockup); hardlockup_panic takes its place.  And `none` dies in seed 1 only,
     so a run may survive; every run that dies dies of the setting's cause, or of the hard lockup's
-    dump where that came first and the setting's detector never reported (a race it lost)."""
+    dump where that came first and the setting's detector never reported (a race it lost).  Seeds
+    1-8: at issue 13 `none` dies in one of them (seed 5, fact 3)."""
     detector = {"hardlockup_panic": "hardlockup", "rcu_stall_panic": "rcu_stall"}.get(cause)
     causes = []
-    for s in SEEDS:
+    for s in SEEDS8:
         out = stress(1024, "none", s, *extra)
         if not died(out):
             continue
