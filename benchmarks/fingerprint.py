@@ -62,17 +62,17 @@ SCENARIOS: dict[str, tuple[str, list[str]]] = {
 
 
 EXPECTED: dict[str, str] = {
-    "stress": "ef2ba65d8f0b2a8f",
-    "stress-256-bug": "f071484bbec55d2d",
-    "default": "83ff10b9fd873dbd",
-    "default-bug": "7db496b244921773",
-    "small-exact": "ded6d5193fe57d3a",
-    "small-oltp": "e0841b509efde135",
-    "small-oltp-hot": "db92465f6b6fbef9",
-    "small-freeze": "781146a8e020d9db",
-    "small-steal": "6652bb917a3f13a8",
-    "small-fluid-freeze": "5996b67e9ae30311",
-    "small-fluid-steal": "ec033fa3e318bc51",
+    "stress": "ff86c9582a901a98",
+    "stress-256-bug": "00ba5fe42debc58e",
+    "default": "b6b727aaf92cbadc",
+    "default-bug": "5de84d49da5277c0",
+    "small-exact": "6254db4a9d4b462f",
+    "small-oltp": "076ca0331d9e9f9d",
+    "small-oltp-hot": "f57d315af09f6794",
+    "small-freeze": "563fef8b597528d0",
+    "small-steal": "20735e986240e9f1",
+    "small-fluid-freeze": "35ca0be1f57292dd",
+    "small-fluid-steal": "efd4c669c329a3bc",
 }
 """The digests of the current code (``--check`` compares): filled in docs/performance.md's
 "Round 3: the compiled fluid step"; last changed by issue 13's kernel timing (``ssleep(1)`` /
