@@ -292,6 +292,19 @@ class HardLockup:
         if not ipi:
             self.reporting = False
             return reset
+        caller = f"C{c}"
+        self._print_smp_report(c, t, last, ipi)
+        if m.cfg.hardlockup_all_cpu_backtrace:
+            others = [x for x in range(m.n) if x != c]
+            m.log.emit(t, f"Sending NMI from CPU {c} to CPUs {cpulist(others)}:", caller)
+            self._after_report(c, t)
+        else:
+            m.nmi.send_sequence(c, ipi, lambda t2: self._after_report(c, t2))
+        return reset
+
+    def _print_smp_report(self, c: int, t: float, last: float, ipi: list[int]) -> None:
+        """watchdog_smp_panic()'s two lines (the same text before and after the v5.17 rework)."""
+        m = self.m
         tbn, tbl = self._ticks(t), self._ticks(last)
         caller = f"C{c}"
         line = m.log.emit(t, f"watchdog: CPU {c} detected hard LOCKUP on other CPUs {cpulist(ipi)}", caller)
@@ -301,13 +314,6 @@ class HardLockup:
             caller,
         )
         m.report(t, "hardlockup", "smp-detected", ipi, c, line)
-        if m.cfg.hardlockup_all_cpu_backtrace:
-            others = [x for x in range(m.n) if x != c]
-            m.log.emit(t, f"Sending NMI from CPU {c} to CPUs {cpulist(others)}:", caller)
-            self._after_report(c, t)
-        else:
-            m.nmi.send_sequence(c, ipi, lambda t2: self._after_report(c, t2))
-        return reset
 
     def _smp_panic_locked(self, c: int, t: float) -> bool:
         """Pre-v5.17 watchdog_smp_panic(cpu, tb): print the pending CPUs and IPI them under
@@ -336,15 +342,8 @@ class HardLockup:
         if not ipi:
             return reset
         self.lock_held = self.reporting = True
-        tbn, tbl = self._ticks(t), self._ticks(last)
         caller = f"C{c}"
-        line = m.log.emit(t, f"watchdog: CPU {c} detected hard LOCKUP on other CPUs {cpulist(ipi)}", caller)
-        m.log.emit(
-            t,
-            f"watchdog: CPU {c} TB:{tbn}, last SMP heartbeat TB:{tbl} ({m.clock.ms(tbn - tbl)}ms ago)",
-            caller,
-        )
-        m.report(t, "hardlockup", "smp-detected", ipi, c, line)
+        self._print_smp_report(c, t, last, ipi)
         if m.cfg.hardlockup_all_cpu_backtrace:
             self._unlock_after_report(c, t, t)  # the backtrace is triggered after the unlock
             others = [x for x in range(m.n) if x != c]
