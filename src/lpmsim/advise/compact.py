@@ -42,8 +42,9 @@ from lpmsim.sweeps.rows import Row, RunResult, RunSpec
 from lpmsim.sweeps.stats import Proportion
 
 SUSPEND_MARGIN_S = 2.0
-"""From the end of pre-copy to the guest's suspension: the mobility flow polls the VASI state every
-second and then joins (stop_machine, H_JOIN); 2 s covers it."""
+"""From the end of pre-copy to the guest's suspension: the mobility flow polls the VASI state with
+``ssleep(1)`` (101 jiffies at HZ=100 with the timer wheel's rounding: about 1.04 s) and then joins
+(stop_machine, H_JOIN); 2 s covers it."""
 
 MAX_TIME_S = 1e7  # the schema's largest sim.max_time_s
 
