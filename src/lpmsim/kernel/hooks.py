@@ -55,6 +55,7 @@ def stopper_task(cpu: int) -> Task:
     """The CPU's stopper thread (kernel/stop_machine.c ``cpu_stop_threads``: ``migration/%u``)."""
     return Task(f"migration/{cpu}", stopper_pid(cpu))
 
+
 RTAS_LOCK = "rtas_lock"
 
 
