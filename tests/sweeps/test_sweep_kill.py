@@ -38,8 +38,9 @@ ORPHAN_GRACE_S = 5.0
 
 @pytest.mark.slow
 def test_kill_9_at_random_points_then_resume(tmp_path: Path) -> None:
-    # 2 points x 2 variants x 10 seeds, about 0.2 s a run: more than the 20 sessions can finish
-    f = tiny_sweep(tmp_path, seeds=10, max_time_s=10)
+    # 2 points x 2 variants x 30 seeds, 0.1-0.2 s a run: more than the 20 sessions can finish (with
+    # 10 seeds, once runs got faster, the later sessions found the plan done before any kill)
+    f = tiny_sweep(tmp_path, seeds=30, max_time_s=10)
     plan = load_sweep(f).plan()
     ref = tmp_path / "ref"
     r = run_cli("sweep", str(f), "--out", str(ref), "-j", "1", "-q")
