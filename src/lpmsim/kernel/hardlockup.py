@@ -275,15 +275,11 @@ class HardLockup:
         for x in sorted(self.pending | self.excused if due else self.excused):
             if x == c:
                 continue
-            if m.dtl is not None and self._hv_excused(x, self.tb_of(x, t), t, self.smp_tb, c) is not None:
-                # steal-aware: stalled in the hypervisor, not locked up: out of this round, no IPI
-                if x in self.pending:
-                    self.excused.add(x)
-                    self.pending.discard(x)
-                    if not self.pending:
-                        self._reset(t)
-                        reset = True
-                        break
+            excused = self._steal_excuse(x, c, t)
+            if excused is not None:
+                if excused:
+                    reset = True
+                    break
                 continue
             ipi.append(x)
             if self._set_cpu_stuck(x, t):
@@ -301,6 +297,21 @@ class HardLockup:
         else:
             m.nmi.send_sequence(c, ipi, lambda t2: self._after_report(c, t2))
         return reset
+
+    def _steal_excuse(self, x: int, c: int, t: float) -> bool | None:
+        """steal-aware: pending CPU ``x`` stalled in the hypervisor, not locked up, leaves this round
+        without an IPI (excused).  None: not excused; else whether its leaving emptied the pending
+        mask (the round is reset)."""
+        m = self.m
+        if m.dtl is None or self._hv_excused(x, self.tb_of(x, t), t, self.smp_tb, c) is None:
+            return None
+        if x in self.pending:
+            self.excused.add(x)
+            self.pending.discard(x)
+            if not self.pending:
+                self._reset(t)
+                return True
+        return False
 
     def _print_smp_report(self, c: int, t: float, last: float, ipi: list[int]) -> None:
         """watchdog_smp_panic()'s two lines (the same text before and after the v5.17 rework)."""
@@ -328,14 +339,11 @@ class HardLockup:
         for x in sorted(self.pending | self.excused if due else self.excused):
             if x == c:
                 continue
-            if m.dtl is not None and self._hv_excused(x, self.tb_of(x, t), t, self.smp_tb, c) is not None:
-                if x in self.pending:  # steal-aware: out of this round, no IPI
-                    self.excused.add(x)
-                    self.pending.discard(x)
-                    if not self.pending:
-                        self._reset(t)
-                        reset = True
-                        break
+            excused = self._steal_excuse(x, c, t)
+            if excused is not None:
+                if excused:
+                    reset = True
+                    break
                 continue
             if x in self.pending:
                 ipi.append(x)
