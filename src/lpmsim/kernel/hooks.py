@@ -88,7 +88,8 @@ class DefaultGuestHooks:
         self._stop_waiting: set[int] = set()
         self._stop_event: Event | None = None
         self._stop_cpus: list[int] = []
-        self._saved_ctx: dict[int, Ctx] = {}
+        # CPUs arrived at the rendezvous, held until release_machine(), in arrival order
+        self._held: dict[int, None] = {}
         self.rendezvous: set[int] = set()
         self.frozen = False
         self.claimed: set[int] = set()
@@ -104,7 +105,7 @@ class DefaultGuestHooks:
 
     def in_stop_machine(self, cpu: int) -> bool:
         """CPU ``cpu`` runs its stopper: arrived at the rendezvous, or held until release_machine()."""
-        if cpu in self._saved_ctx:
+        if cpu in self._held:
             return True
         return self._stop_event is not None and cpu in self._stop_cpus and cpu not in self._stop_waiting
 
@@ -164,8 +165,7 @@ class DefaultGuestHooks:
     def _arrive(self, c: int) -> None:
         """CPU c's stopper runs ``multi_cpu_stop``: MULTI_STOP_PREPARE, interrupts on."""
         st = self.states
-        cs = st.cpus[c]
-        self._saved_ctx[c] = cs.ctx
+        self._held[c] = None
         self.rendezvous.add(c)
         st.set_task(c, stopper_task(c), "stop_machine")
         st.set_ctx(c, Ctx.PREEMPT_OFF, "stop_machine")
@@ -188,10 +188,10 @@ class DefaultGuestHooks:
         ev.succeed()
 
     def release_machine(self) -> None:
-        for c in self._saved_ctx:
+        for c in self._held:
             # the hold ends (what else holds it shows) and the stopper thread sleeps again
             self.states.release_ctx(c, "stop_machine")
-        released, self._saved_ctx = list(self._saved_ctx), {}
+        released, self._held = list(self._held), {}
         for c in released:
             self._released(c)
 
