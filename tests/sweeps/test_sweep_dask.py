@@ -50,6 +50,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pat
     env = {
         **os.environ,
         "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "2",
+        # a worker holds only the run it runs: no healthy run queued on a worker the deadly run kills
+        # (with the default 1.1 a single-threaded worker holds two, and a healthy one queued beside
+        # the deadly run failed with it once in a loaded CI run)
+        "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0",
         "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
         MARK_DIR_ENV: str(marks),
     }

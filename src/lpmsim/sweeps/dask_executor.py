@@ -6,8 +6,12 @@ The worker side needs only ``pip install lpmsim[dask]``: each task is ``rows.run
 A worker that dies under a run: the scheduler starts the run again on another worker; once the
 task has been on ``allowed-failures + 1`` dying workers it fails with ``KilledWorker`` and the run
 is recorded as failed with that reason (the sweep goes on).  The ``LocalCluster`` this starts sets
-``distributed.scheduler.allowed-failures`` to ``MAX_RETRIES`` (2); an external scheduler uses its
-own setting (start it with ``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=2``, docs/sweep.md).
+``distributed.scheduler.allowed-failures`` to ``MAX_RETRIES`` (2) and ``worker-saturation`` to 1.0:
+a worker then holds only the run it is running, so a healthy run is never queued on a worker that
+another run kills (dask counts every task in processing on a dying worker towards its failures); an
+external scheduler uses its own settings (start it with
+``DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES=2`` and
+``DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION=1.0``, docs/sweep.md).
 """
 
 from __future__ import annotations
@@ -55,7 +59,11 @@ class DaskExecutor:
             self._client = dd.Client(scheduler, timeout=connect_timeout_s, set_as_default=False)
         else:
             n = workers or 1
-            with dask.config.set({"distributed.scheduler.allowed-failures": MAX_RETRIES}):
+            cfg = {
+                "distributed.scheduler.allowed-failures": MAX_RETRIES,
+                "distributed.scheduler.worker-saturation": 1.0,
+            }
+            with dask.config.set(cfg):
                 self._cluster = dd.LocalCluster(
                     n_workers=n,
                     threads_per_worker=1,
