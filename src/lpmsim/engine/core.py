@@ -184,6 +184,27 @@ class Environment:
             raise SimulationError(f"call_at in the past: {time} < {self.now}")
         return _Call(self, time, fn, priority)
 
+    def next_order(self) -> int:
+        """Take the next number of the scheduling order, as an event scheduled now would."""
+        return next(self._counter)
+
+    def call_in_place(self, time: float, order: int, fn: Callable[[], None], priority: int = NORMAL) -> Event:
+        """Run ``fn`` at heap key ``(time, priority, order)``: the time and place an event pushed
+        earlier would have had, ``order`` taken then with ``next_order`` (``time`` the heap time
+        itself, not recomputed).  Lets a caller keep events that cannot fire yet out of the heap
+        and push each when it becomes the earliest of its own: the same events, the same order."""
+        if time < self.now:
+            raise SimulationError(f"call_in_place in the past: {time} < {self.now}")
+        ev = _Call.__new__(_Call)
+        ev.env = self
+        ev._fn = fn
+        ev.callbacks = [_run_call]
+        ev.value = None
+        ev._scheduled = True
+        ev.processed = False
+        heappush(self._heap, (time, priority, order, ev))
+        return ev
+
     # -- running ------------------------------------------------------------------------------
     def peek(self) -> float:
         return self._heap[0][0] if self._heap else math.inf

@@ -43,7 +43,7 @@ from lpmsim.guest.cpustate import CpuStates, Ctx, Task
 from lpmsim.guest.locks import Spinlock
 from lpmsim.guest.metrics import GuestMetrics
 from lpmsim.guest.rates import KERNEL_CONTEXTS, normalised
-from lpmsim.hypervisor.exact import ExactLink
+from lpmsim.hypervisor.exact import ExactLink, ExactPages
 from lpmsim.hypervisor.layout import Layout
 
 RTAS_LOCK = "rtas_lock"
@@ -53,6 +53,7 @@ _IDLE = Ctx.IDLE
 # metaclass (~0.2 µs, several times that on a loaded machine), at every lock acquisition.
 _SOFT_OFF = Ctx.IRQS_SOFT_OFF
 _PREEMPT_OFF = Ctx.PREEMPT_OFF
+_IRQS_OFF = frozenset({Ctx.IRQS_SOFT_OFF, Ctx.IRQS_HARD_OFF})  # where ``GuestMetrics.segment`` notes a run
 _INF = float("inf")
 # ``ctx.value`` of an enum member is a property (slow on the hot path): the values looked up once.
 _VALUE = {c: c.value for c in Ctx}
@@ -135,14 +136,31 @@ class _Claimed(Exception):
 
 
 class _Touch:
-    """Where one activity's touches go, for one vCPU: exact-region indices and weights."""
+    """Where one activity's touches go, for one vCPU: exact-region indices and weights.
 
-    __slots__ = ("rate", "regions", "weights")
+    ``live_regions`` / ``live_weights``: the same without the regions that are wholly resident as
+    of ``ExactPages.regions_done`` = ``done`` (they stay so: a page is sent once), for the touch
+    mass ``sum(w·m)``.  A wholly resident region's term is ``w · 0.0 = +0.0``, and adding +0.0
+    to a sum of non-negative floats leaves it as it is, so the sum is the same float without it.
+    """
+
+    __slots__ = ("done", "live_regions", "live_weights", "rate", "regions", "weights")
 
     def __init__(self, rate: float, regions: list[int], weights: list[float]) -> None:
         self.rate = rate
         self.regions = regions
         self.weights = weights
+        self.live_regions = regions
+        self.live_weights = weights
+        self.done = -1  # never pruned
+
+    def prune(self, pages: ExactPages) -> None:
+        """Drop the wholly resident regions from ``live_regions`` / ``live_weights``."""
+        count = pages.region_count
+        keep = [i for i, r in enumerate(self.regions) if count[r] > 0]
+        self.live_regions = [self.regions[i] for i in keep]
+        self.live_weights = [self.weights[i] for i in keep]
+        self.done = pages.regions_done
 
 
 def _cdf(p: np.ndarray) -> list[float]:
@@ -186,7 +204,10 @@ def _first_touch(
     place this draw is written: ``_execute``, ``_execute_from``, the segment loop, the lock path's
     pieces and the critical sections call it."""
     link.advance(now)
-    q0 = sum(map(mul, tc.weights, map(mass_of, tc.regions)))  # the same products, in the same order
+    if tc.done != link.pages.regions_done:
+        tc.prune(link.pages)
+    # the same products, in the same order, less the +0.0 terms of wholly resident regions
+    q0 = sum(map(mul, tc.live_weights, map(mass_of, tc.live_regions)), 0.0)
     phi = tc.rate * q0
     return (sexp() / phi if phi > 0 else _INF), q0
 
@@ -346,7 +367,9 @@ class ExactGuest(GuestBase):
         metrics = self.metrics
         blocktime = metrics.blocktime
         requests = self.requests[cpu]
-        ctx_names, gamma_args, ctx_value = self.ctx_names, self._gamma, self._ctx_value
+        ctx_names, ctx_value = self.ctx_names, self._ctx_value
+        scales = [scale for _shape, scale in self._gamma]
+        irqs_off = [c in _IRQS_OFF for c in ctx_names]
         in_kernel, is_idle = self._in_kernel, self._is_idle
         lock_specs, lock_cdf, locks = self.lock_specs, self._lock_cdf, self.locks
         lock_rate = self.lock_rate
@@ -368,14 +391,15 @@ class ExactGuest(GuestBase):
             cdf = ctx_cdfs.get(self.frozen)
             k = bisect_right(cdf, random()) if cdf is not None else self._next_ctx(rng)
             ctx = ctx_names[k]
-            c = gamma_of[k]() * gamma_args[k][1]
+            c = gamma_of[k]() * scales[k]
             idle = is_idle[k]
             if idle != (state.guest_ctx == _IDLE):
                 cpus.set_task(cpu, swapper if idle else self.tasks[cpu])
-            cpus.set_ctx(cpu, ctx)
+            if state.guest_ctx != ctx:  # ``set_ctx`` returns at once for the same context
+                cpus.set_ctx(cpu, ctx)
             t0 = env.now
-            stall0 = blocktime.item(cpu)
             if in_kernel[k] and lock_rate > 0:
+                stall0 = blocktime.item(cpu)
                 left = c
                 tc = touches[k]
                 while True:
@@ -398,6 +422,7 @@ class ExactGuest(GuestBase):
                     hold = sexp() * lk.hold_mean_s
                     yield from self._locked(cpu, locks[lk.name], hold, lock_touch[lk.name], rng)
                     cpus.set_ctx(cpu, ctx)
+                metrics.segment(ctx_value[k], blocktime.item(cpu) - stall0, env.now - t0)
             elif c > 0:
                 # ``yield from self._execute(cpu, ctx, c, touches[k], rng)`` with its first draw here:
                 # most segments end without a touch of a missing page (no generator then)
@@ -407,9 +432,16 @@ class ExactGuest(GuestBase):
                     yield c
                     if cpu in claimed:
                         self._check(cpu)
+                    # No fault: the stall is 0.0 (only this process adds to the vCPU's blocked
+                    # time), so ``metrics.segment`` would only note an interrupts-off run.
+                    if irqs_off[k]:
+                        metrics.segment(ctx_value[k], 0.0, env.now - t0)
                 else:
+                    stall0 = blocktime.item(cpu)
                     yield from self._execute_from(cpu, ctx, c, t, q0, tc, rng)
-            metrics.segment(ctx_value[k], blocktime.item(cpu) - stall0, env.now - t0)
+                    metrics.segment(ctx_value[k], blocktime.item(cpu) - stall0, env.now - t0)
+            elif irqs_off[k]:
+                metrics.segment(ctx_value[k], 0.0, 0.0)
         # Transfer complete: nothing can stall any more; the vCPU runs on, dormant, looking normal.
         while requests:
             _kind, base, done = requests.popleft()

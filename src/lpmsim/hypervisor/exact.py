@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import deque
+from heapq import heappop, heappush
 from typing import Protocol
 
 import numpy as np
@@ -85,6 +86,9 @@ class ExactPages:
         ).tolist()
         self.region_count: list[int] = np.bincount(regions, minlength=counts.size).tolist()
         self.not_resident = int(idx.size)
+        # Regions that became wholly resident (their missing mass stays 0.0): a count, so that
+        # the guest knows when to drop them from its touch-mass sums (``vcpu._Touch.prune``).
+        self.regions_done = 0
         self.uncommitted = int(idx.size)
         self._starts: list[int] = [int(x) for x in starts]
         self._boff: list[int] = [int(x) for x in self.boff]
@@ -101,6 +105,11 @@ class ExactPages:
         # Per page its touch probability while not resident, 0 once resident: the page weights.
         self._page_live = np.where(missing, touch_prob, 0.0)
         self._page_cum_from = [0] * nblocks
+        # Memoryviews of the per-page arrays, for one page at a time: indexing one reads or writes
+        # a Python int or float (~30 ns) where numpy's scalar indexing makes a numpy scalar (~100 ns).
+        self.state_mv = memoryview(self.state)
+        self._tp_mv = memoryview(self.touch_prob)
+        self._live_mv = memoryview(self._page_live)
 
     def _locate(self, pages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r = np.searchsorted(self.starts, pages, side="right") - 1
@@ -115,7 +124,7 @@ class ExactPages:
 
     def mark_resident(self, pages: list[int]) -> None:
         """``pages`` arrived (in this order); none of them was resident."""
-        state, tp, live = self.state, self.touch_prob, self._page_live
+        state, tp, live = self.state_mv, self._tp_mv, self._live_mv
         bmass, bcount, rmass, rcount = self.block_mass, self.block_count, self.region_mass, self.region_count
         blive = self.block_live
         starts, boff = self._starts, self._boff
@@ -128,7 +137,7 @@ class ExactPages:
             r = bisect_right(starts, p) - 1
             off = p - starts[r]
             b = boff[r] + off // BLOCK
-            w = float(tp[p])
+            w = tp[p]
             bmass[b] -= w
             bcount[b] -= 1
             rmass[r] -= w
@@ -148,6 +157,8 @@ class ExactPages:
         mm = self.mm
         for r in touched:
             mm[r] = self._region_mm(r)
+            if rcount[r] == 0:
+                self.regions_done += 1
 
     def sample_missing(self, region: int, rng: _Uniform) -> int:
         """A non-resident page of ``region``, drawn with probability ∝ its touch probability."""
@@ -220,6 +231,7 @@ class ExactLink:
         self.prefetch = pf.prefetch_pages
         self.push_enabled = pf.background_push
         self.push_order = push_order
+        self._order_mv = memoryview(push_order)
         self.push_ptr = 0
         self.cur = -1  # page on the wire, -1 if idle
         self.cur_is_push = False
@@ -237,6 +249,8 @@ class ExactLink:
         self.completed = env.event()
         self.completed_at: float | None = None
         self._check_gen = 0
+        self._checks: list[tuple[float, int, int]] = []  # (heap time, order, gen) of each check due
+        self._checks_in_heap: set[int] = set()  # orders of those put into the event heap
         if pages.not_resident == 0:
             self.completed_at = env.now
             self.completed.succeed()
@@ -248,10 +262,10 @@ class ExactLink:
     def _refill(self) -> None:
         if not self.push_enabled:
             return
-        state = self.pages.state
-        order = self.push_order
-        while self.push_queued < self.window and self.push_ptr < order.size:
-            p = int(order[self.push_ptr])
+        state = self.pages.state_mv
+        order = self._order_mv
+        while self.push_queued < self.window and self.push_ptr < len(order):
+            p = order[self.push_ptr]
             self.push_ptr += 1
             if state[p] == MISSING:
                 state[p] = COMMITTED
@@ -323,25 +337,44 @@ class ExactLink:
             if self.pages.not_resident == 0:
                 self.advance(self.env.now)
             return
-        last_transit = self.transit[-1][0] if self.transit else self.env.now
-        t = max(self._busy_until() + remaining * self.tau + self.half_rtt, last_transit, self.env.now)
+        env = self.env
+        now = env.now
+        last_transit = self.transit[-1][0] if self.transit else now
+        t = max(self._busy_until() + remaining * self.tau + self.half_rtt, last_transit, now)
         self._check_gen += 1
-        gen = self._check_gen
+        # ``env.call_at(t, check)`` where a check fires, finds itself superseded by a later one
+        # (``gen`` no longer the latest) and does nothing: each demand request schedules one,
+        # and thousands wait at the transfer's projected end, deepening the heap every event
+        # goes through.  They are kept here instead, each with the heap key ``call_at`` would
+        # give it, and only the earliest is in the event heap (``_push_first``): the same
+        # events, at the same places in the order.
+        entry = (now + (t - now), env.next_order(), self._check_gen)  # the time ``call_at`` pushes
+        heappush(self._checks, entry)
+        self._push_first()
 
-        def check() -> None:
-            if gen != self._check_gen:
-                return
+    def _push_first(self) -> None:
+        """Put the earliest check waiting in ``_checks`` into the event heap, unless it is there."""
+        checks = self._checks
+        if checks and checks[0][1] not in self._checks_in_heap:
+            t, order, _gen = checks[0]
+            self._checks_in_heap.add(order)
+            self.env.call_in_place(t, order, self._fire_check)
+
+    def _fire_check(self) -> None:
+        """The earliest check is due (the heap pops in key order, so it is ``_checks[0]``)."""
+        _t, order, gen = heappop(self._checks)
+        self._checks_in_heap.remove(order)
+        if gen == self._check_gen:
             self.advance(self.env.now)
             self._schedule_check()
-
-        self.env.call_at(t, check)
+        self._push_first()
 
     # -- demand faults ---------------------------------------------------------------------------
     def fault(self, page: int) -> Event | None:
         """A vCPU touches ``page`` now; returns the event of its resumption, or None if resident."""
         now = self.env.now
         self.advance(now)
-        st = self.pages.state[page]
+        st = self.pages.state_mv[page]
         if st == RESIDENT:
             return None
         ev = self.env.event()
@@ -359,7 +392,7 @@ class ExactLink:
                 self.push_queued -= 1
                 self._refill()
             else:
-                self.pages.state[page] = COMMITTED
+                self.pages.state_mv[page] = COMMITTED
                 self.pages.uncommitted -= 1
             self.counters.requests += 1
             self.pending[page] = [ev]
