@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Generator
 from itertools import accumulate, chain
 from operator import mul
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -131,6 +131,11 @@ def _draw_fns(rng: Draws) -> tuple[Callable[[], float], Callable[[], float]]:
     return rng.standard_exponential, rng.random
 
 
+def _never(_t: float) -> bool:
+    """``Environment.wake_inline`` when a vCPU always yields (``ExactGuest.inline_wakes``)."""
+    return False
+
+
 class _Claimed(Exception):
     """Raised inside a vCPU process that wakes up after its vCPU was claimed: it unwinds and ends."""
 
@@ -146,6 +151,9 @@ class _Touch:
 
     __slots__ = ("done", "live_regions", "live_weights", "rate", "regions", "weights")
 
+    prune_resident: ClassVar[bool] = True
+    """False keeps every region in the sums, as a check (tests/foundation/test_exact_speed.py)."""
+
     def __init__(self, rate: float, regions: list[int], weights: list[float]) -> None:
         self.rate = rate
         self.regions = regions
@@ -157,7 +165,7 @@ class _Touch:
     def prune(self, pages: ExactPages) -> None:
         """Drop the wholly resident regions from ``live_regions`` / ``live_weights``."""
         count = pages.region_count
-        keep = [i for i, r in enumerate(self.regions) if count[r] > 0]
+        keep = [i for i, r in enumerate(self.regions) if count[r] > 0 or not self.prune_resident]
         self.live_regions = [self.regions[i] for i in keep]
         self.live_weights = [self.weights[i] for i in keep]
         self.done = pages.regions_done
@@ -214,6 +222,11 @@ def _first_touch(
 
 class ExactGuest(GuestBase):
     """All vCPUs of the partition, page-exact."""
+
+    inline_wakes: ClassVar[bool] = True
+    """Let a vCPU go on without a yield where its wake-up would be the next event anyway
+    (``Environment.wake_inline``); False always yields, as a check
+    (tests/foundation/test_exact_speed.py): the results are the same."""
 
     def __init__(
         self,
@@ -382,8 +395,13 @@ class ExactGuest(GuestBase):
         assert link is not None
         mass_of = link.pages.mm.__getitem__  # the regions' missing mass, updated in place
         claimed = self.claimed
+        wake_inline = env.wake_inline if self.inline_wakes else _never
+        # True while this process runs in the callback of its own wake-up (a ``yield`` of a
+        # delay), the last callback of that event: only then may it skip a yield (``wake_inline``)
+        own_wake = False
         while link.completed_at is None:
             while requests:
+                own_wake = False
                 kind, base, done = requests.popleft()
                 if kind == "rtas":
                     yield from self._rtas(cpu, base, rtas_touch, rng)
@@ -399,6 +417,7 @@ class ExactGuest(GuestBase):
                 cpus.set_ctx(cpu, ctx)
             t0 = env.now
             if in_kernel[k] and lock_rate > 0:
+                own_wake = False
                 stall0 = blocktime.item(cpu)
                 left = c
                 tc = touches[k]
@@ -429,7 +448,11 @@ class ExactGuest(GuestBase):
                 tc = touches[k]
                 t, q0 = _first_touch(link, tc, mass_of, sexp, t0)
                 if t >= c:
-                    yield c
+                    # ``yield c``, or, when this vCPU's wake-up would be the next event anyway and
+                    # this process runs in its own wake-up, go on at once (``wake_inline``)
+                    if not (own_wake and wake_inline(t0 + c)):
+                        yield c
+                    own_wake = True
                     if cpu in claimed:
                         self._check(cpu)
                     # No fault: the stall is 0.0 (only this process adds to the vCPU's blocked
@@ -437,6 +460,7 @@ class ExactGuest(GuestBase):
                     if irqs_off[k]:
                         metrics.segment(ctx_value[k], 0.0, env.now - t0)
                 else:
+                    own_wake = False
                     stall0 = blocktime.item(cpu)
                     yield from self._execute_from(cpu, ctx, c, t, q0, tc, rng)
                     metrics.segment(ctx_value[k], blocktime.item(cpu) - stall0, env.now - t0)

@@ -29,12 +29,36 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import deque
 from heapq import heappop, heappush
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from lpmsim.config.scenario import Scenario
 from lpmsim.engine.core import Environment, Event
+
+
+class _Floats(Protocol):
+    """A memoryview of a float64 array (``_cells``): one element read or written as a float."""
+
+    def __getitem__(self, i: int, /) -> float: ...
+
+    def __setitem__(self, i: int, v: float, /) -> None: ...
+
+
+class _Ints(Protocol):
+    """A memoryview of an integer array (``_cells``): one element read or written as an int."""
+
+    def __getitem__(self, i: int, /) -> int: ...
+
+    def __setitem__(self, i: int, v: int, /) -> None: ...
+
+    def __len__(self) -> int: ...
+
+
+def _cells(a: np.ndarray) -> Any:
+    """A memoryview of ``a`` (its buffer, not a copy): indexing one element reads or writes a
+    Python int or float (~30 ns) where numpy's scalar indexing makes a numpy scalar (~100 ns)."""
+    return a.data
 
 
 class _Uniform(Protocol):
@@ -105,11 +129,11 @@ class ExactPages:
         # Per page its touch probability while not resident, 0 once resident: the page weights.
         self._page_live = np.where(missing, touch_prob, 0.0)
         self._page_cum_from = [0] * nblocks
-        # Memoryviews of the per-page arrays, for one page at a time: indexing one reads or writes
-        # a Python int or float (~30 ns) where numpy's scalar indexing makes a numpy scalar (~100 ns).
-        self.state_mv = memoryview(self.state)
-        self._tp_mv = memoryview(self.touch_prob)
-        self._live_mv = memoryview(self._page_live)
+        # Memoryviews of the per-page and per-block arrays, for one element at a time (``_cells``).
+        self.state_mv: _Ints = _cells(self.state)
+        self._tp_mv: _Floats = _cells(self.touch_prob)
+        self._live_mv: _Floats = _cells(self._page_live)
+        self._blive_mv: _Floats = _cells(self.block_live)
 
     def _locate(self, pages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r = np.searchsorted(self.starts, pages, side="right") - 1
@@ -126,7 +150,7 @@ class ExactPages:
         """``pages`` arrived (in this order); none of them was resident."""
         state, tp, live = self.state_mv, self._tp_mv, self._live_mv
         bmass, bcount, rmass, rcount = self.block_mass, self.block_count, self.region_mass, self.region_count
-        blive = self.block_live
+        blive = self._blive_mv
         starts, boff = self._starts, self._boff
         bfrom, pfrom = self._block_cum_from, self._page_cum_from
         touched: list[int] = []
@@ -212,6 +236,11 @@ class LinkCounters:
 class ExactLink:
     """The post-copy link, page by page."""
 
+    defer_checks = True
+    """Keep the checks that are not due yet out of the event heap but the earliest
+    (``_schedule_check``); False pushes each with ``call_at``, as a check
+    (tests/foundation/test_exact_speed.py): the results are the same."""
+
     def __init__(
         self,
         env: Environment,
@@ -231,7 +260,7 @@ class ExactLink:
         self.prefetch = pf.prefetch_pages
         self.push_enabled = pf.background_push
         self.push_order = push_order
-        self._order_mv = memoryview(push_order)
+        self._order_mv: _Ints = _cells(push_order)
         self.push_ptr = 0
         self.cur = -1  # page on the wire, -1 if idle
         self.cur_is_push = False
@@ -342,6 +371,17 @@ class ExactLink:
         last_transit = self.transit[-1][0] if self.transit else now
         t = max(self._busy_until() + remaining * self.tau + self.half_rtt, last_transit, now)
         self._check_gen += 1
+        if not self.defer_checks:
+            gen = self._check_gen
+
+            def check() -> None:
+                if gen != self._check_gen:
+                    return
+                self.advance(self.env.now)
+                self._schedule_check()
+
+            env.call_at(t, check)
+            return
         # ``env.call_at(t, check)`` where a check fires, finds itself superseded by a later one
         # (``gen`` no longer the latest) and does nothing: each demand request schedules one,
         # and thousands wait at the transfer's projected end, deepening the heap every event
