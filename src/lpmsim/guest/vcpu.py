@@ -417,10 +417,13 @@ class ExactGuest(GuestBase):
                 cpus.set_ctx(cpu, ctx)
             t0 = env.now
             if in_kernel[k] and lock_rate > 0:
-                own_wake = False
-                stall0 = blocktime.item(cpu)
                 left = c
                 tc = touches[k]
+                # No fault and no lock yet in this segment: the vCPU's blocked time is what it was
+                # at the segment's start (only this process adds to it), so it is read only
+                # before the first of them, and without either the stall is 0.0.
+                plain = True
+                stall0 = 0.0
                 while True:
                     t = sexp() * lock_gap
                     last = t >= left
@@ -429,19 +432,32 @@ class ExactGuest(GuestBase):
                         # ``yield from self._execute(cpu, ctx, piece, tc, rng)``, its first draw here
                         tt, q0 = _first_touch(link, tc, mass_of, sexp, env.now)
                         if tt >= piece:
-                            yield piece
+                            if not (own_wake and wake_inline(env.now + piece)):
+                                yield piece
+                            own_wake = True
                             if cpu in claimed:
                                 self._check(cpu)
                         else:
+                            if plain:
+                                plain = False
+                                stall0 = blocktime.item(cpu)
+                            own_wake = False
                             yield from self._execute_from(cpu, ctx, piece, tt, q0, tc, rng)
                     if last:
                         break
                     left -= t
                     lk = lock_specs[_pick(lock_cdf, rng)]
                     hold = sexp() * lk.hold_mean_s
+                    if plain:
+                        plain = False
+                        stall0 = blocktime.item(cpu)
+                    own_wake = False
                     yield from self._locked(cpu, locks[lk.name], hold, lock_touch[lk.name], rng)
                     cpus.set_ctx(cpu, ctx)
-                metrics.segment(ctx_value[k], blocktime.item(cpu) - stall0, env.now - t0)
+                if not plain:
+                    metrics.segment(ctx_value[k], blocktime.item(cpu) - stall0, env.now - t0)
+                elif irqs_off[k]:
+                    metrics.segment(ctx_value[k], 0.0, env.now - t0)
             elif c > 0:
                 # ``yield from self._execute(cpu, ctx, c, touches[k], rng)`` with its first draw here:
                 # most segments end without a touch of a missing page (no generator then)
