@@ -143,13 +143,13 @@ class _Claimed(Exception):
 class _Touch:
     """Where one activity's touches go, for one vCPU: exact-region indices and weights.
 
-    ``live_regions`` / ``live_weights``: the same without the regions that are wholly resident as
-    of ``ExactPages.regions_done`` = ``done`` (they stay so: a page is sent once), for the touch
+    ``live``: the (region, weight) pairs without the regions that are wholly resident as of
+    ``ExactPages.regions_done`` = ``done`` (they stay so: a page is sent once), for the touch
     mass ``sum(w·m)``.  A wholly resident region's term is ``w · 0.0 = +0.0``, and adding +0.0
     to a sum of non-negative floats leaves it as it is, so the sum is the same float without it.
     """
 
-    __slots__ = ("done", "live_regions", "live_weights", "rate", "regions", "weights")
+    __slots__ = ("done", "live", "rate", "regions", "weights")
 
     prune_resident: ClassVar[bool] = True
     """False keeps every region in the sums, as a check (tests/foundation/test_exact_speed.py)."""
@@ -158,16 +158,16 @@ class _Touch:
         self.rate = rate
         self.regions = regions
         self.weights = weights
-        self.live_regions = regions
-        self.live_weights = weights
+        self.live = tuple(zip(regions, weights, strict=True))
         self.done = -1  # never pruned
 
     def prune(self, pages: ExactPages) -> None:
-        """Drop the wholly resident regions from ``live_regions`` / ``live_weights``."""
+        """Drop the wholly resident regions from ``live``."""
         count = pages.region_count
-        keep = [i for i, r in enumerate(self.regions) if count[r] > 0 or not self.prune_resident]
-        self.live_regions = [self.regions[i] for i in keep]
-        self.live_weights = [self.weights[i] for i in keep]
+        keep = self.prune_resident
+        self.live = tuple(
+            (r, w) for r, w in zip(self.regions, self.weights, strict=True) if count[r] > 0 or not keep
+        )
         self.done = pages.regions_done
 
 
@@ -214,8 +214,11 @@ def _first_touch(
     link.advance(now)
     if tc.done != link.pages.regions_done:
         tc.prune(link.pages)
-    # the same products, in the same order, less the +0.0 terms of wholly resident regions
-    q0 = sum(map(mul, tc.live_weights, map(mass_of, tc.live_regions)), 0.0)
+    # ``sum(map(mul, weights, map(mass_of, regions)))``: the same products added in the same
+    # order from 0.0 (as ``sum`` does), less the +0.0 terms of wholly resident regions
+    q0 = 0.0
+    for r, w in tc.live:
+        q0 += w * mass_of(r)
     phi = tc.rate * q0
     return (sexp() / phi if phi > 0 else _INF), q0
 
