@@ -539,12 +539,21 @@ class FluidGuest(GuestBase):
         """The metrics of ``k`` steps of a batch: per step its latency record and its longest
         interrupts-off episode (at the step's time), per activity the faults."""
         m = self.metrics
-        nf = self._b_nf[:k].tolist()
-        lats = self._b_lat[:k].tolist()
-        for j in range(k):
-            if nf[j]:
-                m.record_counted(nf[j], lats[j])
-                m.max_stall = max(m.max_stall, lats[j])
+        if k == 1:
+            nf0 = int(self._b_nf[0])
+            if nf0:
+                lat0 = float(self._b_lat[0])
+                m.record_counted(nf0, lat0)
+                m.max_stall = max(m.max_stall, lat0)
+        else:
+            # the steps with faults, appended in step order as ``record_counted`` would, at once
+            nf = self._b_nf[:k]
+            took = nf > 0
+            if took.any():
+                lats = self._b_lat[:k][took]
+                m._lat.frombytes(lats.tobytes())
+                m._weight.frombytes(nf[took].tobytes())
+                m.max_stall = max(m.max_stall, float(lats.max()))
         if k == 1:
             if self._b_irqs[0] > 0.0:
                 m._irqs_off(float(self._b_irqs[0]))

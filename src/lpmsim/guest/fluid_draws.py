@@ -108,11 +108,21 @@ def exponential(st: np.ndarray, mean: float) -> float:
     return -math.log(1.0 - uniform(st)) * mean
 
 
+ZERO_MARGIN = 1e-12
+"""Slack of the no-draw shortcuts (``_poisson_small``, ``_binomial_small``): a uniform below the
+bound 1 - mean - ``ZERO_MARGIN``·(1 + n) of P(0) is a zero draw without its ``exp``/``log``.  The
+bound is below P(0) as computed (``exp(-lam)``, ``exp(n·log(1-p))``; libm within an ulp, so the
+rounding is below 1e-15·(1 + n)) by a margin a thousand times that: the shortcut returns the
+very zero the search would have returned, so the draws are the same numbers."""
+
+
 @jit
 def _poisson_small(st: np.ndarray, lam: float) -> int:
+    u = uniform(st)
+    if u < 1.0 - lam - ZERO_MARGIN:  # exp(-lam) >= 1 - lam: zero (``ZERO_MARGIN``)
+        return 0
     p = math.exp(-lam)
     s = p
-    u = uniform(st)
     k = 0
     kmax = int(lam + 40.0 * math.sqrt(lam) + 40.0)  # guards a cdf that rounds short of u
     while u >= s and k < kmax:
@@ -135,10 +145,12 @@ def poisson(st: np.ndarray, lam: float) -> int:
 
 @jit
 def _binomial_small(st: np.ndarray, n: int, p: float) -> int:
+    u = uniform(st)
+    if u < 1.0 - n * p - ZERO_MARGIN * (1.0 + n):  # (1 - p)^n >= 1 - n·p: zero (``ZERO_MARGIN``)
+        return 0
     q = 1.0 - p
     r = p / q
     f = math.exp(n * math.log(q))
-    u = uniform(st)
     k = 0
     while u >= f and k < n:
         u -= f
