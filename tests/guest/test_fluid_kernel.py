@@ -118,7 +118,7 @@ def test_multinomial_sums_and_shares() -> None:
 def test_take_proportional_takes_what_there_is(avail: list[int], n: int, seed: int) -> None:
     a = np.array(avail, dtype=np.int64)
     take = np.zeros_like(a)
-    got = d.take_proportional(_state(seed), a, n, take, np.zeros(a.size))
+    got = d.take_proportional(_state(seed), a, n, take, np.zeros(a.size), np.zeros(a.size, dtype=np.int64))
     assert got == take.sum() == min(n, int(a.sum()))
     assert (take >= 0).all() and (take <= a).all()
 

@@ -223,10 +223,13 @@ def categorical(st: np.ndarray, cdf: np.ndarray) -> int:
 
 
 @jit
-def take_proportional(st: np.ndarray, avail: np.ndarray, n: int, take: np.ndarray, work: np.ndarray) -> int:
+def take_proportional(
+    st: np.ndarray, avail: np.ndarray, n: int, take: np.ndarray, work: np.ndarray, draw: np.ndarray
+) -> int:
     """Take ``n`` items from bins with ``avail`` items each, proportionally (a multinomial on
     what is left, capped per bin, again until all are taken); ``take`` gets the counts, the
-    return value their total.  ``work`` is scratch of at least ``avail.size`` floats."""
+    return value their total.  ``work`` and ``draw`` are scratch of at least ``avail.size`` floats
+    and integers."""
     d = avail.size
     total = 0
     for j in range(d):
@@ -235,13 +238,13 @@ def take_proportional(st: np.ndarray, avail: np.ndarray, n: int, take: np.ndarra
     left = n if n < total else total
     got = 0
     room = work[:d]
-    draw = np.zeros(d, dtype=np.int64)
+    drawn = draw[:d]
     while left > 0:
         for j in range(d):
             room[j] = float(avail[j] - take[j])
-        multinomial(st, left, room, draw)
+        multinomial(st, left, room, drawn)
         for j in range(d):
-            x = draw[j]
+            x = drawn[j]
             r = avail[j] - take[j]
             if x > r:
                 x = r

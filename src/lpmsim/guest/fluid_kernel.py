@@ -51,7 +51,7 @@ import numpy as np
 
 from lpmsim.guest import fluid_hist
 from lpmsim.guest.fluid_draws import binomial, categorical, exponential, jit, multinomial, poisson, uniform
-from lpmsim.guest.fluid_link import k_latency, k_missing_mass, k_serve
+from lpmsim.guest.fluid_link import SF_MM, k_latency, k_missing_mass_into, k_serve, scratch
 
 hist_bin = jit(fluid_hist.hist_bin)  # the stall histogram's bin (GuestMetrics), compiled
 
@@ -473,6 +473,8 @@ def fluid_step(
     pend_m: np.ndarray,
     pending_mass: np.ndarray,
     acc_max: float,
+    sf: np.ndarray,
+    si: np.ndarray,
 ) -> tuple[float, float, int, int, float, int, bool, float]:
     """A whole fluid step in one call (``FluidGuest._run``): the step length (a third of the
     open-system latency, within [min_dt, max_dt]), the latency of the step's faults (closed
@@ -481,12 +483,14 @@ def fluid_step(
     request, serve the link).  ``acc_max``: the sum of ``outstanding`` for a step of ``max_dt``
     that the step before summed (``guest_step``), or -1.  Returns (dt, latency, episodes to
     publish, spins, the longest interrupts-off episode, faults, whether the last page left the
-    source, the next step's sum for ``max_dt``)."""
+    source, the next step's sum for ``max_dt``).  ``sf``, ``si``: the transfer's scratch
+    (``fluid_link.scratch``)."""
     lat0 = k_latency(fs, ist, cf, ci, 0.0, False)
     dt = min(max_dt, max(lat0 / 3, min_dt))
     busy_avg = acc_max / dt if (acc_max >= 0.0 and dt == max_dt) else outstanding(busy, stall_frac, dt)
     lat = k_latency(fs, ist, cf, ci, busy_avg, True)
-    mm = k_missing_mass(region_of, missing, tpp, pending_mass, shared)
+    mm = sf[SF_MM, : pending_mass.size]
+    k_missing_mass_into(region_of, missing, tpp, pending_mass, shared, mm)
     total = step_setup(now, rate, weights, mm, f, lock_release, lock_attempt, act_f, cdf, split)
     npub, nspin, irqs_max, nf, acc_next = guest_step(
         st_g,
@@ -546,6 +550,8 @@ def fluid_step(
         pend_m,
         pending_mass,
         mm,  # unchanged since the step's start: the vCPUs do not touch the transfer's state
+        sf,
+        si,
     )
     return dt, lat, npub, nspin, irqs_max, nf, done, acc_next
 
@@ -629,6 +635,7 @@ def fluid_batch(
     k = 0
     t = now
     acc_max = -1.0  # the first step sums its own ``outstanding``: Python may have changed busy
+    sf, si = scratch(missing.size, pending_mass.size)
     while True:
         lay_from = t if t > window_start else window_start
         dt, lat, npub, nspin, irqs_max, nf, done, acc_max = fluid_step(
@@ -685,6 +692,8 @@ def fluid_batch(
             pend_m,
             pending_mass,
             acc_max,
+            sf,
+            si,
         )
         t_buf[k] = t
         lat_buf[k] = lat
