@@ -50,7 +50,7 @@ import math
 import numpy as np
 
 from lpmsim.guest import fluid_hist
-from lpmsim.guest.fluid_draws import binomial, categorical, exponential, jit, multinomial, poisson, uniform
+from lpmsim.guest.fluid_draws import binomial, categorical, exponential, jit, jit_nrt, multinomial, poisson, uniform
 from lpmsim.guest.fluid_link import SF_MM, k_latency, k_missing_mass_into, k_serve, scratch
 
 hist_bin = jit(fluid_hist.hist_bin)  # the stall histogram's bin (GuestMetrics), compiled
@@ -556,7 +556,7 @@ def fluid_step(
     return dt, lat, npub, nspin, irqs_max, nf, done, acc_next
 
 
-@jit
+@jit_nrt
 def fluid_batch(
     kmax: int,
     until: float,

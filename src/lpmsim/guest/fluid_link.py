@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from lpmsim.guest.fluid_draws import binomial, jit, multinomial, take_proportional
+from lpmsim.guest.fluid_draws import binomial, jit, jit_nrt, multinomial, take_proportional
 from lpmsim.hypervisor.fluid import RHO_MAX, RHO_TAU_S
 
 # Rows of the kernels' scratch (``scratch``): buffers a step reuses instead of allocating them.
@@ -27,7 +27,7 @@ SI_DRAW, SI_AVAIL, SI_TAKE, SI_TDRAW, SI_WAITS, SI_REQ = range(6)
 ``take_proportional``'s draw, per region the faults that wait and those that request."""
 
 
-@jit
+@jit_nrt
 def scratch(nbuckets: int, nregions: int) -> tuple[np.ndarray, np.ndarray]:
     """The kernels' scratch for a transfer of ``nbuckets`` buckets in ``nregions`` regions: a
     float and an integer array of 6 rows each (``SF_*``, ``SI_*``), as wide as either."""
@@ -36,7 +36,7 @@ def scratch(nbuckets: int, nregions: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 # -- compiled kernels (lpmsim.guest.fluid_draws: numba where installed, the same Python otherwise) --
-@jit
+@jit_nrt
 def k_missing_mass(
     region_of: np.ndarray, missing: np.ndarray, tpp: np.ndarray, pending: np.ndarray, shared: np.ndarray
 ) -> np.ndarray:
