@@ -50,7 +50,16 @@ import math
 import numpy as np
 
 from lpmsim.guest import fluid_hist
-from lpmsim.guest.fluid_draws import binomial, categorical, exponential, jit, jit_nrt, multinomial, poisson, uniform
+from lpmsim.guest.fluid_draws import (
+    binomial,
+    categorical,
+    exponential,
+    jit,
+    jit_nrt,
+    multinomial,
+    poisson,
+    uniform,
+)
 from lpmsim.guest.fluid_link import SF_MM, k_latency, k_missing_mass_into, k_serve, scratch
 
 hist_bin = jit(fluid_hist.hist_bin)  # the stall histogram's bin (GuestMetrics), compiled
@@ -300,10 +309,7 @@ def guest_step(
                     # t1 ~ Exp(total) by inversion, t1 = -log(1 - U)/total, and t1 < left exactly
                     # when U < 1 - exp(-total·left): the log only where an episode starts
                     u = uniform(st)
-                    if left == dt:
-                        starts = u < p_dt
-                    else:
-                        starts = episode_starts(u, total * left)
+                    starts = u < p_dt if left == dt else episode_starts(u, total * left)
                     if not starts:
                         left = 0.0
                         break

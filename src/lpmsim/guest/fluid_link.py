@@ -436,7 +436,9 @@ def k_serve(
             sf,
             si,
         )
-    return _link(st, dt, fs, ist, cnt, cf, ci, grp_start, grp_idx, missing, pend_t, pend_m, pending_mass, sf, si)
+    return _link(
+        st, dt, fs, ist, cnt, cf, ci, grp_start, grp_idx, missing, pend_t, pend_m, pending_mass, sf, si
+    )
 
 
 @jit
