@@ -625,20 +625,26 @@ def fluid_batch(
     pend_t: np.ndarray,
     pend_m: np.ndarray,
     pending_mass: np.ndarray,
-) -> tuple[int, float, float, int, int, bool]:
+) -> tuple[int, float, float, int, int, bool, float, int, int, float]:
     """Consecutive fluid steps from ``now`` while nothing else can happen in between: the next
     step starts before ``until`` (the next event of the simulation, or the next look of a parked
     end watch) and at or before ``stop`` (the run's horizon), the step before it published no
     episode and started no spin (the kernel model must see those at their step's time), the
     transfer is not complete, and at most ``kmax`` steps (the buffers).  Each step is exactly
     ``fluid_step``, at the time the previous one ends (``t + dt``, as the event core adds a
-    delay).  Per step: its start, latency, faults and longest interrupts-off episode into the
-    buffers; per activity the faults summed, their stall added to ``ctx_stall`` (per context row)
-    step by step.  Returns (steps, start and length of
-    the last step, episodes to publish and spins of the last step, whether the transfer is done)."""
+    delay).  The buffers get, in step order, the latency and faults of each step with faults
+    (``lat_buf``, ``nf_buf``: the fault records, ``GuestMetrics.record_counted``'s) and the start
+    and longest interrupts-off episode of each step with one (``t_buf``, ``irqs_buf``); per
+    activity the faults summed, their stall added to ``ctx_stall`` (per context row) step by step.
+    Returns (steps, start and length of the last step, episodes to publish and spins of the last
+    step, whether the transfer is done, the last step's latency, fault records, interrupts-off
+    records, the longest latency recorded (0 if none))."""
     for a in range(act_faults.size):
         act_faults[a] = 0
     k = 0
+    nrec = 0
+    nirq = 0
+    lat_max = 0.0
     t = now
     acc_max = -1.0  # the first step sums its own ``outstanding``: Python may have changed busy
     sf, si = scratch(missing.size, pending_mass.size)
@@ -701,10 +707,16 @@ def fluid_batch(
             sf,
             si,
         )
-        t_buf[k] = t
-        lat_buf[k] = lat
-        nf_buf[k] = nf
-        irqs_buf[k] = irqs_max
+        if nf > 0:
+            lat_buf[nrec] = lat
+            nf_buf[nrec] = nf
+            nrec += 1
+            if lat > lat_max:
+                lat_max = lat
+        if irqs_max > 0.0:
+            t_buf[nirq] = t
+            irqs_buf[nirq] = irqs_max
+            nirq += 1
         for a in range(act_faults.size):
             if n_act[a] > 0:
                 act_faults[a] += n_act[a]
@@ -712,7 +724,7 @@ def fluid_batch(
         k += 1
         t_next = t + dt
         if done or npub > 0 or nspin > 0 or k >= kmax or not t_next < until or t_next > stop:
-            return k, t, dt, npub, nspin, done
-        if ist[3] >= pend_t.size:
-            return k, t, dt, npub, nspin, done  # the pending ring is full: Python makes room
+            return k, t, dt, npub, nspin, done, lat, nrec, nirq, lat_max
+        if ist[3] >= pend_t.size:  # the pending ring is full: Python makes room
+            return k, t, dt, npub, nspin, done, lat, nrec, nirq, lat_max
         t = t_next
