@@ -53,13 +53,15 @@ def jit(fn: F) -> F:
     Without it every compiled function that takes arrays counts a reference to each on entry and
     drops it on exit (two atomic operations per array and call: ~300 per fluid step, ~7 % of its
     compiled time); the arrays belong to the Python caller or to a ``jit_nrt`` function up the
-    stack, which keep them alive.  The compiled code is cached next to the module when its
+    stack, which keep them alive.  ``error_model="numpy"``: a division is the IEEE one without
+    numba's test for a zero divisor before each (every divisor of the kernels is tested or
+    positive; the Python path, which would raise, gives the same results).  The compiled code is cached next to the module when its
     ``__pycache__`` is writable, else in the user's cache directory (numba's own fallback), so a
     read-only install compiles once per user; the first run compiles in a few seconds
     (docs/performance.md)."""
     if _njit is None:
         return fn
-    return _njit(cache=True, nogil=True, _nrt=False)(fn)
+    return _njit(cache=True, nogil=True, _nrt=False, error_model="numpy")(fn)
 
 
 def jit_nrt(fn: F) -> F:
@@ -104,7 +106,7 @@ else:
     _S31 = np.uint64(31)
     _S11 = np.uint64(11)
 
-    @_njit(cache=True, nogil=True, _nrt=False)  # type: ignore[untyped-decorator]
+    @_njit(cache=True, nogil=True, _nrt=False, error_model="numpy")  # type: ignore[untyped-decorator]
     def uniform(st: np.ndarray) -> float:
         """``_uniform_py`` in wrapping 64-bit arithmetic (the same numbers)."""
         x = st[0] + _G
