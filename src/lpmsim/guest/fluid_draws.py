@@ -19,6 +19,8 @@ agree bit for bit, and that each draw has its distribution.
 * binomial(n, p): sequential search of the cdf (Kachitvichyanukul & Schmeiser 1988, BINV), p
   folded to at most 1/2, n cut into pieces whose mean is at most ``CHUNK`` (a sum of binomials
   of the same p is binomial); cost O(n·p);
+* both searches return 0 without their ``exp``/``log`` when the uniform is below a bound of P(0)
+  (``ZERO_MARGIN``): the same draw, cheaper (most draws of the fluid step are zeros);
 * multinomial: conditional binomials in bin order, as numpy's ``Generator.multinomial``;
 * categorical: the first index whose cdf exceeds U, as ``cdf.searchsorted(U, side="right")``.
 """
