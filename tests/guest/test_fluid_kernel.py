@@ -118,9 +118,72 @@ def test_multinomial_sums_and_shares() -> None:
 def test_take_proportional_takes_what_there_is(avail: list[int], n: int, seed: int) -> None:
     a = np.array(avail, dtype=np.int64)
     take = np.zeros_like(a)
-    got = d.take_proportional(_state(seed), a, n, take, np.zeros(a.size))
+    got = d.take_proportional(_state(seed), a, n, take, np.zeros(a.size), np.zeros(a.size, dtype=np.int64))
     assert got == take.sum() == min(n, int(a.sum()))
     assert (take >= 0).all() and (take <= a).all()
+
+
+def _poisson_search(s: np.ndarray, lam: float) -> int:
+    """``fluid_draws._poisson_small`` without its zero shortcut: the plain search (Python)."""
+    p = math.exp(-lam)
+    acc = p
+    u = d._uniform_py(s)
+    k = 0
+    kmax = int(lam + 40.0 * math.sqrt(lam) + 40.0)
+    while u >= acc and k < kmax:
+        k += 1
+        p *= lam / k
+        acc += p
+    return k
+
+
+def _binomial_search(s: np.ndarray, n: int, p: float) -> int:
+    """``fluid_draws._binomial_small`` without its zero shortcut: the plain search (Python)."""
+    q = 1.0 - p
+    r = p / q
+    f = math.exp(n * math.log(q))
+    u = d._uniform_py(s)
+    k = 0
+    while u >= f and k < n:
+        u -= f
+        k += 1
+        f *= r * (n - k + 1) / k
+    return k
+
+
+def test_zero_shortcuts_give_the_searchs_draws() -> None:
+    """Round 5: a uniform below the bound of P(0) returns 0 without ``exp``/``log``; every draw
+    equals the plain search's on the same uniform, and so does the episode start test against
+    ``expm1``, here over means where the shortcut and the search both decide often."""
+    rng = np.random.default_rng(11)
+    a, b = _state(12), _state(12)
+    zeros = 0
+    for lam in np.concatenate([10.0 ** rng.uniform(-9, 0, 3000), rng.uniform(0, 16, 300)]):
+        x = d._poisson_small(a, float(lam))
+        assert x == _poisson_search(b, float(lam))
+        zeros += x == 0
+    assert a[0] == b[0] and zeros > 2000
+    for _ in range(3000):
+        n = int(rng.integers(1, 5000))
+        p = float(min(0.5, 10.0 ** rng.uniform(-7, 0) / n))
+        assert d._binomial_small(a, n, p) == _binomial_search(b, n, p)
+    assert a[0] == b[0]
+    from lpmsim.guest.fluid_kernel import episode_starts
+
+    xs = np.concatenate([10.0 ** rng.uniform(-6, 1.5, 4000), np.array([0.0, 1.0, 1.0 - 1e-16])])
+    for x in xs:
+        lo = x - x * x / 2 + x**3 / 6 - x**4 / 24 if x < 1 else 1 - 1 / (1 + x + x * x / 2 + x**3 / 6)
+        truth = -math.expm1(-x)
+        for u in (
+            rng.uniform(0, 1),
+            truth,
+            np.nextafter(truth, 0),
+            np.nextafter(truth, 1),
+            lo,
+            max(0.0, lo - 1e-13),
+        ):
+            u = float(min(u, np.nextafter(1.0, 0)))
+            assert episode_starts(u, float(x)) == (u < truth)
 
 
 @pytest.mark.skipif(not d.HAVE_NUMBA, reason="numba not installed: only the Python path exists")

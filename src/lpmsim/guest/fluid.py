@@ -152,7 +152,8 @@ class FluidGuest(GuestBase):
         self._kern = fluid_kernel  # the compiled step (imported here: numba loads on first use)
         self._frozen_share: np.ndarray | None = None
         self.horizon: list[float] | None = None  # the run's stop time, kept by the runner
-        self._b_t = np.zeros(fluid_kernel.BATCH_MAX)  # a batch's per-step start, latency, faults, irqs-off
+        # a batch's records (fluid_batch): interrupts-off start, fault latency and count, interrupts-off
+        self._b_t = np.zeros(fluid_kernel.BATCH_MAX)
         self._b_lat = np.zeros(fluid_kernel.BATCH_MAX)
         self._b_nf = np.zeros(fluid_kernel.BATCH_MAX, dtype=np.int64)
         self._b_irqs = np.zeros(fluid_kernel.BATCH_MAX)
@@ -426,7 +427,7 @@ class FluidGuest(GuestBase):
             if self._parked:
                 until = min(until, self._parked[0][0])
             stop = self.horizon[0] if self.horizon is not None else math.inf
-            k, t_last, dt, npub, nspin, done = self._kern.fluid_batch(
+            k, t_last, dt, npub, nspin, done, lat, nrec, nirq, lat_max = self._kern.fluid_batch(
                 self._kern.BATCH_MAX if self.batch else 1,
                 until,
                 stop,
@@ -491,13 +492,12 @@ class FluidGuest(GuestBase):
             )
             self.steps += k
             self.batched_steps += k - 1  # steps that were not an event of their own
-            self._account_batch(k)
+            self._account_batch(k, nrec, nirq, lat_max)
             if k > 1:
                 # the last step's time: nothing happens before it (the batch's conditions)
                 self.next_step_at = t_last
                 yield env.timeout(t_last - now)
             tr.stepped(done)
-            lat = float(self._b_lat[k - 1])
             if npub:
                 self._publications(npub, lat >= self.publish_min)
             if nspin:
@@ -535,22 +535,24 @@ class FluidGuest(GuestBase):
             else:
                 self._stall_at(cpu, ctx, float(pf[2, j]), ends[j])
 
-    def _account_batch(self, k: int) -> None:
-        """The metrics of ``k`` steps of a batch: per step its latency record and its longest
-        interrupts-off episode (at the step's time), per activity the faults."""
+    def _account_batch(self, k: int, nrec: int, nirq: int, lat_max: float) -> None:
+        """The metrics of ``k`` steps of a batch (``fluid_kernel.fluid_batch``): its ``nrec``
+        fault records (latency, faults of each step with faults), its ``nirq`` longest
+        interrupts-off episodes (at their step's time), per activity the faults."""
         m = self.metrics
-        nf = self._b_nf[:k].tolist()
-        lats = self._b_lat[:k].tolist()
-        for j in range(k):
-            if nf[j]:
-                m.record_counted(nf[j], lats[j])
-                m.max_stall = max(m.max_stall, lats[j])
-        if k == 1:
-            if self._b_irqs[0] > 0.0:
+        if nrec:
+            # appended in step order as ``record_counted`` would, all at once
+            m._lat.frombytes(self._b_lat[:nrec].tobytes())
+            m._weight.frombytes(self._b_nf[:nrec].tobytes())
+            m.max_stall = max(m.max_stall, lat_max)
+        if nirq:
+            if k == 1:
                 m._irqs_off(float(self._b_irqs[0]))
-        else:
-            for j in np.flatnonzero(self._b_irqs[:k]).tolist():
-                m._irqs_off(float(self._b_irqs[j]), float(self._b_t[j]))
+            else:
+                for wall, at in zip(self._b_irqs[:nirq].tolist(), self._b_t[:nirq].tolist(), strict=True):
+                    # (a shorter run than the longest so far changes nothing there: not handed over)
+                    if wall >= m.max_irqs_off:
+                        m._irqs_off(wall, at)
         for a, n in enumerate(self._b_faults.tolist()):
             if n:
                 cv = self.ctx_value[a]

@@ -19,6 +19,8 @@ agree bit for bit, and that each draw has its distribution.
 * binomial(n, p): sequential search of the cdf (Kachitvichyanukul & Schmeiser 1988, BINV), p
   folded to at most 1/2, n cut into pieces whose mean is at most ``CHUNK`` (a sum of binomials
   of the same p is binomial); cost O(n·p);
+* both searches return 0 without their ``exp``/``log`` when the uniform is below a bound of P(0)
+  (``ZERO_MARGIN``): the same draw, cheaper (most draws of the fluid step are zeros);
 * multinomial: conditional binomials in bin order, as numpy's ``Generator.multinomial``;
 * categorical: the first index whose cdf exceeds U, as ``cdf.searchsorted(U, side="right")``.
 """
@@ -47,11 +49,26 @@ CHUNK = 16.0
 
 
 def jit(fn: F) -> F:
-    """``numba.njit(cache=True)`` when numba is installed, else the function itself.
+    """``numba.njit(cache=True)`` without numba's reference counting when numba is installed, else
+    the function itself: for the kernels that allocate no array (``jit_nrt`` for those that do).
 
-    The compiled code is cached next to the module when its ``__pycache__`` is writable, else in
-    the user's cache directory (numba's own fallback), so a read-only install compiles once per
-    user; the first run compiles in a few seconds (docs/performance.md)."""
+    Without it every compiled function that takes arrays counts a reference to each on entry and
+    drops it on exit (two atomic operations per array and call: ~300 per fluid step, ~7 % of its
+    compiled time); the arrays belong to the Python caller or to a ``jit_nrt`` function up the
+    stack, which keep them alive.  ``error_model="numpy"``: a division is the IEEE one without
+    numba's test for a zero divisor before each (every divisor of the kernels is tested or
+    positive; the Python path, which would raise, gives the same results).  The compiled code is cached next to the module when its
+    ``__pycache__`` is writable, else in the user's cache directory (numba's own fallback), so a
+    read-only install compiles once per user; the first run compiles in a few seconds
+    (docs/performance.md)."""
+    if _njit is None:
+        return fn
+    return _njit(cache=True, nogil=True, _nrt=False, error_model="numpy")(fn)
+
+
+def jit_nrt(fn: F) -> F:
+    """``numba.njit(cache=True)`` when numba is installed, else the function itself: for the
+    kernels that allocate arrays (numba's reference counting frees them)."""
     if _njit is None:
         return fn
     return _njit(cache=True, nogil=True)(fn)
@@ -91,7 +108,7 @@ else:
     _S31 = np.uint64(31)
     _S11 = np.uint64(11)
 
-    @_njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+    @_njit(cache=True, nogil=True, _nrt=False, error_model="numpy")  # type: ignore[untyped-decorator]
     def uniform(st: np.ndarray) -> float:
         """``_uniform_py`` in wrapping 64-bit arithmetic (the same numbers)."""
         x = st[0] + _G
@@ -108,11 +125,21 @@ def exponential(st: np.ndarray, mean: float) -> float:
     return -math.log(1.0 - uniform(st)) * mean
 
 
+ZERO_MARGIN = 1e-12
+"""Slack of the no-draw shortcuts (``_poisson_small``, ``_binomial_small``): a uniform below the
+bound 1 - mean - ``ZERO_MARGIN``·(1 + n) of P(0) is a zero draw without its ``exp``/``log``.  The
+bound is below P(0) as computed (``exp(-lam)``, ``exp(n·log(1-p))``; libm within an ulp, so the
+rounding is below 1e-15·(1 + n)) by a margin a thousand times that: the shortcut returns the
+very zero the search would have returned, so the draws are the same numbers."""
+
+
 @jit
 def _poisson_small(st: np.ndarray, lam: float) -> int:
+    u = uniform(st)
+    if u < 1.0 - lam - ZERO_MARGIN:  # exp(-lam) >= 1 - lam: zero (``ZERO_MARGIN``)
+        return 0
     p = math.exp(-lam)
     s = p
-    u = uniform(st)
     k = 0
     kmax = int(lam + 40.0 * math.sqrt(lam) + 40.0)  # guards a cdf that rounds short of u
     while u >= s and k < kmax:
@@ -135,10 +162,12 @@ def poisson(st: np.ndarray, lam: float) -> int:
 
 @jit
 def _binomial_small(st: np.ndarray, n: int, p: float) -> int:
+    u = uniform(st)
+    if u < 1.0 - n * p - ZERO_MARGIN * (1.0 + n):  # (1 - p)^n >= 1 - n·p: zero (``ZERO_MARGIN``)
+        return 0
     q = 1.0 - p
     r = p / q
     f = math.exp(n * math.log(q))
-    u = uniform(st)
     k = 0
     while u >= f and k < n:
         u -= f
@@ -211,10 +240,13 @@ def categorical(st: np.ndarray, cdf: np.ndarray) -> int:
 
 
 @jit
-def take_proportional(st: np.ndarray, avail: np.ndarray, n: int, take: np.ndarray, work: np.ndarray) -> int:
+def take_proportional(
+    st: np.ndarray, avail: np.ndarray, n: int, take: np.ndarray, work: np.ndarray, draw: np.ndarray
+) -> int:
     """Take ``n`` items from bins with ``avail`` items each, proportionally (a multinomial on
     what is left, capped per bin, again until all are taken); ``take`` gets the counts, the
-    return value their total.  ``work`` is scratch of at least ``avail.size`` floats."""
+    return value their total.  ``work`` and ``draw`` are scratch of at least ``avail.size`` floats
+    and integers."""
     d = avail.size
     total = 0
     for j in range(d):
@@ -223,13 +255,13 @@ def take_proportional(st: np.ndarray, avail: np.ndarray, n: int, take: np.ndarra
     left = n if n < total else total
     got = 0
     room = work[:d]
-    draw = np.zeros(d, dtype=np.int64)
+    drawn = draw[:d]
     while left > 0:
         for j in range(d):
             room[j] = float(avail[j] - take[j])
-        multinomial(st, left, room, draw)
+        multinomial(st, left, room, drawn)
         for j in range(d):
-            x = draw[j]
+            x = drawn[j]
             r = avail[j] - take[j]
             if x > r:
                 x = r

@@ -50,8 +50,17 @@ import math
 import numpy as np
 
 from lpmsim.guest import fluid_hist
-from lpmsim.guest.fluid_draws import binomial, categorical, exponential, jit, multinomial, poisson, uniform
-from lpmsim.guest.fluid_link import k_latency, k_missing_mass, k_serve
+from lpmsim.guest.fluid_draws import (
+    binomial,
+    categorical,
+    exponential,
+    jit,
+    jit_nrt,
+    multinomial,
+    poisson,
+    uniform,
+)
+from lpmsim.guest.fluid_link import SF_MM, k_latency, k_missing_mass_into, k_serve, scratch
 
 hist_bin = jit(fluid_hist.hist_bin)  # the stall histogram's bin (GuestMetrics), compiled
 
@@ -150,8 +159,34 @@ def outstanding(busy: np.ndarray, stall_frac: np.ndarray, dt: float) -> float:
     acc = 0.0
     for i in range(busy.size):
         b = busy[i]
-        acc += (b if b < dt else dt) * stall_frac[i]
+        acc += (b if b < dt else dt) * stall_frac[i]  # (as ``guest_step`` sums it)
     return acc / dt
+
+
+SERIES_MARGIN = 1e-12
+"""Slack of ``episode_starts``' bounds (their rounding is below 1e-15 for x < 1)."""
+
+
+@jit
+def episode_starts(u: float, x: float) -> bool:
+    """``u < -expm1(-x)``, the episode start test (x >= 0), without the ``expm1`` where the
+    alternating series of 1 - exp(-x) decides it: for 0 <= x < 1 its partial sums ending in a
+    negative term are below it, those ending in a positive term above, so a ``u`` below
+    x - x²/2 + x³/6 - x⁴/24 or above x - x²/2 + x³/6 (each by ``SERIES_MARGIN``, far more than
+    their rounding and libm's) gets the answer ``expm1`` would give; for x >= 1 (a step holds
+    several episodes' hazard: the common case at 1,024 vCPUs), a ``u`` below
+    1 - 1/(1 + x + x²/2 + x³/6), as exp(x) is above its series' partial sums.  The same answer,
+    not an approximation: the draws stay the same numbers."""
+    x2 = x * x
+    if x < 1.0:
+        hi = x - x2 / 2.0 + x2 * x / 6.0
+        if u >= hi + SERIES_MARGIN:
+            return False
+        if u < hi - x2 * x2 / 24.0 - SERIES_MARGIN:
+            return True
+    elif u < 1.0 - 1.0 / (1.0 + x + x2 / 2.0 + x2 * x / 6.0) - SERIES_MARGIN:
+        return True  # exp(-x) <= 1/(1 + x + x²/2 + x³/6)
+    return u < -math.expm1(-x)
 
 
 @jit
@@ -188,10 +223,14 @@ def guest_step(
     pub_i: np.ndarray,  # vCPU, activity, kind (PUB_*) (rows 0..2)
     spin_f: np.ndarray,  # length, start
     spin_i: np.ndarray,  # vCPU, lock
-) -> tuple[int, int, float, int]:
+    dt_o: float,  # the step length for which to sum the next step's ``outstanding``
+) -> tuple[int, int, float, int, float]:
     """One step (module docstring).  Returns (episodes to publish, spins, the longest
-    interrupts-off episode (0 if none), faults taken).  The publish and spin buffers hold
-    ``buffer_size(n)`` entries: at most ``MAX_ROUNDS + TAIL_CAP`` episodes per vCPU."""
+    interrupts-off episode (0 if none), faults taken, the sum of ``outstanding(busy, stall_frac,
+    dt_o)`` as the step leaves them, before its division by ``dt_o``: the next step's, if it is
+    ``dt_o`` long, summed here vCPU by vCPU in the same order, so the same number).  The publish
+    and spin buffers hold ``buffer_size(n)`` entries: at most ``MAX_ROUNDS + TAIL_CAP`` episodes
+    per vCPU."""
     n = busy.size
     nact = act_f.shape[1]
     nreg = region_faults.size
@@ -203,10 +242,12 @@ def guest_step(
     nspin = 0
     irqs_max = 0.0
     nf_total = 0
+    acc_o = 0.0
     inv_total = 1.0 / total if total > 0.0 else 0.0
     # P(an episode starts within a whole step) = P(Exp(total) < dt): the threshold of U for a vCPU
     # with the whole step free (most of them), so that only those with an episode take a log
     p_dt = -math.expm1(-total * dt)
+    bin1 = hist_bin(lat)  # the stall histogram's bin of an episode without later faults (1·lat)
     for i in range(n):
         # -- 1. the current episode goes on
         b = busy[i]
@@ -268,8 +309,8 @@ def guest_step(
                     # t1 ~ Exp(total) by inversion, t1 = -log(1 - U)/total, and t1 < left exactly
                     # when U < 1 - exp(-total·left): the log only where an episode starts
                     u = uniform(st)
-                    p_left = p_dt if left == dt else -math.expm1(-total * left)
-                    if not u < p_left:
+                    starts = u < p_dt if left == dt else episode_starts(u, total * left)
+                    if not starts:
                         left = 0.0
                         break
                     t1 = -math.log(1.0 - u) * inv_total
@@ -334,7 +375,7 @@ def guest_step(
                     seg[row, 1] += tail
                     if tail > seg[row, 2]:
                         seg[row, 2] = tail
-                    seg_hist[row, hist_bin(tail)] += 1
+                    seg_hist[row, bin1 if extra == 0 else hist_bin(tail)] += 1
                     if act_f[3, k] != 0.0 and est > irqs_max:
                         irqs_max = est
                     if k >= nctx:
@@ -359,6 +400,7 @@ def guest_step(
                         pub_f[2, npub] = now
                         npub += 1
         busy[i] = b
+        acc_o += (b if b < dt_o else dt_o) * stall_frac[i]  # ``outstanding``'s term
         if nf > 0:
             # the vCPU's blocked time, laid end to end from its record time (GuestMetrics._lay)
             blocktime[i] += nf * lat
@@ -379,7 +421,7 @@ def guest_step(
     else:
         for r in range(nreg):
             faults_out[r] = 0
-    return npub, nspin, irqs_max, nf_total
+    return npub, nspin, irqs_max, nf_total, acc_o
 
 
 @jit
@@ -436,19 +478,27 @@ def fluid_step(
     pend_t: np.ndarray,
     pend_m: np.ndarray,
     pending_mass: np.ndarray,
-) -> tuple[float, float, int, int, float, int, bool]:
+    acc_max: float,
+    sf: np.ndarray,
+    si: np.ndarray,
+) -> tuple[float, float, int, int, float, int, bool, float]:
     """A whole fluid step in one call (``FluidGuest._run``): the step length (a third of the
     open-system latency, within [min_dt, max_dt]), the latency of the step's faults (closed
     population: the vCPUs stalled on average over the step), the hazards (``step_setup``), the
     vCPUs (``guest_step``), then the transfer (``lpmsim.guest.fluid_link.k_serve``: split,
-    request, serve the link).  Returns (dt, latency, episodes to publish, spins, the longest
-    interrupts-off episode, faults, whether the last page left the source)."""
+    request, serve the link).  ``acc_max``: the sum of ``outstanding`` for a step of ``max_dt``
+    that the step before summed (``guest_step``), or -1.  Returns (dt, latency, episodes to
+    publish, spins, the longest interrupts-off episode, faults, whether the last page left the
+    source, the next step's sum for ``max_dt``).  ``sf``, ``si``: the transfer's scratch
+    (``fluid_link.scratch``)."""
     lat0 = k_latency(fs, ist, cf, ci, 0.0, False)
     dt = min(max_dt, max(lat0 / 3, min_dt))
-    lat = k_latency(fs, ist, cf, ci, outstanding(busy, stall_frac, dt), True)
-    mm = k_missing_mass(region_of, missing, tpp, pending_mass, shared)
+    busy_avg = acc_max / dt if (acc_max >= 0.0 and dt == max_dt) else outstanding(busy, stall_frac, dt)
+    lat = k_latency(fs, ist, cf, ci, busy_avg, True)
+    mm = sf[SF_MM, : pending_mass.size]
+    k_missing_mass_into(region_of, missing, tpp, pending_mass, shared, mm)
     total = step_setup(now, rate, weights, mm, f, lock_release, lock_attempt, act_f, cdf, split)
-    npub, nspin, irqs_max, nf = guest_step(
+    npub, nspin, irqs_max, nf, acc_next = guest_step(
         st_g,
         now,
         dt,
@@ -481,6 +531,7 @@ def fluid_step(
         pub_i,
         spin_f,
         spin_i,
+        max_dt,
     )
     done = k_serve(
         st_t,
@@ -505,11 +556,13 @@ def fluid_step(
         pend_m,
         pending_mass,
         mm,  # unchanged since the step's start: the vCPUs do not touch the transfer's state
+        sf,
+        si,
     )
-    return dt, lat, npub, nspin, irqs_max, nf, done
+    return dt, lat, npub, nspin, irqs_max, nf, done, acc_next
 
 
-@jit
+@jit_nrt
 def fluid_batch(
     kmax: int,
     until: float,
@@ -572,24 +625,32 @@ def fluid_batch(
     pend_t: np.ndarray,
     pend_m: np.ndarray,
     pending_mass: np.ndarray,
-) -> tuple[int, float, float, int, int, bool]:
+) -> tuple[int, float, float, int, int, bool, float, int, int, float]:
     """Consecutive fluid steps from ``now`` while nothing else can happen in between: the next
     step starts before ``until`` (the next event of the simulation, or the next look of a parked
     end watch) and at or before ``stop`` (the run's horizon), the step before it published no
     episode and started no spin (the kernel model must see those at their step's time), the
     transfer is not complete, and at most ``kmax`` steps (the buffers).  Each step is exactly
     ``fluid_step``, at the time the previous one ends (``t + dt``, as the event core adds a
-    delay).  Per step: its start, latency, faults and longest interrupts-off episode into the
-    buffers; per activity the faults summed, their stall added to ``ctx_stall`` (per context row)
-    step by step.  Returns (steps, start and length of
-    the last step, episodes to publish and spins of the last step, whether the transfer is done)."""
+    delay).  The buffers get, in step order, the latency and faults of each step with faults
+    (``lat_buf``, ``nf_buf``: the fault records, ``GuestMetrics.record_counted``'s) and the start
+    and longest interrupts-off episode of each step with one (``t_buf``, ``irqs_buf``); per
+    activity the faults summed, their stall added to ``ctx_stall`` (per context row) step by step.
+    Returns (steps, start and length of the last step, episodes to publish and spins of the last
+    step, whether the transfer is done, the last step's latency, fault records, interrupts-off
+    records, the longest latency recorded (0 if none))."""
     for a in range(act_faults.size):
         act_faults[a] = 0
     k = 0
+    nrec = 0
+    nirq = 0
+    lat_max = 0.0
     t = now
+    acc_max = -1.0  # the first step sums its own ``outstanding``: Python may have changed busy
+    sf, si = scratch(missing.size, pending_mass.size)
     while True:
         lay_from = t if t > window_start else window_start
-        dt, lat, npub, nspin, irqs_max, nf, done = fluid_step(
+        dt, lat, npub, nspin, irqs_max, nf, done, acc_max = fluid_step(
             st_g,
             st_t,
             t,
@@ -642,11 +703,20 @@ def fluid_batch(
             pend_t,
             pend_m,
             pending_mass,
+            acc_max,
+            sf,
+            si,
         )
-        t_buf[k] = t
-        lat_buf[k] = lat
-        nf_buf[k] = nf
-        irqs_buf[k] = irqs_max
+        if nf > 0:
+            lat_buf[nrec] = lat
+            nf_buf[nrec] = nf
+            nrec += 1
+            if lat > lat_max:
+                lat_max = lat
+        if irqs_max > 0.0:
+            t_buf[nirq] = t
+            irqs_buf[nirq] = irqs_max
+            nirq += 1
         for a in range(act_faults.size):
             if n_act[a] > 0:
                 act_faults[a] += n_act[a]
@@ -654,7 +724,7 @@ def fluid_batch(
         k += 1
         t_next = t + dt
         if done or npub > 0 or nspin > 0 or k >= kmax or not t_next < until or t_next > stop:
-            return k, t, dt, npub, nspin, done
-        if ist[3] >= pend_t.size:
-            return k, t, dt, npub, nspin, done  # the pending ring is full: Python makes room
+            return k, t, dt, npub, nspin, done, lat, nrec, nirq, lat_max
+        if ist[3] >= pend_t.size:  # the pending ring is full: Python makes room
+            return k, t, dt, npub, nspin, done, lat, nrec, nirq, lat_max
         t = t_next

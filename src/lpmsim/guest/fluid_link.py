@@ -15,24 +15,67 @@ import math
 
 import numpy as np
 
-from lpmsim.guest.fluid_draws import binomial, jit, multinomial, take_proportional
+from lpmsim.guest.fluid_draws import binomial, jit, jit_nrt, multinomial, take_proportional
 from lpmsim.hypervisor.fluid import RHO_MAX, RHO_TAU_S
+
+# Rows of the kernels' scratch (``scratch``): buffers a step reuses instead of allocating them.
+SF_W, SF_WORK, SF_QUEUED, SF_WM, SF_MASS, SF_MM = range(6)
+"""Float rows: a region's bucket weights, ``take_proportional``'s room, per region the queued
+mass, the push window's mass, the requested mass, the missing mass."""
+SI_DRAW, SI_AVAIL, SI_TAKE, SI_TDRAW, SI_WAITS, SI_REQ = range(6)
+"""Integer rows: a multinomial's draw, a group's available pages, the pages taken,
+``take_proportional``'s draw, per region the faults that wait and those that request."""
+
+
+@jit_nrt
+def scratch(nbuckets: int, nregions: int) -> tuple[np.ndarray, np.ndarray]:
+    """The kernels' scratch for a transfer of ``nbuckets`` buckets in ``nregions`` regions: a
+    float and an integer array of 6 rows each (``SF_*``, ``SI_*``), as wide as either."""
+    width = max(nbuckets, nregions, 1)
+    return np.zeros((6, width)), np.zeros((6, width), dtype=np.int64)
 
 
 # -- compiled kernels (lpmsim.guest.fluid_draws: numba where installed, the same Python otherwise) --
-@jit
+@jit_nrt
 def k_missing_mass(
     region_of: np.ndarray, missing: np.ndarray, tpp: np.ndarray, pending: np.ndarray, shared: np.ndarray
 ) -> np.ndarray:
     """Per region: the touch mass of uncommitted pages plus that of requested ones (shared regions
     only), clipped to [0, 1]."""
-    out = np.zeros(pending.size)
+    out = np.empty(pending.size)
+    k_missing_mass_into(region_of, missing, tpp, pending, shared, out)
+    return out
+
+
+@jit
+def k_missing_mass_into(
+    region_of: np.ndarray,
+    missing: np.ndarray,
+    tpp: np.ndarray,
+    pending: np.ndarray,
+    shared: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    """``k_missing_mass`` into ``out``.  Each region's sum is carried in a local while the buckets
+    stay in one region (they are laid out region by region): the same additions in the same
+    order as adding to ``out`` bucket by bucket."""
+    for r in range(out.size):
+        out[r] = 0.0
+    if missing.size == 0:
+        return
+    cur = region_of[0]
+    acc = 0.0
     for b in range(missing.size):
-        out[region_of[b]] += missing[b] * tpp[b]
+        r = region_of[b]
+        if r != cur:
+            out[cur] = acc
+            cur = r
+            acc = out[r]
+        acc += missing[b] * tpp[b]
+    out[cur] = acc
     for r in range(out.size):
         v = out[r] + (pending[r] if shared[r] else 0.0)
         out[r] = 0.0 if v < 0.0 else (1.0 if v > 1.0 else v)
-    return out
 
 
 @jit
@@ -74,11 +117,13 @@ def _request(
     tpp: np.ndarray,
     prefetch: int,
     mass: np.ndarray,
+    sf: np.ndarray,
+    si: np.ndarray,
 ) -> tuple[int, int]:
     """Per region, ``faults[r]`` touches of its uncommitted pages (buckets drawn in proportion to
     their missing touch mass, capped by what they miss) become requests, each with ``prefetch``
-    more pages taken proportionally; ``mass`` gets the requested touch mass per region.  Returns
-    (new requests, prefetched pages)."""
+    more pages taken proportionally; ``mass`` gets the requested touch mass per region.  ``sf``,
+    ``si``: scratch (``scratch``).  Returns (new requests, prefetched pages)."""
     new_total = 0
     prefetched = 0
     for r in range(faults.size):
@@ -87,14 +132,14 @@ def _request(
             continue
         sel = reg_idx[reg_start[r] : reg_start[r + 1]]
         d = sel.size
-        w = np.empty(d)
+        w = sf[SF_W, :d]
         tot = 0.0
         for j in range(d):
             w[j] = missing[sel[j]] * tpp[sel[j]]
             tot += w[j]
         if tot <= 0.0:
             continue
-        draw = np.zeros(d, dtype=np.int64)
+        draw = si[SI_DRAW, :d]
         multinomial(st, faults[r], w, draw)
         new = 0
         m = 0.0
@@ -109,11 +154,11 @@ def _request(
             continue
         new_total += new
         if prefetch:
-            avail = np.empty(d, dtype=np.int64)
+            avail = si[SI_AVAIL, :d]
             for j in range(d):
                 avail[j] = missing[sel[j]]
-            take = np.zeros(d, dtype=np.int64)
-            got = take_proportional(st, avail, prefetch * new, take, np.zeros(d))
+            take = si[SI_TAKE, :d]
+            got = take_proportional(st, avail, prefetch * new, take, sf[SF_WORK, :d], si[SI_TDRAW, :d])
             for j in range(d):
                 missing[sel[j]] -= take[j]
                 m += take[j] * tpp[sel[j]]
@@ -124,17 +169,25 @@ def _request(
 
 @jit
 def _push(
-    st: np.ndarray, n: int, group: int, grp_start: np.ndarray, grp_idx: np.ndarray, missing: np.ndarray
+    st: np.ndarray,
+    n: int,
+    group: int,
+    grp_start: np.ndarray,
+    grp_idx: np.ndarray,
+    missing: np.ndarray,
+    sf: np.ndarray,
+    si: np.ndarray,
 ) -> tuple[int, int]:
     """Push ``n`` pages group after group, from group ``group`` on, each group's buckets drained in
-    proportion to what they miss.  Returns (the group reached, pages pushed)."""
+    proportion to what they miss (``sf``, ``si``: scratch).  Returns (the group reached, pages
+    pushed)."""
     left = n
     pushed = 0
     ngroups = grp_start.size - 1
     while left > 0 and group < ngroups:
         sel = grp_idx[grp_start[group] : grp_start[group + 1]]
         d = sel.size
-        avail = np.empty(d, dtype=np.int64)
+        avail = si[SI_AVAIL, :d]
         cnt = 0
         for j in range(d):
             avail[j] = missing[sel[j]]
@@ -142,8 +195,8 @@ def _push(
         if cnt == 0:
             group += 1
             continue
-        take = np.zeros(d, dtype=np.int64)
-        got = take_proportional(st, avail, left, take, np.zeros(d))
+        take = si[SI_TAKE, :d]
+        got = take_proportional(st, avail, left, take, sf[SF_WORK, :d], si[SI_TDRAW, :d])
         for j in range(d):
             missing[sel[j]] -= take[j]
         left -= got
@@ -164,13 +217,16 @@ def _queued(
     pending_mass: np.ndarray,
     shared: np.ndarray,
     out: np.ndarray,
+    wm: np.ndarray,
 ) -> None:
     """Per region, the touch mass of pages a fault can find already on their way: requested
-    (shared regions) or, shared-fifo while the push runs, waiting in the push window."""
+    (shared regions) or, shared-fifo while the push runs, waiting in the push window (``wm``:
+    scratch of a float per region)."""
     for r in range(out.size):
         out[r] = pending_mass[r] if shared[r] else 0.0
     if fifo_push and group < grp_start.size - 1:
-        wm = np.zeros(out.size)
+        for r in range(out.size):
+            wm[r] = 0.0
         _window_mass(
             grp_idx[grp_start[group] : grp_start[group + 1]], missing, tpp, window, group_region[group], wm
         )
@@ -213,9 +269,11 @@ def _link(
     pend_t: np.ndarray,
     pend_m: np.ndarray,
     pending_mass: np.ndarray,
+    sf: np.ndarray,
+    si: np.ndarray,
 ) -> bool:
-    """Serve the link for ``dt`` (``FluidTransfer.step``).  Returns whether the last page left the
-    source in this step."""
+    """Serve the link for ``dt`` (``FluidTransfer.step``; ``sf``, ``si``: scratch).  Returns
+    whether the last page left the source in this step."""
     tau = cf[0]
     fifo = ci[1] != 0
     push_enabled = ci[2] != 0
@@ -245,7 +303,7 @@ def _link(
     budget = cap - served
     if push:
         n = min(int(budget), ist[0])
-        group, got = _push(st, n, ist[1], grp_start, grp_idx, missing)
+        group, got = _push(st, n, ist[1], grp_start, grp_idx, missing, sf, si)
         ist[1] = group
         ist[0] -= got
         cnt[2] += got
@@ -283,11 +341,13 @@ def _request_all(
     pend_t: np.ndarray,
     pend_m: np.ndarray,
     pending_mass: np.ndarray,
+    sf: np.ndarray,
+    si: np.ndarray,
 ) -> int:
     """``FluidTransfer.request``: the new requests join the backlog, their touch mass stays pending
-    until they land.  Returns how many became new requests."""
-    mass = np.zeros(pending_mass.size)
-    new_total, prefetched = _request(st, faults, reg_start, reg_idx, missing, tpp, ci[3], mass)
+    until they land (``sf``, ``si``: scratch).  Returns how many became new requests."""
+    mass = sf[SF_MASS, : pending_mass.size]
+    new_total, prefetched = _request(st, faults, reg_start, reg_idx, missing, tpp, ci[3], mass, sf, si)
     ist[0] -= new_total + prefetched
     cnt[1] += prefetched
     if new_total:
@@ -323,17 +383,20 @@ def k_serve(
     pend_m: np.ndarray,
     pending_mass: np.ndarray,
     mm: np.ndarray,
+    sf: np.ndarray,
+    si: np.ndarray,
 ) -> bool:
     """A fluid step's transfer in one call: ``split_faults``, ``request`` of the rest at ``lat``,
-    then ``step(dt)``; ``mm`` is ``region_missing_mass`` now.  Returns whether the last page left
-    the source."""
+    then ``step(dt)``; ``mm`` is ``region_missing_mass`` now; ``sf``, ``si``: scratch
+    (``scratch``; ``mm`` may be its row ``SF_MM``).  Returns whether the last page left the
+    source."""
     any_fault = False
     for r in range(faults.size):
         if faults[r] > 0:
             any_fault = True
     if any_fault:
         nreg = pending_mass.size
-        queued = np.zeros(nreg)
+        queued = sf[SF_QUEUED, :nreg]
         push = ci[2] != 0 and ist[0] > 0
         _queued(
             ci[1] != 0 and push,
@@ -347,14 +410,35 @@ def k_serve(
             pending_mass,
             shared,
             queued,
+            sf[SF_WM, :nreg],
         )
-        waits = np.zeros(nreg, dtype=np.int64)
+        waits = si[SI_WAITS, :nreg]
         _split(st, faults, queued, mm, waits)
-        req = faults - waits
+        req = si[SI_REQ, :nreg]
+        for r in range(nreg):
+            req[r] = faults[r] - waits[r]
         _request_all(
-            st, req, lat, fs, ist, cnt, cf, ci, reg_start, reg_idx, missing, tpp, pend_t, pend_m, pending_mass
+            st,
+            req,
+            lat,
+            fs,
+            ist,
+            cnt,
+            cf,
+            ci,
+            reg_start,
+            reg_idx,
+            missing,
+            tpp,
+            pend_t,
+            pend_m,
+            pending_mass,
+            sf,
+            si,
         )
-    return _link(st, dt, fs, ist, cnt, cf, ci, grp_start, grp_idx, missing, pend_t, pend_m, pending_mass)
+    return _link(
+        st, dt, fs, ist, cnt, cf, ci, grp_start, grp_idx, missing, pend_t, pend_m, pending_mass, sf, si
+    )
 
 
 @jit

@@ -95,6 +95,7 @@ class FluidTransfer:
         self._pend_t = np.zeros(64)
         self._pend_m = np.zeros((64, self.nregions))
         self.pending_mass = np.zeros(self.nregions)
+        self._sf, self._si = fluid_link.scratch(self.missing.size, self.nregions)  # the kernels' scratch
         # Per-CPU regions: a requested page is touched only by the vCPU that asked for it, which is
         # stalled until it lands, so it is invisible to every other vCPU.
         self.shared = np.ones(self.nregions, dtype=bool) if shared is None else np.asarray(shared, dtype=bool)
@@ -301,6 +302,8 @@ class FluidTransfer:
             self._pend_t,
             self._pend_m,
             self.pending_mass,
+            self._sf,
+            self._si,
         )
         self._mm = None
         self._sync_counters()
@@ -334,6 +337,8 @@ class FluidTransfer:
             self._pend_m,
             self.pending_mass,
             self._k.k_missing_mass(self._region_of, self.missing, self._tpp, self.pending_mass, self.shared),
+            self._sf,
+            self._si,
         )
         self._sync_counters()
         if done and self.completed_at is None:
@@ -366,6 +371,8 @@ class FluidTransfer:
             self._pend_t,
             self._pend_m,
             self.pending_mass,
+            self._sf,
+            self._si,
         )
         self._sync_counters()
         if done and self.completed_at is None:
