@@ -177,7 +177,7 @@ class KernelModel:
         timer_changed = tok != was_tok
         # blocks: materialise lazily computed values before the flags change
         if not sok and self.sok[c]:
-            self.soft.on_sched_block(c, t)
+            self.soft.on_sched_block(c, t, self.hr_last_run(c, t))
             self.sok[c] = False
             self.nonsched.add(c)
             self.nonsched_since[c] = t
@@ -230,9 +230,14 @@ class KernelModel:
             self.rcu.on_qs(c, t)
         if self.dead:
             return
-        self.hard.soft_nmi_update(c, t, snmi)
+        # the two re-arms, each called exactly when it would not return at once (as the fast path)
+        hard = self.hard
+        if hard.enabled and (hard.snmi_plan[c] is None) == snmi:
+            hard.soft_nmi_update(c, t, snmi)
         if not self.sok[c]:
-            self.soft.plan(c, t)
+            soft = self.soft
+            if soft.enabled and self.tok[c] and soft.planned[c] is None:
+                soft.plan(c, t)
         if timer_changed:
             self.rcu.poke(t)
             self.wq.on_timer_change(c, t)
