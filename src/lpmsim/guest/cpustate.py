@@ -345,7 +345,18 @@ class CpuStates:
         if c.spinning != spinning:  # set_spinning
             c.spinning = spinning
             self._changed(cpu)
-        self._stall_write(cpu, c, stalled)
+        by = c.stall_by  # set_stalled(stalled, GUEST)
+        if stalled:
+            if GUEST not in by:
+                by.add(GUEST)
+                if not c.stalled:
+                    c.stalled = True
+                    self._changed(cpu)
+        elif GUEST in by:
+            by.discard(GUEST)
+            if not by:
+                c.stalled = False
+                self._changed(cpu)
 
     def unpublish(self, cpu: int, ctx: Ctx) -> None:
         """``set_steal_frac(0.0)``, ``set_stalled(False)``, ``set_spinning(None)``, ``set_ctx(ctx)``,
@@ -355,7 +366,12 @@ class CpuStates:
             c.steal_frac = 0.0
             if self._steal_observers or not self.skip_steal_only:
                 self._steal_changed(cpu)
-        self._stall_write(cpu, c, False)
+        by = c.stall_by  # set_stalled(False, GUEST)
+        if GUEST in by:
+            by.discard(GUEST)
+            if not by:
+                c.stalled = False
+                self._changed(cpu)
         if c.spinning is not None:  # set_spinning(None)
             c.spinning = None
             self._changed(cpu)
@@ -371,25 +387,6 @@ class CpuStates:
             c.hard_dis = False
         if eff in QUIESCENT and not c.stalled:
             c.last_qs = self._now()
-        self._changed(cpu)
-
-    def _stall_write(self, cpu: int, c: CpuState, stalled: bool) -> None:
-        """``set_stalled(stalled)`` as the workload (owner "guest")."""
-        by = c.stall_by
-        if stalled:
-            if GUEST in by:
-                return
-            by.add(GUEST)
-            if c.stalled:
-                return
-            c.stalled = True
-        else:
-            if GUEST not in by:
-                return
-            by.discard(GUEST)
-            if by:
-                return
-            c.stalled = False
         self._changed(cpu)
 
     def set_task(self, cpu: int, task: Task, owner: str = GUEST) -> None:

@@ -218,7 +218,9 @@ class KernelModel:
                 if c in self.forwarded:
                     self.forwarded.discard(c)
                 else:
-                    self.hard.beat_late(c, t)
+                    hard = self.hard  # hard.beat_late(c, t), inline
+                    if hard.enabled and not self.dead:
+                        hard._beat(c, t)
         if sok and not self.sok[c]:
             self.sok[c] = True
             self.nonsched.discard(c)

@@ -35,7 +35,7 @@ import math
 from typing import TYPE_CHECKING
 
 from lpmsim.kernel.taint import TAINT_SOFTLOCKUP
-from lpmsim.kernel.timing import Alarm, RunningClock
+from lpmsim.kernel.timing import SOFTLOCKUP_SHIFT, Alarm, RunningClock
 
 if TYPE_CHECKING:
     from lpmsim.kernel.model import KernelModel
@@ -123,7 +123,14 @@ class SoftLockup:
         if rep is None:
             self.report_ts[c] = t
             return
-        if self._u(c, t) > self._u(c, rep) + self.thresh_u:
+        if self.rc.vtb is None:  # self._u(c, x), inline: round((offset + x) * 1e9) >> 30
+            off = self.m.clock.offset
+            late = (round((off + t) * 1e9) >> SOFTLOCKUP_SHIFT) > (
+                round((off + rep) * 1e9) >> SOFTLOCKUP_SHIFT
+            ) + self.thresh_u
+        else:
+            late = self._u(c, t) > self._u(c, rep) + self.thresh_u
+        if late:
             if self.m.dtl is not None and not self.vtb and self._hv_excused(c, rep, t):
                 return  # stalled in the hypervisor: checked again at the next runs
             self._report(c, t)
