@@ -58,12 +58,12 @@ from lpmsim.engine.core import Environment, Event
 from lpmsim.engine.rng import RngStreams
 from lpmsim.guest.base import GuestBase
 from lpmsim.guest.cpustate import GUEST, CpuStates, Ctx, Task
-
-_USER = Ctx.USER  # (an enum member looked up once)
 from lpmsim.guest.metrics import GuestMetrics
 from lpmsim.guest.rates import KERNEL_CONTEXTS, kernel_share, lock_hold_share, normalised
 from lpmsim.hypervisor.fluid import FluidTransfer
 from lpmsim.hypervisor.layout import Layout
+
+_USER = Ctx.USER  # (an enum member looked up once)
 
 
 class FluidGuest(GuestBase):
