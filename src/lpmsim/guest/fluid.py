@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from lpmsim.config.scenario import Scenario
-from lpmsim.engine.core import Environment, Event
+from lpmsim.engine.core import Batch, Environment, Event
 from lpmsim.engine.rng import RngStreams
 from lpmsim.guest.base import GuestBase
 from lpmsim.guest.cpustate import GUEST, CpuStates, Ctx, Task
@@ -200,6 +200,7 @@ class FluidGuest(GuestBase):
         # parked end watches: (next look, order parked, watch, its generation), a heap
         self._parked: list[tuple[float, int, _EndWatch, int]] = []
         self._parked_seq = 0
+        self._end_looks: dict[float, Batch] = {}  # the first looks due at each time (call_at_batched)
 
     @staticmethod
     def _wvec(layout: Layout, touches: dict[str, float], nreg: int) -> np.ndarray:
@@ -355,8 +356,9 @@ class FluidGuest(GuestBase):
         # exact); a publication over another replaces it (an episode not stalled after a
         # stall-only one is no longer stalled, one after a spin no longer spins)
         self.cpus.publish(cpu, steal_frac, ctx, spinning, stalled)
-        # its end watch's first look (the watch itself is made only if it must look again)
-        self.env.call_at(until, lambda: self._first_look(cpu, serial, until))
+        # its end watch's first look (the watch itself is made only if it must look again); the
+        # looks due at one time share a heap entry (Environment.call_at_batched: the same order)
+        self.env.call_at_batched(until, lambda: self._first_look(cpu, serial, until), self._end_looks)
 
     def _first_look(self, cpu: int, serial: int, at: float) -> None:
         """The first look of the end watch of publication ``serial`` of vCPU ``cpu``, due at ``at``:
