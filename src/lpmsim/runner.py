@@ -28,6 +28,7 @@ from lpmsim.hypervisor.fluid import FluidTransfer
 from lpmsim.hypervisor.layout import Layout
 from lpmsim.hypervisor.migration import Migration
 from lpmsim.hypervisor.precopy import PrecopyResult
+from lpmsim.hypervisor.topology import cpu_nodes
 from lpmsim.kernel.model import DTL_MODES, KernelModel, KernelRun
 from lpmsim.policies.mechanisms import Policy, build_policy
 
@@ -58,6 +59,12 @@ class RunState:
         self.kernel: KernelRun | None = None
         self.bugs: BugInjector | None = None
         self.events = 0
+
+
+def _cpu_nodes(sc: Scenario) -> tuple[int, ...]:
+    """``cpu_to_node()`` of every vCPU from the partition's topology (lpmsim.hypervisor.topology)."""
+    p = sc.partition
+    return cpu_nodes(p.vcpus, p.smt, p.numa_nodes)
 
 
 def _start_guest(mig: Migration, guest: ExactGuest | FluidGuest) -> None:
@@ -125,6 +132,7 @@ def simulate(
         irq_rng=streams["kernel/irq"],
     )
     st.kernel = kernel
+    kernel.model.wq.set_topology(_cpu_nodes(sc))
     if tracer is not None:
         tracer.attach_kernel(kernel.model.hooks.in_rtas, mig, sc.page_time_s)
     mig.resumed.add_callback(lambda _e: _start_guest(mig, guest))
@@ -201,6 +209,7 @@ def _simulate_static(
         irq_rate_hz=sc.workload.irq_rate_hz,
         irq_rng=streams["kernel/irq"],
     )
+    kernel.model.wq.set_topology(_cpu_nodes(sc))
     if tracer is not None:
         tracer.attach_kernel(kernel.model.hooks.in_rtas, None, sc.page_time_s)
     for part in sc.mitigation.spec.parts:  # steal-aware / annotate act without a migration too

@@ -39,6 +39,15 @@ def test_kernel_versions(
     assert f.kernel.rcu_reset == rcu_reset
 
 
+def test_the_factor_sysctl_backports_the_factor_only() -> None:
+    # 5.19.4 took the factor (118b1366930c) without the series' completion wait (882c0d1704cf): the
+    # sysctl proves the first only
+    kf = version_of("5.15.0-1", has_factor=True)
+    assert kf.backports == ("118b1366930c",)
+    f = given(None, None, None, "5.15.0-1", base=replace(given(64, 256, 1, "5.15.0-1"), has_factor=True))
+    assert f.has_lpm_factor and not f.kernel.waits_for_completion
+
+
 @pytest.mark.parametrize("text", ["linux", "v7", "", "6", "sles"])
 def test_unknown_kernel_says_what_to_pass(text: str) -> None:
     with pytest.raises(

@@ -114,7 +114,7 @@ def test_presets_validate_explain() -> None:
 def test_large_preset_matches_the_brief() -> None:
     _code, out, _ = _run("validate", "--preset", "large", "--show")
     sc = json.loads(out)
-    assert sc["partition"] == {"vcpus": 1920, "memory_gib": 16384.0}
+    assert sc["partition"] == {"vcpus": 1920, "memory_gib": 16384.0, "smt": 8, "numa_nodes": 1}
     assert sc["platform"]["link_gbps"] == 25.0
 
 

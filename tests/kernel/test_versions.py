@@ -85,12 +85,19 @@ def test_backported_behaviours() -> None:
     )
     assert not Kernel(version="5.16").wd_rework and Kernel(version="5.17").wd_rework
     assert Kernel(version="5.14", backports=("76521c4b0291",)).wd_rework
-    # the LPM series went to 5.19.y: stable releases from 5.19.4 have it
+    # the LPM factor went to 5.19.y from 5.19.4, without the completion wait (882c0d1704cf)
     assert not Kernel(version="5.19.3").has_lpm_factor and Kernel(version="5.19.4").has_lpm_factor
+    assert not Kernel(version="5.19.4").waits_for_completion and Kernel(version="6.0").waits_for_completion
     assert Kernel(version="5.14", backports=("f5e74e836097",)).has_lpm_factor  # a companion commit
     assert not Kernel(version="6.11").wq_has_panic_on_stall and Kernel(version="6.12").wq_has_panic_on_stall
     assert not Kernel(version="5.18").rcu_trailer_ncpus and Kernel(version="5.19").rcu_trailer_ncpus
-    assert not Kernel(version="6.1").rcu_trailer_prefixed and Kernel(version="6.2").rcu_trailer_prefixed
+    # 3ab955de929a came with the RCU pull for v6.3 (not v6.2)
+    assert not Kernel(version="6.2").rcu_trailer_prefixed and Kernel(version="6.3").rcu_trailer_prefixed
+    # 265d6e588d87 (v5.8) and its stable backports of 29 Sep 2020
+    assert Kernel(version="5.7").sreset_ri0_panics and not Kernel(version="5.8").sreset_ri0_panics
+    for before, after in (("4.14.199", "4.14.200"), ("4.19.148", "4.19.149"), ("5.4.68", "5.4.69")):
+        assert Kernel(version=before).sreset_ri0_panics and not Kernel(version=after).sreset_ri0_panics
+    assert Kernel(version="5.10").sreset_ri0_panics is False
 
 
 def test_commit_prefixes() -> None:
@@ -122,6 +129,32 @@ def test_unverified_ids_are_said() -> None:
     for b in BEHAVIOURS:
         if b.commit is None:
             assert "UNVERIFIED" in b.note, b.name
+
+
+@pytest.mark.parametrize(
+    ("commit", "behaviour", "prop"),
+    [
+        ("80d530b47da4", "rcu_trailer_ncpus", "rcu_trailer_ncpus"),
+        ("3ab955de929a", "rcu_trailer_pr_err", "rcu_trailer_prefixed"),
+        ("073107b39e55", "wq_panic_on_stall", "wq_has_panic_on_stall"),
+    ],
+)
+def test_verified_ids_are_backportable(commit: str, behaviour: str, prop: str) -> None:
+    assert commit_behaviour(commit) == behaviour
+    assert not getattr(Kernel(version="5.14"), prop) and getattr(
+        Kernel(version="5.14", backports=(commit,)), prop
+    )
+
+
+def test_sreset_and_taint_ids_are_backportable() -> None:
+    assert commit_behaviour("265d6e588d87") == "sreset_ri0_die"
+    assert not Kernel(version="5.4", backports=("265d6e588d87",)).sreset_ri0_panics
+    assert commit_behaviour("2852ca7fba9f") == "taint_test"
+    assert Kernel(version="5.14", backports=("2852ca7fba9f",)).taint_positions == 19
+
+
+def test_every_behaviour_has_a_verified_id() -> None:
+    assert all(b.commit is not None and len(b.commit) == 12 for b in BEHAVIOURS)
 
 
 def test_presets_run_the_2022_kernel() -> None:

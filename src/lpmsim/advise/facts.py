@@ -32,8 +32,9 @@ from lpmsim.kernel.config import Kernel
 from lpmsim.kernel.versions import ALIASES, BY_NAME, distro_of_release, parse
 
 # What a release gains when kernel.nmi_wd_lpm_factor exists on a kernel the table says lacks it: the
-# 4-patch LPM series came as one (882c0d1704cf, 7c56a8733d0a, f5e74e836097, 118b1366930c; 5.19.y).
-FACTOR_SERIES = (str(BY_NAME["lpm_factor"].commit), str(BY_NAME["vasi_completion_wait"].commit))
+# factor (118b1366930c, with f5e74e836097 and 7c56a8733d0a), and only it -- 5.19.4 took those three
+# without the series' completion wait (882c0d1704cf), and the sysctl proves nothing about the wait.
+FACTOR_SERIES = (str(BY_NAME["lpm_factor"].commit),)
 
 MODEL_VERSIONS = tuple(ALIASES)  # the deprecated behaviour names kernel.version still accepts
 DISTROS = ("upstream", "sles")
@@ -178,7 +179,7 @@ def version_of(kernel: str, has_factor: bool = False) -> KernelFacts:
     behaviour name (``pre-v6.0``, ``v6.0``, ``v6.6``).  A release's version is its major.minor.sublevel;
     a distribution's release (``-150400.``: SLES 15 SP4) is that distribution's kernel; when
     ``kernel.nmi_wd_lpm_factor`` exists on a kernel the table says lacks it, the LPM series is
-    counted as backported (it went to 5.19.y)."""
+    counted as backported (5.19.4 took it, without the completion wait)."""
     text = kernel.strip()
     if text in MODEL_VERSIONS:
         return KernelFacts(text, None, None, ())

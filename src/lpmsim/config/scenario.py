@@ -13,6 +13,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from lpmsim.bugs.config import BugSpec
 from lpmsim.guest.workload import Workload
+from lpmsim.hypervisor.topology import cores
 from lpmsim.kernel.config import Kernel, ScriptEntry
 from lpmsim.policies.spec import PolicyError, PolicySpec, parse_policy
 from lpmsim.schema import Section
@@ -36,6 +37,37 @@ class Partition(Section):
         gt=0,
         le=2**20,
     )
+    smt: int = _f(
+        8,
+        "threads",
+        "SMT threads per virtual processor (core): Linux CPU c is thread c % smt of core c // smt "
+        "(8: the POWER8-POWER10 LPAR default, ppc64_cpu --smt).  Only the NUMA topology uses it.",
+        ge=1,
+        le=8,
+    )
+    numa_nodes: int = _f(
+        1,
+        "nodes",
+        "NUMA nodes the hypervisor spreads the cores over (ibm,associativity; the node= of a "
+        "per-CPU workqueue pool).  ASSUMPTION: cores in contiguous blocks as equal as possible, "
+        "nodes numbered from 0 (lpmsim.hypervisor.topology); 1 (the default) puts every CPU on node 0.",
+        ge=1,
+        le=256,
+    )
+
+    @field_validator("numa_nodes")
+    @classmethod
+    def _check_numa_nodes(cls, v: int, info: ValidationInfo) -> int:
+        vcpus, smt = info.data.get("vcpus"), info.data.get("smt")
+        if vcpus is None or smt is None:
+            return v  # vcpus or smt was refused: that error is the one reported
+        n_cores = cores(vcpus, smt)
+        if v > n_cores:
+            raise ValueError(
+                f"{v} nodes for {n_cores} core{'s' if n_cores > 1 else ''} ({vcpus} vCPUs at SMT{smt}): "
+                "a core's threads are on one node, so at most one node per core"
+            )
+        return v
 
 
 class Platform(Section):

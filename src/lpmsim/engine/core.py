@@ -205,6 +205,10 @@ class Environment:
         self._heap: list[tuple[float, int, int, Event]] = []
         self._counter = count(1)
         self.events_processed = 0
+        # While ``run_bounded`` runs: its ``(stop, halt)``, for ``wake_inline``; the events it
+        # processed inline.
+        self._bound: tuple[list[float], Halting] | None = None
+        self._inlined = 0
 
     # -- scheduling -------------------------------------------------------------------------
     def _schedule(self, event: Event, delay: float, priority: int) -> None:
@@ -240,6 +244,49 @@ class Environment:
             heappush(self._heap, (at, NORMAL, seq, b))
         b.calls.append((seq, fn))
 
+    def next_order(self) -> int:
+        """Take the next number of the scheduling order, as an event scheduled now would."""
+        return next(self._counter)
+
+    def call_in_place(self, time: float, order: int, fn: Callable[[], None], priority: int = NORMAL) -> Event:
+        """Run ``fn`` at heap key ``(time, priority, order)``: the time and place an event pushed
+        earlier would have had, ``order`` taken then with ``next_order`` (``time`` the heap time
+        itself, not recomputed).  Lets a caller keep events that cannot fire yet out of the heap
+        and push each when it becomes the earliest of its own: the same events, the same order."""
+        if time < self.now:
+            raise SimulationError(f"call_in_place in the past: {time} < {self.now}")
+        ev = _Call.__new__(_Call)
+        ev.env = self
+        ev._fn = fn
+        ev.callbacks = [_run_call]
+        ev.value = None
+        ev._scheduled = True
+        ev.processed = False
+        heappush(self._heap, (time, priority, order, ev))
+        return ev
+
+    def wake_inline(self, t: float) -> bool:
+        """For a process that would now yield the delay ``t - now`` from inside the callback of
+        an event whose callbacks end with it (its own wake-up): if ``run_bounded`` runs and that
+        wake-up, due at ``t``, would be the very next event it processes (every event in the heap
+        due later, the run neither dead nor past its stop), process it here: the clock moves to
+        ``t``, the event is counted, and True says "carry on, do not yield".  Else False and
+        nothing changes.  The same events in the same order either way (the wake-up's place in
+        the order is taken, as a push would take it)."""
+        bound = self._bound
+        if bound is None or not t >= self.now:  # (a negative or NaN delay raises when yielded)
+            return False
+        heap = self._heap
+        if heap and heap[0][0] <= t:
+            return False
+        stop, halt = bound
+        if halt.dead or t > stop[0]:
+            return False
+        next(self._counter)
+        self.now = t
+        self._inlined += 1
+        return True
+
     # -- running ------------------------------------------------------------------------------
     def peek(self) -> float:
         return self._heap[0][0] if self._heap else math.inf
@@ -266,10 +313,13 @@ class Environment:
         ``stop[0]`` (both read before every event: callbacks may change them); ``progress()``
         after every ``every``-th event.  The same events in the same order as ``while not
         halt.dead and peek() <= stop[0]: step()``, with ``step`` inlined; ``events_processed``
-        is brought up to date when it returns."""
+        is brought up to date when it returns, the events a process ran inline
+        (``wake_inline``) included (``progress`` does not see those)."""
         heap = self._heap
         tick = 0
         processed = self.events_processed
+        inlined = self._inlined
+        self._bound = (stop, halt)
         try:
             while heap and not halt.dead and heap[0][0] <= stop[0]:
                 time, _prio, _seq, event = heappop(heap)
@@ -283,6 +333,9 @@ class Environment:
                     # loop's test for it: not dead, due by the stop time, before the heap's first)
                     b = event
                     calls = b.calls
+                    # no process runs its wake-up inline meanwhile (wake_inline): the batch's
+                    # later calls are out of the heap while one runs
+                    self._bound = None
                     while True:
                         i = b.i
                         b.i = i + 1
@@ -299,6 +352,7 @@ class Environment:
                             heappush(heap, (time, NORMAL, key[2], b))
                             break
                         processed += 1
+                    self._bound = (stop, halt)
                     continue
                 for cb in event.callbacks:
                     cb(event)
@@ -307,7 +361,8 @@ class Environment:
                     if tick % every == 0:
                         progress()
         finally:
-            self.events_processed = processed
+            self._bound = None
+            self.events_processed = processed + self._inlined - inlined
 
     def run(self, until: float | Event | None = None) -> None:
         """Process events until the heap is empty, the time ``until`` is reached, or an event fires."""

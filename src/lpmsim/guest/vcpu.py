@@ -31,7 +31,7 @@ from collections import deque
 from collections.abc import Callable, Generator
 from itertools import accumulate, chain
 from operator import mul
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -43,7 +43,7 @@ from lpmsim.guest.cpustate import CpuStates, Ctx, Task
 from lpmsim.guest.locks import Spinlock
 from lpmsim.guest.metrics import GuestMetrics
 from lpmsim.guest.rates import KERNEL_CONTEXTS, normalised
-from lpmsim.hypervisor.exact import ExactLink
+from lpmsim.hypervisor.exact import ExactLink, ExactPages
 from lpmsim.hypervisor.layout import Layout
 
 RTAS_LOCK = "rtas_lock"
@@ -53,6 +53,7 @@ _IDLE = Ctx.IDLE
 # metaclass (~0.2 µs, several times that on a loaded machine), at every lock acquisition.
 _SOFT_OFF = Ctx.IRQS_SOFT_OFF
 _PREEMPT_OFF = Ctx.PREEMPT_OFF
+_IRQS_OFF = frozenset({Ctx.IRQS_SOFT_OFF, Ctx.IRQS_HARD_OFF})  # where ``GuestMetrics.segment`` notes a run
 _INF = float("inf")
 # ``ctx.value`` of an enum member is a property (slow on the hot path): the values looked up once.
 _VALUE = {c: c.value for c in Ctx}
@@ -130,19 +131,44 @@ def _draw_fns(rng: Draws) -> tuple[Callable[[], float], Callable[[], float]]:
     return rng.standard_exponential, rng.random
 
 
+def _never(_t: float) -> bool:
+    """``Environment.wake_inline`` when a vCPU always yields (``ExactGuest.inline_wakes``)."""
+    return False
+
+
 class _Claimed(Exception):
     """Raised inside a vCPU process that wakes up after its vCPU was claimed: it unwinds and ends."""
 
 
 class _Touch:
-    """Where one activity's touches go, for one vCPU: exact-region indices and weights."""
+    """Where one activity's touches go, for one vCPU: exact-region indices and weights.
 
-    __slots__ = ("rate", "regions", "weights")
+    ``live``: the (region, weight) pairs without the regions that are wholly resident as of
+    ``ExactPages.regions_done`` = ``done`` (they stay so: a page is sent once), for the touch
+    mass ``sum(w·m)``.  A wholly resident region's term is ``w · 0.0 = +0.0``, and adding +0.0
+    to a sum of non-negative floats leaves it as it is, so the sum is the same float without it.
+    """
+
+    __slots__ = ("done", "live", "rate", "regions", "weights")
+
+    prune_resident: ClassVar[bool] = True
+    """False keeps every region in the sums, as a check (tests/foundation/test_exact_speed.py)."""
 
     def __init__(self, rate: float, regions: list[int], weights: list[float]) -> None:
         self.rate = rate
         self.regions = regions
         self.weights = weights
+        self.live = tuple(zip(regions, weights, strict=True))
+        self.done = -1  # never pruned
+
+    def prune(self, pages: ExactPages) -> None:
+        """Drop the wholly resident regions from ``live``."""
+        count = pages.region_count
+        keep = self.prune_resident
+        self.live = tuple(
+            (r, w) for r, w in zip(self.regions, self.weights, strict=True) if count[r] > 0 or not keep
+        )
+        self.done = pages.regions_done
 
 
 def _cdf(p: np.ndarray) -> list[float]:
@@ -186,13 +212,24 @@ def _first_touch(
     place this draw is written: ``_execute``, ``_execute_from``, the segment loop, the lock path's
     pieces and the critical sections call it."""
     link.advance(now)
-    q0 = sum(map(mul, tc.weights, map(mass_of, tc.regions)))  # the same products, in the same order
+    if tc.done != link.pages.regions_done:
+        tc.prune(link.pages)
+    # ``sum(map(mul, weights, map(mass_of, regions)))``: the same products added in the same
+    # order from 0.0 (as ``sum`` does), less the +0.0 terms of wholly resident regions
+    q0 = 0.0
+    for r, w in tc.live:
+        q0 += w * mass_of(r)
     phi = tc.rate * q0
     return (sexp() / phi if phi > 0 else _INF), q0
 
 
 class ExactGuest(GuestBase):
     """All vCPUs of the partition, page-exact."""
+
+    inline_wakes: ClassVar[bool] = True
+    """Let a vCPU go on without a yield where its wake-up would be the next event anyway
+    (``Environment.wake_inline``); False always yields, as a check
+    (tests/foundation/test_exact_speed.py): the results are the same."""
 
     def __init__(
         self,
@@ -346,7 +383,9 @@ class ExactGuest(GuestBase):
         metrics = self.metrics
         blocktime = metrics.blocktime
         requests = self.requests[cpu]
-        ctx_names, gamma_args, ctx_value = self.ctx_names, self._gamma, self._ctx_value
+        ctx_names, ctx_value = self.ctx_names, self._ctx_value
+        scales = [scale for _shape, scale in self._gamma]
+        irqs_off = [c in _IRQS_OFF for c in ctx_names]
         in_kernel, is_idle = self._in_kernel, self._is_idle
         lock_specs, lock_cdf, locks = self.lock_specs, self._lock_cdf, self.locks
         lock_rate = self.lock_rate
@@ -359,8 +398,13 @@ class ExactGuest(GuestBase):
         assert link is not None
         mass_of = link.pages.mm.__getitem__  # the regions' missing mass, updated in place
         claimed = self.claimed
+        wake_inline = env.wake_inline if self.inline_wakes else _never
+        # True while this process runs in the callback of its own wake-up (a ``yield`` of a
+        # delay), the last callback of that event: only then may it skip a yield (``wake_inline``)
+        own_wake = False
         while link.completed_at is None:
             while requests:
+                own_wake = False
                 kind, base, done = requests.popleft()
                 if kind == "rtas":
                     yield from self._rtas(cpu, base, rtas_touch, rng)
@@ -368,16 +412,21 @@ class ExactGuest(GuestBase):
             cdf = ctx_cdfs.get(self.frozen)
             k = bisect_right(cdf, random()) if cdf is not None else self._next_ctx(rng)
             ctx = ctx_names[k]
-            c = gamma_of[k]() * gamma_args[k][1]
+            c = gamma_of[k]() * scales[k]
             idle = is_idle[k]
             if idle != (state.guest_ctx == _IDLE):
                 cpus.set_task(cpu, swapper if idle else self.tasks[cpu])
-            cpus.set_ctx(cpu, ctx)
+            if state.guest_ctx != ctx:  # ``set_ctx`` returns at once for the same context
+                cpus.set_ctx(cpu, ctx)
             t0 = env.now
-            stall0 = blocktime.item(cpu)
             if in_kernel[k] and lock_rate > 0:
                 left = c
                 tc = touches[k]
+                # No fault and no lock yet in this segment: the vCPU's blocked time is what it was
+                # at the segment's start (only this process adds to it), so it is read only
+                # before the first of them, and without either the stall is 0.0.
+                plain = True
+                stall0 = 0.0
                 while True:
                     t = sexp() * lock_gap
                     last = t >= left
@@ -386,30 +435,56 @@ class ExactGuest(GuestBase):
                         # ``yield from self._execute(cpu, ctx, piece, tc, rng)``, its first draw here
                         tt, q0 = _first_touch(link, tc, mass_of, sexp, env.now)
                         if tt >= piece:
-                            yield piece
+                            if not (own_wake and wake_inline(env.now + piece)):
+                                yield piece
+                            own_wake = True
                             if cpu in claimed:
                                 self._check(cpu)
                         else:
+                            if plain:
+                                plain = False
+                                stall0 = blocktime.item(cpu)
+                            own_wake = False
                             yield from self._execute_from(cpu, ctx, piece, tt, q0, tc, rng)
                     if last:
                         break
                     left -= t
                     lk = lock_specs[_pick(lock_cdf, rng)]
                     hold = sexp() * lk.hold_mean_s
+                    if plain:
+                        plain = False
+                        stall0 = blocktime.item(cpu)
+                    own_wake = False
                     yield from self._locked(cpu, locks[lk.name], hold, lock_touch[lk.name], rng)
                     cpus.set_ctx(cpu, ctx)
+                if not plain:
+                    metrics.segment(ctx_value[k], blocktime.item(cpu) - stall0, env.now - t0)
+                elif irqs_off[k]:
+                    metrics.segment(ctx_value[k], 0.0, env.now - t0)
             elif c > 0:
                 # ``yield from self._execute(cpu, ctx, c, touches[k], rng)`` with its first draw here:
                 # most segments end without a touch of a missing page (no generator then)
                 tc = touches[k]
                 t, q0 = _first_touch(link, tc, mass_of, sexp, t0)
                 if t >= c:
-                    yield c
+                    # ``yield c``, or, when this vCPU's wake-up would be the next event anyway and
+                    # this process runs in its own wake-up, go on at once (``wake_inline``)
+                    if not (own_wake and wake_inline(t0 + c)):
+                        yield c
+                    own_wake = True
                     if cpu in claimed:
                         self._check(cpu)
+                    # No fault: the stall is 0.0 (only this process adds to the vCPU's blocked
+                    # time), so ``metrics.segment`` would only note an interrupts-off run.
+                    if irqs_off[k]:
+                        metrics.segment(ctx_value[k], 0.0, env.now - t0)
                 else:
+                    own_wake = False
+                    stall0 = blocktime.item(cpu)
                     yield from self._execute_from(cpu, ctx, c, t, q0, tc, rng)
-            metrics.segment(ctx_value[k], blocktime.item(cpu) - stall0, env.now - t0)
+                    metrics.segment(ctx_value[k], blocktime.item(cpu) - stall0, env.now - t0)
+            elif irqs_off[k]:
+                metrics.segment(ctx_value[k], 0.0, 0.0)
         # Transfer complete: nothing can stall any more; the vCPU runs on, dormant, looking normal.
         while requests:
             _kind, base, done = requests.popleft()

@@ -28,12 +28,37 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import deque
-from typing import Protocol
+from heapq import heappop, heappush
+from typing import Any, Protocol
 
 import numpy as np
 
 from lpmsim.config.scenario import Scenario
 from lpmsim.engine.core import Environment, Event
+
+
+class _Floats(Protocol):
+    """A memoryview of a float64 array (``_cells``): one element read or written as a float."""
+
+    def __getitem__(self, i: int, /) -> float: ...
+
+    def __setitem__(self, i: int, v: float, /) -> None: ...
+
+
+class _Ints(Protocol):
+    """A memoryview of an integer array (``_cells``): one element read or written as an int."""
+
+    def __getitem__(self, i: int, /) -> int: ...
+
+    def __setitem__(self, i: int, v: int, /) -> None: ...
+
+    def __len__(self) -> int: ...
+
+
+def _cells(a: np.ndarray) -> Any:
+    """A memoryview of ``a`` (its buffer, not a copy): indexing one element reads or writes a
+    Python int or float (~30 ns) where numpy's scalar indexing makes a numpy scalar (~100 ns)."""
+    return a.data
 
 
 class _Uniform(Protocol):
@@ -85,6 +110,9 @@ class ExactPages:
         ).tolist()
         self.region_count: list[int] = np.bincount(regions, minlength=counts.size).tolist()
         self.not_resident = int(idx.size)
+        # Regions that became wholly resident (their missing mass stays 0.0): a count, so that
+        # the guest knows when to drop them from its touch-mass sums (``vcpu._Touch.prune``).
+        self.regions_done = 0
         self.uncommitted = int(idx.size)
         self._starts: list[int] = [int(x) for x in starts]
         self._boff: list[int] = [int(x) for x in self.boff]
@@ -101,6 +129,11 @@ class ExactPages:
         # Per page its touch probability while not resident, 0 once resident: the page weights.
         self._page_live = np.where(missing, touch_prob, 0.0)
         self._page_cum_from = [0] * nblocks
+        # Memoryviews of the per-page and per-block arrays, for one element at a time (``_cells``).
+        self.state_mv: _Ints = _cells(self.state)
+        self._tp_mv: _Floats = _cells(self.touch_prob)
+        self._live_mv: _Floats = _cells(self._page_live)
+        self._blive_mv: _Floats = _cells(self.block_live)
 
     def _locate(self, pages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r = np.searchsorted(self.starts, pages, side="right") - 1
@@ -115,9 +148,9 @@ class ExactPages:
 
     def mark_resident(self, pages: list[int]) -> None:
         """``pages`` arrived (in this order); none of them was resident."""
-        state, tp, live = self.state, self.touch_prob, self._page_live
+        state, tp, live = self.state_mv, self._tp_mv, self._live_mv
         bmass, bcount, rmass, rcount = self.block_mass, self.block_count, self.region_mass, self.region_count
-        blive = self.block_live
+        blive = self._blive_mv
         starts, boff = self._starts, self._boff
         bfrom, pfrom = self._block_cum_from, self._page_cum_from
         touched: list[int] = []
@@ -128,7 +161,7 @@ class ExactPages:
             r = bisect_right(starts, p) - 1
             off = p - starts[r]
             b = boff[r] + off // BLOCK
-            w = float(tp[p])
+            w = tp[p]
             bmass[b] -= w
             bcount[b] -= 1
             rmass[r] -= w
@@ -148,6 +181,8 @@ class ExactPages:
         mm = self.mm
         for r in touched:
             mm[r] = self._region_mm(r)
+            if rcount[r] == 0:
+                self.regions_done += 1
 
     def sample_missing(self, region: int, rng: _Uniform) -> int:
         """A non-resident page of ``region``, drawn with probability ∝ its touch probability."""
@@ -201,6 +236,11 @@ class LinkCounters:
 class ExactLink:
     """The post-copy link, page by page."""
 
+    defer_checks = True
+    """Keep the checks that are not due yet out of the event heap but the earliest
+    (``_schedule_check``); False pushes each with ``call_at``, as a check
+    (tests/foundation/test_exact_speed.py): the results are the same."""
+
     def __init__(
         self,
         env: Environment,
@@ -220,6 +260,7 @@ class ExactLink:
         self.prefetch = pf.prefetch_pages
         self.push_enabled = pf.background_push
         self.push_order = push_order
+        self._order_mv: _Ints = _cells(push_order)
         self.push_ptr = 0
         self.cur = -1  # page on the wire, -1 if idle
         self.cur_is_push = False
@@ -237,6 +278,8 @@ class ExactLink:
         self.completed = env.event()
         self.completed_at: float | None = None
         self._check_gen = 0
+        self._checks: list[tuple[float, int, int]] = []  # (heap time, order, gen) of each check due
+        self._checks_in_heap: set[int] = set()  # orders of those put into the event heap
         if pages.not_resident == 0:
             self.completed_at = env.now
             self.completed.succeed()
@@ -248,10 +291,10 @@ class ExactLink:
     def _refill(self) -> None:
         if not self.push_enabled:
             return
-        state = self.pages.state
-        order = self.push_order
-        while self.push_queued < self.window and self.push_ptr < order.size:
-            p = int(order[self.push_ptr])
+        state = self.pages.state_mv
+        order = self._order_mv
+        while self.push_queued < self.window and self.push_ptr < len(order):
+            p = order[self.push_ptr]
             self.push_ptr += 1
             if state[p] == MISSING:
                 state[p] = COMMITTED
@@ -292,10 +335,8 @@ class ExactLink:
 
     def advance(self, t: float) -> None:
         """Bring the link and the page states up to time ``t``."""
-        while self.cur >= 0 and self.slot_end <= t:
-            end = self.slot_end
-            self._complete()
-            self._start_next(end)
+        if self.cur >= 0 and self.slot_end <= t:
+            self._send_until(t)
         if self.transit and self.transit[0][0] <= t:
             arrived: list[int] = []
             last = t
@@ -307,6 +348,46 @@ class ExactLink:
             if self.pages.not_resident == 0 and self.completed_at is None:
                 self.completed_at = last
                 self.completed.succeed()
+
+    def _send_until(self, t: float) -> None:
+        """``while self.cur >= 0 and self.slot_end <= t: self._complete();
+        self._start_next(self.slot_end)``, the two written out in one loop over locals (a page
+        every ``tau``: the link's hot path)."""
+        c = self.counters
+        sent = c.sent_pages
+        transit, eta, demand, queue, dp = self.transit, self.eta, self.demand, self.queue, self.demand_pages
+        tau, half = self.tau, self.half_rtt
+        p, end, is_push = self.cur, self.slot_end, self.cur_is_push
+        while True:
+            # _complete()
+            if is_push:
+                c.pushed += 1
+            if sent is not None:
+                sent.append(p)
+            transit.append((end + half, p))
+            # _start_next(end)
+            if demand:
+                p = demand.popleft()
+                is_push = False
+            elif queue:
+                p = queue.popleft()
+                is_push = p not in dp
+                if is_push:
+                    self.push_queued -= 1
+                else:
+                    dp.discard(p)
+            else:
+                self.cur = -1  # idle: slot_end and cur_is_push stay those of the last page
+                self.slot_end = end
+                self.cur_is_push = is_push
+                return
+            end = end + tau
+            eta[p] = end + half
+            if is_push:
+                self._refill()
+            if not end <= t:
+                break
+        self.cur, self.slot_end, self.cur_is_push = p, end, is_push
 
     def _busy_until(self) -> float:
         return self.slot_end if self.cur >= 0 else self.env.now
@@ -323,25 +404,55 @@ class ExactLink:
             if self.pages.not_resident == 0:
                 self.advance(self.env.now)
             return
-        last_transit = self.transit[-1][0] if self.transit else self.env.now
-        t = max(self._busy_until() + remaining * self.tau + self.half_rtt, last_transit, self.env.now)
+        env = self.env
+        now = env.now
+        last_transit = self.transit[-1][0] if self.transit else now
+        t = max(self._busy_until() + remaining * self.tau + self.half_rtt, last_transit, now)
         self._check_gen += 1
-        gen = self._check_gen
+        if not self.defer_checks:
+            gen = self._check_gen
 
-        def check() -> None:
-            if gen != self._check_gen:
-                return
+            def check() -> None:
+                if gen != self._check_gen:
+                    return
+                self.advance(self.env.now)
+                self._schedule_check()
+
+            env.call_at(t, check)
+            return
+        # ``env.call_at(t, check)`` where a check fires, finds itself superseded by a later one
+        # (``gen`` no longer the latest) and does nothing: each demand request schedules one,
+        # and thousands wait at the transfer's projected end, deepening the heap every event
+        # goes through.  They are kept here instead, each with the heap key ``call_at`` would
+        # give it, and only the earliest is in the event heap (``_push_first``): the same
+        # events, at the same places in the order.
+        entry = (now + (t - now), env.next_order(), self._check_gen)  # the time ``call_at`` pushes
+        heappush(self._checks, entry)
+        self._push_first()
+
+    def _push_first(self) -> None:
+        """Put the earliest check waiting in ``_checks`` into the event heap, unless it is there."""
+        checks = self._checks
+        if checks and checks[0][1] not in self._checks_in_heap:
+            t, order, _gen = checks[0]
+            self._checks_in_heap.add(order)
+            self.env.call_in_place(t, order, self._fire_check)
+
+    def _fire_check(self) -> None:
+        """The earliest check is due (the heap pops in key order, so it is ``_checks[0]``)."""
+        _t, order, gen = heappop(self._checks)
+        self._checks_in_heap.remove(order)
+        if gen == self._check_gen:
             self.advance(self.env.now)
             self._schedule_check()
-
-        self.env.call_at(t, check)
+        self._push_first()
 
     # -- demand faults ---------------------------------------------------------------------------
     def fault(self, page: int) -> Event | None:
         """A vCPU touches ``page`` now; returns the event of its resumption, or None if resident."""
         now = self.env.now
         self.advance(now)
-        st = self.pages.state[page]
+        st = self.pages.state_mv[page]
         if st == RESIDENT:
             return None
         ev = self.env.event()
@@ -359,7 +470,7 @@ class ExactLink:
                 self.push_queued -= 1
                 self._refill()
             else:
-                self.pages.state[page] = COMMITTED
+                self.pages.state_mv[page] = COMMITTED
                 self.pages.uncommitted -= 1
             self.counters.requests += 1
             self.pending[page] = [ev]

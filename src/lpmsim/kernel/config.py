@@ -333,8 +333,8 @@ class Kernel(Section):
 
     @property
     def rcu_trailer_prefixed(self) -> bool:
-        """The RCU stall trailer is printed with ``pr_err`` (``rcu: `` prefix), before v6.2 with
-        ``pr_cont`` ("rcu: Align the output of RCU stall")."""
+        """The RCU stall trailer is printed with ``pr_err`` (``rcu: `` prefix), before v6.3 with
+        ``pr_cont`` (3ab955de929a "rcu: Align the output of RCU CPU stall warning messages")."""
         return self.has("rcu_trailer_pr_err")
 
     @property

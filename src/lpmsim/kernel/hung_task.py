@@ -14,7 +14,18 @@ Mirrors kernel/hung_task.c as of v6.1-v6.12 (``watchdog`` kthread loop, ``check_
   ``Not tainted 6.12.0 #1``, or ``Tainted: G             L      6.12.0 #1`` after a soft lockup;
   lpmsim.kernel.taint), re-reported at every scan while still blocked.  ``hung_task_panic`` ->
   ``panic("hung_task: blocked tasks")`` after the scan.
-* ASSUMPTION: khungtaskd started at t=0 and always finds a CPU to run on.
+* khungtaskd is a normal kthread: when its timeout expires and no CPU can schedule (every CPU in the
+  stop_machine stopper or stalled: ``KernelModel.nonsched`` holds them all), it scans at the first
+  scheduling-clock tick at which one can (its timer fires from a tick; it then runs on that CPU),
+  and ``hung_last_checked`` is that time.  ASSUMPTION: started at t=0.
+* drmgr (lpmsim.kernel.mobility) sleeps in TASK_UNINTERRUPTIBLE in ``stop_machine()``
+  (kernel/stop_machine.c ``__stop_cpus`` -> ``wait_for_completion``; PREEMPT_NONE: it sleeps
+  before its own CPU's stopper runs) until the last stopper's ``cpu_stop_signal_done()`` wakes it,
+  and in each ``msleep``/``ssleep`` poll of H_VASI_STATE (``schedule_timeout_uninterruptible``).
+  The rules above decide, nothing is scripted: every CPU runs its stopper for the whole
+  stop_machine, so khungtaskd cannot scan until drmgr has been woken, and each poll sleep is a new
+  switch (``nvcsw``), so the next scan finds a changed count.  drmgr is never reported unless
+  another CPU could run khungtaskd during the stop_machine.
 * Not changed by steal-aware / annotate: a D-state task is on no CPU, and what it waits for is not
   described by one vCPU's dispatch trace log (docs/policies.md).
 """
@@ -51,12 +62,23 @@ class HungTask:
         if self.timeout > 0 and self.interval > 0:
             gen = self.gen
             at = max(t, self.last_checked + self.interval)
-            self.m.env.call_at(at, lambda: self._scan() if gen == self.gen else None)
+            self.m.env.call_at(at, lambda: self._due() if gen == self.gen else None)
 
-    def _scan(self) -> None:
+    def _due(self) -> None:
+        """khungtaskd's ``schedule_timeout_interruptible()`` expired: it scans once a CPU runs it."""
         m = self.m
         if m.dead or self.timeout <= 0:
             return
+        if len(m.nonsched) >= m.n:
+            # no CPU can schedule: try again at the next tick
+            gen = self.gen
+            at = m.clock.next_jiffy_after(m.env.now)
+            m.env.call_at(at, lambda: self._due() if gen == self.gen else None)
+            return
+        self._scan()
+
+    def _scan(self) -> None:
+        m = self.m
         t = m.env.now
         clock = m.clock
         j = clock.jiffies(t)
@@ -94,7 +116,7 @@ class HungTask:
             m.panic(t, "hung_task: blocked tasks", "hung_task_panic", HUNG_CPU)
             return
         gen = self.gen
-        m.env.call_at(t + self.interval, lambda: self._scan() if gen == self.gen else None)
+        m.env.call_at(t + self.interval, lambda: self._due() if gen == self.gen else None)
 
 
 HUNG_PID = 58

@@ -49,6 +49,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lpmsim.engine.core import Event
+from lpmsim.guest.cpustate import Task
 from lpmsim.hypervisor.vasi import VasiState
 from lpmsim.kernel.hooks import stopper_pid
 from lpmsim.kernel.wq_watchdog import wheel_expiry
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from lpmsim.kernel.timing import Clock
 
 DRMGR_PID = 4242
+DRMGR_TASK = Task("drmgr", DRMGR_PID)
 
 
 def msecs_to_jiffies(msecs: int, hz: int) -> int:
@@ -156,8 +158,15 @@ class Mobility:
         return self.mig.state
 
     def _msleep(self, msecs: int) -> Event:
+        """``msleep()``: drmgr in TASK_UNINTERRUPTIBLE until it wakes (lpmsim.kernel.hung_task)."""
         env = self.m.env
-        return env.timeout(msleep_wake(env.now, msecs, self.m.clock) - env.now)
+        self._sleep_d("msleep")
+        ev = env.timeout(msleep_wake(env.now, msecs, self.m.clock) - env.now)
+        ev.add_callback(lambda _e: self.m.states.unblock_task(DRMGR_PID))
+        return ev
+
+    def _sleep_d(self, on: str) -> None:
+        self.m.states.block_task(DRMGR_TASK, on)
 
     def run(self) -> Generator[Event, Any, None]:
         m, mig = self.m, self.mig
@@ -178,7 +187,8 @@ class Mobility:
             m.set_lpm_factor(env.now, factor, f"T{DRMGR_PID}")
             self.times["factor_set_s"] = env.now
         policy.before_stop_machine(env.now)
-        # stop_machine(do_join, ...) on every online CPU
+        # stop_machine(do_join, ...) on every online CPU; drmgr waits in wait_for_completion()
+        self._sleep_d("stop_machine")
         yield m.hooks.stop_machine(range(m.n))
         if m.dead:
             return
@@ -208,6 +218,7 @@ class Mobility:
         m.rcu_cpu_stall_reset(env.now)
         m.touch_nmi_watchdog(suspender, env.now)
         m.hooks.release_machine()
+        m.states.unblock_task(DRMGR_PID)  # the last cpu_stop_signal_done() completes drmgr's wait
         if m.dead:
             return
         policy.after_resume(env.now)

@@ -13,16 +13,27 @@ Sources (kernel-facts.md, kernel-audit.md, and the mails/short logs found for ea
   "tighten non-atomic read-modify-write access", 76521c4b0291 "Avoid holding wd_smp_lock over printk
   and smp_send_nmi_ipi" (``wd_try_report``, stuck CPUs marked before the IPIs, IPIs outside the lock),
   1f01bf90765f "read TB close to where it is used", 3d030e301856 "Fix wd_smp_last_reset_tb reporting".
-* RCU stall trailer: "rcu: Print number of online CPUs in RCU CPU stall-warning messages" (Paul
-  McKenney, Apr 2022, RCU pull for v5.19: ``ncpus=``, still ``pr_cont``); "rcu: Align the output of
-  RCU stall" (Zhen Lei, Nov 2022, v6.2: ``pr_cont`` -> ``pr_err``, so the trailer gets the ``rcu: ``
-  prefix).  Their mainline ids are UNVERIFIED (the series was rebased in linux-next).
-* ``rcu_cpu_stall_reset()``: a80be428fbc1 (v5.15), b96e7a5fa0ba (v6.7, 6.6.3).
-* RTAS with MSR[RI]=1: b6b1c3ce06ca (v5.19, Cc: stable; the stable releases are UNVERIFIED).
-* LPM: 882c0d1704cf (wait for VASI Completed), f5e74e836097 + 118b1366930c (the factor), all v6.0,
-  backported to 5.19.y (stable review of 23 Aug 2022; the first 5.19.y with them is UNVERIFIED: 5.19.4).
-* ``workqueue.panic_on_stall``: Sangmoon Kim, Aug 2024, about v6.12 (id and release UNVERIFIED).
-* ``TAINT_TEST`` ('N' in the taint string): "panic: Taint kernel if tests are run" (v6.0, id UNVERIFIED).
+* RCU stall trailer: 80d530b47da4 "rcu: Print number of online CPUs in RCU CPU stall-warning messages"
+  (Paul McKenney, Apr 2022: ``ncpus=``, still ``pr_cont``; in Linus's master during the v5.19 merge
+  window, the kernel.org push of 24 May 2022); 3ab955de929a "rcu: Align the output of RCU CPU stall
+  warning messages" (Zhen Lei, posted as "rcu: Align the output of RCU stall", Nov 2022; in the "RCU
+  changes for v6.3" pull, so v6.3, not v6.2: ``pr_cont`` -> ``pr_err``, the trailer gets the ``rcu: ``
+  prefix; its sibling be42f00b73a0 is cited by mainline Fixes: tags).
+* ``rcu_cpu_stall_reset()``: a80be428fbc1 (v5.15), b96e7a5fa0ba "rcu/tree: Defer setting of jiffies
+  during stall reset" (v6.7; 6.6.3: patch 331/530 of the 6.6.3 review; also in a 6.5 review and
+  other stable branches' pushes, their releases UNVERIFIED).
+* RTAS with MSR[RI]=1: b6b1c3ce06ca (powerpc/next May 2022, v5.19; stable releases UNVERIFIED).
+* LPM: 882c0d1704cf (wait for VASI Completed), 7c56a8733d0a + f5e74e836097 + 118b1366930c (the
+  factor), all applied to powerpc/next for v6.0.  5.19.4 has the factor trio only (patches of the
+  5.19.4-rc1 review of 23 Aug 2022; its short log lists three Laurent Dufour commits): there the
+  factor is reset right after ``post_mobility_fixup()``, with no completion wait.
+* ``workqueue.panic_on_stall``: 073107b39e55 (Sangmoon Kim, Aug 2024; tj/wq "for-6.12", in the
+  "workqueue: Changes for v6.12" pull): v6.12.
+* System reset with MSR[RI]=0: 265d6e588d87 "powerpc/traps: Make unrecoverable NMIs die instead of
+  panic" (powerpc/next 20 May 2020: v5.8; stable 4.14.200, 4.19.149, 5.4.69 from the reviews of
+  29 Sep 2020).
+* ``TAINT_TEST`` ('N' in the taint string): 2852ca7fba9f "panic: Taint kernel if tests are run"
+  (v6.0).
 """
 
 from __future__ import annotations
@@ -97,39 +108,40 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
     Behaviour(
         "rcu_reset_third_fqs",
         "b96e7a5fa0ba",
-        "rcu_cpu_stall_reset() deferred to the third FQS pass (commit title UNVERIFIED)",
+        "rcu/tree: Defer setting of jiffies during stall reset",
         KVersion(6, 7),
         (KVersion(6, 6, 3),),
-        note="Fixes: a80be428fbc1; nr_fqs_jiffies_stall = 3.",
+        note="Fixes: a80be428fbc1; nr_fqs_jiffies_stall = 3 (the reset deferred to the third FQS "
+        "pass).  Other stable branches took it too (releases UNVERIFIED).",
     ),
     Behaviour(
         "rcu_trailer_ncpus",
-        None,
+        "80d530b47da4",
         "rcu: Print number of online CPUs in RCU CPU stall-warning messages",
         KVersion(5, 19),
-        note="ncpus= in the (t=...)/(detected by ...) trailer; commit id UNVERIFIED.",
+        note="ncpus= in the (t=...)/(detected by ...) trailer.",
     ),
     Behaviour(
         "rcu_trailer_pr_err",
-        None,
-        "rcu: Align the output of RCU stall",
-        KVersion(6, 2),
-        note="the trailer is printed with pr_err (rcu: prefix), before with pr_cont; commit id UNVERIFIED.",
+        "3ab955de929a",
+        "rcu: Align the output of RCU CPU stall warning messages",
+        KVersion(6, 3),
+        note="the trailer is printed with pr_err (rcu: prefix), before with pr_cont; merged for v6.3 "
+        "(the RCU pull for v6.3), not v6.2.",
     ),
     Behaviour(
         "rtas_ri1",
         "b6b1c3ce06ca",
         "powerpc/rtas: Keep MSR[RI] set when calling RTAS",
         KVersion(5, 19),
-        note="Cc: stable (backported to several stable branches; their releases UNVERIFIED).",
+        note="stable backports UNVERIFIED.",
     ),
     Behaviour(
         "vasi_completion_wait",
         "882c0d1704cf",
         "powerpc/mobility: wait for memory transfer to complete",
         KVersion(6, 0),
-        (KVersion(5, 19, 4),),
-        note="5.19.y backport from the stable review of 23 Aug 2022 (first release UNVERIFIED).",
+        note="not in 5.19.4, whose LPM backport has the factor only (no 5.19.y backport found).",
     ),
     Behaviour(
         "lpm_factor",
@@ -137,30 +149,32 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
         "pseries/mobility: set NMI watchdog factor during an LPM",
         KVersion(6, 0),
         (KVersion(5, 19, 4),),
-        note="with f5e74e836097 (powerpc/watchdog: introduce a NMI watchdog's factor) and 7c56a8733d0a.",
+        note="with f5e74e836097 (powerpc/watchdog: introduce a NMI watchdog's factor) and 7c56a8733d0a; "
+        "5.19.4: patch 345/365 of the 5.19.4-rc1 review (23 Aug 2022), without 882c0d1704cf.",
     ),
     Behaviour(
         "wq_panic_on_stall",
-        None,
+        "073107b39e55",
         "workqueue: add cmdline parameter workqueue.panic_on_stall",
         KVersion(6, 12),
-        note="Sangmoon Kim, Aug 2024; commit id and release UNVERIFIED (about v6.12).",
+        note="Sangmoon Kim, Aug 2024; in the workqueue pull for v6.12.",
     ),
     Behaviour(
         "sreset_ri0_die",
-        None,
-        "powerpc: system reset with MSR[RI]=0 calls die() instead of panic (Nicholas Piggin's 2020 "
-        "interrupt series, lore 20200508043408.886394-16)",
+        "265d6e588d87",
+        "powerpc/traps: Make unrecoverable NMIs die instead of panic",
         KVersion(5, 8),
+        (KVersion(4, 14, 200), KVersion(4, 19, 149), KVersion(5, 4, 69)),
         note='before: nmi_panic(regs, "Unrecoverable System Reset"); from then die() returns for trap '
-        "0x100 (oops_end) and the handler's return path fails later; commit id UNVERIFIED.",
+        "0x100 (oops_end) and the handler's return path fails later.  Nicholas Piggin's series "
+        "(lore 20200508043408.886394-16), powerpc/next 20 May 2020; stable reviews of 29 Sep 2020.",
     ),
     Behaviour(
         "taint_test",
-        None,
+        "2852ca7fba9f",
         "panic: Taint kernel if tests are run",
         KVersion(6, 0),
-        note="TAINT_TEST ('N'), one more position in the taint string; commit id UNVERIFIED.",
+        note="TAINT_TEST ('N'), one more position in the taint string.",
     ),
 )
 BY_NAME: dict[str, Behaviour] = {b.name: b for b in BEHAVIOURS}

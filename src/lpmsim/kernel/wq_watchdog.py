@@ -13,6 +13,11 @@ Mirrors kernel/workqueue.c (CONFIG_WQ_WATCHDOG) as of v6.12: ``wq_watchdog_timer
   scheduling.  ``ts = max(pool_ts, touched[cpu])``; stuck if ``now > ts + thresh`` (jiffies):
   ``BUG: workqueue lockup - pool cpus=%*pbl node=%d flags=0x%x nice=%d stuck for %us!``
   (seconds since pool_ts).  After each run every touch stamp is reset to now.
+* ``node=``: ``pr_cont_pool_info()`` prints ``pool->node`` (unless NUMA_NO_NODE); a per-CPU pool's
+  is ``cpu_to_node(cpu)``, set in ``workqueue_init()`` at boot (not updated after a migration).
+  The partition's topology (``partition.numa_nodes``, ``partition.smt``;
+  lpmsim.hypervisor.topology) gives it; a model built without one has every CPU on node 0.  The
+  model has no unbound pools (their node is the node covering their cpumask).
 * ``workqueue.panic_on_stall`` = N: BUG after N runs that detected a stall (BUG in the timer's
   softirq -> ``Kernel panic - not syncing: Fatal exception in interrupt``).  Only on kernels that
   have the parameter (``Kernel.wq_has_panic_on_stall``, about v6.12; the loader rejects a non-zero
@@ -58,6 +63,7 @@ class WqWatchdog:
         self.waiting = False
         self.gen = 0  # bumped by del_timer_sync(): a timer armed before is gone
         self.hv_noted: list[float | None] = [None] * m.n  # annotate: pool_ts of the episode printed
+        self.node: tuple[int, ...] = (0,) * m.n  # pool->node = cpu_to_node(cpu) (set_topology)
         if self.enabled:
             self._arm(m.env.now)
 
@@ -78,6 +84,12 @@ class WqWatchdog:
             self.touched_all = t
             self.touched = [t] * self.m.n
             self._arm(t)
+
+    def set_topology(self, nodes: tuple[int, ...]) -> None:
+        """``workqueue_init()``: every per-CPU pool's ``node`` = ``cpu_to_node()`` of its CPU."""
+        if len(nodes) != self.m.n:
+            raise ValueError(f"{len(nodes)} CPU nodes for {self.m.n} CPUs")
+        self.node = tuple(nodes)
 
     def touch(self, c: int, t: float) -> None:
         self.touched[c] = t
@@ -111,7 +123,7 @@ class WqWatchdog:
                 secs = ((now_j - clock.jiffies(pool_ts)) * 1000 // m.cfg.hz) // 1000
                 line = m.log.emit(
                     t,
-                    f"BUG: workqueue lockup - pool cpus={c} node=0 flags=0x0 nice=0 stuck for {secs}s!",
+                    f"BUG: workqueue lockup - pool cpus={c} node={self.node[c]} flags=0x0 nice=0 stuck for {secs}s!",
                     f"C{WQ_CPU}",
                 )
                 m.report(t, "workqueue_lockup", "lockup", [c], WQ_CPU, line)
