@@ -13,7 +13,7 @@ from collections.abc import Generator
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from lpmsim.engine.core import URGENT, Environment, Event, SimulationError
@@ -297,3 +297,96 @@ def test_run_bounded_is_the_peek_step_loop(
                     _tick(env, ticks)
         runs.append((fired, env.events_processed, env.now, ticks, stop[0]))
     assert runs[0] == runs[1]
+
+
+# Batched calls (``Environment.call_at_batched``): a program whose calls land on few distinct
+# times, some of them batched, against the same program with one ``call_at`` each.
+few_delays = st.sampled_from([0.0, 0.5, 1.0, 1.0, 1.0, 2.0])
+batch_programs = st.lists(
+    st.tuples(
+        few_delays, st.sampled_from([0, 1, 1, 1]), st.integers(0, 3), st.sampled_from([True, True, False])
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(max_examples=400, deadline=None)
+# a plain call between two batched ones at one time; the stop time moved, the run dead, mid-batch
+@example([(0.0, 1, 3, False), (1.0, 1, 0, True), (1.0, 1, 0, False), (1.0, 1, 0, True)], 6.0, 0, "bounded")
+@example([(0.0, 1, 3, False), (1.0, 1, 0, True), (1.0, 1, 0, True), (1.0, 1, 0, True)], 6.0, 0, "bounded")
+@example([(0.0, 1, 3, False), (1.0, 1, 0, True), (1.0, 1, 0, True), (1.0, 1, 0, True)], 6.0, 2, "bounded")
+@given(
+    batch_programs,
+    st.floats(0.0, 6.0),
+    st.integers(0, 12),
+    st.sampled_from(["bounded", "bounded", "step", "run"]),
+)
+def test_batched_calls_fire_as_plain_calls(
+    program: list[tuple[float, int, int, bool]], stop_at: float, die_at: int, loop: str
+) -> None:
+    """The same firings in the same order, the same ``events_processed``, the same progress ticks,
+    with ``run_bounded`` (a callback may stop it: dead, or the stop time moved), ``step`` and
+    ``run``; a batched call may be added while its batch runs, and URGENT events at the same time
+    overtake the rest of a batch, as they overtake the later calls."""
+
+    def build(
+        env: Environment, model: _Model, stop: list[float], fired: list[tuple[float, int]], batched: bool
+    ) -> None:
+        nxt = [1]
+        batches: dict[float, Any] = {}
+
+        def spawn(k: int) -> None:
+            delay, prio, kids, in_batch = program[k]
+
+            def fire() -> None:
+                fired.append((env.now, k))
+                if len(fired) == die_at:
+                    model.dead = True
+                if k == 1:
+                    stop[0] += 1.0
+                elif k == 2:
+                    stop[0] = min(stop[0], env.now - 0.125)  # the stop time moves before now
+                for _ in range(kids):
+                    if nxt[0] < len(program):
+                        j = nxt[0]
+                        nxt[0] += 1
+                        spawn(j)
+
+            if batched and in_batch and prio == 1:
+                env.call_at_batched(env.now + delay, fire, batches)
+            else:
+                env.call_at(env.now + delay, fire, priority=prio)
+
+        spawn(0)
+
+    runs = []
+    for batched in (True, False):
+        env, model, stop = Environment(), _Model(), [stop_at]
+        fired: list[tuple[float, int]] = []
+        build(env, model, stop, fired, batched)
+        ticks: list[float] = []
+        if loop == "bounded":
+            env.run_bounded(stop, model, functools.partial(_tick, env, ticks), every=2)
+        elif loop == "step":
+            while not model.dead and env.peek() <= stop[0]:
+                env.step()
+        else:
+            env.run()
+        runs.append((fired, env.events_processed, env.now, ticks, stop[0]))
+    assert runs[0] == runs[1]
+
+
+def test_a_batch_yields_to_an_earlier_event_and_resumes() -> None:
+    """Calls at t=1 batched (order 1, 3), a plain call at t=1 in between (order 2): 1, 2, 3."""
+    env = Environment()
+    fired: list[str] = []
+    batches: dict[float, Any] = {}
+    env.call_at_batched(1.0, lambda: fired.append("a"), batches)
+    env.call_at(1.0, lambda: fired.append("b"))
+    env.call_at_batched(1.0, lambda: fired.append("c"), batches)
+    assert len(env._heap) == 2  # one entry for the batch
+    env.run_bounded([10.0], _Model())
+    assert fired == ["a", "b", "c"]
+    assert env.events_processed == 3
+    assert not batches  # a batch run leaves

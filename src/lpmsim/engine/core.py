@@ -27,7 +27,7 @@ import math
 from collections.abc import Callable, Generator
 from heapq import heappop, heappush
 from itertools import count
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 NORMAL = 1
 URGENT = 0
@@ -109,6 +109,48 @@ class _Call(Event):
         heappush(env._heap, (env.now + (time - env.now), priority, next(env._counter), self))
 
 
+class Batch(Event):
+    """Calls due at one time, each in its own place in the order (``Environment.call_at_batched``).
+
+    Each call is given, when it is added, the sequence number ``call_at`` would have given it;
+    the heap holds one entry for the batch, the key ``(at, NORMAL, seq)`` of its first call not
+    run yet, the key that call's own entry would have.  Every other entry is the same, and a
+    batch's calls are in key order, so the events fire in the same order as with one ``call_at``
+    each; each call is one event (``events_processed``).  What it saves: the heap is smaller (the
+    fluid guest's end looks: about six a time) and ``run_bounded`` runs the next call of a batch
+    at once when it is still the first event, without an entry of its own.
+    """
+
+    __slots__ = ("at", "batches", "calls", "i")
+
+    def __init__(self, env: Environment, at: float, batches: dict[float, Batch]) -> None:
+        self.env = env
+        self.callbacks = [_run_batch_call]
+        self.value = None
+        self._scheduled = True
+        self.processed = False
+        self.at = at
+        self.batches = batches  # the owner's open batches by time (this one leaves when done)
+        self.calls: list[tuple[int, Callable[[], None]]] = []
+        self.i = 0  # the next call to run
+
+    def _done(self) -> None:
+        if self.batches.get(self.at) is self:
+            del self.batches[self.at]
+
+
+def _run_batch_call(ev: Event) -> None:
+    """One call of a batch (``Environment.step``): the rest go back in the heap under the next key."""
+    b = cast(Batch, ev)
+    i = b.i
+    b.i = i + 1
+    b.calls[i][1]()
+    if b.i < len(b.calls):
+        heappush(b.env._heap, (b.at, NORMAL, b.calls[b.i][0], b))
+    else:
+        b._done()
+
+
 ProcessGenerator = Generator[Event | float, Any, Any]
 
 
@@ -187,6 +229,20 @@ class Environment:
         if time < self.now:
             raise SimulationError(f"call_at in the past: {time} < {self.now}")
         return _Call(self, time, fn, priority)
+
+    def call_at_batched(self, time: float, fn: Callable[[], None], batches: dict[float, Batch]) -> None:
+        """``call_at(time, fn)``, the call kept in the batch of ``batches`` due at the same time
+        (``Batch``): the same events, in the same order."""
+        now = self.now
+        if time < now:
+            raise SimulationError(f"call_at in the past: {time} < {now}")
+        at = now + (time - now)  # as _Call computes it: the same float
+        seq = next(self._counter)
+        b = batches.get(at)
+        if b is None:
+            b = batches[at] = Batch(self, at, batches)
+            heappush(self._heap, (at, NORMAL, seq, b))
+        b.calls.append((seq, fn))
 
     def next_order(self) -> int:
         """Take the next number of the scheduling order, as an event scheduled now would."""
@@ -272,6 +328,32 @@ class Environment:
                 self.now = time
                 event.processed = True
                 processed += 1
+                if event.__class__ is Batch:
+                    # its calls one after another while the next is still the first event (the
+                    # loop's test for it: not dead, due by the stop time, before the heap's first)
+                    b = event
+                    calls = b.calls
+                    # no process runs its wake-up inline meanwhile (wake_inline): the batch's
+                    # later calls are out of the heap while one runs
+                    self._bound = None
+                    while True:
+                        i = b.i
+                        b.i = i + 1
+                        calls[i][1]()
+                        if progress is not None:
+                            tick += 1
+                            if tick % every == 0:
+                                progress()
+                        if b.i >= len(calls):
+                            b._done()
+                            break
+                        key = (time, NORMAL, calls[b.i][0])
+                        if halt.dead or time > stop[0] or (heap and heap[0] < key):
+                            heappush(heap, (time, NORMAL, key[2], b))
+                            break
+                        processed += 1
+                    self._bound = (stop, halt)
+                    continue
                 for cb in event.callbacks:
                     cb(event)
                 if progress is not None:

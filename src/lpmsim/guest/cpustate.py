@@ -316,6 +316,79 @@ class CpuStates:
         c.spinning = lock
         self._changed(cpu)
 
+    # -- the fluid guest's combined writes ---------------------------------------------------
+    # A published episode moves several fields at once.  These write them as the single writers
+    # would, one after another in the same order, and tell the observers after each write that
+    # changed something, exactly where that writer would (``_steal_changed`` / ``_changed``):
+    # the detectors react to each intermediate state (a vCPU enters its context, then stalls), so
+    # nothing is merged; what goes is the calls of the writers that change nothing (most of them:
+    # a stall of a user-mode episode moves ``stalled`` alone).  The state is read again after every
+    # notification (an observer may write it).  tests/guest/test_publish_equivalence.py compares
+    # them with the single writes on random states.
+    def publish(self, cpu: int, steal_frac: float, ctx: Ctx, spinning: str | None, stalled: bool) -> None:
+        """``set_steal_frac(steal_frac)``, ``set_ctx(ctx)``, ``set_spinning(spinning)``,
+        ``set_stalled(stalled)``, all as the workload (owner "guest"), in this order."""
+        c = self.cpus[cpu]
+        f = float(steal_frac)  # set_steal_frac
+        if f < 0.0:
+            f = 0.0
+        elif f > 1.0:
+            f = 1.0
+        if c.steal_frac != f:
+            c.steal_frac = f
+            if self._steal_observers or not self.skip_steal_only:
+                self._steal_changed(cpu)
+        if c.guest_ctx != ctx:  # set_ctx(ctx, GUEST)
+            c.guest_ctx = ctx
+            if not c.holds and c.ctx != ctx:
+                self._show_ctx(cpu, c, ctx)
+        if c.spinning != spinning:  # set_spinning
+            c.spinning = spinning
+            self._changed(cpu)
+        by = c.stall_by  # set_stalled(stalled, GUEST)
+        if stalled:
+            if GUEST not in by:
+                by.add(GUEST)
+                if not c.stalled:
+                    c.stalled = True
+                    self._changed(cpu)
+        elif GUEST in by:
+            by.discard(GUEST)
+            if not by:
+                c.stalled = False
+                self._changed(cpu)
+
+    def unpublish(self, cpu: int, ctx: Ctx) -> None:
+        """``set_steal_frac(0.0)``, ``set_stalled(False)``, ``set_spinning(None)``, ``set_ctx(ctx)``,
+        all as the workload (owner "guest"), in this order."""
+        c = self.cpus[cpu]
+        if c.steal_frac != 0.0:  # set_steal_frac(0.0)
+            c.steal_frac = 0.0
+            if self._steal_observers or not self.skip_steal_only:
+                self._steal_changed(cpu)
+        by = c.stall_by  # set_stalled(False, GUEST)
+        if GUEST in by:
+            by.discard(GUEST)
+            if not by:
+                c.stalled = False
+                self._changed(cpu)
+        if c.spinning is not None:  # set_spinning(None)
+            c.spinning = None
+            self._changed(cpu)
+        if c.guest_ctx != ctx:  # set_ctx(ctx, GUEST)
+            c.guest_ctx = ctx
+            if not c.holds and c.ctx != ctx:
+                self._show_ctx(cpu, c, ctx)
+
+    def _show_ctx(self, cpu: int, c: CpuState, eff: Ctx) -> None:
+        """The end of ``set_ctx`` once the shown context changes to ``eff``."""
+        c.ctx = eff
+        if eff not in IRQS_OFF:
+            c.hard_dis = False
+        if eff in QUIESCENT and not c.stalled:
+            c.last_qs = self._now()
+        self._changed(cpu)
+
     def set_task(self, cpu: int, task: Task, owner: str = GUEST) -> None:
         """A context switch to ``task``: also a quiescent state for RCU.  From a holder
         (``owner`` not "guest"): the task its code runs as, until ``release_ctx``; from the

@@ -54,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from lpmsim.config.scenario import Scenario
-from lpmsim.engine.core import Environment, Event
+from lpmsim.engine.core import Batch, Environment, Event
 from lpmsim.engine.rng import RngStreams
 from lpmsim.guest.base import GuestBase
 from lpmsim.guest.cpustate import GUEST, CpuStates, Ctx, Task
@@ -62,6 +62,8 @@ from lpmsim.guest.metrics import GuestMetrics
 from lpmsim.guest.rates import KERNEL_CONTEXTS, kernel_share, lock_hold_share, normalised
 from lpmsim.hypervisor.fluid import FluidTransfer
 from lpmsim.hypervisor.layout import Layout
+
+_USER = Ctx.USER  # (an enum member looked up once)
 
 
 class FluidGuest(GuestBase):
@@ -179,12 +181,14 @@ class FluidGuest(GuestBase):
         self.ep_left = np.zeros(n, dtype=np.int64)
         self.ep_act = np.zeros(n, dtype=np.int64)
         self.ep_phi0 = np.zeros(n)  # the episode's rate of missing touches at its start (phi_a)
-        self.published = np.zeros(n, dtype=bool)
-        self.in_rtas = np.zeros(n, dtype=bool)  # inside an RTAS call: its own end restores the vCPU
+        # (The publication state is Python lists: read and written at every publication, where a
+        # numpy element costs several times a list's.)
+        self.published = [False] * n
+        self.in_rtas = [False] * n  # inside an RTAS call: its own end restores the vCPU
         # Published for one stall only (an episode the detectors cannot see but for its stalls:
         # the vCPU runs between them), and each vCPU's publication count (its end watch's key).
-        self.stall_only = np.zeros(n, dtype=bool)
-        self.pub_serial = np.zeros(n, dtype=np.int64)
+        self.stall_only = [False] * n
+        self.pub_serial = [0] * n
         self.lock_release = np.full(len(w.locks), -np.inf)
         self.spinners = np.zeros(len(w.locks), dtype=np.int64)
         self.claimed_mask = np.zeros(n, dtype=np.int64)  # 1: claimed (an int for the compiled step)
@@ -197,6 +201,7 @@ class FluidGuest(GuestBase):
         # parked end watches: (next look, order parked, watch, its generation), a heap
         self._parked: list[tuple[float, int, _EndWatch, int]] = []
         self._parked_seq = 0
+        self._end_looks: dict[float, Batch] = {}  # the first looks due at each time (call_at_batched)
 
     @staticmethod
     def _wvec(layout: Layout, touches: dict[str, float], nreg: int) -> np.ndarray:
@@ -330,10 +335,8 @@ class FluidGuest(GuestBase):
         if self.published[cpu]:
             self.published[cpu] = False
             self.stall_only[cpu] = False
-            self.cpus.set_steal_frac(cpu, 0.0)
-            self.cpus.set_stalled(cpu, False)
-            self.cpus.set_spinning(cpu, None)
-            self.cpus.set_ctx(cpu, Ctx.USER)
+            # set_steal_frac(0), set_stalled(False), set_spinning(None), set_ctx(user), in this order
+            self.cpus.unpublish(cpu, _USER)
 
     def _publish(
         self,
@@ -347,17 +350,31 @@ class FluidGuest(GuestBase):
     ) -> None:
         self.published[cpu] = True
         self.stall_only[cpu] = stall_only
-        self.pub_serial[cpu] += 1
-        # its context, spin and stall, and the episode's stall share (for the DTL), in this order
+        serial = self.pub_serial[cpu] + 1
+        self.pub_serial[cpu] = serial
+        # the episode's stall share (for the DTL), its context, spin and stall, in this order
         # (it enters the context, then stalls: what the detectors see at the entry counts, as in
         # exact); a publication over another replaces it (an episode not stalled after a
         # stall-only one is no longer stalled, one after a spin no longer spins)
-        self.cpus.set_steal_frac(cpu, steal_frac)
-        self.cpus.set_ctx(cpu, ctx)
-        self.cpus.set_spinning(cpu, spinning)
-        self.cpus.set_stalled(cpu, stalled)
+        self.cpus.publish(cpu, steal_frac, ctx, spinning, stalled)
+        # its end watch's first look (the watch itself is made only if it must look again); the
+        # looks due at one time share a heap entry (Environment.call_at_batched: the same order)
+        self.env.call_at_batched(until, lambda: self._first_look(cpu, serial, until), self._end_looks)
 
-        _EndWatch(self, cpu).schedule(until)
+    def _first_look(self, cpu: int, serial: int, at: float) -> None:
+        """The first look of the end watch of publication ``serial`` of vCPU ``cpu``, due at ``at``:
+        ``_EndWatch._look`` of a watch scheduled at the publication (nothing can have changed the
+        watch before its first look: only a parked watch is disturbed)."""
+        if not self.published[cpu] or self.in_rtas[cpu]:
+            return
+        if self.stall_only[cpu]:  # a single stall: over at its end (unless published again since)
+            if serial == self.pub_serial[cpu]:
+                self._unpublish(cpu)
+            return
+        w = _EndWatch(self, cpu, serial)
+        w.gen = 1
+        w.target = at
+        w._look(1)
 
     def _stall_at(self, cpu: int, ctx: Ctx, t0: float, t1: float) -> None:
         """Publish vCPU ``cpu`` stalled (in ``ctx``) from ``t0`` to ``t1``: one later stall of an
@@ -515,7 +532,7 @@ class FluidGuest(GuestBase):
                 self._run_parked()
             yield step_ev
         m.window_end = env.now
-        for cpu in np.flatnonzero(self.published & ~self.in_rtas).tolist():
+        for cpu in [c for c, p in enumerate(self.published) if p and not self.in_rtas[c]]:
             self._unpublish(cpu)
 
     def _publications(self, npub: int, long_stall: bool) -> None:
@@ -596,7 +613,7 @@ class _EndWatch:
 
     __slots__ = ("cpu", "first", "g", "gen", "origin", "serial", "step", "target")
 
-    def __init__(self, g: FluidGuest, cpu: int) -> None:
+    def __init__(self, g: FluidGuest, cpu: int, serial: int) -> None:
         self.g = g
         self.cpu = cpu
         self.gen = 0
@@ -604,7 +621,7 @@ class _EndWatch:
         self.step = 0.0
         self.first = -math.inf  # a look answered while parked but still in the future
         self.target = 0.0  # the next look owed (scheduled, or parked)
-        self.serial = int(g.pub_serial[cpu])  # the publication it watches
+        self.serial = serial  # the publication it watches
 
     def schedule(self, at: float) -> None:
         self.gen += 1

@@ -153,7 +153,13 @@ class HardLockup:
             g = self.m.grid.last_le(t)
             self.last_reset = g if g is not None else self.m.grid.t0
             self.pending = {0}
-        self._go_active(t)
+        self.quiet = False  # self._go_active(t), inline
+        grid = self.m.grid  # grid.next_after(t), inline
+        p = grid.p
+        g = grid.t0 + max(math.floor((t - grid.t0) / p + EPS) + 1, 1) * p if p > 0 else math.inf
+        if g < self.tick_at:
+            self.tick_at = g
+            self.m.env.call_at(g, lambda: self._tick(g))
 
     def on_timer_unblock(self, c: int, t: float) -> None:
         self.dec_next[c] = None
@@ -211,7 +217,9 @@ class HardLockup:
         """watchdog_timer_interrupt(): returns True when the pending mask was reset."""
         self.tb[c] = t
         reset = self._clear_pending(c, t)
-        if self._ticks(t) - self._ticks(self.last_reset) >= self.smp_tb or self.excused:
+        clock = self.m.clock  # self._ticks(x) is round((offset + x) * tb_freq), inline
+        off, freq = clock.offset, clock.tb_freq
+        if round((off + t) * freq) - round((off + self.last_reset) * freq) >= self.smp_tb or self.excused:
             reset = self._smp_panic(c, t) or reset
         return reset
 

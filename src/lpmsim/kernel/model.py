@@ -175,33 +175,45 @@ class KernelModel:
                     soft.plan(c, t)
             return
         timer_changed = tok != was_tok
+        # (the flag lists as locals: they are never replaced, and re-read at every test below,
+        # since a detector's hook may change them)
+        tokl, sokl, nokl, qokl = self.tok, self.sok, self.nok, self.qok
         # blocks: materialise lazily computed values before the flags change
-        if not sok and self.sok[c]:
-            self.soft.on_sched_block(c, t)
-            self.sok[c] = False
+        if not sok and sokl[c]:
+            self.soft.on_sched_block(c, t, self.hr_last_run(c, t))
+            sokl[c] = False
             self.nonsched.add(c)
             self.nonsched_since[c] = t
-        if not qok and self.qok[c]:
-            self.qok[c] = False
+        if not qok and qokl[c]:
+            qokl[c] = False
             self.nonqs.add(c)
             self.rcu.on_nonqs(c, t)
-        if not tok and self.tok[c]:
-            h = self.hr_last_run(c, t)
+        if not tok and tokl[c]:
+            # h = self.hr_last_run(c, t), inline (c is not blocked: tok[c] is True)
+            h = self.hr_last[c]
+            grid = self.grid
+            p = grid.p
+            if p > 0:
+                k = math.floor((t - grid.t0) / p + EPS)
+                if k >= 1:
+                    g = grid.t0 + k * p
+                    if g >= self.healthy_since[c] - 1e-12 and g > h:
+                        h = g
             self.hr_last[c] = h
             self.hard.on_timer_block(c, t, h)
-            self.tok[c] = False
+            tokl[c] = False
             self.blocked.add(c)
         # unblocks: a pending system reset first (it outranks the decrementer), then the
         # hrtimer interrupt, then the scheduler
-        if nok and not self.nok[c]:
-            self.nok[c] = True
+        if nok and not nokl[c]:
+            nokl[c] = True
             self.nmi.on_nmi_ok(c, t)
             if self.dead:
                 return
         elif not nok:
-            self.nok[c] = False
-        if tok and not self.tok[c]:
-            self.tok[c] = True
+            nokl[c] = False
+        if tok and not tokl[c]:
+            tokl[c] = True
             self.blocked.discard(c)
             if c < self._tok_lb:
                 self._tok_lb = c
@@ -218,21 +230,28 @@ class KernelModel:
                 if c in self.forwarded:
                     self.forwarded.discard(c)
                 else:
-                    self.hard.beat_late(c, t)
-        if sok and not self.sok[c]:
-            self.sok[c] = True
+                    hard = self.hard  # hard.beat_late(c, t), inline
+                    if hard.enabled and not self.dead:
+                        hard._beat(c, t)
+        if sok and not sokl[c]:
+            sokl[c] = True
             self.nonsched.discard(c)
             self.sched_since[c] = t
             self.soft.on_sched_unblock(c, t)
-        if qok and not self.qok[c]:
-            self.qok[c] = True
+        if qok and not qokl[c]:
+            qokl[c] = True
             self.nonqs.discard(c)
             self.rcu.on_qs(c, t)
         if self.dead:
             return
-        self.hard.soft_nmi_update(c, t, snmi)
-        if not self.sok[c]:
-            self.soft.plan(c, t)
+        # the two re-arms, each called exactly when it would not return at once (as the fast path)
+        hard = self.hard
+        if hard.enabled and (hard.snmi_plan[c] is None) == snmi:
+            hard.soft_nmi_update(c, t, snmi)
+        if not sokl[c]:
+            soft = self.soft
+            if soft.enabled and tokl[c] and soft.planned[c] is None:
+                soft.plan(c, t)
         if timer_changed:
             self.rcu.poke(t)
             self.wq.on_timer_change(c, t)

@@ -35,7 +35,7 @@ import math
 from typing import TYPE_CHECKING
 
 from lpmsim.kernel.taint import TAINT_SOFTLOCKUP
-from lpmsim.kernel.timing import Alarm, RunningClock
+from lpmsim.kernel.timing import SOFTLOCKUP_SHIFT, Alarm, RunningClock
 
 if TYPE_CHECKING:
     from lpmsim.kernel.model import KernelModel
@@ -87,19 +87,18 @@ class SoftLockup:
             self.plan(c, t)
 
     # -- lazily computed stopper runs -------------------------------------------------------------
-    def _touch_eff(self, c: int, t: float) -> float:
-        last = self.m.hr_last_run(c, t)
-        if last >= self.m.sched_since[c] - 1e-12:
-            return max(self.touch_ts[c], last)
-        return self.touch_ts[c]
-
-    def on_sched_block(self, c: int, t: float) -> None:
-        te = self._touch_eff(c, t)
-        if te > self.touch_ts[c]:
+    def on_sched_block(self, c: int, t: float, last: float | None = None) -> None:
+        """CPU c stops scheduling at t; ``last``: ``m.hr_last_run(c, t)`` if the caller has it (the
+        same value: nothing here changes what it reads)."""
+        if last is None:
+            last = self.m.hr_last_run(c, t)
+        touch = self.touch_ts[c]  # the touch timestamp with the stopper runs since counted
+        te = max(touch, last) if last >= self.m.sched_since[c] - 1e-12 else touch
+        if te > touch:
             self.touch_ts[c] = te
             self.report_ts[c] = te
-        elif self.report_ts[c] is None and self.m.hr_last_run(c, t) > self.marker_at[c]:
-            self.report_ts[c] = self.touch_ts[c]
+        elif self.report_ts[c] is None and last > self.marker_at[c]:
+            self.report_ts[c] = touch
         self.planned[c] = None
 
     def on_sched_unblock(self, c: int, t: float) -> None:
@@ -124,7 +123,14 @@ class SoftLockup:
         if rep is None:
             self.report_ts[c] = t
             return
-        if self._u(c, t) > self._u(c, rep) + self.thresh_u:
+        if self.rc.vtb is None:  # self._u(c, x), inline: round((offset + x) * 1e9) >> 30
+            off = self.m.clock.offset
+            late = (round((off + t) * 1e9) >> SOFTLOCKUP_SHIFT) > (
+                round((off + rep) * 1e9) >> SOFTLOCKUP_SHIFT
+            ) + self.thresh_u
+        else:
+            late = self._u(c, t) > self._u(c, rep) + self.thresh_u
+        if late:
             if self.m.dtl is not None and not self.vtb and self._hv_excused(c, rep, t):
                 return  # stalled in the hypervisor: checked again at the next runs
             self._report(c, t)
