@@ -364,10 +364,12 @@ class Kernel(Section):
     @property
     def stop_machine_rcu_qs(self) -> bool:
         """``multi_cpu_stop`` reports an RCU quiescent state on every pass of its loop, in
-        MULTI_STOP_PREPARE too (``rcu_momentary_dyntick_idle()``, renamed ``rcu_momentary_eqs()`` in
-        v6.12; first version UNVERIFIED; the 2025 tree calls it only once ``curstate >
-        MULTI_STOP_PREPARE``)."""
-        return True
+        MULTI_STOP_PREPARE too: ``rcu_momentary_dyntick_idle()`` added by 366237e7b083
+        ("stop_machine: Provide RCU quiescent state in multi_cpu_stop()", v5.5), renamed
+        ``rcu_momentary_eqs()`` in v6.12, moved under ``curstate > MULTI_STOP_PREPARE`` (interrupts
+        off) by c861cac950fb ("stop_machine: Fix rcu_momentary_eqs() call in multi_cpu_stop()",
+        linux-next Dec 2024: v6.14, the first release after it; UNVERIFIED tag)."""
+        return _v.KVersion(5, 5) <= self.kernel_version < _v.KVersion(6, 14)
 
     @property
     def rtas_ri0(self) -> bool:
