@@ -65,7 +65,7 @@ def test_resched_ipi_waits_for_a_cpu_that_can_run_the_gp_kthread() -> None:
 
 def test_resched_ipi_is_sent_with_stall_warnings_suppressed() -> None:
     """rcu_cpu_stall_suppress silences check_cpu_stall() only; the FQS passes send the IPIs."""
-    env, cpus, _h, m = _model(kernel={"rcu_cpu_stall_suppress": 1})
+    env, cpus, _h, _m = _model(kernel={"rcu_cpu_stall_suppress": 1})
     env.call_at(100.5, lambda: cpus.set_ctx(3, Ctx.IRQS_SOFT_OFF))
     env.run(until=111.02)
     assert cpus.cpus[3].hard_dis
