@@ -64,8 +64,12 @@ the last holdout reports, the next GP starts at once with the CPUs unable to sch
 
   With no GP in progress the reset has no effect: the next GP's ``record_gp_stall_check_time``
   sets a fresh ``jiffies_stall`` (and ``nr_fqs_jiffies_stall = 0``).
-* The kernel's own IPIs to holdouts (kernel/rcu/tree.c ``rcu_implicit_dynticks_qs``, the same in
-  v5.1-v6.12; tree_stall.h ``record_gp_stall_check_time``): ``jiffies_resched = gp_start + j1 / 2``
+* The kernel's own IPIs to holdouts (kernel/rcu/tree.c ``rcu_implicit_dynticks_qs``, read in
+  stored v4.12-era, v5.x and v6.x copies: the time is the same in every modelled version - v4.x
+  ``if (jiffies - gp_start > rcu_jiffies_till_stall_check() / 2) resched_cpu(cpu)`` on every pass,
+  later the ``jiffies_resched`` test below; the irq_work came with the v4.15 RCU stall changes,
+  UNVERIFIED; the newest trees return -1 and call ``resched_cpu`` from ``force_qs_rnp`` after the
+  node lock, the same IPI; tree_stall.h ``record_gp_stall_check_time``): ``jiffies_resched = gp_start + j1 / 2``
   (``j1 = rcu_jiffies_till_stall_check()``, integer division), and every force-quiescent-state
   pass of the GP kthread, for each CPU still in ``rnp->qsmask``, once ``time_after(jiffies,
   jiffies_resched)``: ``resched_cpu(cpu)`` (at most every ``jiffies_to_sched_qs``, rate-limited by
