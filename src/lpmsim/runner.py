@@ -132,7 +132,7 @@ def simulate(
         irq_rng=streams["kernel/irq"],
     )
     st.kernel = kernel
-    kernel.model.wq.set_topology(_cpu_nodes(sc))
+    kernel.model.set_topology(_cpu_nodes(sc), sc.partition.smt)
     if tracer is not None:
         tracer.attach_kernel(kernel.model.hooks.in_rtas, mig, sc.page_time_s)
     mig.resumed.add_callback(lambda _e: _start_guest(mig, guest))
@@ -209,7 +209,7 @@ def _simulate_static(
         irq_rate_hz=sc.workload.irq_rate_hz,
         irq_rng=streams["kernel/irq"],
     )
-    kernel.model.wq.set_topology(_cpu_nodes(sc))
+    kernel.model.set_topology(_cpu_nodes(sc), sc.partition.smt)
     if tracer is not None:
         tracer.attach_kernel(kernel.model.hooks.in_rtas, None, sc.page_time_s)
     for part in sc.mitigation.spec.parts:  # steal-aware / annotate act without a migration too

@@ -13,6 +13,13 @@ import pytest
 
 from .helpers import NO_IRQS, NO_RI0, run_static
 
+# RCU's resched/irq_work IPIs to a holdout come at the first FQS pass after half the stall timeout
+# (issue 13 s3): with the default 21 s, 10.51 s after the spin began, they would hard-mask a
+# soft-masked spin before its soft-NMI report (10-14 s).  The soft-NMI tests below use a 60 s
+# timeout (IPIs at 30.01 s), as the `sles` kernel preset has; tests/kernel/cases.py has the 21 s
+# outcome.
+LATE_RESCHED: dict[str, Any] = {"rcu_cpu_stall_timeout": 60}
+
 
 def _only_bug(s: dict[str, Any]) -> dict[str, Any]:
     assert len(s["bugs"]) == 1
@@ -21,7 +28,10 @@ def _only_bug(s: dict[str, Any]) -> dict[str, Any]:
 
 def test_soft_off_spin_self_detected_by_soft_nmi() -> None:
     s = run_static(
-        [{"kind": "irqs_soft_off_spin", "cpu": 3, "at_s": 100.5}], sim={"max_time_s": 115}, workload=NO_IRQS
+        [{"kind": "irqs_soft_off_spin", "cpu": 3, "at_s": 100.5}],
+        sim={"max_time_s": 115},
+        workload=NO_IRQS,
+        kernel=LATE_RESCHED,
     )
     b = _only_bug(s)
     # Last heartbeat of CPU 3: grid 100.  Its decrementer enters the soft-NMI path at the next tick
@@ -93,6 +103,7 @@ def test_abba_irqsave_self_detected_on_both_cpus() -> None:
         [{"kind": "abba_deadlock", "cpu": 4, "cpu2": 5, "at_s": 100.5, "irqsave": True}],
         sim={"max_time_s": 115},
         workload=NO_IRQS,
+        kernel=LATE_RESCHED,
     )
     b = _only_bug(s)
     # Both spin soft-masked: the soft-NMI rule of test_soft_off_spin on each CPU -> 113.092912.
@@ -205,6 +216,7 @@ def test_second_bug_on_a_taken_cpu_never_starts() -> None:
         ],
         sim={"max_time_s": 115},
         workload=NO_IRQS,
+        kernel=LATE_RESCHED,
     )
     first, second, third = s["bugs"]
     assert first["status"] == "detected"

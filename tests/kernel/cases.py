@@ -69,25 +69,35 @@ CASES: list[Case] = [
     # ---------------------------------------------------------------- hard lockup: soft-NMI self-detection
     Case(
         # CPU 3 soft-masks at 100.5 for ever.  Last heartbeat at grid 100.  DEC entries at 100.51 +
-        # k*4.194304: 100.51, 104.70, 108.90 (8.90 s < 10), 113.092912 (13.09 >= 10) -> report.
-        # TB = 100.51*512e6 + 3*0x7fffffff = 57903570941; last 51200000000; 13092 ms.
+        # k*4.194304: 100.51, 104.70, 108.90 (8.90 s < 10), then 113.092912 (13.09 >= 10) would
+        # report - but MOVED (issue 13 s3, the kernel's own IPIs): CPU 3 cannot schedule, so the RCU
+        # GP that starts at 100.5 has it as holdout; jiffies_resched = gp_start + 2100/2, and the
+        # first FQS pass after it (every jiffy at HZ=100, 8 CPUs) at gp_start + 1051 jiffies =
+        # 111.01 sends resched_cpu()/irq_work IPIs through the interrupt controller: an external
+        # interrupt, which hard-masks soft-masked CPU 3.  No DEC entry after 111.01, so no
+        # self-detection; the SMP checker reports it at 120 as in cases_masking.py
+        # (masking_irq_before_soft_nmi): reset at 104, 120 - 104 >= 15; NMI IPI taken at once.  RI=0
+        # off (NO_RI0) so the IPI's outcome is hand-computable; window to 121 to show it.
         "self_soft_off_thresh10",
-        {"sim": {"max_time_s": 115}, "script": [s(3, 100.5, "irqs_soft_off", INF)]},
+        {"kernel": NO_RI0, "sim": {"max_time_s": 121}, "script": [s(3, 100.5, "irqs_soft_off", INF)]},
         HL,
-        [(113.092912, "hardlockup", "self-detected", [3], 3, "watchdog: CPU 3 self-detected hard LOCKUP @ _raw_spin_lock_irqsave+0x80/0x110")],
-        log=["watchdog: CPU 3 TB:57903570941, last heartbeat TB:51200000000 (13092ms ago)"],
+        [
+            (120.0, "hardlockup", "smp-detected", [3], 0, "watchdog: CPU 0 detected hard LOCKUP on other CPUs 3"),
+            (120.0, "nmi_ipi", "ipi-report", [3], 3, "watchdog: CPU 3 Hard LOCKUP"),
+        ],
+        log=["watchdog: CPU 3 TB:61440000000, last heartbeat TB:51200000000 (20000ms ago)"],
+        nmi=(1, 0, 0),
     ),
     Case(
-        # As above, but interrupts come back at 115.5: the heartbeat missed at 104 is delivered at
-        # once -> "became unstuck" with TB 115.5*512e6.  The self-detect marked it stuck, so the
-        # SMP checker never reports it.
+        # As above, interrupts back at 115.5.  MOVED (issue 13 s3): the RCU resched IPI at 111.01
+        # hard-masks CPU 3 before the DEC entry of 113.09, so no self-detection and the CPU is never
+        # marked stuck (no "became unstuck"); back at 115.5 it runs the missed heartbeat at once and
+        # clears its pending bit before the SMP checker's 120 (104 + 16 >= 15): nothing reported.
         "self_then_unstuck",
         {"sim": {"max_time_s": 130}, "script": [s(3, 100.5, "irqs_soft_off", 15)]},
         HL,
-        [
-            (113.092912, "hardlockup", "self-detected", [3], 3, "watchdog: CPU 3 self-detected hard LOCKUP @ _raw_spin_lock_irqsave+0x80/0x110"),
-            (115.5, "hardlockup", "unstuck", [3], 3, "watchdog: CPU 3 became unstuck TB:59136000000"),
-        ],
+        [],
+        nmi=(0, 0, 0),
     ),
     Case(
         # 9 s soft-masked: entries at 100.51, 104.70, 108.90: at most 8.9 s since the heartbeat at
@@ -98,13 +108,24 @@ CASES: list[Case] = [
         [],
     ),
     Case(
-        # watchdog_thresh 20: P = 8 s, last heartbeat 96; local timeout 20 s -> entry with
-        # e - 96 >= 20: 100.51 + 4*4.194304 = 117.287216 (TB 60051054588, 21287 ms).
+        # watchdog_thresh 20: P = 8 s, last heartbeat 96; local timeout 20 s -> the entry with
+        # e - 96 >= 20 would be 100.51 + 4*4.194304 = 117.287216.  MOVED (issue 13 s3): the RCU
+        # resched IPI at 100.5 + 10.51 = 111.01 hard-masks CPU 2 first (entries up to 108.90: 12.9 s
+        # < 20).  SMP checker (timeout 20*3/2 = 30 s): at 104 CPU 0 empties pending -> reset(104),
+        # CPU 2 never clears again; first heartbeat with now - 104 >= 30: 136 (grid 104 + 8k).
+        # NMI IPI taken at once: TB 136*512e6 = 69632000000, last heartbeat 96 -> 40000 ms.
         "self_thresh20",
-        {"kernel": {"watchdog_thresh": 20}, "sim": {"max_time_s": 120}, "script": [s(2, 100.5, "irqs_soft_off", INF)]},
+        {"kernel": {"watchdog_thresh": 20, **NO_RI0}, "sim": {"max_time_s": 137}, "script": [s(2, 100.5, "irqs_soft_off", INF)]},
         HL,
-        [(117.287216, "hardlockup", "self-detected", [2], 2, "watchdog: CPU 2 self-detected hard LOCKUP @ _raw_spin_lock_irqsave+0x80/0x110")],
-        log=["watchdog: CPU 2 TB:60051054588, last heartbeat TB:49152000000 (21287ms ago)"],
+        [
+            (136.0, "hardlockup", "smp-detected", [2], 0, "watchdog: CPU 0 detected hard LOCKUP on other CPUs 2"),
+            (136.0, "nmi_ipi", "ipi-report", [2], 2, "watchdog: CPU 2 Hard LOCKUP"),
+        ],
+        log=[
+            "watchdog: CPU 0 TB:69632000000, last SMP heartbeat TB:53248000000 (32000ms ago)",
+            "watchdog: CPU 2 TB:69632000000, last heartbeat TB:49152000000 (40000ms ago)",
+        ],
+        nmi=(1, 0, 0),
     ),
     Case(
         # watchdog_thresh 3: P = 1.2 s (last heartbeat 49.2), local 3 s = 1.536e9 ticks < 0x7fffffff,
@@ -117,36 +138,67 @@ CASES: list[Case] = [
     ),
     Case(
         # Factor 200 set at 50 (reconfigure: grid 54, 58, 62, ...).  CPU 3 soft-masked at 60.5, last
-        # heartbeat 58; local 30 s: 60.51 + 7*4.194304 = 89.870128 (31870 ms).
+        # heartbeat 58; local 30 s: the DEC entry 60.51 + 7*4.194304 = 89.870128 would report.
+        # MOVED (issue 13 s3): the RCU GP starting at 60.5 sends its resched IPI at 60.5 + 10.51 =
+        # 71.01, which hard-masks CPU 3 (entries up to 68.90: 10.9 s < 30).  SMP checker, timeout
+        # 30*3/2 = 45 s: reset at 62 (CPU 0 empties pending), CPU 3 never clears again; first grid
+        # with now - 62 >= 45: 110 (62 + 12*4).  NMI IPI at once: TB 110*512e6, last 58 -> 52000 ms.
+        # (The RCU report at 81.52 keeps CPU 0 busy until 86.52: it misses 82 and 86, runs late.)
         "self_factor200",
-        {"sim": {"max_time_s": 95}, "script": [s(3, 60.5, "irqs_soft_off", INF)]},
+        {"kernel": NO_RI0, "sim": {"max_time_s": 111}, "script": [s(3, 60.5, "irqs_soft_off", INF)]},
         HL,
-        [(89.870128, "hardlockup", "self-detected", [3], 3, "watchdog: CPU 3 self-detected hard LOCKUP @ _raw_spin_lock_irqsave+0x80/0x110")],
-        log=["watchdog: Set the NMI watchdog timeout factor to 200%", "watchdog: CPU 3 TB:46013505529, last heartbeat TB:29696000000 (31870ms ago)"],
+        [
+            (110.0, "hardlockup", "smp-detected", [3], 0, "watchdog: CPU 0 detected hard LOCKUP on other CPUs 3"),
+            (110.0, "nmi_ipi", "ipi-report", [3], 3, "watchdog: CPU 3 Hard LOCKUP"),
+        ],
+        log=[
+            "watchdog: Set the NMI watchdog timeout factor to 200%",
+            "watchdog: CPU 0 TB:56320000000, last SMP heartbeat TB:31744000000 (48000ms ago)",
+            "watchdog: CPU 3 TB:56320000000, last heartbeat TB:29696000000 (52000ms ago)",
+        ],
         calls=[(50.0, "factor", 200)],
+        nmi=(1, 0, 0),
     ),
     Case(
-        # Factor 200 at 50, back to 0 at 70: the restart re-seeds the heartbeat stamp (70) and the
-        # timeout is 10 s again; the DEC keeps its phase 60.51 + k*4.194304: 73.09, 77.29 (7.29 s),
-        # 81.481520 (11.48 s) -> report, 11481 ms.
+        # Factor 200 at 50, back to 0 at 70: the restart re-seeds the heartbeat stamps and the SMP
+        # reset (70) and the timeout is 10 s again.  The DEC (phase 60.51 + k*4.194304) would report
+        # at 81.481520 - MOVED (issue 13 s3): the resched IPI at 71.01 hard-masks CPU 3 first (the
+        # entry at 68.90 ran under the 30 s timeout).  SMP checker (15 s): pending {3} from 74 on;
+        # 82 - 70 = 12 < 15, 86 - 70 = 16 -> report at 86.  Not by CPU 0: its RCU report of the GP
+        # started at 60.5 (at 60.5 + 21.02 = 81.52) waits 5 s for CPU 3's backtrace IPI, so CPU 0 is
+        # busy 81.52-86.52 and CPU 1 beats first at 86.  TB 86*512e6, last 70 -> 16000 ms.
         "self_factor_cleared",
-        {"sim": {"max_time_s": 95}, "script": [s(3, 60.5, "irqs_soft_off", INF)]},
+        {"kernel": NO_RI0, "sim": {"max_time_s": 95}, "script": [s(3, 60.5, "irqs_soft_off", INF)]},
         HL,
-        [(81.48152, "hardlockup", "self-detected", [3], 3, "watchdog: CPU 3 self-detected hard LOCKUP @ _raw_spin_lock_irqsave+0x80/0x110")],
-        log=["watchdog: Set the NMI watchdog timeout factor to 200%", "watchdog: Set the NMI watchdog timeout factor to 0%", "watchdog: CPU 3 TB:41718538235, last heartbeat TB:35840000000 (11481ms ago)"],
+        [
+            (86.0, "hardlockup", "smp-detected", [3], 1, "watchdog: CPU 1 detected hard LOCKUP on other CPUs 3"),
+            (86.0, "nmi_ipi", "ipi-report", [3], 3, "watchdog: CPU 3 Hard LOCKUP"),
+        ],
+        log=[
+            "watchdog: Set the NMI watchdog timeout factor to 200%",
+            "watchdog: Set the NMI watchdog timeout factor to 0%",
+            "watchdog: CPU 1 TB:44032000000, last SMP heartbeat TB:35840000000 (16000ms ago)",
+            "watchdog: CPU 3 TB:44032000000, last heartbeat TB:35840000000 (16000ms ago)",
+        ],
         calls=[(50.0, "factor", 200), (70.0, "factor", 0)],
+        nmi=(1, 0, 0),
     ),
     Case(
-        # hardlockup_panic=1: the self-detection at 113.092912 panics "Hard LOCKUP".
+        # hardlockup_panic=1.  MOVED (issue 13 s3): no self-detection at 113.092912 (the RCU resched
+        # IPI hard-masks CPU 3 at 111.01, as in self_soft_off_thresh10); the SMP checker reports it
+        # at 120, sends the NMI IPI (taken at once) and then panics "Hard LOCKUP" on CPU 0
+        # (watchdog_smp_panic: nmi_panic after the IPIs).
         "self_hardlockup_panic",
-        {"kernel": {"hardlockup_panic": 1}, "sim": {"max_time_s": 200}, "script": [s(3, 100.5, "irqs_soft_off", INF)]},
+        {"kernel": {"hardlockup_panic": 1, **NO_RI0}, "sim": {"max_time_s": 200}, "script": [s(3, 100.5, "irqs_soft_off", INF)]},
         HL | {"panic"},
         [
-            (113.092912, "hardlockup", "self-detected", [3], 3, "watchdog: CPU 3 self-detected hard LOCKUP @ _raw_spin_lock_irqsave+0x80/0x110"),
-            (113.092912, "panic", "panic", [3], 3, "Kernel panic - not syncing: Hard LOCKUP"),
+            (120.0, "hardlockup", "smp-detected", [3], 0, "watchdog: CPU 0 detected hard LOCKUP on other CPUs 3"),
+            (120.0, "nmi_ipi", "ipi-report", [3], 3, "watchdog: CPU 3 Hard LOCKUP"),
+            (120.0, "panic", "panic", [0], 0, "Kernel panic - not syncing: Hard LOCKUP"),
         ],
         outcome="panic",
-        crash=(113.092912, "hardlockup_panic", 3),
+        crash=(120.0, "hardlockup_panic", 0),
+        nmi=(1, 0, 0),
     ),
     # ---------------------------------------------------------------- hard lockup: SMP checker + NMI IPI
     Case(

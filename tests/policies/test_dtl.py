@@ -80,8 +80,14 @@ def hv(t: float, prefix: str, cpu: int, n: int, by: int) -> Ev:
 
 # -- a soft-masked section whose first 8 s are a hypervisor stall -----------------------------------------
 
-# CPU 3: interrupts soft-disabled 100.5-114.5, stalled in the hypervisor 100.5-108.5.
-SHORT = {"sim": {"max_time_s": 130}, "script": [s(3, 100.5, "irqs_soft_off", 14), s(3, 100.5, "stalled", 8)]}
+# CPU 3: interrupts soft-disabled 100.5-114.5, stalled in the hypervisor 100.5-108.5.  A 60 s RCU
+# stall timeout: RCU's resched IPI to the holdout comes at 100.5 + 30.01 (issue 13 s3), after the
+# section; with 21 s it would come at 111.01 and hard-mask CPU 3 before any soft-NMI report.
+SHORT = {
+    "kernel": {"rcu_cpu_stall_timeout": 60},
+    "sim": {"max_time_s": 130},
+    "script": [s(3, 100.5, "irqs_soft_off", 14), s(3, 100.5, "stalled", 8)],
+}
 
 
 def test_soft_nmi_none_reports_at_the_kernel_time() -> None:
@@ -118,48 +124,56 @@ def test_soft_nmi_annotate_prints_the_steal() -> None:
 
 # -- a real lockup (soft-masked for ever) that starts with an 8 s hypervisor stall ------------------------
 
-REAL = {"sim": {"max_time_s": 135}, "script": [s(3, 100.5, "irqs_soft_off", INF), s(3, 100.5, "stalled", 8)]}
+# With the 21 s RCU timeout: RCU's resched IPI (first FQS pass after jiffies_resched, 100.5 + 10.51 =
+# 111.01; issue 13 s3) hard-masks CPU 3 - running again since 108.5 - so the soft-NMI never reports
+# (its entries: 108.5, 8.5 s < 10; the next, 112.69, does not come): the SMP checker does.
+REAL = {
+    "kernel": NO_RI0,
+    "sim": {"max_time_s": 135},
+    "script": [s(3, 100.5, "irqs_soft_off", INF), s(3, 100.5, "stalled", 8)],
+}
 RCU_OTHER = "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:"
+SMP3 = "watchdog: CPU 0 detected hard LOCKUP on other CPUs 3"
 
 
 @pytest.mark.parametrize(
     ("policy", "want", "log"),
     [
         (
-            # The kernel's times: self-detected at 112.694304 (as above, stuck from then on: the SMP
-            # checker skips it); RCU: GP from 100.5 (jiffy 10050), stall at 12150, CPU 3 does not
-            # tick -> CPU 0 at 12152 = 121.52.
+            # The kernel's times: CPU 3 hard-masked at 111.01; SMP checker: reset at 104, report at
+            # 120 by CPU 0 (16 s >= 15), the NMI IPI taken at once; RCU: GP from 100.5 (jiffy
+            # 10050), stall at 12150, CPU 3 does not tick -> CPU 0 at 12152 = 121.52.
             "none",
             [
-                (112.694304, "hardlockup", "self-detected", [3], 3, SELF3),
+                (120.0, "hardlockup", "smp-detected", [3], 0, SMP3),
+                (120.0, "nmi_ipi", "ipi-report", [3], 3, "watchdog: CPU 3 Hard LOCKUP"),
                 (121.52, "rcu_stall", "smp-detected", [3], 0, RCU_OTHER),
             ],
-            [],
+            ["watchdog: CPU 3 TB:61440000000, last heartbeat TB:51200000000 (20000ms ago)"],
         ),
         (
-            # Soft-NMI: excused at 112.694304 (4.69 s of guest time), next entry at or after 118:
-            # 108.5 + 3 * D = 121.082912, guest 21.08 - 8 = 13.08 >= 10 -> self-detected, later by the
-            # 8 s of steal (on the DEC grid); TB 108.5 * 512e6 + 3 * 0x7fffffff = 61994450941,
-            # 21082 ms.  The SMP checker at 120 excuses it (window [100, 120]: 20 - 8 s stalled =
-            # 12 < 15), then it is stuck.
+            # The SMP checker at 120 excuses CPU 3 (window [100, 120]: 20 - 8 s stalled = 12 < 15)
+            # and judges it again at the next heartbeat: 124, 24 - 8 = 16 >= 15 -> reported, the
+            # NMI IPI taken at once (TB 124 * 512e6 = 63488000000, 24000 ms since 100).
             # RCU: at 121.52 guest 21.02 - 8 = 13.02 < 21 -> excused, check pushed to when it can
             # reach 21 s: 100.5 + 21 + 8 = 129.5 -> CPU 0 reports it there.
             "steal-aware",
             [
-                (121.082912, "hardlockup", "self-detected", [3], 3, SELF3),
+                (124.0, "hardlockup", "smp-detected", [3], 0, SMP3),
+                (124.0, "nmi_ipi", "ipi-report", [3], 3, "watchdog: CPU 3 Hard LOCKUP"),
                 (129.5, "rcu_stall", "smp-detected", [3], 0, RCU_OTHER),
             ],
-            ["watchdog: CPU 3 TB:61994450941, last heartbeat TB:51200000000 (21082ms ago)"],
+            ["watchdog: CPU 3 TB:63488000000, last heartbeat TB:51200000000 (24000ms ago)"],
         ),
         (
-            # As steal-aware, plus one line per excused episode: the soft-NMI's at 112.694304 (N = 8;
-            # the SMP checker's excuse at 120 is the same episode: no second line) and RCU's at 121.52
-            # printed by the checking CPU 0 (N = 8).
+            # As steal-aware, plus one line per excused episode: the SMP checker's at 120 (N = 8,
+            # printed by the checking CPU 0) and RCU's at 121.52 printed by CPU 0 (N = 8).
             "annotate",
             [
-                hv(112.694304, "watchdog", 3, 8, 3),
-                (121.082912, "hardlockup", "self-detected", [3], 3, SELF3),
+                hv(120.0, "watchdog", 3, 8, 0),
                 hv(121.52, "rcu", 3, 8, 0),
+                (124.0, "hardlockup", "smp-detected", [3], 0, SMP3),
+                (124.0, "nmi_ipi", "ipi-report", [3], 3, "watchdog: CPU 3 Hard LOCKUP"),
                 (129.5, "rcu_stall", "smp-detected", [3], 0, RCU_OTHER),
             ],
             [],

@@ -20,7 +20,14 @@ Mirrors, for Book3S-64 with CONFIG_NMI_IPI:
   IPI message (``do_message_pass(cpu, PPC_MSG_NMI_IPI)``), not a system reset, so the target takes
   it only when it can take an ordinary interrupt (running, interrupts on: the model's
   ``timer_ok``); a CPU stalled in the hypervisor takes it when the stall ends, one with interrupts
-  off when it re-enables them.  The sender spins in ``udelay(1)`` steps with interrupts
+  off when it re-enables them.  The IPI goes out through ``smp_ops->cause_ipi`` (pseries
+  ``dbell_or_ic_cause_ipi``): to another core an external interrupt, which hard-masks a
+  soft-masked target (``PACA_IRQ_MUST_HARD_MASK``, exceptions-64s.S ``masked_interrupt``;
+  ``IrqArrivals.deliver``): from then on no soft-NMI reaches the holdout, only the SMP checker's
+  system reset; to an SMT sibling of the reporter's core (from v5.9) a ``msgsndp`` doorbell,
+  which does not (``IrqArrivals.ipi``).  Its ``paca->irq_soft_mask`` stays ``IRQS_DISABLED`` (0x01): ``masked_interrupt``
+  sets ``PACA_IRQ_HARD_DIS`` in ``irq_happened`` and clears MSR[EE] in SRR1, not the soft mask
+  (``hard_irq_disable()`` would set ``IRQS_ALL_DISABLED``).  The sender spins in ``udelay(1)`` steps with interrupts
   hard-disabled (``nmi_ipi_lock_start``): the model marks it ``busy`` (no tick, no heartbeat, no
   scheduling), so its own heartbeat stops and the SMP checker may flag it.  When the sender is
   done, the hrtimers that expired meanwhile run at once (it was inside the tick, not inside the
@@ -101,6 +108,10 @@ class CpuBacktraces:
                 continue
             m.log.emit(t, f"Sending NMI from CPU {by} to CPUs {c}:", f"C{by}")
             self.sent += 1
+            # the safe NMI is an IPI message: an external interrupt to a soft-masked target of
+            # another core hard-masks it (masked_interrupt), so no soft-NMI reaches it until it
+            # re-enables; a doorbell to an SMT sibling does not (IrqArrivals.ipi)
+            m.irq.ipi(by, c)
             if m.tok[c]:
                 self._respond(c, t)
                 continue

@@ -364,10 +364,20 @@ class Kernel(Section):
     @property
     def stop_machine_rcu_qs(self) -> bool:
         """``multi_cpu_stop`` reports an RCU quiescent state on every pass of its loop, in
-        MULTI_STOP_PREPARE too (``rcu_momentary_dyntick_idle()``, renamed ``rcu_momentary_eqs()`` in
-        v6.12; first version UNVERIFIED; the 2025 tree calls it only once ``curstate >
-        MULTI_STOP_PREPARE``)."""
-        return True
+        MULTI_STOP_PREPARE too: ``rcu_momentary_dyntick_idle()`` added by 366237e7b083
+        ("stop_machine: Provide RCU quiescent state in multi_cpu_stop()", v5.5), renamed
+        ``rcu_momentary_eqs()`` in v6.12, moved under ``curstate > MULTI_STOP_PREPARE`` (interrupts
+        off) by c861cac950fb ("stop_machine: Fix rcu_momentary_eqs() call in multi_cpu_stop()",
+        linux-next Dec 2024: v6.14, the first release after it; UNVERIFIED tag)."""
+        return _v.KVersion(5, 5) <= self.kernel_version < _v.KVersion(6, 14)
+
+    @property
+    def sibling_doorbells(self) -> bool:
+        """pseries sends IPIs to SMT siblings of the sender's core as ``msgsndp`` doorbells
+        (``dbell_or_ic_cause_ipi``) even with XIVE from v5.9 ("powerpc/pseries: Use doorbells even if
+        XIVE is available", commit id UNVERIFIED); before, a POWER9+ partition's XIVE sends every
+        IPI through the interrupt controller (ASSUMPTION: the platform is POWER9 or later)."""
+        return self.kernel_version >= _v.KVersion(5, 9)
 
     @property
     def rtas_ri0(self) -> bool:

@@ -5,18 +5,22 @@ RTAS calls touch firmware memory that may be missing and stall).  ``DefaultGuest
 ``CpuStates`` directly:
 
 * ``stop_machine(cpus)`` (kernel/stop_machine.c ``stop_machine_cpuslocked``, ``multi_cpu_stop``,
-  v5.x-v6.12): each CPU arrives when its stopper thread can run (``can_schedule``).  An arrived CPU
-  spins in MULTI_STOP_PREPARE in its stopper thread ``migration/N`` (current task; pid
-  ``stopper_pid``) with interrupts on until the last one arrives: it takes timer interrupts (the
-  watchdog hrtimers run, so heartbeats go on), passes RCU quiescent states
-  (``rcu_momentary_dyntick_idle()`` on every loop, ``Kernel.stop_machine_rcu_qs``; the CPUs in
-  ``rendezvous``), but schedules nothing else: the soft-lockup feed (``softlockup_fn``, itself a
+  v5.x-v6.12): each CPU arrives when its stopper thread can run (``can_schedule``, and not
+  ``busy``: a CPU the kernel itself holds hard-disabled - an RCU stall reporter spinning in its
+  tick for the backtrace IPIs, a watchdog NMI-IPI sender - runs nothing else until the spin ends,
+  its stopper included).  An arrived CPU spins in MULTI_STOP_PREPARE in its stopper thread
+  ``migration/N`` (current task; pid ``stopper_pid``) with interrupts on until the last one
+  arrives: it takes timer interrupts (the watchdog hrtimers run, so heartbeats go on), passes RCU
+  quiescent states where the version has ``rcu_momentary_dyntick_idle()`` on every pass of the
+  loop (``Kernel.stop_machine_rcu_qs``: 366237e7b083, v5.5, until c861cac950fb moved it under
+  ``curstate > MULTI_STOP_PREPARE``; the CPUs in ``rendezvous``), but schedules nothing else: the soft-lockup feed (``softlockup_fn``, itself a
   stopper job queued with ``stop_one_cpu_nowait``) and kworkers wait.  Its context is
   ``preempt_off`` (no other task runs).  No ``touch_nmi_watchdog()`` yet: the loop touches only
   once ``curstate > MULTI_STOP_PREPARE``.  A straggler holding the rendezvous past the soft-lockup
   threshold thus gets every arrived CPU reported ``[migration/N:pid]``, and their workqueue pools
   stuck.  Once all have arrived (MULTI_STOP_DISABLE_IRQ) every CPU is hard-disabled — the
-  returned event fires then.  ``release_machine()`` restores the contexts and tasks they had.
+  returned event fires then; an arrived CPU that is ``busy`` at that moment (it reports an RCU
+  stall from its tick) acks the state change only when its spin ends, so the event waits for it.  ``release_machine()`` restores the contexts and tasks they had.
 * ``rtas_call(cpu, base_s)`` (arch/powerpc/kernel/rtas.c ``rtas_call``): takes the global
   ``rtas_lock`` with ``raw_spin_lock_irqsave`` (v5.x: ``lock_rtas()`` = ``local_irq_save`` +
   ``arch_spin_lock``): a CPU waiting for it spins *soft*-masked (``irqs_soft_off``, so the
@@ -62,6 +66,10 @@ RTAS_LOCK = "rtas_lock"
 class GuestHooks(Protocol):
     rendezvous: set[int]
     """CPUs spinning in ``multi_cpu_stop``'s MULTI_STOP_PREPARE (arrived, waiting for the others)."""
+    busy: set[int]
+    """CPUs the kernel holds hard-disabled (``KernelModel.busy``): their stoppers cannot run."""
+
+    def busy_changed(self, cpu: int) -> None: ...
 
     def rtas_call(self, cpu: int, base_s: float) -> Event: ...
 
@@ -91,6 +99,7 @@ class DefaultGuestHooks:
         # CPUs arrived at the rendezvous, held until release_machine(), in arrival order
         self._held: dict[int, None] = {}
         self.rendezvous: set[int] = set()
+        self.busy: set[int] = set()  # replaced by KernelModel.busy
         self.frozen = False
         self.claimed: set[int] = set()
         self.release_listeners: list[Callable[[int], None]] = []
@@ -155,7 +164,7 @@ class DefaultGuestHooks:
         ev = self.env.event()
         self._stop_event = ev
         self._stop_cpus = list(cpus)
-        self._stop_waiting = {c for c in self._stop_cpus if not self.states.can_schedule(c)}
+        self._stop_waiting = {c for c in self._stop_cpus if not self._stopper_runs(c)}
         for c in self._stop_cpus:
             if c not in self._stop_waiting:
                 self._arrive(c)
@@ -170,16 +179,31 @@ class DefaultGuestHooks:
         st.set_task(c, stopper_task(c), "stop_machine")
         st.set_ctx(c, Ctx.PREEMPT_OFF, "stop_machine")
 
+    def _stopper_runs(self, cpu: int) -> bool:
+        """The CPU's stopper thread can run: it can schedule and the kernel does not hold it."""
+        return cpu not in self.busy and self.states.can_schedule(cpu)
+
     def _changed(self, cpu: int, _t: float) -> None:
-        if cpu in self._stop_waiting and self.states.can_schedule(cpu):
+        if cpu in self._stop_waiting and self._stopper_runs(cpu):
             self._stop_waiting.discard(cpu)
             self._arrive(cpu)
             self._try_complete_stop()
+
+    def busy_changed(self, cpu: int) -> None:
+        """The kernel took CPU ``cpu`` for a hard-disabled spin, or let it go."""
+        if self._stop_event is None or cpu in self.busy:
+            return
+        if cpu in self._stop_waiting:
+            self._changed(cpu, self.env.now)
+        else:
+            self._try_complete_stop()  # an arrived CPU acks MULTI_STOP_DISABLE_IRQ now
 
     def _try_complete_stop(self) -> None:
         ev = self._stop_event
         if ev is None or self._stop_waiting:
             return
+        if any(c in self.busy for c in self._stop_cpus):
+            return  # an arrived CPU spinning in its tick acks the state change when it ends
         self._stop_event = None
         # the last one to ack MULTI_STOP_PREPARE moves everyone to MULTI_STOP_DISABLE_IRQ
         for c in self._stop_cpus:

@@ -28,13 +28,22 @@ Which interrupts are external (``PACA_IRQ_EE``) on a PowerVM LPAR:
 * IPIs: pseries ``dbell_or_ic_cause_ipi`` (platforms/pseries/smp.c, since "powerpc/pseries: Use
   doorbells even if XIVE is available", v5.9) sends a ``msgsndp`` doorbell to an SMT sibling of
   the same core (not hard-masking) and uses the interrupt controller otherwise (external:
-  hard-masking).  The kernel's own IPIs to a stuck CPU: RCU's ``resched_cpu()``/``irq_work`` at
-  half the stall timeout (kernel/rcu/tree.c ``rcu_implicit_dynticks_qs``) and the "safe" NMI
-  backtrace IPI of an RCU stall report (``smp_send_safe_nmi_ipi`` is a regular IPI message).  The
-  watchdog's own NMI IPIs are system resets (``H_SIGNAL_SYS_RESET``), not external interrupts.
+  hard-masking).  Every IPI message goes that way: ``smp_send_reschedule``, the call-function IPI
+  of ``irq_work_queue_on``, and the "safe" NMI IPI (``do_message_pass(cpu, PPC_MSG_NMI_IPI)``,
+  arch/powerpc/kernel/smp.c).  The watchdog's own NMI IPIs are system resets
+  (``H_SIGNAL_SYS_RESET``), not external interrupts.
 * TLB flushes: on pseries radix and hash MMUs invalidations are broadcast ``tlbie`` (or hcalls),
   not IPIs, and the post-copy's page faults are the hypervisor's, invisible to the guest's MMU
   code: no TLB-flush IPIs come from the migration.
+
+The kernel's own IPIs to a stuck CPU are sent with ``deliver(cpu)`` by the mechanism that sends
+them: RCU's ``resched_cpu()``/``irq_work_queue_on()`` at the first force-quiescent-state pass
+after half the stall timeout (``lpmsim.kernel.rcu_stall``, kernel/rcu/tree.c
+``rcu_implicit_dynticks_qs``) and the safe backtrace IPI of an RCU stall report
+(``lpmsim.kernel.backtrace``).  The backtrace IPI's sender is known (the reporting CPU): to an SMT
+sibling of its core (``partition.smt``, lpmsim.hypervisor.topology) it is a doorbell from v5.9
+(``Kernel.sibling_doorbells``) and does not hard-mask (``ipi(sender, cpu)``).  The GP kthread's
+CPU is not modelled: ASSUMPTION, RCU's IPIs come from a CPU of another core, so they hard-mask.
 
 Model: per vCPU, must-hard-mask interrupts arrive as a Poisson process of rate
 ``workload.irq_rate_hz`` (ASSUMPTION, guest/workload.py: devices plus cross-core IPIs of the
@@ -42,9 +51,12 @@ workload), drawn from the named stream ``kernel/irq``.  On entering ``irqs_soft_
 next arrival is drawn; if it comes while the vCPU is still in that section it is hard-disabled
 then, or - stalled in the hypervisor at that moment - when it runs again (the interrupt stays
 pending in the interrupt controller; a stalled vCPU takes nothing).  ``deliver(cpu)`` is one
-interrupt sent now (the kernel's IPIs, scripted cases).  The arrival time is drawn afresh at each
-entry (the process is memoryless; interrupts pending from a hard-disabled section are not carried
-over, ASSUMPTION).
+interrupt sent now (the kernel's IPIs, scripted cases).  A CPU the kernel itself holds
+hard-disabled (``busy``: an NMI-IPI sender, an RCU reporter spinning in its tick) leaves it
+pending: those spins run in interrupt context entered with interrupts on, so it is taken as an
+ordinary interrupt when the spin ends.  The arrival time is drawn afresh at each entry (the
+process is memoryless; interrupts pending from a hard-disabled section are not carried over,
+ASSUMPTION).
 """
 
 from __future__ import annotations
@@ -66,8 +78,14 @@ class IrqArrivals:
     """Hard-masks soft-masked vCPUs when an external interrupt arrives (see the module doc)."""
 
     def __init__(
-        self, env: Environment, states: CpuStates, rate_hz: float, rng: np.random.Generator | None
+        self,
+        env: Environment,
+        states: CpuStates,
+        rate_hz: float,
+        rng: np.random.Generator | None,
+        busy: set[int] | None = None,
     ) -> None:
+        """``busy``: the CPUs the kernel holds hard-disabled (``KernelModel.busy``, read live)."""
         if rate_hz < 0 or not math.isfinite(rate_hz):
             raise ValueError(f"irq rate must be a finite number >= 0, not {rate_hz}")
         if rate_hz > 0 and rng is None:
@@ -76,6 +94,8 @@ class IrqArrivals:
         self.states = states
         self.rate_hz = float(rate_hz)
         self.rng = rng
+        self.busy: set[int] = busy if busy is not None else set()
+        self.smt = 0  # threads per core when sibling IPIs are doorbells (set_smt); 0: never
         n = len(states)
         self.due = [_INF] * n  # the next arrival in the current soft-masked section
         self.pending = [False] * n  # arrived while stalled: taken when the vCPU runs again
@@ -84,12 +104,27 @@ class IrqArrivals:
         # the arrival process reads no steal_frac
         states.subscribe(self._changed, steal=False)
 
+    def set_smt(self, smt: int, doorbells: bool) -> None:
+        """The partition's threads per core, and whether IPIs to SMT siblings are doorbells
+        (``Kernel.sibling_doorbells``)."""
+        if smt < 1:
+            raise ValueError(f"smt must be >= 1, not {smt}")
+        self.smt = smt if doorbells else 0
+
+    def ipi(self, sender: int, cpu: int) -> None:
+        """An IPI message from ``sender`` to ``cpu`` (pseries ``dbell_or_ic_cause_ipi``): a
+        ``msgsndp`` doorbell to a sibling of the sender's core (``PACA_IRQ_DBELL``: masked, it
+        stays pending without hard-masking), else through the interrupt controller (``deliver``)."""
+        if self.smt and sender // self.smt == cpu // self.smt:
+            return
+        self.deliver(cpu)
+
     def deliver(self, cpu: int) -> None:
         """One must-hard-mask interrupt sent to ``cpu`` now (an IPI through the interrupt
         controller, or a device interrupt)."""
         cs = self.states.cpus[cpu]
-        if cs.ctx != _SOFT_OFF or cs.hard_dis:
-            return  # taken at once (interrupts on) or the CPU is hard-disabled already
+        if cs.ctx != _SOFT_OFF or cs.hard_dis or cpu in self.busy:
+            return  # taken at once (interrupts on), or the CPU is hard-disabled already
         if cs.stalled:
             self.pending[cpu] = True
         else:

@@ -65,6 +65,8 @@ class KernelModel:
         cfg: Kernel,
         rng: np.random.Generator,
         hooks: GuestHooks | None = None,
+        irq_rate_hz: float = 0.0,
+        irq_rng: np.random.Generator | None = None,
     ) -> None:
         self.env = env
         self.states = states
@@ -80,6 +82,7 @@ class KernelModel:
         self.crash: Crash | None = None
         self.dead = False
         self.busy: set[int] = set()
+        self.hooks.busy = self.busy  # stop_machine waits for a CPU the kernel holds busy
         self.forwarded: set[int] = set()
         self.script_tasks: dict[int, int] = {}
         # hrtimer grid shared by the heartbeat and the soft-lockup sampler
@@ -117,6 +120,15 @@ class KernelModel:
         # while one takes timers but cannot schedule (each re-planned wherever these change,
         # reconfigure/restart/touch included) - so it is not told of those changes.
         states.subscribe(self._on_change, steal=False)
+        # must-hard-mask interrupts (lpmsim.kernel.irq_arrivals): the workload's, and the kernel's
+        # own IPIs (RCU's resched/irq_work, the backtrace IPIs) sent through ``irq.deliver``
+        self.irq = IrqArrivals(env, states, irq_rate_hz, irq_rng, self.busy)
+
+    def set_topology(self, nodes: tuple[int, ...], smt: int) -> None:
+        """The partition's topology (lpmsim.hypervisor.topology): each CPU's NUMA node (the
+        workqueue pools' ``node=``) and its threads per core (doorbell IPIs to SMT siblings)."""
+        self.wq.set_topology(nodes)
+        self.irq.set_smt(smt, self.cfg.sibling_doorbells)
 
     # -- lazily computed hrtimer runs -----------------------------------------------------------
     def hr_last_run(self, c: int, t: float) -> float:
@@ -271,6 +283,7 @@ class KernelModel:
                 self.forwarded.add(c)
         self._refresh(c, self.env.now)
         self.forwarded.discard(c)
+        self.hooks.busy_changed(c)
 
     # -- kernel entry points used by the flows ---------------------------------------------------
     def reconfigure(self, t: float) -> None:
@@ -490,8 +503,8 @@ class KernelRun:
             hooks = AdaptedGuestHooks(env, states, guest, cfg.rtas_touches_memory)
         else:
             hooks = DefaultGuestHooks(env, states)
-        self.model = KernelModel(env, states, cfg, rng, hooks)
-        self.irq = IrqArrivals(env, states, irq_rate_hz, irq_rng)
+        self.model = KernelModel(env, states, cfg, rng, hooks, irq_rate_hz, irq_rng)
+        self.irq = self.model.irq
         self.script = Script(env, states, hooks, script, self.model.script_tasks)
         self.mobility: Mobility | None = None
         self.end_s: float | None = None

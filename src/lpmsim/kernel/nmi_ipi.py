@@ -33,7 +33,10 @@ arch/powerpc/kernel/traps.c ``system_reset_exception`` / ``die`` / ``oops_end`` 
   ``nmi_panic(regs, "System Reset")`` (no kdump/fadump modelled).
 * RI=0: inside RTAS entered with RI=0 (kernels before v5.19) always; otherwise with the
   scenario's per-context probability (``kernel.nmi_ri0_prob``), drawn from stream
-  ``kernel/nmi``.  A CPU spinning for ``rtas_lock`` is not in RTAS: its exposure is that of its
+  ``kernel/nmi``.  A ``busy`` CPU (the kernel holds it hard-disabled: a watchdog NMI-IPI sender
+  spinning in ``__smp_send_nmi_ipi``, an RCU reporter spinning in its tick for the backtrace IPIs,
+  ``nmi_ipi_lock_start`` -> ``hard_irq_disable()``) is in ``irqs_hard_off`` code whatever context
+  the workload had: its exposure is ``nmi_ri0_prob.irqs_hard_off``.  A CPU spinning for ``rtas_lock`` is not in RTAS: its exposure is that of its
   (soft-masked) context.
 """
 
@@ -139,6 +142,10 @@ class NmiIpi:
             if m.cfg.rtas_ri0:
                 return True
             p = m.cfg.nmi_ri0_prob.rtas
+        elif c in m.busy:
+            # the kernel holds it hard-disabled (an NMI-IPI sender, an RCU reporter spinning in
+            # its tick): whatever context it interrupted, it runs hard-disabled kernel code
+            p = m.cfg.nmi_ri0_prob.irqs_hard_off
         else:
             p = float(getattr(m.cfg.nmi_ri0_prob, str(m.states.cpus[c].ctx)))
         if p <= 0.0:

@@ -21,7 +21,7 @@ the last holdout reports, the next GP starts at once with the CPUs unable to sch
   jiffies_stall`` (``INFO: %s self-detected stall on CPU``); any other CPU at ``jiffies >=
   jiffies_stall + RCU_STALL_RAT_DELAY (2)`` (``INFO: %s detected stalls on CPUs/tasks:``).  At the
   same jiffy the lowest-numbered CPU ticks first (ASSUMPTION).
-* The trailer: ``pr_err("\\t(t=%lu jiffies g=%ld q=%lu ncpus=%d)")`` from v6.2
+* The trailer: ``pr_err("\\t(t=%lu jiffies g=%ld q=%lu ncpus=%d)")`` from v6.3 (3ab955de929a)
   (``Kernel.rcu_trailer_prefixed``; `` ncpus=`` from v5.19, ``Kernel.rcu_trailer_ncpus``); older
   ones ``pr_cont("\\t(t=%lu jiffies g=%ld q=%lu)\\n")`` (5.19-6.1 with `` ncpus=%d``) -
   the per-CPU line before it ends with a newline, so the continuation is a record of its own,
@@ -64,6 +64,34 @@ the last holdout reports, the next GP starts at once with the CPUs unable to sch
 
   With no GP in progress the reset has no effect: the next GP's ``record_gp_stall_check_time``
   sets a fresh ``jiffies_stall`` (and ``nr_fqs_jiffies_stall = 0``).
+* The kernel's own IPIs to holdouts (kernel/rcu/tree.c ``rcu_implicit_dynticks_qs``, read in
+  stored v4.12-era, v5.x and v6.x copies: the time is the same in every modelled version - v4.x
+  ``if (jiffies - gp_start > rcu_jiffies_till_stall_check() / 2) resched_cpu(cpu)`` on every pass,
+  later the ``jiffies_resched`` test below; the irq_work came with the v4.15 RCU stall changes,
+  UNVERIFIED; the newest trees return -1 and call ``resched_cpu`` from ``force_qs_rnp`` after the
+  node lock, the same IPI; tree_stall.h ``record_gp_stall_check_time``): ``jiffies_resched = gp_start + j1 / 2``
+  (``j1 = rcu_jiffies_till_stall_check()``, integer division), and every force-quiescent-state
+  pass of the GP kthread, for each CPU still in ``rnp->qsmask``, once ``time_after(jiffies,
+  jiffies_resched)``: ``resched_cpu(cpu)`` (at most every ``jiffies_to_sched_qs``, rate-limited by
+  ``rdp->last_fqs_resched``) and, once per GP (``!rdp->rcu_iw_pending && rdp->rcu_iw_gp_seq !=
+  rnp->gp_seq``), ``irq_work_queue_on(&rdp->rcu_iw, cpu)``.  ``resched_cpu`` -> ``resched_curr``
+  sends ``smp_send_reschedule`` only if the target's current task does not have
+  ``TIF_NEED_RESCHED`` yet (``test_tsk_need_resched`` returns early) - and a CPU that cannot
+  schedule keeps it set - and the irq_work is queued once per GP: so each holdout gets its IPIs
+  (reschedule + call-function) at the first FQS pass after ``jiffies_resched``, and none later in
+  the same GP.  ``jiffies_resched`` is written nowhere else (a stall report or
+  ``rcu_cpu_stall_reset()`` leave it).  FQS passes run at ``gp_start + k * jiffies_till_next_fqs``
+  (``jiffies_till_first_fqs`` has the same default, ``rcu_init_geometry``), so the IPIs go at
+  ``gp_start + (j1 / 2 / fqs + 1) * fqs`` jiffies: with the 21 s timeout at HZ=100, 1051 jiffies
+  (10.51 s) after the GP began.  The pass runs in the GP kthread: while no CPU can schedule it
+  waits for the first that can (ASSUMPTION: at once then).  A soft-masked holdout takes the IPI as
+  an external interrupt and is hard-disabled from then on (``IrqArrivals.deliver``; ASSUMPTION:
+  the GP kthread runs on another core, so not a ``msgsndp`` doorbell), so no soft-NMI reaches it;
+  one stalled in the hypervisor takes it when it runs again.  This is independent of
+  ``rcu_cpu_stall_suppress`` (which only silences ``check_cpu_stall``).  The per-CPU line's fourth
+  flag (``print_cpu_stall_info``: ``rdp->rcu_iw_pending ? '0' + min(delta, 9) : "!."[!delta]``):
+  ``0`` while the queued irq_work has not run (the holdout has not taken an interrupt since),
+  ``.`` once it ran or while the CPU takes ticks, ``!`` when none was queued in this GP.
 * steal-aware / annotate (docs/policies.md): holdouts whose guest time since the timeout began
   counting (GP start, or the re-arm after a reset) is below the timeout are excused and not listed;
   with none left there is no report and the check moves to when the first could reach the timeout.
@@ -72,6 +100,7 @@ the last holdout reports, the next GP starts at once with the CPUs unable to sch
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import TYPE_CHECKING
 
@@ -115,6 +144,12 @@ class RcuStall:
         self.reports_this_gp = 0
         self.cpu_stall = 0
         self.alarm = Alarm(m.env, self._fire)
+        # rcu_implicit_dynticks_qs(): jiffies_resched = gp_start + j1 / 2; the IPIs at the first
+        # FQS pass after it
+        self.resched_k = (self.timeout_j // 2) // self.fqs_j + 1
+        self.resched_deferred = False  # that pass is due but no CPU can run the GP kthread
+        self.resched_ipis = 0  # IPIs sent to holdouts (reschedule + irq_work, counted once)
+        self.iw_at: dict[int, float] = {}  # holdout -> when its rcu_iw was queued in this GP
         # steal-aware / annotate
         self.base_j = 0  # jiffy the stall timeout counts from: GP start, or the re-arm after a reset
         self.hv_noted: set[int] = set()  # holdouts of this GP already annotated
@@ -123,6 +158,8 @@ class RcuStall:
     # -- grace periods ---------------------------------------------------------------------------
     def _start_gp(self, t: float) -> None:
         m = self.m
+        self.resched_deferred = False
+        self.iw_at.clear()
         self.holdouts = set(m.nonqs)
         # rcu_seq_end() of the GP that ended (or of the fast GPs a healthy system ran meanwhile)
         self.gp_seq = (self.gp_seq | RCU_SEQ_STATE_MASK) + 1
@@ -139,7 +176,30 @@ class RcuStall:
         self.fqs3 = None
         self.fqs_deferred = False  # record_gp_stall_check_time(): nr_fqs_jiffies_stall = 0
         self.reports_this_gp = 0
+        # the first FQS pass with time_after(jiffies, jiffies_resched)
+        j_r = self.gp_start + self.resched_k * self.fqs_j
+        m.env.call_at(m.clock.jiffy_time(j_r), functools.partial(self._resched, self.gp_seq))
         self.poke(t)
+
+    def _resched(self, g: int) -> None:
+        """The FQS pass after ``jiffies_resched``: ``resched_cpu()`` and ``irq_work_queue_on()``
+        for every holdout, if some CPU can run the GP kthread (else at the first that can)."""
+        m = self.m
+        if m.dead or not self.active or g != self.gp_seq:
+            return
+        if len(m.nonsched) >= m.n:
+            self.resched_deferred = True
+            return
+        self._send_resched(m.env.now)
+
+    def _send_resched(self, t: float) -> None:
+        m = self.m
+        self.resched_deferred = False
+        for h in sorted(self.holdouts):
+            # a ticking holdout runs the irq_work at once (-inf: already ran)
+            self.iw_at[h] = -math.inf if m.tok[h] else t
+            self.resched_ipis += 1
+            m.irq.deliver(h)
 
     def on_nonqs(self, c: int, t: float) -> None:
         if not self.active:
@@ -155,11 +215,12 @@ class RcuStall:
             self.fqs_deferred = False
             self.fqs3 = self.m.clock.jiffies(t) + 3 * self.fqs_j
             self.poke(t)
-        if not self.active or c not in self.holdouts:
-            return
-        self.holdouts.discard(c)
-        if not self.holdouts:
-            self._start_gp(t)
+        if self.active and c in self.holdouts:
+            self.holdouts.discard(c)
+            if not self.holdouts:
+                self._start_gp(t)
+        if self.resched_deferred and self.active and len(self.m.nonsched) < self.m.n:
+            self._send_resched(t)  # the GP kthread runs again: its overdue FQS pass
 
     def stall_reset(self, t: float) -> None:
         """``rcu_cpu_stall_reset()`` as the kernel version does it (``Kernel.rcu_reset``)."""
@@ -310,7 +371,7 @@ class RcuStall:
         kind = "rewarn" if self.reports_this_gp else ("self-detected" if selfd else "smp-detected")
         self.reports_this_gp += 1
         g = self.gp_seq
-        # the trailer: `` ncpus=%d`` from v5.19 (rcu_trailer_ncpus); pr_err from v6.2
+        # the trailer: `` ncpus=%d`` from v5.19 (rcu_trailer_ncpus); pr_err from v6.3
         # (rcu_trailer_prefixed), before it pr_cont after a complete line: a record of its own,
         # without the pr_fmt ``rcu: `` prefix
         ncpus = f" ncpus={m.n}" if m.cfg.rcu_trailer_ncpus else ""
@@ -391,7 +452,15 @@ class RcuStall:
         self.alarm.set(at)
 
     def _cpu_info(self, c: int, tj: int, fqs: int) -> str:
-        ticking = self.m.tok[c]
-        flags = "...." if ticking else "...!"
+        m = self.m
+        ticking = m.tok[c]
+        # rcu_iw_pending ? '0' + delta : "!."[!delta]; the handler runs at the CPU's first
+        # interrupt after the queueing (a tick: healthy_since is the last time ticks resumed)
+        queued = self.iw_at.get(c)
+        if ticking or (queued is not None and m.healthy_since[c] >= queued):
+            iw = "."
+        else:
+            iw = "!" if queued is None else "0"
+        flags = "..." + iw
         ticks = tj if ticking else 0
         return f"{c}-{flags}: ({ticks} ticks this GP) idle=0000/1/0x4000000000000000 softirq=0/0 fqs={fqs}"
