@@ -84,8 +84,11 @@ CASES: list[Case] = [
         # now.  SMP checker: reset at 116 (CPU 0 empties pending), CPU 3 never clears again; CPU
         # 0's heartbeat at 124 runs late at 126.52 (busy); first beat with now - 116 >= 15: 132, by
         # CPU 0; the NMI IPI is taken at once: TB 132*512e6 = 67584000000, last heartbeat 112.
+        # At SMT2 CPU 0 is on core 0 and CPU 3 on core 1: the IPI goes through the interrupt
+        # controller (pseries dbell_or_ic_cause_ipi).
         "ipi_backtrace_hard_masks_holdout",
-        {"kernel": NO_RI0, "sim": {"max_time_s": 133}, "script": [s(3, 100.5, "preempt_off", 12), s(3, 112.5, "irqs_soft_off", INF)]},
+        {"kernel": NO_RI0, "partition": {"smt": 2}, "sim": {"max_time_s": 133},
+         "script": [s(3, 100.5, "preempt_off", 12), s(3, 112.5, "irqs_soft_off", INF)]},
         {"rcu_stall", "hardlockup", "nmi_ipi"},
         [
             (121.52, "rcu_stall", "smp-detected", [3], 0, "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:"),
@@ -100,6 +103,28 @@ CASES: list[Case] = [
             "watchdog: CPU 3 TB:67584000000, last heartbeat TB:57344000000 (20000ms ago)",
         ],
         nmi=(1, 0, 0),
+    ),
+    Case(
+        # The same at SMT8 (the default): CPU 0 and CPU 3 are threads of one core, so the safe NMI
+        # is a msgsndp doorbell (from v5.9, Kernel.sibling_doorbells): masked, it stays pending
+        # (PACA_IRQ_DBELL) without hard-masking CPU 3.  CPU 0 still waits 5 s ("didn't respond" at
+        # 126.52); CPU 3's soft-NMI reports at its DEC entry 112.51 + 3 * 4.194304 = 125.092912
+        # (TB 112.51 * 512e6 + 3 * 0x7fffffff = 64047570941, 13092 ms after the heartbeat at 112),
+        # which marks it stuck: the SMP checker leaves it out at 132.
+        "ipi_backtrace_doorbell_to_a_sibling",
+        {"kernel": NO_RI0, "sim": {"max_time_s": 133},
+         "script": [s(3, 100.5, "preempt_off", 12), s(3, 112.5, "irqs_soft_off", INF)]},
+        {"rcu_stall", "hardlockup", "nmi_ipi"},
+        [
+            (121.52, "rcu_stall", "smp-detected", [3], 0, "rcu: INFO: rcu_sched detected stalls on CPUs/tasks:"),
+            (125.092912, "hardlockup", "self-detected", [3], 3, SELF3),
+        ],
+        log=[
+            "Sending NMI from CPU 0 to CPUs 3:",
+            "watchdog: CPU 3 TB:64047570941, last heartbeat TB:57344000000 (13092ms ago)",
+            "CPU 3 didn't respond to backtrace IPI, inspecting paca.",
+        ],
+        nmi=(0, 0, 0),
     ),
     Case(
         # A busy CPU is hard-disabled for the RI=0 rule.  CPU 2 enters an endless RTAS call at 100.5
