@@ -69,7 +69,8 @@ the last holdout reports, the next GP starts at once with the CPUs unable to sch
   ``if (jiffies - gp_start > rcu_jiffies_till_stall_check() / 2) resched_cpu(cpu)`` on every pass,
   later the ``jiffies_resched`` test below; the irq_work came with "rcu: Make RCU CPU stall warnings
   check for irq-disabled CPUs" (v4.15, ``Kernel.rcu_stall_irq_work``; before it only
-  ``resched_cpu``'s IPI, at the same pass, which hard-masks the holdout the same way); the newest trees return -1 and call ``resched_cpu`` from ``force_qs_rnp`` after the
+  ``resched_cpu``'s IPI, at the same pass, which hard-masks the holdout the same way); the newest
+  trees return -1 and call ``resched_cpu`` from ``force_qs_rnp`` after the
   node lock, the same IPI; tree_stall.h ``record_gp_stall_check_time``): ``jiffies_resched = gp_start + j1 / 2``
   (``j1 = rcu_jiffies_till_stall_check()``, integer division), and every force-quiescent-state
   pass of the GP kthread, for each CPU still in ``rnp->qsmask``, once ``time_after(jiffies,
