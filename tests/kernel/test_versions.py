@@ -19,6 +19,9 @@ from lpmsim.kernel.versions import (
     parse,
 )
 
+from .cases import INF, s
+from .harness import BASE, merge, run_case
+
 runner = CliRunner()
 
 
@@ -153,8 +156,58 @@ def test_sreset_and_taint_ids_are_backportable() -> None:
     assert Kernel(version="5.14", backports=("2852ca7fba9f",)).taint_positions == 19
 
 
-def test_every_behaviour_has_a_verified_id() -> None:
-    assert all(b.commit is not None and len(b.commit) == 12 for b in BEHAVIOURS)
+def test_every_behaviour_has_a_verified_id_but_the_rcu_irq_work() -> None:
+    """Only "rcu: Make RCU CPU stall warnings check for irq-disabled CPUs" lacks its id (found as the
+    parent of 83b6ca1fede7 in the v4.15 RCU pull, not by its own id)."""
+    unverified = [b.name for b in BEHAVIOURS if b.commit is None]
+    assert unverified == ["rcu_stall_irq_work"]
+    assert all(len(b.commit) == 12 for b in BEHAVIOURS if b.commit is not None)
+
+
+# -- the three behaviours of issue 13 section 3, now rows of the table ------------------------------
+@pytest.mark.parametrize(
+    ("version", "backports", "qs"),
+    [
+        ("5.4", (), False),
+        ("5.5", (), True),  # 366237e7b083
+        ("6.6.3", (), True),
+        ("6.13", (), True),
+        ("6.14", (), False),  # c861cac950fb: under curstate > MULTI_STOP_PREPARE
+        ("5.4", ("366237e7b083",), True),
+        ("6.12", ("c861cac950fb",), False),
+        ("6.6", ("c861cac950fb",), False),
+    ],
+)
+def test_stop_machine_rcu_qs_by_version_and_backport(
+    version: str, backports: tuple[str, ...], qs: bool
+) -> None:
+    assert Kernel(version=version, backports=backports).stop_machine_rcu_qs is qs
+
+
+def test_sibling_doorbells_by_version_and_backport() -> None:
+    assert commit_behaviour("5b06d1679f2f") == "sibling_doorbells"
+    assert not Kernel(version="5.8").sibling_doorbells and Kernel(version="5.9").sibling_doorbells
+    assert Kernel(version="5.4", backports=("5b06d1679f2f",)).sibling_doorbells
+    # 107c55005fbd (KVM guest doorbell restrictions) does not concern a PowerVM partition
+    with pytest.raises(VersionError, match="unknown commit '107c55005fbd'"):
+        commit_behaviour("107c55005fbd")
+
+
+def test_rcu_stall_irq_work_from_v4_15() -> None:
+    assert not Kernel(version="4.14").rcu_stall_irq_work and Kernel(version="4.15").rcu_stall_irq_work
+    assert Kernel(version="4.14.336").rcu_stall_irq_work is False  # no id: no stable entry either
+
+
+@pytest.mark.parametrize(("version", "line"), [("4.14", "\t6-...: (0 ticks"), ("4.15", "\t6-...0: (0 ticks")])
+def test_stall_line_flags_by_version(version: str, line: str) -> None:
+    """print_cpu_stall_info: %d-%c%c%c before the rcu_iw commit (v4.15), then a fourth flag (0: the
+    irq_work queued at the FQS pass after jiffies_resched is pending on a hard-off holdout).  The
+    reschedule IPI goes out at the same pass either way (one IPI per holdout)."""
+    script = [s(6, 100.5, "irqs_hard_off", INF)]
+    over = {"kernel": {"version": version, "nmi_watchdog": 0}, "sim": {"max_time_s": 124}, "script": script}
+    r = run_case(merge(BASE, over))
+    cpu_lines = [ln for ln in r.lines if "ticks this GP" in ln]
+    assert cpu_lines and all(line in ln for ln in cpu_lines), cpu_lines
 
 
 def test_presets_run_the_2022_kernel() -> None:

@@ -9,7 +9,7 @@ the commits backported to it and ``distro`` a distribution's kernel (a version p
 every version-dependent behaviour is derived from the one table in ``lpmsim.kernel.versions`` and read
 through the properties of ``Kernel`` (``has_lpm_factor``, ``waits_for_completion``, ``rtas_ri0``,
 ``rcu_reset``, ``wd_rework``, ``rcu_trailer_ncpus``, ``rcu_trailer_prefixed``, ``wq_has_panic_on_stall``,
-``release``).  The first modelled names ``pre-v6.0``, ``v6.0``, ``v6.6`` are deprecated aliases
+``stop_machine_rcu_qs``, ``sibling_doorbells``, ``rcu_stall_irq_work``, ``release``).  The first modelled names ``pre-v6.0``, ``v6.0``, ``v6.6`` are deprecated aliases
 (``versions.ALIASES``).
 """
 
@@ -366,18 +366,27 @@ class Kernel(Section):
         """``multi_cpu_stop`` reports an RCU quiescent state on every pass of its loop, in
         MULTI_STOP_PREPARE too: ``rcu_momentary_dyntick_idle()`` added by 366237e7b083
         ("stop_machine: Provide RCU quiescent state in multi_cpu_stop()", v5.5), renamed
-        ``rcu_momentary_eqs()`` in v6.12, moved under ``curstate > MULTI_STOP_PREPARE`` (interrupts
-        off) by c861cac950fb ("stop_machine: Fix rcu_momentary_eqs() call in multi_cpu_stop()",
-        linux-next Dec 2024: v6.14, the first release after it; UNVERIFIED tag)."""
-        return _v.KVersion(5, 5) <= self.kernel_version < _v.KVersion(6, 14)
+        ``rcu_momentary_eqs()`` in v6.12, until c861cac950fb ("stop_machine: Fix rcu_momentary_eqs()
+        call in multi_cpu_stop()", v6.14; no stable backport found) moved it under ``curstate >
+        MULTI_STOP_PREPARE`` (interrupts off)."""
+        return self.has("stop_machine_rcu_qs") and not self.has("stop_machine_qs_irqs_off")
 
     @property
     def sibling_doorbells(self) -> bool:
         """pseries sends IPIs to SMT siblings of the sender's core as ``msgsndp`` doorbells
-        (``dbell_or_ic_cause_ipi``) even with XIVE from v5.9 ("powerpc/pseries: Use doorbells even if
-        XIVE is available", commit id UNVERIFIED); before, a POWER9+ partition's XIVE sends every
-        IPI through the interrupt controller (ASSUMPTION: the platform is POWER9 or later)."""
-        return self.kernel_version >= _v.KVersion(5, 9)
+        (``dbell_or_ic_cause_ipi``) even with XIVE from v5.9 (5b06d1679f2f "powerpc/pseries: Use
+        doorbells even if XIVE is available"; 107c55005fbd of the same series keeps XIVE for KVM
+        guests only, not PowerVM); before, a POWER9+ partition's XIVE sends every IPI through the
+        interrupt controller (ASSUMPTION: the platform is POWER9 or later)."""
+        return self.has("sibling_doorbells")
+
+    @property
+    def rcu_stall_irq_work(self) -> bool:
+        """RCU queues ``rdp->rcu_iw`` on a holdout once per GP (``irq_work_queue_on`` next to
+        ``resched_cpu``) and the per-CPU stall line has its fourth flag (``%d-%c%c%c%c``): "rcu:
+        Make RCU CPU stall warnings check for irq-disabled CPUs" (v4.15, id UNVERIFIED); before,
+        ``%d-%c%c%c`` and only ``resched_cpu()``'s IPI, at the same FQS pass."""
+        return self.has("rcu_stall_irq_work")
 
     @property
     def rtas_ri0(self) -> bool:

@@ -13,7 +13,7 @@ RTAS calls touch firmware memory that may be missing and stall).  ``DefaultGuest
   arrives: it takes timer interrupts (the watchdog hrtimers run, so heartbeats go on), passes RCU
   quiescent states where the version has ``rcu_momentary_dyntick_idle()`` on every pass of the
   loop (``Kernel.stop_machine_rcu_qs``: 366237e7b083, v5.5, until c861cac950fb moved it under
-  ``curstate > MULTI_STOP_PREPARE``; the CPUs in ``rendezvous``), but schedules nothing else: the soft-lockup feed (``softlockup_fn``, itself a
+  ``curstate > MULTI_STOP_PREPARE`` for v6.14, no stable backport found; the CPUs in ``rendezvous``), but schedules nothing else: the soft-lockup feed (``softlockup_fn``, itself a
   stopper job queued with ``stop_one_cpu_nowait``) and kworkers wait.  Its context is
   ``preempt_off`` (no other task runs).  No ``touch_nmi_watchdog()`` yet: the loop touches only
   once ``curstate > MULTI_STOP_PREPARE``.  A straggler holding the rendezvous past the soft-lockup

@@ -25,8 +25,9 @@ interrupts on clears it).
 Which interrupts are external (``PACA_IRQ_EE``) on a PowerVM LPAR:
 
 * device interrupts (network, storage) through XIVE/XICS;
-* IPIs: pseries ``dbell_or_ic_cause_ipi`` (platforms/pseries/smp.c, since "powerpc/pseries: Use
-  doorbells even if XIVE is available", v5.9) sends a ``msgsndp`` doorbell to an SMT sibling of
+* IPIs: pseries ``dbell_or_ic_cause_ipi`` (platforms/pseries/smp.c, since 5b06d1679f2f "powerpc/pseries:
+  Use doorbells even if XIVE is available", v5.9; its companion 107c55005fbd keeps XIVE for KVM
+  guests only) sends a ``msgsndp`` doorbell to an SMT sibling of
   the same core (not hard-masking) and uses the interrupt controller otherwise (external:
   hard-masking).  Every IPI message goes that way: ``smp_send_reschedule``, the call-function IPI
   of ``irq_work_queue_on``, and the "safe" NMI IPI (``do_message_pass(cpu, PPC_MSG_NMI_IPI)``,

@@ -67,8 +67,10 @@ the last holdout reports, the next GP starts at once with the CPUs unable to sch
 * The kernel's own IPIs to holdouts (kernel/rcu/tree.c ``rcu_implicit_dynticks_qs``, read in
   stored v4.12-era, v5.x and v6.x copies: the time is the same in every modelled version - v4.x
   ``if (jiffies - gp_start > rcu_jiffies_till_stall_check() / 2) resched_cpu(cpu)`` on every pass,
-  later the ``jiffies_resched`` test below; the irq_work came with the v4.15 RCU stall changes,
-  UNVERIFIED; the newest trees return -1 and call ``resched_cpu`` from ``force_qs_rnp`` after the
+  later the ``jiffies_resched`` test below; the irq_work came with "rcu: Make RCU CPU stall warnings
+  check for irq-disabled CPUs" (v4.15, ``Kernel.rcu_stall_irq_work``; before it only
+  ``resched_cpu``'s IPI, at the same pass, which hard-masks the holdout the same way); the newest
+  trees return -1 and call ``resched_cpu`` from ``force_qs_rnp`` after the
   node lock, the same IPI; tree_stall.h ``record_gp_stall_check_time``): ``jiffies_resched = gp_start + j1 / 2``
   (``j1 = rcu_jiffies_till_stall_check()``, integer division), and every force-quiescent-state
   pass of the GP kthread, for each CPU still in ``rnp->qsmask``, once ``time_after(jiffies,
@@ -91,7 +93,8 @@ the last holdout reports, the next GP starts at once with the CPUs unable to sch
   ``rcu_cpu_stall_suppress`` (which only silences ``check_cpu_stall``).  The per-CPU line's fourth
   flag (``print_cpu_stall_info``: ``rdp->rcu_iw_pending ? '0' + min(delta, 9) : "!."[!delta]``):
   ``0`` while the queued irq_work has not run (the holdout has not taken an interrupt since),
-  ``.`` once it ran or while the CPU takes ticks, ``!`` when none was queued in this GP.
+  ``.`` once it ran or while the CPU takes ticks, ``!`` when none was queued in this GP.  Before
+  v4.15 (no ``rcu_iw``) the line has three flags (``%d-%c%c%c``).
 * steal-aware / annotate (docs/policies.md): holdouts whose guest time since the timeout began
   counting (GP start, or the re-arm after a reset) is below the timeout are excused and not listed;
   with none left there is no report and the check moves to when the first could reach the timeout.
@@ -461,6 +464,6 @@ class RcuStall:
             iw = "."
         else:
             iw = "!" if queued is None else "0"
-        flags = "..." + iw
+        flags = "..." + iw if m.cfg.rcu_stall_irq_work else "..."  # %d-%c%c%c before v4.15
         ticks = tj if ticking else 0
         return f"{c}-{flags}: ({ticks} ticks this GP) idle=0000/1/0x4000000000000000 softirq=0/0 fqs={fqs}"

@@ -34,6 +34,20 @@ Sources (kernel-facts.md, kernel-audit.md, and the mails/short logs found for ea
   29 Sep 2020).
 * ``TAINT_TEST`` ('N' in the taint string): 2852ca7fba9f "panic: Taint kernel if tests are run"
   (v6.0).
+* ``multi_cpu_stop()``'s RCU quiescent state: 366237e7b083 "stop_machine: Provide RCU quiescent state
+  in multi_cpu_stop()" (tip core/rcu, Oct 2019: v5.5; later ``Fixes:`` tags cite it) calls
+  ``rcu_momentary_dyntick_idle()`` on every pass of the loop; c861cac950fb "stop_machine: Fix
+  rcu_momentary_eqs() call in multi_cpu_stop()" (posted by Paul McKenney 12 Dec 2024, no ``Fixes:``
+  or ``Cc: stable`` tag; new in the linux-next push of 29 Jan 2025 together with the v6.14-rc1
+  merges, so v6.14) moves it under ``curstate > MULTI_STOP_PREPARE``.  No stable backport found.
+* Doorbell IPIs to SMT siblings under XIVE: 5b06d1679f2f "powerpc/pseries: Use doorbells even if
+  XIVE is available" (applied to powerpc/next 30 Jul 2020 with 107c55005fbd: v5.9).  107c55005fbd
+  "powerpc/pseries: Add KVM guest doorbell restrictions" keeps XIVE for KVM guests only (the model
+  is a PowerVM partition: it does not apply).
+* RCU's irq_work to holdouts (``rdp->rcu_iw``, the fourth flag of the per-CPU stall line): "rcu: Make
+  RCU CPU stall warnings check for irq-disabled CPUs" (Paul McKenney's stall.2017.10.09a branch,
+  parent of 83b6ca1fede7, pulled into tip core/rcu on 24 Oct 2017, 72bc286b81d2: v4.15; its own id
+  UNVERIFIED).  ``resched_cpu()`` at the same FQS pass is older (every modelled version).
 """
 
 from __future__ import annotations
@@ -168,6 +182,40 @@ BEHAVIOURS: tuple[Behaviour, ...] = (
         note='before: nmi_panic(regs, "Unrecoverable System Reset"); from then die() returns for trap '
         "0x100 (oops_end) and the handler's return path fails later.  Nicholas Piggin's series "
         "(lore 20200508043408.886394-16), powerpc/next 20 May 2020; stable reviews of 29 Sep 2020.",
+    ),
+    Behaviour(
+        "rcu_stall_irq_work",
+        None,
+        "rcu: Make RCU CPU stall warnings check for irq-disabled CPUs",
+        KVersion(4, 15),
+        note="irq_work_queue_on(&rdp->rcu_iw, cpu) once per GP and the fourth flag of the per-CPU "
+        "stall line (digit / ! / .); before, three flags.  Commit id UNVERIFIED (parent of "
+        "83b6ca1fede7; pulled into tip core/rcu 24 Oct 2017 for v4.15).  resched_cpu() IPIs the "
+        "holdout at the same pass in every modelled version.",
+    ),
+    Behaviour(
+        "stop_machine_rcu_qs",
+        "366237e7b083",
+        "stop_machine: Provide RCU quiescent state in multi_cpu_stop()",
+        KVersion(5, 5),
+        note="rcu_momentary_dyntick_idle() on every pass of multi_cpu_stop()'s loop, MULTI_STOP_PREPARE "
+        "included (renamed rcu_momentary_eqs() in v6.12).",
+    ),
+    Behaviour(
+        "stop_machine_qs_irqs_off",
+        "c861cac950fb",
+        "stop_machine: Fix rcu_momentary_eqs() call in multi_cpu_stop()",
+        KVersion(6, 14),
+        note="moves the call under curstate > MULTI_STOP_PREPARE (interrupts off).  No Fixes: or "
+        "Cc: stable tag; no stable backport found.",
+    ),
+    Behaviour(
+        "sibling_doorbells",
+        "5b06d1679f2f",
+        "powerpc/pseries: Use doorbells even if XIVE is available",
+        KVersion(5, 9),
+        note="msgsndp doorbells to SMT siblings of the sender's core; 107c55005fbd (KVM guest doorbell "
+        "restrictions, same series) limits it for KVM guests only, not PowerVM.",
     ),
     Behaviour(
         "taint_test",
