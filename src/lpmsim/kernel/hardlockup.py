@@ -153,13 +153,7 @@ class HardLockup:
             g = self.m.grid.last_le(t)
             self.last_reset = g if g is not None else self.m.grid.t0
             self.pending = {0}
-        self.quiet = False  # self._go_active(t), inline
-        grid = self.m.grid  # grid.next_after(t), inline
-        p = grid.p
-        g = grid.t0 + max(math.floor((t - grid.t0) / p + EPS) + 1, 1) * p if p > 0 else math.inf
-        if g < self.tick_at:
-            self.tick_at = g
-            self.m.env.call_at(g, lambda: self._tick(g))
+        self._go_active(t)
 
     def on_timer_unblock(self, c: int, t: float) -> None:
         self.dec_next[c] = None

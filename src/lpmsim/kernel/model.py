@@ -201,16 +201,7 @@ class KernelModel:
             self.nonqs.add(c)
             self.rcu.on_nonqs(c, t)
         if not tok and tokl[c]:
-            # h = self.hr_last_run(c, t), inline (c is not blocked: tok[c] is True)
-            h = self.hr_last[c]
-            grid = self.grid
-            p = grid.p
-            if p > 0:
-                k = math.floor((t - grid.t0) / p + EPS)
-                if k >= 1:
-                    g = grid.t0 + k * p
-                    if g >= self.healthy_since[c] - 1e-12 and g > h:
-                        h = g
+            h = self.hr_last_run(c, t)
             self.hr_last[c] = h
             self.hard.on_timer_block(c, t, h)
             tokl[c] = False
