@@ -91,7 +91,7 @@ def test_a_batched_tick_is_the_beats_one_by_one(s: dict[str, Any]) -> None:
 def test_the_batch_path_is_taken_and_resets_where_the_last_pending_cpu_beats() -> None:
     # 8 CPUs, CPU 3 and 6 stalled: pending {1, 2, 5}: all three beat, the mask empties at CPU 5;
     # the new mask keeps the CPUs at or below 5 and the stalled ones: {0, 1, 2, 3, 4, 5, 6}
-    env, m = _model(8, "6.6.3")
+    _env, m = _model(8, "6.6.3")
     h = m.hard
     for c in (3, 6):
         m.states.set_stalled(c, True)
