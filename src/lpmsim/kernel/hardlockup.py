@@ -182,7 +182,9 @@ class HardLockup:
         if m.dead or not self.enabled:
             return
         first = m.first_timer_ok()
-        if first is not None:
+        if first is not None and self._quiet_round(g, first):
+            self._beat_all(g, first)
+        elif first is not None:
             interesting = sorted((self.pending - m.blocked) | {first})
             for c in interesting:
                 if m.dead:
@@ -206,6 +208,42 @@ class HardLockup:
             self.quiet = True
         else:
             self._go_active(g)
+
+    def _quiet_round(self, g: float, first: int) -> bool:
+        """Whether this tick's heartbeats can only store their TB and clear their pending bits: no
+        lock held (pre-5.17), no excused CPU, the first CPU not stuck (it would print ``became
+        unstuck``), and the SMP timeout not reached at ``g`` (the same test for every CPU beating at
+        ``g``: ``last_reset`` only moves when the mask empties, and the tick stops there)."""
+        if self.lock_held or self.excused or first in self.stuck:
+            return False
+        clock = self.m.clock
+        off, freq = clock.offset, clock.tb_freq
+        return round((off + g) * freq) - round((off + self.last_reset) * freq) < self.smp_tb
+
+    def _beat_all(self, g: float, first: int) -> None:
+        """The tick's heartbeats of a quiet round at once: what ``_beat`` does CPU by CPU in
+        ascending order (``first``, then the pending CPUs taking interrupts) when none of them
+        reports.  The CPU whose beat empties the mask resets it and the tick stops there; the
+        CPUs after it beat in the same tick and clear their bits of the new mask."""
+        tb = self.tb
+        pending = self.pending
+        blocked = self.m.blocked
+        if first not in pending:
+            tb[first] = g
+            if not pending:
+                self._reset(g)
+                self.pending = {p for p in self.pending if p <= first or p in blocked}
+                return
+        beats = pending - blocked
+        for c in beats:
+            tb[c] = g
+        if len(beats) < len(pending):
+            pending -= beats
+            return
+        last = max(beats)
+        pending.clear()
+        self._reset(g)
+        self.pending = {p for p in self.pending if p <= last or p in blocked}
 
     def _beat(self, c: int, t: float) -> bool:
         """watchdog_timer_interrupt(): returns True when the pending mask was reset."""
