@@ -35,6 +35,7 @@ import numpy as np
 
 from lpmsim.config.scenario import Scenario
 from lpmsim.engine.core import Environment, Event
+from lpmsim.hypervisor.exact_kernel import cum_search_np, cum_search
 
 
 class _Floats(Protocol):
@@ -72,6 +73,12 @@ MISSING = 1
 COMMITTED = 2
 
 BLOCK = 4096
+
+COMPILED_AFTER = 4096
+"""``sample_missing`` uses the numpy calls (``exact_kernel.cum_search_np``) for this many draws of
+a run, then the compiled ``cum_search``: the same floats and pages either way, but the first call
+of a compiled function in a process costs ~0.3 s of CPU (numba's own start: its type system and
+LLVM, loading the cached code), which a short run (``small``: ~3,300 draws) would not win back."""
 
 
 class ExactPages:
@@ -134,6 +141,7 @@ class ExactPages:
         self._tp_mv: _Floats = _cells(self.touch_prob)
         self._live_mv: _Floats = _cells(self._page_live)
         self._blive_mv: _Floats = _cells(self.block_live)
+        self.draws = 0  # ``sample_missing`` calls so far (``COMPILED_AFTER``)
 
     def _locate(self, pages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r = np.searchsorted(self.starts, pages, side="right") - 1
@@ -187,39 +195,24 @@ class ExactPages:
     def sample_missing(self, region: int, rng: _Uniform) -> int:
         """A non-resident page of ``region``, drawn with probability ∝ its touch probability."""
         b0, b1 = self._boff[region], self._boff[region + 1]
-        cum = _running_sum(self.block_live, self._block_cum, b0, b1, self._block_cum_from, region)
-        b = min(int(cum.searchsorted(rng.random() * cum[-1], side="right")), cum.size - 1)
+        # the region's cumulative block weights, stale from ``_block_cum_from[region]``, and the
+        # search (``cum_search``: one compiled call where numba is installed)
+        bfrom = self._block_cum_from
+        nb = b1 - b0
+        j = bfrom[region]
+        self.draws += 1
+        search = cum_search if self.draws > COMPILED_AFTER else cum_search_np
+        b = search(self.block_live, self._block_cum, b0, b0 + j if j < nb else b1, b1, rng.random())
+        bfrom[region] = nb
         lo = self._starts[region] + b * BLOCK
         hi = min(lo + BLOCK, self._ends[region])
         blk = b0 + b
-        j = self._page_cum_from[blk]
-        if j < hi - lo:
-            _restart(self._page_live, self._page_cum, lo, lo + j, hi)
-            self._page_cum_from[blk] = hi - lo
-        cw = self._page_cum[lo:hi]
-        i = int(cw.searchsorted(rng.random() * cw[-1], side="right"))
-        return lo + min(i, cw.size - 1)
-
-
-def _restart(x: np.ndarray, out: np.ndarray, lo: int, mid: int, hi: int) -> None:
-    """``out[lo:hi] = cumsum(x[lo:hi])`` where ``out[lo:mid]`` is already right: the running sum
-    restarted from ``out[mid - 1]`` gives the very same floats (``x`` is left as it was)."""
-    if mid > lo:
-        v = x[mid]
-        x[mid] = v + out[mid - 1]
-        np.cumsum(x[mid:hi], out=out[mid:hi])
-        x[mid] = v
-    else:
-        np.cumsum(x[mid:hi], out=out[mid:hi])
-
-
-def _running_sum(x: np.ndarray, out: np.ndarray, lo: int, hi: int, stale: list[int], key: int) -> np.ndarray:
-    """``cumsum(x[lo:hi])``, kept in ``out[lo:hi]``; ``stale[key]`` is where it stopped being right."""
-    j = stale[key]
-    if j < hi - lo:
-        _restart(x, out, lo, lo + j, hi)
-        stale[key] = hi - lo
-    return out[lo:hi]
+        pfrom = self._page_cum_from
+        n = hi - lo
+        j = pfrom[blk]
+        i = search(self._page_live, self._page_cum, lo, lo + j if j < n else hi, hi, rng.random())
+        pfrom[blk] = n
+        return lo + i
 
 
 class LinkCounters:
