@@ -75,7 +75,9 @@ def _summary(monkeypatch: pytest.MonkeyPatch, after: int, *overrides: str) -> st
     with monkeypatch.context() as m:
         m.setattr(exact, "COMPILED_AFTER", after)
         log: list[str] = []
-        summary = run_scenario(scenario("sim.mode=exact", "partition.memory_gib=1", *overrides), kernel_log=log)
+        summary = run_scenario(
+            scenario("sim.mode=exact", "partition.memory_gib=1", *overrides), kernel_log=log
+        )
     summary.pop("wall_s")
     return json.dumps(summary, sort_keys=True) + "\n".join(log)
 

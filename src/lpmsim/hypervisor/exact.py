@@ -35,7 +35,7 @@ import numpy as np
 
 from lpmsim.config.scenario import Scenario
 from lpmsim.engine.core import Environment, Event
-from lpmsim.hypervisor.exact_kernel import cum_search_np, cum_search
+from lpmsim.hypervisor.exact_kernel import cum_search, cum_search_np
 
 
 class _Floats(Protocol):
