@@ -158,12 +158,16 @@ class Process(Event):
     """Runs a generator; each yielded event suspends it until that event is processed, each
     yielded float ``d`` for ``d`` seconds (as a ``Timeout`` of ``d`` would)."""
 
-    __slots__ = ("_gen", "_resume_cb", "_wake", "name")
+    __slots__ = ("_gen", "_heap", "_next", "_resume_cb", "_send", "_wake", "name")
 
     def __init__(self, env: Environment, gen: ProcessGenerator, name: str = "") -> None:
         super().__init__(env)
         self._gen = gen
         self.name = name
+        # What every resume uses, bound once: the generator's ``send``, the heap and the order
+        self._send = gen.send
+        self._heap = env._heap
+        self._next = env._counter.__next__
         self._resume_cb: Callback = self._resume
         # The wake-up of a yielded delay: one event for the process's life, in the heap at most
         # once (the process waits on one thing at a time); its value stays None, as a Timeout's.
@@ -176,7 +180,7 @@ class Process(Event):
 
     def _resume(self, ev: Event) -> None:
         try:
-            nxt = self._gen.send(ev.value)
+            nxt = self._send(ev.value)
         except StopIteration as stop:
             self.succeed(stop.value)
             return
@@ -184,8 +188,7 @@ class Process(Event):
             # ``yield d``: what ``Timeout(env, d)`` pushes, with the reusable wake-up event
             if not nxt >= 0:
                 raise SimulationError(f"negative or NaN delay {nxt!r}")
-            env = self.env
-            heappush(env._heap, (env.now + nxt, NORMAL, next(env._counter), self._wake))
+            heappush(self._heap, (self.env.now + nxt, NORMAL, self._next(), self._wake))
             return
         if nxt.processed:
             # Already happened: resume at once (same time), keeping the order deterministic.

@@ -74,6 +74,8 @@ COMMITTED = 2
 
 BLOCK = 4096
 
+_INF = float("inf")
+
 COMPILED_AFTER = 4096
 """``sample_missing`` uses the numpy calls (``exact_kernel.cum_search_np``) for this many draws of
 a run, then the compiled ``cum_search``: the same floats and pages either way, but the first call
@@ -263,6 +265,11 @@ class ExactLink:
         self.push_queued = 0
         self.demand_pages: set[int] = set()  # queued pages that are demand items (shared-fifo)
         self.transit: deque[tuple[float, int]] = deque()
+        # The earliest time at which ``advance`` has something to do: the end of the slot on the
+        # wire, or the first arrival in flight (inf: neither).  Kept by ``_start_next`` and
+        # ``advance``, the only places that change either, so that ``advance(t)`` for t before it
+        # (most calls: every segment of every vCPU looks at the link) returns at once.
+        self.due = _INF
         self.eta: dict[int, float] = {}
         self.pending: dict[int, list[Event]] = {}  # requested, request not yet at the source
         self.counters = LinkCounters()
@@ -309,6 +316,7 @@ class ExactLink:
                 self.demand_pages.discard(p)
         else:
             self.cur = -1
+            self._set_due()
             return
         self.cur = p
         self.cur_is_push = is_push
@@ -316,18 +324,19 @@ class ExactLink:
         self.eta[p] = self.slot_end + self.half_rtt
         if is_push:
             self._refill()
+        self._set_due()
 
-    def _complete(self) -> None:
-        p = self.cur
-        c = self.counters
-        if self.cur_is_push:
-            c.pushed += 1
-        if c.sent_pages is not None:
-            c.sent_pages.append(p)
-        self.transit.append((self.slot_end + self.half_rtt, p))
+    def _set_due(self) -> None:
+        """``due``: the end of the slot on the wire or the first arrival in flight, the earlier."""
+        due = self.slot_end if self.cur >= 0 else _INF
+        if self.transit and self.transit[0][0] < due:
+            due = self.transit[0][0]
+        self.due = due
 
     def advance(self, t: float) -> None:
         """Bring the link and the page states up to time ``t``."""
+        if t < self.due:
+            return
         if self.cur >= 0 and self.slot_end <= t:
             self._send_until(t)
         if self.transit and self.transit[0][0] <= t:
@@ -341,18 +350,19 @@ class ExactLink:
             if self.pages.not_resident == 0 and self.completed_at is None:
                 self.completed_at = last
                 self.completed.succeed()
+        self._set_due()
 
     def _send_until(self, t: float) -> None:
-        """``while self.cur >= 0 and self.slot_end <= t: self._complete();
-        self._start_next(self.slot_end)``, the two written out in one loop over locals (a page
-        every ``tau``: the link's hot path)."""
+        """``while self.cur >= 0 and self.slot_end <= t:`` complete the page on the wire (count
+        it, put it in flight) and ``self._start_next(self.slot_end)``, written out in one loop over
+        locals (a page every ``tau``: the link's hot path); ``advance`` sets ``due`` after it."""
         c = self.counters
         sent = c.sent_pages
         transit, eta, demand, queue, dp = self.transit, self.eta, self.demand, self.queue, self.demand_pages
         tau, half = self.tau, self.half_rtt
         p, end, is_push = self.cur, self.slot_end, self.cur_is_push
         while True:
-            # _complete()
+            # the page on the wire completes
             if is_push:
                 c.pushed += 1
             if sent is not None:
