@@ -144,6 +144,21 @@ class ExactPages:
         self._live_mv: _Floats = _cells(self._page_live)
         self._blive_mv: _Floats = _cells(self.block_live)
         self.draws = 0  # ``sample_missing`` calls so far (``COMPILED_AFTER``)
+        # What ``mark_resident`` updates, in one tuple (one attribute load per call)
+        self._mr = (
+            self.state_mv,
+            self._tp_mv,
+            self._live_mv,
+            self.block_mass,
+            self.block_count,
+            self.region_mass,
+            self.region_count,
+            self._blive_mv,
+            self._starts,
+            self._boff,
+            self._block_cum_from,
+            self._page_cum_from,
+        )
 
     def _locate(self, pages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r = np.searchsorted(self.starts, pages, side="right") - 1
@@ -158,40 +173,40 @@ class ExactPages:
 
     def mark_resident(self, pages: list[int]) -> None:
         """``pages`` arrived (in this order); none of them was resident."""
-        state, tp, live = self.state_mv, self._tp_mv, self._live_mv
-        bmass, bcount, rmass, rcount = self.block_mass, self.block_count, self.region_mass, self.region_count
-        blive = self._blive_mv
-        starts, boff = self._starts, self._boff
-        bfrom, pfrom = self._block_cum_from, self._page_cum_from
+        state, tp, live, bmass, bcount, rmass, rcount, blive, starts, boff, bfrom, pfrom = self._mr
         touched: list[int] = []
-        blocks: list[int] = []
         for p in pages:
             state[p] = RESIDENT
             live[p] = 0.0
             r = bisect_right(starts, p) - 1
             off = p - starts[r]
-            b = boff[r] + off // BLOCK
+            jb = off // BLOCK  # the block within the region
+            b = boff[r] + jb
             w = tp[p]
-            bmass[b] -= w
-            bcount[b] -= 1
+            bm = bmass[b] - w
+            bmass[b] = bm
+            bc = bcount[b] - 1
+            bcount[b] = bc
+            # the block's weight for ``sample_missing``, ``max(0.0, bm) if bc > 0 else 0.0``; set
+            # at each of its pages, the last one gives the value of the whole call
+            blive[b] = (bm if bm > 0.0 else 0.0) if bc > 0 else 0.0
             rmass[r] -= w
             rcount[r] -= 1
-            blocks.append(b)
             if r not in touched:
                 touched.append(r)
-            j = off % BLOCK
+            j = off - jb * BLOCK
             if j < pfrom[b]:
                 pfrom[b] = j
-            jb = b - boff[r]
             if jb < bfrom[r]:
                 bfrom[r] = jb
-        for b in blocks:
-            blive[b] = max(0.0, bmass[b]) if bcount[b] > 0 else 0.0
         self.not_resident -= len(pages)
         mm = self.mm
         for r in touched:
-            mm[r] = self._region_mm(r)
-            if rcount[r] == 0:
+            if rcount[r] > 0:
+                m = rmass[r]
+                mm[r] = m if m > 0.0 else 0.0  # ``_region_mm(r)``: ``max(0.0, m)``
+            else:
+                mm[r] = 0.0
                 self.regions_done += 1
 
     def sample_missing(self, region: int, rng: _Uniform) -> int:
@@ -361,6 +376,10 @@ class ExactLink:
         transit, eta, demand, queue, dp = self.transit, self.eta, self.demand, self.queue, self.demand_pages
         tau, half = self.tau, self.half_rtt
         p, end, is_push = self.cur, self.slot_end, self.cur_is_push
+        # ``_refill``'s, for the push page that leaves the queue
+        push_on, window, pages = self.push_enabled, self.window, self.pages
+        order, state = self._order_mv, pages.state_mv
+        n_order = len(order)
         while True:
             # the page on the wire completes
             if is_push:
@@ -375,9 +394,7 @@ class ExactLink:
             elif queue:
                 p = queue.popleft()
                 is_push = p not in dp
-                if is_push:
-                    self.push_queued -= 1
-                else:
+                if not is_push:
                     dp.discard(p)
             else:
                 self.cur = -1  # idle: slot_end and cur_is_push stay those of the last page
@@ -387,7 +404,20 @@ class ExactLink:
             end = end + tau
             eta[p] = end + half
             if is_push:
-                self._refill()
+                # ``self.push_queued -= 1; self._refill()`` over locals
+                pq = self.push_queued - 1
+                if push_on:
+                    ptr = self.push_ptr
+                    while pq < window and ptr < n_order:
+                        q = order[ptr]
+                        ptr += 1
+                        if state[q] == MISSING:
+                            state[q] = COMMITTED
+                            pages.uncommitted -= 1
+                            queue.append(q)
+                            pq += 1
+                    self.push_ptr = ptr
+                self.push_queued = pq
             if not end <= t:
                 break
         self.cur, self.slot_end, self.cur_is_push = p, end, is_push
