@@ -290,6 +290,27 @@ class Environment:
         self._inlined += 1
         return True
 
+    def fire_inline(self, t: float, order: int) -> bool:
+        """For the last callback of an event, about an event kept out of the heap at key ``(t,
+        NORMAL, order)`` (``call_in_place``) that would do nothing when it fires but be counted:
+        if ``run_bounded`` runs and that event would be the very next it processes (every event
+        in the heap after it, the run neither dead nor past its stop), process it here: the clock
+        moves to ``t``, the event is counted, True.  Else False and nothing changes."""
+        bound = self._bound
+        if bound is None or not t >= self.now:
+            return False
+        heap = self._heap
+        if heap:
+            h = heap[0]
+            if h[0] < t or (h[0] == t and (h[1] < NORMAL or (h[1] == NORMAL and h[2] <= order))):
+                return False
+        stop, halt = bound
+        if halt.dead or t > stop[0]:
+            return False
+        self.now = t
+        self._inlined += 1
+        return True
+
     # -- running ------------------------------------------------------------------------------
     def peek(self) -> float:
         return self._heap[0][0] if self._heap else math.inf

@@ -209,8 +209,9 @@ def _first_touch(
     ``q0 = sum(w·m)`` of the non-resident pages of ``tc``'s regions, and the CPU time ``t`` to the
     next touch of a missing page, Exp(mean 1/phi) with ``phi = rate·q0`` (a standard exponential
     from ``sexp`` divided by phi; ``inf`` when nothing is missing). Returns ``(t, q0)``.  The one
-    place this draw is written: ``_execute``, ``_execute_from``, the segment loop, the lock path's
-    pieces and the critical sections call it."""
+    place this draw is written but two: ``_execute``, ``_execute_from`` and the critical sections
+    call it; the segment loop (``ExactGuest._vcpu``) has it written out at its two call sites
+    (a call and a tuple less per segment), which must stay the same operations."""
     if now >= link.due:  # ``link.advance(now)`` without the call when it would do nothing
         link.advance(now)
     if tc.done != link.pages.regions_done:
@@ -396,7 +397,8 @@ class ExactGuest(GuestBase):
             swapper = Task(f"swapper/{cpu}", 0)  # immutable: one for the vCPU's whole life
             link = self.link
             assert link is not None
-            mass_of = link.pages.mm.__getitem__  # the regions' missing mass, updated in place
+            pages = link.pages
+            mass_of = pages.mm.__getitem__  # the regions' missing mass, updated in place
             claimed = self.claimed
             wake_inline = env.wake_inline if self.inline_wakes else _never
             # True while this process runs in the callback of its own wake-up (a ``yield`` of a
@@ -432,10 +434,21 @@ class ExactGuest(GuestBase):
                         last = t >= left
                         piece = left if last else t
                         if piece > 0:
-                            # ``yield from self._execute(cpu, ctx, piece, tc, rng)``, its first draw here
-                            tt, q0 = _first_touch(link, tc, mass_of, sexp, env.now)
+                            # ``yield from self._execute(cpu, ctx, piece, tc, rng)``, its first draw
+                            # here: ``tt, q0 = _first_touch(link, tc, mass_of, sexp, env.now)``
+                            # written out (the segment loop's hot path; the same operations)
+                            now = env.now
+                            if now >= link.due:
+                                link.advance(now)
+                            if tc.done != pages.regions_done:
+                                tc.prune(pages)
+                            q0 = 0.0
+                            for r, w in tc.live:
+                                q0 += w * mass_of(r)
+                            phi = tc.rate * q0
+                            tt = sexp() / phi if phi > 0 else _INF
                             if tt >= piece:
-                                if not (own_wake and wake_inline(env.now + piece)):
+                                if not (own_wake and wake_inline(now + piece)):
                                     yield piece
                                 own_wake = True
                                 if cpu in claimed:
@@ -460,12 +473,21 @@ class ExactGuest(GuestBase):
                     if not plain:
                         metrics.segment(ctx_value[k], blocktime.item(cpu) - stall0, env.now - t0)
                     elif irqs_off[k]:
-                        metrics.segment(ctx_value[k], 0.0, env.now - t0)
+                        metrics.irqs_off_segment(env.now - t0)  # ``segment(ctx, 0.0, ...)``
                 elif c > 0:
                     # ``yield from self._execute(cpu, ctx, c, touches[k], rng)`` with its first draw here:
                     # most segments end without a touch of a missing page (no generator then)
                     tc = touches[k]
-                    t, q0 = _first_touch(link, tc, mass_of, sexp, t0)
+                    # ``t, q0 = _first_touch(link, tc, mass_of, sexp, t0)`` written out
+                    if t0 >= link.due:
+                        link.advance(t0)
+                    if tc.done != pages.regions_done:
+                        tc.prune(pages)
+                    q0 = 0.0
+                    for r, w in tc.live:
+                        q0 += w * mass_of(r)
+                    phi = tc.rate * q0
+                    t = sexp() / phi if phi > 0 else _INF
                     if t >= c:
                         # ``yield c``, or, when this vCPU's wake-up would be the next event anyway and
                         # this process runs in its own wake-up, go on at once (``wake_inline``)
@@ -477,7 +499,7 @@ class ExactGuest(GuestBase):
                         # No fault: the stall is 0.0 (only this process adds to the vCPU's blocked
                         # time), so ``metrics.segment`` would only note an interrupts-off run.
                         if irqs_off[k]:
-                            metrics.segment(ctx_value[k], 0.0, env.now - t0)
+                            metrics.irqs_off_segment(env.now - t0)  # ``segment(ctx, 0.0, ...)``
                     else:
                         own_wake = False
                         stall0 = blocktime.item(cpu)

@@ -473,11 +473,24 @@ class ExactLink:
 
     def _fire_check(self) -> None:
         """The earliest check is due (the heap pops in key order, so it is ``_checks[0]``)."""
-        _t, order, gen = heappop(self._checks)
-        self._checks_in_heap.remove(order)
+        checks = self._checks
+        _t, order, gen = heappop(checks)
+        in_heap = self._checks_in_heap
+        in_heap.remove(order)
         if gen == self._check_gen:
             self.advance(self.env.now)
             self._schedule_check()
+        else:
+            # The superseded checks that follow (all of a run's demand requests plan one, and they
+            # fall due together near the transfer's projected end) do nothing either: each that
+            # would be the next event is run here (``Environment.fire_inline``: counted, the clock
+            # moved) instead of being pushed and popped.
+            fire = self.env.fire_inline
+            while checks and checks[0][2] != self._check_gen and checks[0][1] not in in_heap:
+                t, nxt, _gen = checks[0]
+                if not fire(t, nxt):
+                    break
+                heappop(checks)
         self._push_first()
 
     # -- demand faults ---------------------------------------------------------------------------
