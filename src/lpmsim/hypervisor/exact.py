@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import deque
+from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import Any, Protocol
 
@@ -35,7 +36,6 @@ import numpy as np
 
 from lpmsim.config.scenario import Scenario
 from lpmsim.engine.core import Environment, Event
-from lpmsim.hypervisor.exact_kernel import cum_search, cum_search_np
 
 
 class _Floats(Protocol):
@@ -77,10 +77,27 @@ BLOCK = 4096
 _INF = float("inf")
 
 COMPILED_AFTER = 4096
-"""``sample_missing`` uses the numpy calls (``exact_kernel.cum_search_np``) for this many draws of
-a run, then the compiled ``cum_search``: the same floats and pages either way, but the first call
-of a compiled function in a process costs ~0.3 s of CPU (numba's own start: its type system and
-LLVM, loading the cached code), which a short run (``small``: ~3,300 draws) would not win back."""
+"""``sample_missing`` uses the numpy calls (``cum_search_np``) for this many draws of a run, then
+the compiled ``exact_kernel.cum_search`` (imported then: importing numba costs ~0.2 s of CPU, and
+the first call of a compiled function in a process ~0.3 s more, numba's own start: its type
+system and LLVM, loading the cached code), which a short run (``small``: ~3,300 draws) would not
+win back.  The same floats and pages either way."""
+
+
+def cum_search_np(x: np.ndarray, out: np.ndarray, lo: int, mid: int, hi: int, u: float) -> int:
+    """``out[lo:hi] = cumsum(x[lo:hi])`` where ``out[lo:mid]`` is already right (``mid == hi``:
+    nothing to do), then ``min(searchsorted(out[lo:hi], u * out[hi - 1], "right"), hi - lo - 1)``.
+    numpy calls: the running sum restarted from ``out[mid - 1]`` (``x`` is left as it was)."""
+    if mid < hi:
+        if mid > lo:
+            v = x[mid]
+            x[mid] = v + out[mid - 1]
+            np.cumsum(x[mid:hi], out=out[mid:hi])
+            x[mid] = v
+        else:
+            np.cumsum(x[mid:hi], out=out[mid:hi])
+    cw = out[lo:hi]
+    return min(int(cw.searchsorted(u * cw[-1], side="right")), cw.size - 1)
 
 
 class ExactPages:
@@ -144,6 +161,8 @@ class ExactPages:
         self._live_mv: _Floats = _cells(self._page_live)
         self._blive_mv: _Floats = _cells(self.block_live)
         self.draws = 0  # ``sample_missing`` calls so far (``COMPILED_AFTER``)
+        self._search: Callable[[np.ndarray, np.ndarray, int, int, int, float], int] = cum_search_np
+        self._compiled = False
         # What ``mark_resident`` updates, in one tuple (one attribute load per call)
         self._mr = (
             self.state_mv,
@@ -218,7 +237,12 @@ class ExactPages:
         nb = b1 - b0
         j = bfrom[region]
         self.draws += 1
-        search = cum_search if self.draws > COMPILED_AFTER else cum_search_np
+        if self.draws > COMPILED_AFTER and not self._compiled:
+            from lpmsim.hypervisor.exact_kernel import cum_search
+
+            self._search = cum_search
+            self._compiled = True
+        search = self._search
         b = search(self.block_live, self._block_cum, b0, b0 + j if j < nb else b1, b1, rng.random())
         bfrom[region] = nb
         lo = self._starts[region] + b * BLOCK

@@ -12,8 +12,9 @@ draws of the ``default-explicit`` exact benchmark).
 from the last valid sum, as numpy's ``cumsum`` does (an ``add.accumulate``: a sequential loop, no
 pairwise summation), so it gives the same floats; the search is the binary search of numpy's
 ``searchsorted`` on a non-decreasing array (the weights are >= 0), so it gives the same index.
-Where numba is not installed (or ``LPMSIM_NUMBA=0``) ``cum_search`` is ``cum_search_np``, the
-numpy calls used before; ``tests/hypervisor/test_exact_kernel.py`` checks the two agree bit for
+Where numba is not installed (or ``LPMSIM_NUMBA=0``) ``cum_search`` is ``exact.cum_search_np``,
+the numpy calls used before (in ``exact.py``, so that importing lpmsim does not import numba:
+``ExactPages`` imports this module at its ``COMPILED_AFTER``-th draw); ``tests/hypervisor/test_exact_kernel.py`` checks the two agree bit for
 bit.
 """
 
@@ -22,22 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from lpmsim.guest.fluid_draws import HAVE_NUMBA, jit
-
-
-def cum_search_np(x: np.ndarray, out: np.ndarray, lo: int, mid: int, hi: int, u: float) -> int:
-    """``out[lo:hi] = cumsum(x[lo:hi])`` where ``out[lo:mid]`` is already right (``mid == hi``:
-    nothing to do), then ``min(searchsorted(out[lo:hi], u * out[hi - 1], "right"), hi - lo - 1)``.
-    numpy calls: the running sum restarted from ``out[mid - 1]`` (``x`` is left as it was)."""
-    if mid < hi:
-        if mid > lo:
-            v = x[mid]
-            x[mid] = v + out[mid - 1]
-            np.cumsum(x[mid:hi], out=out[mid:hi])
-            x[mid] = v
-        else:
-            np.cumsum(x[mid:hi], out=out[mid:hi])
-    cw = out[lo:hi]
-    return min(int(cw.searchsorted(u * cw[-1], side="right")), cw.size - 1)
+from lpmsim.hypervisor.exact import cum_search_np
 
 
 @jit
@@ -61,6 +47,8 @@ def _cum_search_loop(x: np.ndarray, out: np.ndarray, lo: int, mid: int, hi: int,
             b = m
     return min(a - lo, hi - lo - 1)
 
+
+__all__ = ["cum_search", "cum_search_np"]
 
 cum_search = _cum_search_loop if HAVE_NUMBA else cum_search_np
 """The compiled loop where numba is installed, else the numpy calls: the same floats and index."""
