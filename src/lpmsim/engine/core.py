@@ -158,12 +158,16 @@ class Process(Event):
     """Runs a generator; each yielded event suspends it until that event is processed, each
     yielded float ``d`` for ``d`` seconds (as a ``Timeout`` of ``d`` would)."""
 
-    __slots__ = ("_gen", "_resume_cb", "_wake", "name")
+    __slots__ = ("_gen", "_heap", "_next", "_resume_cb", "_send", "_wake", "name")
 
     def __init__(self, env: Environment, gen: ProcessGenerator, name: str = "") -> None:
         super().__init__(env)
         self._gen = gen
         self.name = name
+        # What every resume uses, bound once: the generator's ``send``, the heap and the order
+        self._send = gen.send
+        self._heap = env._heap
+        self._next = env._counter.__next__
         self._resume_cb: Callback = self._resume
         # The wake-up of a yielded delay: one event for the process's life, in the heap at most
         # once (the process waits on one thing at a time); its value stays None, as a Timeout's.
@@ -176,7 +180,7 @@ class Process(Event):
 
     def _resume(self, ev: Event) -> None:
         try:
-            nxt = self._gen.send(ev.value)
+            nxt = self._send(ev.value)
         except StopIteration as stop:
             self.succeed(stop.value)
             return
@@ -184,8 +188,7 @@ class Process(Event):
             # ``yield d``: what ``Timeout(env, d)`` pushes, with the reusable wake-up event
             if not nxt >= 0:
                 raise SimulationError(f"negative or NaN delay {nxt!r}")
-            env = self.env
-            heappush(env._heap, (env.now + nxt, NORMAL, next(env._counter), self._wake))
+            heappush(self._heap, (self.env.now + nxt, NORMAL, self._next(), self._wake))
             return
         if nxt.processed:
             # Already happened: resume at once (same time), keeping the order deterministic.
@@ -283,6 +286,27 @@ class Environment:
         if halt.dead or t > stop[0]:
             return False
         next(self._counter)
+        self.now = t
+        self._inlined += 1
+        return True
+
+    def fire_inline(self, t: float, order: int) -> bool:
+        """For the last callback of an event, about an event kept out of the heap at key ``(t,
+        NORMAL, order)`` (``call_in_place``) that would do nothing when it fires but be counted:
+        if ``run_bounded`` runs and that event would be the very next it processes (every event
+        in the heap after it, the run neither dead nor past its stop), process it here: the clock
+        moves to ``t``, the event is counted, True.  Else False and nothing changes."""
+        bound = self._bound
+        if bound is None or not t >= self.now:
+            return False
+        heap = self._heap
+        if heap:
+            h = heap[0]
+            if h[0] < t or (h[0] == t and (h[1] < NORMAL or (h[1] == NORMAL and h[2] <= order))):
+                return False
+        stop, halt = bound
+        if halt.dead or t > stop[0]:
+            return False
         self.now = t
         self._inlined += 1
         return True

@@ -209,9 +209,11 @@ def _first_touch(
     ``q0 = sum(w·m)`` of the non-resident pages of ``tc``'s regions, and the CPU time ``t`` to the
     next touch of a missing page, Exp(mean 1/phi) with ``phi = rate·q0`` (a standard exponential
     from ``sexp`` divided by phi; ``inf`` when nothing is missing). Returns ``(t, q0)``.  The one
-    place this draw is written: ``_execute``, ``_execute_from``, the segment loop, the lock path's
-    pieces and the critical sections call it."""
-    link.advance(now)
+    place this draw is written but two: ``_execute``, ``_execute_from`` and the critical sections
+    call it; the segment loop (``ExactGuest._vcpu``) has it written out at its two call sites
+    (a call and a tuple less per segment), which must stay the same operations."""
+    if now >= link.due:  # ``link.advance(now)`` without the call when it would do nothing
+        link.advance(now)
     if tc.done != link.pages.regions_done:
         tc.prune(link.pages)
     # ``sum(map(mul, weights, map(mass_of, regions)))``: the same products added in the same
@@ -365,133 +367,155 @@ class ExactGuest(GuestBase):
         return _pick(cdf, rng)
 
     def _vcpu(self, cpu: int) -> Proc:
+        """The vCPU's process: its segments until the transfer completes (ends when the vCPU
+        is claimed: ``_Claimed``).  One generator, so that each wake-up resumes one frame."""
         try:
             self._check(cpu)
-            yield from self._vcpu_run(cpu)
+            rng = VcpuDraws(self.streams, cpu, [shape for shape, _scale in self._gamma])
+            touches = [self._touch(cpu, s.touch_rate_hz, s.touches) for s in self.ctx_spec]
+            lock_touch = {
+                lk.name: self._touch(cpu, lk.touch_rate_hz, {lk.region: 1.0}) for lk in self.lock_specs
+            }
+            rtas = self.sc.workload.rtas
+            rtas_touch = self._touch(cpu, rtas.touch_rate_hz, {rtas.region: 1.0})
+            cpus = self.cpus
+            states = cpus.cpus
+            env = self.env
+            metrics = self.metrics
+            blocktime = metrics.blocktime
+            requests = self.requests[cpu]
+            ctx_names, ctx_value = self.ctx_names, self._ctx_value
+            scales = [scale for _shape, scale in self._gamma]
+            irqs_off = [c in _IRQS_OFF for c in ctx_names]
+            in_kernel, is_idle = self._in_kernel, self._is_idle
+            lock_specs, lock_cdf, locks = self.lock_specs, self._lock_cdf, self.locks
+            lock_rate = self.lock_rate
+            lock_gap = 1.0 / lock_rate if lock_rate > 0 else 0.0
+            gamma_of, sexp, random = rng.gamma_of, rng.next_e, rng.next_u
+            ctx_cdfs = self._ctx_cdfs
+            state = states[cpu]
+            swapper = Task(f"swapper/{cpu}", 0)  # immutable: one for the vCPU's whole life
+            link = self.link
+            assert link is not None
+            pages = link.pages
+            mass_of = pages.mm.__getitem__  # the regions' missing mass, updated in place
+            claimed = self.claimed
+            wake_inline = env.wake_inline if self.inline_wakes else _never
+            # True while this process runs in the callback of its own wake-up (a ``yield`` of a
+            # delay), the last callback of that event: only then may it skip a yield (``wake_inline``)
+            own_wake = False
+            while link.completed_at is None:
+                while requests:
+                    own_wake = False
+                    kind, base, done = requests.popleft()
+                    if kind == "rtas":
+                        yield from self._rtas(cpu, base, rtas_touch, rng)
+                    done.succeed()
+                cdf = ctx_cdfs.get(self.frozen)
+                k = bisect_right(cdf, random()) if cdf is not None else self._next_ctx(rng)
+                ctx = ctx_names[k]
+                c = gamma_of[k]() * scales[k]
+                idle = is_idle[k]
+                if idle != (state.guest_ctx == _IDLE):
+                    cpus.set_task(cpu, swapper if idle else self.tasks[cpu])
+                if state.guest_ctx != ctx:  # ``set_ctx`` returns at once for the same context
+                    cpus.set_ctx(cpu, ctx)
+                t0 = env.now
+                if in_kernel[k] and lock_rate > 0:
+                    left = c
+                    tc = touches[k]
+                    # No fault and no lock yet in this segment: the vCPU's blocked time is what it was
+                    # at the segment's start (only this process adds to it), so it is read only
+                    # before the first of them, and without either the stall is 0.0.
+                    plain = True
+                    stall0 = 0.0
+                    while True:
+                        t = sexp() * lock_gap
+                        last = t >= left
+                        piece = left if last else t
+                        if piece > 0:
+                            # ``yield from self._execute(cpu, ctx, piece, tc, rng)``, its first draw
+                            # here: ``tt, q0 = _first_touch(link, tc, mass_of, sexp, env.now)``
+                            # written out (the segment loop's hot path; the same operations)
+                            now = env.now
+                            if now >= link.due:
+                                link.advance(now)
+                            if tc.done != pages.regions_done:
+                                tc.prune(pages)
+                            q0 = 0.0
+                            for r, w in tc.live:
+                                q0 += w * mass_of(r)
+                            phi = tc.rate * q0
+                            tt = sexp() / phi if phi > 0 else _INF
+                            if tt >= piece:
+                                if not (own_wake and wake_inline(now + piece)):
+                                    yield piece
+                                own_wake = True
+                                if cpu in claimed:
+                                    self._check(cpu)
+                            else:
+                                if plain:
+                                    plain = False
+                                    stall0 = blocktime.item(cpu)
+                                own_wake = False
+                                yield from self._execute_from(cpu, ctx, piece, tt, q0, tc, rng)
+                        if last:
+                            break
+                        left -= t
+                        lk = lock_specs[_pick(lock_cdf, rng)]
+                        hold = sexp() * lk.hold_mean_s
+                        if plain:
+                            plain = False
+                            stall0 = blocktime.item(cpu)
+                        own_wake = False
+                        yield from self._locked(cpu, locks[lk.name], hold, lock_touch[lk.name], rng)
+                        cpus.set_ctx(cpu, ctx)
+                    if not plain:
+                        metrics.segment(ctx_value[k], blocktime.item(cpu) - stall0, env.now - t0)
+                    elif irqs_off[k]:
+                        metrics.irqs_off_segment(env.now - t0)  # ``segment(ctx, 0.0, ...)``
+                elif c > 0:
+                    # ``yield from self._execute(cpu, ctx, c, touches[k], rng)`` with its first draw here:
+                    # most segments end without a touch of a missing page (no generator then)
+                    tc = touches[k]
+                    # ``t, q0 = _first_touch(link, tc, mass_of, sexp, t0)`` written out
+                    if t0 >= link.due:
+                        link.advance(t0)
+                    if tc.done != pages.regions_done:
+                        tc.prune(pages)
+                    q0 = 0.0
+                    for r, w in tc.live:
+                        q0 += w * mass_of(r)
+                    phi = tc.rate * q0
+                    t = sexp() / phi if phi > 0 else _INF
+                    if t >= c:
+                        # ``yield c``, or, when this vCPU's wake-up would be the next event anyway and
+                        # this process runs in its own wake-up, go on at once (``wake_inline``)
+                        if not (own_wake and wake_inline(t0 + c)):
+                            yield c
+                        own_wake = True
+                        if cpu in claimed:
+                            self._check(cpu)
+                        # No fault: the stall is 0.0 (only this process adds to the vCPU's blocked
+                        # time), so ``metrics.segment`` would only note an interrupts-off run.
+                        if irqs_off[k]:
+                            metrics.irqs_off_segment(env.now - t0)  # ``segment(ctx, 0.0, ...)``
+                    else:
+                        own_wake = False
+                        stall0 = blocktime.item(cpu)
+                        yield from self._execute_from(cpu, ctx, c, t, q0, tc, rng)
+                        metrics.segment(ctx_value[k], blocktime.item(cpu) - stall0, env.now - t0)
+                elif irqs_off[k]:
+                    metrics.segment(ctx_value[k], 0.0, 0.0)
+            # Transfer complete: nothing can stall any more; the vCPU runs on, dormant, looking normal.
+            while requests:
+                _kind, base, done = requests.popleft()
+                yield from self._rtas(cpu, base, rtas_touch, rng)
+                done.succeed()
+            cpus.set_task(cpu, self.tasks[cpu])
+            cpus.set_ctx(cpu, Ctx.USER)
         except _Claimed:
             return
-
-    def _vcpu_run(self, cpu: int) -> Proc:
-        rng = VcpuDraws(self.streams, cpu, [shape for shape, _scale in self._gamma])
-        touches = [self._touch(cpu, s.touch_rate_hz, s.touches) for s in self.ctx_spec]
-        lock_touch = {lk.name: self._touch(cpu, lk.touch_rate_hz, {lk.region: 1.0}) for lk in self.lock_specs}
-        rtas = self.sc.workload.rtas
-        rtas_touch = self._touch(cpu, rtas.touch_rate_hz, {rtas.region: 1.0})
-        cpus = self.cpus
-        states = cpus.cpus
-        env = self.env
-        metrics = self.metrics
-        blocktime = metrics.blocktime
-        requests = self.requests[cpu]
-        ctx_names, ctx_value = self.ctx_names, self._ctx_value
-        scales = [scale for _shape, scale in self._gamma]
-        irqs_off = [c in _IRQS_OFF for c in ctx_names]
-        in_kernel, is_idle = self._in_kernel, self._is_idle
-        lock_specs, lock_cdf, locks = self.lock_specs, self._lock_cdf, self.locks
-        lock_rate = self.lock_rate
-        lock_gap = 1.0 / lock_rate if lock_rate > 0 else 0.0
-        gamma_of, sexp, random = rng.gamma_of, rng.next_e, rng.next_u
-        ctx_cdfs = self._ctx_cdfs
-        state = states[cpu]
-        swapper = Task(f"swapper/{cpu}", 0)  # immutable: one for the vCPU's whole life
-        link = self.link
-        assert link is not None
-        mass_of = link.pages.mm.__getitem__  # the regions' missing mass, updated in place
-        claimed = self.claimed
-        wake_inline = env.wake_inline if self.inline_wakes else _never
-        # True while this process runs in the callback of its own wake-up (a ``yield`` of a
-        # delay), the last callback of that event: only then may it skip a yield (``wake_inline``)
-        own_wake = False
-        while link.completed_at is None:
-            while requests:
-                own_wake = False
-                kind, base, done = requests.popleft()
-                if kind == "rtas":
-                    yield from self._rtas(cpu, base, rtas_touch, rng)
-                done.succeed()
-            cdf = ctx_cdfs.get(self.frozen)
-            k = bisect_right(cdf, random()) if cdf is not None else self._next_ctx(rng)
-            ctx = ctx_names[k]
-            c = gamma_of[k]() * scales[k]
-            idle = is_idle[k]
-            if idle != (state.guest_ctx == _IDLE):
-                cpus.set_task(cpu, swapper if idle else self.tasks[cpu])
-            if state.guest_ctx != ctx:  # ``set_ctx`` returns at once for the same context
-                cpus.set_ctx(cpu, ctx)
-            t0 = env.now
-            if in_kernel[k] and lock_rate > 0:
-                left = c
-                tc = touches[k]
-                # No fault and no lock yet in this segment: the vCPU's blocked time is what it was
-                # at the segment's start (only this process adds to it), so it is read only
-                # before the first of them, and without either the stall is 0.0.
-                plain = True
-                stall0 = 0.0
-                while True:
-                    t = sexp() * lock_gap
-                    last = t >= left
-                    piece = left if last else t
-                    if piece > 0:
-                        # ``yield from self._execute(cpu, ctx, piece, tc, rng)``, its first draw here
-                        tt, q0 = _first_touch(link, tc, mass_of, sexp, env.now)
-                        if tt >= piece:
-                            if not (own_wake and wake_inline(env.now + piece)):
-                                yield piece
-                            own_wake = True
-                            if cpu in claimed:
-                                self._check(cpu)
-                        else:
-                            if plain:
-                                plain = False
-                                stall0 = blocktime.item(cpu)
-                            own_wake = False
-                            yield from self._execute_from(cpu, ctx, piece, tt, q0, tc, rng)
-                    if last:
-                        break
-                    left -= t
-                    lk = lock_specs[_pick(lock_cdf, rng)]
-                    hold = sexp() * lk.hold_mean_s
-                    if plain:
-                        plain = False
-                        stall0 = blocktime.item(cpu)
-                    own_wake = False
-                    yield from self._locked(cpu, locks[lk.name], hold, lock_touch[lk.name], rng)
-                    cpus.set_ctx(cpu, ctx)
-                if not plain:
-                    metrics.segment(ctx_value[k], blocktime.item(cpu) - stall0, env.now - t0)
-                elif irqs_off[k]:
-                    metrics.segment(ctx_value[k], 0.0, env.now - t0)
-            elif c > 0:
-                # ``yield from self._execute(cpu, ctx, c, touches[k], rng)`` with its first draw here:
-                # most segments end without a touch of a missing page (no generator then)
-                tc = touches[k]
-                t, q0 = _first_touch(link, tc, mass_of, sexp, t0)
-                if t >= c:
-                    # ``yield c``, or, when this vCPU's wake-up would be the next event anyway and
-                    # this process runs in its own wake-up, go on at once (``wake_inline``)
-                    if not (own_wake and wake_inline(t0 + c)):
-                        yield c
-                    own_wake = True
-                    if cpu in claimed:
-                        self._check(cpu)
-                    # No fault: the stall is 0.0 (only this process adds to the vCPU's blocked
-                    # time), so ``metrics.segment`` would only note an interrupts-off run.
-                    if irqs_off[k]:
-                        metrics.segment(ctx_value[k], 0.0, env.now - t0)
-                else:
-                    own_wake = False
-                    stall0 = blocktime.item(cpu)
-                    yield from self._execute_from(cpu, ctx, c, t, q0, tc, rng)
-                    metrics.segment(ctx_value[k], blocktime.item(cpu) - stall0, env.now - t0)
-            elif irqs_off[k]:
-                metrics.segment(ctx_value[k], 0.0, 0.0)
-        # Transfer complete: nothing can stall any more; the vCPU runs on, dormant, looking normal.
-        while requests:
-            _kind, base, done = requests.popleft()
-            yield from self._rtas(cpu, base, rtas_touch, rng)
-            done.succeed()
-        cpus.set_task(cpu, self.tasks[cpu])
-        cpus.set_ctx(cpu, Ctx.USER)
 
     def _execute(self, cpu: int, ctx: Ctx, cpu_time: float, tc: _Touch, rng: Draws) -> Proc:
         """``cpu_time`` seconds of CPU time touching pages per ``tc``; stalls on missing pages."""
@@ -526,7 +550,8 @@ class ExactGuest(GuestBase):
             if cpu in claimed:
                 self._check(cpu)
             left -= t
-            link.advance(env.now)
+            if env.now >= link.due:
+                link.advance(env.now)
             terms = list(map(mul, weights, map(mass_of, regions)))
             q = sum(terms)
             if random() * q0 < q:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import deque
+from collections.abc import Callable
 from heapq import heappop, heappush
 from typing import Any, Protocol
 
@@ -72,6 +73,31 @@ MISSING = 1
 COMMITTED = 2
 
 BLOCK = 4096
+
+_INF = float("inf")
+
+COMPILED_AFTER = 4096
+"""``sample_missing`` uses the numpy calls (``cum_search_np``) for this many draws of a run, then
+the compiled ``exact_kernel.cum_search`` (imported then: importing numba costs ~0.2 s of CPU, and
+the first call of a compiled function in a process ~0.3 s more, numba's own start: its type
+system and LLVM, loading the cached code), which a short run (``small``: ~3,300 draws) would not
+win back.  The same floats and pages either way."""
+
+
+def cum_search_np(x: np.ndarray, out: np.ndarray, lo: int, mid: int, hi: int, u: float) -> int:
+    """``out[lo:hi] = cumsum(x[lo:hi])`` where ``out[lo:mid]`` is already right (``mid == hi``:
+    nothing to do), then ``min(searchsorted(out[lo:hi], u * out[hi - 1], "right"), hi - lo - 1)``.
+    numpy calls: the running sum restarted from ``out[mid - 1]`` (``x`` is left as it was)."""
+    if mid < hi:
+        if mid > lo:
+            v = x[mid]
+            x[mid] = v + out[mid - 1]
+            np.cumsum(x[mid:hi], out=out[mid:hi])
+            x[mid] = v
+        else:
+            np.cumsum(x[mid:hi], out=out[mid:hi])
+    cw = out[lo:hi]
+    return min(int(cw.searchsorted(u * cw[-1], side="right")), cw.size - 1)
 
 
 class ExactPages:
@@ -134,6 +160,24 @@ class ExactPages:
         self._tp_mv: _Floats = _cells(self.touch_prob)
         self._live_mv: _Floats = _cells(self._page_live)
         self._blive_mv: _Floats = _cells(self.block_live)
+        self.draws = 0  # ``sample_missing`` calls so far (``COMPILED_AFTER``)
+        self._search: Callable[[np.ndarray, np.ndarray, int, int, int, float], int] = cum_search_np
+        self._compiled = False
+        # What ``mark_resident`` updates, in one tuple (one attribute load per call)
+        self._mr = (
+            self.state_mv,
+            self._tp_mv,
+            self._live_mv,
+            self.block_mass,
+            self.block_count,
+            self.region_mass,
+            self.region_count,
+            self._blive_mv,
+            self._starts,
+            self._boff,
+            self._block_cum_from,
+            self._page_cum_from,
+        )
 
     def _locate(self, pages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         r = np.searchsorted(self.starts, pages, side="right") - 1
@@ -148,78 +192,68 @@ class ExactPages:
 
     def mark_resident(self, pages: list[int]) -> None:
         """``pages`` arrived (in this order); none of them was resident."""
-        state, tp, live = self.state_mv, self._tp_mv, self._live_mv
-        bmass, bcount, rmass, rcount = self.block_mass, self.block_count, self.region_mass, self.region_count
-        blive = self._blive_mv
-        starts, boff = self._starts, self._boff
-        bfrom, pfrom = self._block_cum_from, self._page_cum_from
+        state, tp, live, bmass, bcount, rmass, rcount, blive, starts, boff, bfrom, pfrom = self._mr
         touched: list[int] = []
-        blocks: list[int] = []
         for p in pages:
             state[p] = RESIDENT
             live[p] = 0.0
             r = bisect_right(starts, p) - 1
             off = p - starts[r]
-            b = boff[r] + off // BLOCK
+            jb = off // BLOCK  # the block within the region
+            b = boff[r] + jb
             w = tp[p]
-            bmass[b] -= w
-            bcount[b] -= 1
+            bm = bmass[b] - w
+            bmass[b] = bm
+            bc = bcount[b] - 1
+            bcount[b] = bc
+            # the block's weight for ``sample_missing``, ``max(0.0, bm) if bc > 0 else 0.0``; set
+            # at each of its pages, the last one gives the value of the whole call
+            blive[b] = (bm if bm > 0.0 else 0.0) if bc > 0 else 0.0
             rmass[r] -= w
             rcount[r] -= 1
-            blocks.append(b)
             if r not in touched:
                 touched.append(r)
-            j = off % BLOCK
+            j = off - jb * BLOCK
             if j < pfrom[b]:
                 pfrom[b] = j
-            jb = b - boff[r]
             if jb < bfrom[r]:
                 bfrom[r] = jb
-        for b in blocks:
-            blive[b] = max(0.0, bmass[b]) if bcount[b] > 0 else 0.0
         self.not_resident -= len(pages)
         mm = self.mm
         for r in touched:
-            mm[r] = self._region_mm(r)
-            if rcount[r] == 0:
+            if rcount[r] > 0:
+                m = rmass[r]
+                mm[r] = m if m > 0.0 else 0.0  # ``_region_mm(r)``: ``max(0.0, m)``
+            else:
+                mm[r] = 0.0
                 self.regions_done += 1
 
     def sample_missing(self, region: int, rng: _Uniform) -> int:
         """A non-resident page of ``region``, drawn with probability ∝ its touch probability."""
         b0, b1 = self._boff[region], self._boff[region + 1]
-        cum = _running_sum(self.block_live, self._block_cum, b0, b1, self._block_cum_from, region)
-        b = min(int(cum.searchsorted(rng.random() * cum[-1], side="right")), cum.size - 1)
+        # the region's cumulative block weights, stale from ``_block_cum_from[region]``, and the
+        # search (``cum_search``: one compiled call where numba is installed)
+        bfrom = self._block_cum_from
+        nb = b1 - b0
+        j = bfrom[region]
+        self.draws += 1
+        if self.draws > COMPILED_AFTER and not self._compiled:
+            from lpmsim.hypervisor.exact_kernel import cum_search
+
+            self._search = cum_search
+            self._compiled = True
+        search = self._search
+        b = search(self.block_live, self._block_cum, b0, b0 + j if j < nb else b1, b1, rng.random())
+        bfrom[region] = nb
         lo = self._starts[region] + b * BLOCK
         hi = min(lo + BLOCK, self._ends[region])
         blk = b0 + b
-        j = self._page_cum_from[blk]
-        if j < hi - lo:
-            _restart(self._page_live, self._page_cum, lo, lo + j, hi)
-            self._page_cum_from[blk] = hi - lo
-        cw = self._page_cum[lo:hi]
-        i = int(cw.searchsorted(rng.random() * cw[-1], side="right"))
-        return lo + min(i, cw.size - 1)
-
-
-def _restart(x: np.ndarray, out: np.ndarray, lo: int, mid: int, hi: int) -> None:
-    """``out[lo:hi] = cumsum(x[lo:hi])`` where ``out[lo:mid]`` is already right: the running sum
-    restarted from ``out[mid - 1]`` gives the very same floats (``x`` is left as it was)."""
-    if mid > lo:
-        v = x[mid]
-        x[mid] = v + out[mid - 1]
-        np.cumsum(x[mid:hi], out=out[mid:hi])
-        x[mid] = v
-    else:
-        np.cumsum(x[mid:hi], out=out[mid:hi])
-
-
-def _running_sum(x: np.ndarray, out: np.ndarray, lo: int, hi: int, stale: list[int], key: int) -> np.ndarray:
-    """``cumsum(x[lo:hi])``, kept in ``out[lo:hi]``; ``stale[key]`` is where it stopped being right."""
-    j = stale[key]
-    if j < hi - lo:
-        _restart(x, out, lo, lo + j, hi)
-        stale[key] = hi - lo
-    return out[lo:hi]
+        pfrom = self._page_cum_from
+        n = hi - lo
+        j = pfrom[blk]
+        i = search(self._page_live, self._page_cum, lo, lo + j if j < n else hi, hi, rng.random())
+        pfrom[blk] = n
+        return lo + i
 
 
 class LinkCounters:
@@ -270,6 +304,11 @@ class ExactLink:
         self.push_queued = 0
         self.demand_pages: set[int] = set()  # queued pages that are demand items (shared-fifo)
         self.transit: deque[tuple[float, int]] = deque()
+        # The earliest time at which ``advance`` has something to do: the end of the slot on the
+        # wire, or the first arrival in flight (inf: neither).  Kept by ``_start_next`` and
+        # ``advance``, the only places that change either, so that ``advance(t)`` for t before it
+        # (most calls: every segment of every vCPU looks at the link) returns at once.
+        self.due = _INF
         self.eta: dict[int, float] = {}
         self.pending: dict[int, list[Event]] = {}  # requested, request not yet at the source
         self.counters = LinkCounters()
@@ -316,6 +355,7 @@ class ExactLink:
                 self.demand_pages.discard(p)
         else:
             self.cur = -1
+            self._set_due()
             return
         self.cur = p
         self.cur_is_push = is_push
@@ -323,18 +363,19 @@ class ExactLink:
         self.eta[p] = self.slot_end + self.half_rtt
         if is_push:
             self._refill()
+        self._set_due()
 
-    def _complete(self) -> None:
-        p = self.cur
-        c = self.counters
-        if self.cur_is_push:
-            c.pushed += 1
-        if c.sent_pages is not None:
-            c.sent_pages.append(p)
-        self.transit.append((self.slot_end + self.half_rtt, p))
+    def _set_due(self) -> None:
+        """``due``: the end of the slot on the wire or the first arrival in flight, the earlier."""
+        due = self.slot_end if self.cur >= 0 else _INF
+        if self.transit and self.transit[0][0] < due:
+            due = self.transit[0][0]
+        self.due = due
 
     def advance(self, t: float) -> None:
         """Bring the link and the page states up to time ``t``."""
+        if t < self.due:
+            return
         if self.cur >= 0 and self.slot_end <= t:
             self._send_until(t)
         if self.transit and self.transit[0][0] <= t:
@@ -348,18 +389,23 @@ class ExactLink:
             if self.pages.not_resident == 0 and self.completed_at is None:
                 self.completed_at = last
                 self.completed.succeed()
+        self._set_due()
 
     def _send_until(self, t: float) -> None:
-        """``while self.cur >= 0 and self.slot_end <= t: self._complete();
-        self._start_next(self.slot_end)``, the two written out in one loop over locals (a page
-        every ``tau``: the link's hot path)."""
+        """``while self.cur >= 0 and self.slot_end <= t:`` complete the page on the wire (count
+        it, put it in flight) and ``self._start_next(self.slot_end)``, written out in one loop over
+        locals (a page every ``tau``: the link's hot path); ``advance`` sets ``due`` after it."""
         c = self.counters
         sent = c.sent_pages
         transit, eta, demand, queue, dp = self.transit, self.eta, self.demand, self.queue, self.demand_pages
         tau, half = self.tau, self.half_rtt
         p, end, is_push = self.cur, self.slot_end, self.cur_is_push
+        # ``_refill``'s, for the push page that leaves the queue
+        push_on, window, pages = self.push_enabled, self.window, self.pages
+        order, state = self._order_mv, pages.state_mv
+        n_order = len(order)
         while True:
-            # _complete()
+            # the page on the wire completes
             if is_push:
                 c.pushed += 1
             if sent is not None:
@@ -372,9 +418,7 @@ class ExactLink:
             elif queue:
                 p = queue.popleft()
                 is_push = p not in dp
-                if is_push:
-                    self.push_queued -= 1
-                else:
+                if not is_push:
                     dp.discard(p)
             else:
                 self.cur = -1  # idle: slot_end and cur_is_push stay those of the last page
@@ -384,7 +428,20 @@ class ExactLink:
             end = end + tau
             eta[p] = end + half
             if is_push:
-                self._refill()
+                # ``self.push_queued -= 1; self._refill()`` over locals
+                pq = self.push_queued - 1
+                if push_on:
+                    ptr = self.push_ptr
+                    while pq < window and ptr < n_order:
+                        q = order[ptr]
+                        ptr += 1
+                        if state[q] == MISSING:
+                            state[q] = COMMITTED
+                            pages.uncommitted -= 1
+                            queue.append(q)
+                            pq += 1
+                    self.push_ptr = ptr
+                self.push_queued = pq
             if not end <= t:
                 break
         self.cur, self.slot_end, self.cur_is_push = p, end, is_push
@@ -440,11 +497,24 @@ class ExactLink:
 
     def _fire_check(self) -> None:
         """The earliest check is due (the heap pops in key order, so it is ``_checks[0]``)."""
-        _t, order, gen = heappop(self._checks)
-        self._checks_in_heap.remove(order)
+        checks = self._checks
+        _t, order, gen = heappop(checks)
+        in_heap = self._checks_in_heap
+        in_heap.remove(order)
         if gen == self._check_gen:
             self.advance(self.env.now)
             self._schedule_check()
+        else:
+            # The superseded checks that follow (all of a run's demand requests plan one, and they
+            # fall due together near the transfer's projected end) do nothing either: each that
+            # would be the next event is run here (``Environment.fire_inline``: counted, the clock
+            # moved) instead of being pushed and popped.
+            fire = self.env.fire_inline
+            while checks and checks[0][2] != self._check_gen and checks[0][1] not in in_heap:
+                t, nxt, _gen = checks[0]
+                if not fire(t, nxt):
+                    break
+                heappop(checks)
         self._push_first()
 
     # -- demand faults ---------------------------------------------------------------------------
