@@ -14,7 +14,7 @@ pairwise summation), so it gives the same floats; the search is the binary searc
 ``searchsorted`` on a non-decreasing array (the weights are >= 0), so it gives the same index.
 Where numba is not installed (or ``LPMSIM_NUMBA=0``) ``cum_search`` is ``exact.cum_search_np``,
 the numpy calls used before (in ``exact.py``, so that importing lpmsim does not import numba:
-``ExactPages`` imports this module at its ``COMPILED_AFTER``-th draw); ``tests/hypervisor/test_exact_kernel.py`` checks the two agree bit for
+``ExactPages`` imports this module at its ``COMPILED_AFTER``-th draw); ``tests/foundation/test_exact_kernel.py`` checks the two agree bit for
 bit.
 """
 
