@@ -43,7 +43,7 @@ from lpmsim.kernel.softlockup import SoftLockup
 from lpmsim.kernel.sysctl import Sysctls, write
 from lpmsim.kernel.taint import Taint
 from lpmsim.kernel.timing import EPS, Clock, Grid
-from lpmsim.kernel.wq_watchdog import WqWatchdog
+from lpmsim.kernel.wq_watchdog import WQ_CPU, WqWatchdog
 
 # An enum member looked up once: ``Ctx.X`` costs an attribute lookup on the enum class.
 _SOFT_OFF = Ctx.IRQS_SOFT_OFF
@@ -119,7 +119,7 @@ class KernelModel:
         # soft-NMI plan exactly while a CPU is soft-NMI reachable and SoftLockup a planned run
         # while one takes timers but cannot schedule (each re-planned wherever these change,
         # reconfigure/restart/touch included) - so it is not told of those changes.
-        states.subscribe(self._on_change, steal=False)
+        states.subscribe(self._refresh, steal=False)
         # must-hard-mask interrupts (lpmsim.kernel.irq_arrivals): the workload's, and the kernel's
         # own IPIs (RCU's resched/irq_work, the backtrace IPIs) sent through ``irq.deliver``
         self.irq = IrqArrivals(env, states, irq_rate_hz, irq_rng, self.busy)
@@ -155,13 +155,21 @@ class KernelModel:
         return first
 
     # -- state changes ---------------------------------------------------------------------------
-    def _on_change(self, c: int, t: float) -> None:
+    def _refresh(self, c: int, t: float) -> None:
+        """CPU c's state changed (``CpuStates`` observer; ``set_busy``): derive the four facts and
+        hand their transitions to the detectors.
+
+        This runs at every change of every vCPU (~170,000 transitions in a run of the validation
+        stress setting, a fluid stall and its end each moving all four facts), so the detectors'
+        small transition hooks are written out here, each marked with the method it stands for
+        (the same expressions, the same order of reads and writes; ``max(a, b)`` as ``b if b > a
+        else a``, which keeps ``a`` on a tie as ``max`` does); a hook is called where it can do
+        more than this (a grace period to start, a system reset waiting, a late hrtimer run).
+        tests/kernel's hand-computed cases and ``benchmarks/fingerprint.py`` hold it to the
+        methods' results (docs/performance.md, "Round 6")."""
         if self.dead:
             return
-        self._refresh(c, t)
-
-    def _refresh(self, c: int, t: float) -> None:
-        # CpuStates' predicates, read from the state at once (this runs at every change)
+        # CpuStates' predicates, read from the state at once
         cs = self._cs[c]
         busy = c in self.busy
         running = not cs.stalled
@@ -171,13 +179,14 @@ class KernelModel:
         nok = running  # can_take_nmi
         snmi = running and ctx == _SOFT_OFF and not cs.hard_dis and not busy  # soft_nmi_reachable
         qok = sok or (running and c in self._rdv)
-        was_tok = self.tok[c]
-        if tok == was_tok and sok == self.sok[c] and nok == self.nok[c] and qok == self.qok[c]:
-            # No transition (most changes: a steal share, a context the detectors read alike):
-            # only the two re-arms at the end can act; each is called exactly when it would not
-            # return at once (HardLockup.soft_nmi_update, SoftLockup.plan), as the full path does.
-            if self.dead:
-                return
+        # (the flag lists as locals: they are never replaced, and re-read at every test below,
+        # since a detector's hook may change them)
+        tokl, sokl, nokl, qokl = self.tok, self.sok, self.nok, self.qok
+        was_tok = tokl[c]
+        if tok == was_tok and sok == sokl[c] and nok == nokl[c] and qok == qokl[c]:
+            # No transition (a context the detectors read alike, a hard-disable): only the two
+            # re-arms can act; each is called exactly when it would not return at once
+            # (HardLockup.soft_nmi_update, SoftLockup.plan), as after a transition.
             hard = self.hard
             if hard.enabled and (hard.snmi_plan[c] is None) == snmi:
                 hard.soft_nmi_update(c, t, snmi)
@@ -186,31 +195,80 @@ class KernelModel:
                 if soft.enabled and tok and soft.planned[c] is None:
                     soft.plan(c, t)
             return
-        timer_changed = tok != was_tok
-        # (the flag lists as locals: they are never replaced, and re-read at every test below,
-        # since a detector's hook may change them)
-        tokl, sokl, nokl, qokl = self.tok, self.sok, self.nok, self.qok
+        hard = self.hard
+        soft = self.soft
+        rcu = self.rcu
+        hr_last = self.hr_last
         # blocks: materialise lazily computed values before the flags change
+        h: float | None = None  # hr_last_run(c, t), once computed
         if not sok and sokl[c]:
-            self.soft.on_sched_block(c, t, self.hr_last_run(c, t))
+            # hr_last_run(c, t), inline
+            h = hr_last[c]
+            if c not in self.blocked:
+                grid = self.grid
+                p = grid.p
+                if p > 0:
+                    k = math.floor((t - grid.t0) / p + EPS)
+                    if k >= 1:
+                        g = grid.t0 + k * p
+                        if g >= self.healthy_since[c] - 1e-12 and g > h:
+                            h = g
+            # SoftLockup.on_sched_block(c, t, h), inline: the touch stamp with the stopper runs
+            # since counted (te = max(touch, h) if h >= sched_since - 1e-12 else touch)
+            touch = soft.touch_ts[c]
+            if h >= self.sched_since[c] - 1e-12 and h > touch:
+                soft.touch_ts[c] = h
+                soft.report_ts[c] = h
+            elif soft.report_ts[c] is None and h > soft.marker_at[c]:
+                soft.report_ts[c] = touch
+            soft.planned[c] = None
             sokl[c] = False
             self.nonsched.add(c)
             self.nonsched_since[c] = t
         if not qok and qokl[c]:
             qokl[c] = False
             self.nonqs.add(c)
-            self.rcu.on_nonqs(c, t)
+            # RcuStall.on_nonqs(c, t), inline while a grace period is in progress
+            if rcu.active:
+                clock = self.clock  # clock.jiffies(t) == gp_start: stopping in the GP's first jiffy
+                if math.floor((clock.offset + t) * clock.hz + EPS) == rcu.gp_start:
+                    rcu.holdouts.add(c)
+            else:
+                rcu._start_gp(t)
+                h = None  # (a new grace period schedules and plans: computed again below)
         if not tok and tokl[c]:
-            h = self.hr_last_run(c, t)
-            self.hr_last[c] = h
-            self.hard.on_timer_block(c, t, h)
+            if h is None:
+                h = self.hr_last_run(c, t)
+            hr_last[c] = h
+            # HardLockup.on_timer_block(c, t, h), inline
+            tb = hard.tb
+            if h > tb[c]:
+                tb[c] = h
+            clock = self.clock  # the DEC is programmed for the next tick: clock.next_jiffy_after(t)
+            hard.dec_next[c] = (math.floor((clock.offset + t) * clock.hz + EPS) + 1) / clock.hz - clock.offset
+            if hard.enabled:
+                grid = self.grid
+                if hard.quiet:
+                    g0 = grid.last_le(t)
+                    hard.last_reset = g0 if g0 is not None else grid.t0
+                    hard.pending = {0}
+                # hard._go_active(t), inline: the heartbeat ticks from the grid point after t
+                hard.quiet = False
+                p = grid.p
+                if p > 0:
+                    k = math.floor((t - grid.t0) / p + EPS) + 1
+                    g = grid.t0 + (k if k > 1 else 1) * p
+                    if g < hard.tick_at:
+                        hard._tick_from(g)
             tokl[c] = False
             self.blocked.add(c)
         # unblocks: a pending system reset first (it outranks the decrementer), then the
         # hrtimer interrupt, then the scheduler
         if nok and not nokl[c]:
             nokl[c] = True
-            self.nmi.on_nmi_ok(c, t)
+            nmi = self.nmi  # NmiIpi.on_nmi_ok(c, t) where it has something to do
+            if nmi._waiting == c or c in nmi.late:
+                nmi.on_nmi_ok(c, t)
             if self.dead:
                 return
         elif not nok:
@@ -221,43 +279,56 @@ class KernelModel:
             if c < self._tok_lb:
                 self._tok_lb = c
             self.healthy_since[c] = t
-            self.hard.on_timer_unblock(c, t)
-            grid = self.grid  # grid.next_after(hr_last[c]) <= t + 1e-12, inline:
-            p = grid.p
-            if (
-                p > 0
-                and grid.t0 + max(math.floor((self.hr_last[c] - grid.t0) / p + EPS) + 1, 1) * p <= t + 1e-12
-            ):
-                self.hr_last[c] = t
-                self.soft.hrtimer_run(c, t)
-                if c in self.forwarded:
-                    self.forwarded.discard(c)
-                else:
-                    hard = self.hard  # hard.beat_late(c, t), inline
-                    if hard.enabled and not self.dead:
+            hard.dec_next[c] = None  # HardLockup.on_timer_unblock(c, t)
+            grid = self.grid
+            p = grid.p  # grid.next_after(hr_last[c]) <= t + 1e-12, inline:
+            if p > 0:
+                k = math.floor((hr_last[c] - grid.t0) / p + EPS) + 1
+                if grid.t0 + (k if k > 1 else 1) * p <= t + 1e-12:
+                    hr_last[c] = t
+                    soft.hrtimer_run(c, t)
+                    if c in self.forwarded:
+                        self.forwarded.discard(c)
+                    elif hard.enabled and not self.dead:  # hard.beat_late(c, t), inline
                         hard._beat(c, t)
         if sok and not sokl[c]:
             sokl[c] = True
             self.nonsched.discard(c)
             self.sched_since[c] = t
-            self.soft.on_sched_unblock(c, t)
+            # SoftLockup.on_sched_unblock(c, t), inline: hr_last_run(c, t) = max(hr_last[c], g)
+            # where the last grid point g counts, so "> touch" is either one's
+            soft.planned[c] = None
+            touch = soft.touch_ts[c]
+            late = hr_last[c] > touch
+            if not late and c not in self.blocked:
+                grid = self.grid
+                p = grid.p
+                if p > 0:
+                    k = math.floor((t - grid.t0) / p + EPS)
+                    if k >= 1:
+                        g = grid.t0 + k * p
+                        late = g >= self.healthy_since[c] - 1e-12 and g > touch
+            if late:
+                soft.touch_ts[c] = t
+                soft.report_ts[c] = t
         if qok and not qokl[c]:
             qokl[c] = True
             self.nonqs.discard(c)
-            self.rcu.on_qs(c, t)
+            # RcuStall.on_qs(c, t) where it has something to do: each of its three steps needs a
+            # grace period in progress and one of these
+            if rcu.active and (rcu.fqs_deferred or rcu.resched_deferred or c in rcu.holdouts):
+                rcu.on_qs(c, t)
         if self.dead:
             return
-        # the two re-arms, each called exactly when it would not return at once (as the fast path)
-        hard = self.hard
+        # the two re-arms, each called exactly when it would not return at once (as above)
         if hard.enabled and (hard.snmi_plan[c] is None) == snmi:
             hard.soft_nmi_update(c, t, snmi)
-        if not sokl[c]:
-            soft = self.soft
-            if soft.enabled and tokl[c] and soft.planned[c] is None:
-                soft.plan(c, t)
-        if timer_changed:
-            self.rcu.poke(t)
-            self.wq.on_timer_change(c, t)
+        if not sokl[c] and soft.enabled and tokl[c] and soft.planned[c] is None:
+            soft.plan(c, t)
+        if tok != was_tok:
+            rcu.poke(t)
+            if c == WQ_CPU:  # WqWatchdog.on_timer_change(c, t): only the timer's CPU matters
+                self.wq.on_timer_change(c, t)
 
     def set_busy(self, c: int, flag: bool, forwarded: bool = True) -> None:
         """The kernel itself holds CPU c hard-disabled (an NMI IPI sender spinning).  ``forwarded``:
