@@ -359,7 +359,9 @@ class FluidGuest(GuestBase):
         self.cpus.publish(cpu, steal_frac, ctx, spinning, stalled)
         # its end watch's first look (the watch itself is made only if it must look again); the
         # looks due at one time share a heap entry (Environment.call_at_batched: the same order)
-        self.env.call_at_batched(until, lambda: self._first_look(cpu, serial, until), self._end_looks)
+        self.env.call_at_batched(
+            until, functools.partial(self._first_look, cpu, serial, until), self._end_looks
+        )
 
     def _first_look(self, cpu: int, serial: int, at: float) -> None:
         """The first look of the end watch of publication ``serial`` of vCPU ``cpu``, due at ``at``:

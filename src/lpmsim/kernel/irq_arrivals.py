@@ -97,6 +97,7 @@ class IrqArrivals:
         self.rng = rng
         self.busy: set[int] = busy if busy is not None else set()
         self.smt = 0  # threads per core when sibling IPIs are doorbells (set_smt); 0: never
+        self._cs = states.cpus  # the CpuState list (never replaced)
         n = len(states)
         self.due = [_INF] * n  # the next arrival in the current soft-masked section
         self.pending = [False] * n  # arrived while stalled: taken when the vCPU runs again
@@ -138,7 +139,7 @@ class IrqArrivals:
         self.states.set_hard_dis(cpu)
 
     def _changed(self, cpu: int, t: float) -> None:
-        cs = self.states.cpus[cpu]
+        cs = self._cs[cpu]
         if cs.ctx != _SOFT_OFF:
             if self.pending[cpu] or self.due[cpu] != _INF:
                 self.pending[cpu] = False

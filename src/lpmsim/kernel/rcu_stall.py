@@ -114,6 +114,7 @@ if TYPE_CHECKING:
     from lpmsim.kernel.model import KernelModel
 
 RCU_STALL_RAT_DELAY = 2
+_INF = math.inf
 RCU_JIFFIES_FQS_DIV = 256  # kernel/rcu/tree.h
 GP_SEQ_BASE = 10000  # rcu_state.gp_seq when the run starts (ASSUMPTION: idle, a multiple of 4)
 RCU_SEQ_STATE_MASK = 3  # kernel/rcu/rcu.h
@@ -288,19 +289,27 @@ class RcuStall:
             self.jiffies_frozen = None
         if self.bt.active:
             self.bt.on_timer_change(t)
-        if self.printing:
+        if self.printing or not self.active or not self.enabled or m.dead:
             return
-        if self.active and self.enabled and not self.m.dead:
-            fqs3 = self.fqs3
-            js = self.js if fqs3 is None else fqs3 + self.timeout_j  # _js_eff()
-            if math.isinf(js):
-                return  # no report possible yet
-            clock = self.m.clock
-            if self.alarm.at <= max(int(js) / clock.hz - clock.offset, self.hv_hold):  # jiffy_time
-                return  # the pending alarm re-evaluates first
-            nxt = self._next(t)
-            if nxt is not None:
-                self.alarm.set(self.m.clock.jiffy_time(nxt[0]))
+        fqs3 = self.fqs3
+        js = self.js if fqs3 is None else fqs3 + self.timeout_j  # _js_eff()
+        if js == _INF:
+            return  # no report possible yet (jiffies_stall is never -inf)
+        clock = m.clock
+        hz, offset = clock.hz, clock.offset
+        at = self.alarm.at
+        jt = int(js) / hz - offset  # clock.jiffy_time(int(js))
+        hv = self.hv_hold
+        if at <= (hv if hv > jt else jt):  # max(jt, hv)
+            return  # the pending alarm re-evaluates first
+        # _next() gives a report by another CPU (its jiffy at least jiffies_stall + 2), unless a
+        # holdout takes ticks (it reports itself from jiffies_stall on): with none, nothing can
+        # come before an alarm pending by jiffies_stall + 2 (the alarm would keep its time)
+        if at <= (int(js) + RCU_STALL_RAT_DELAY) / hz - offset and self.holdouts <= m.blocked:
+            return
+        nxt = self._next(t)
+        if nxt is not None:
+            self.alarm.set(clock.jiffy_time(nxt[0]))
 
     def _next(self, t: float, excused: frozenset[int] = frozenset()) -> tuple[int, int, bool] | None:
         """(jiffy, cpu, self_detected) of the next report if nothing changes, or None; ``excused``
