@@ -233,6 +233,8 @@ class KernelModel:
                 clock = self.clock  # clock.jiffies(t) == gp_start: stopping in the GP's first jiffy
                 if math.floor((clock.offset + t) * clock.hz + EPS) == rcu.gp_start:
                     rcu.holdouts.add(c)
+                    if c not in self.blocked:
+                        rcu.ticking_holdouts.add(c)
             else:
                 rcu._start_gp(t)
                 h = None  # (a new grace period schedules and plans: computed again below)
@@ -262,6 +264,9 @@ class KernelModel:
                         hard._tick_from(g)
             tokl[c] = False
             self.blocked.add(c)
+            th = rcu.ticking_holdouts  # (RCU's holdouts not in blocked)
+            if th:
+                th.discard(c)
         # unblocks: a pending system reset first (it outranks the decrementer), then the
         # hrtimer interrupt, then the scheduler
         if nok and not nokl[c]:
@@ -276,6 +281,8 @@ class KernelModel:
         if tok and not tokl[c]:
             tokl[c] = True
             self.blocked.discard(c)
+            if c in rcu.holdouts:
+                rcu.ticking_holdouts.add(c)
             if c < self._tok_lb:
                 self._tok_lb = c
             self.healthy_since[c] = t
@@ -326,7 +333,16 @@ class KernelModel:
         if not sokl[c] and soft.enabled and tokl[c] and soft.planned[c] is None:
             soft.plan(c, t)
         if tok != was_tok:
-            rcu.poke(t)
+            # rcu.poke(t), unless it would do nothing (RcuStall.poke's tests, read-only): the
+            # jiffies not frozen and not to freeze, no backtrace waiting, and no report to plan
+            # (none possible, or the pending alarm comes first)
+            if (
+                rcu.jiffies_frozen is not None
+                or len(self.blocked) >= self.n
+                or rcu.bt.active
+                or not (rcu.printing or not rcu.active or not rcu.enabled or rcu.alarm_stands())
+            ):
+                rcu.poke(t)
             if c == WQ_CPU:  # WqWatchdog.on_timer_change(c, t): only the timer's CPU matters
                 self.wq.on_timer_change(c, t)
 
