@@ -85,8 +85,11 @@ class IrqArrivals:
         rate_hz: float,
         rng: np.random.Generator | None,
         busy: set[int] | None = None,
+        subscribe: bool = True,
     ) -> None:
-        """``busy``: the CPUs the kernel holds hard-disabled (``KernelModel.busy``, read live)."""
+        """``busy``: the CPUs the kernel holds hard-disabled (``KernelModel.busy``, read live).
+        ``subscribe`` False: the owner calls ``_changed`` after every change itself (the kernel
+        model, as the observer right after its own, where ``_changed`` would not return at once)."""
         if rate_hz < 0 or not math.isfinite(rate_hz):
             raise ValueError(f"irq rate must be a finite number >= 0, not {rate_hz}")
         if rate_hz > 0 and rng is None:
@@ -104,7 +107,8 @@ class IrqArrivals:
         self.hard_masked = 0  # transitions to hard-disabled (for tests and the summary)
         self._alarms = [Alarm(env, functools.partial(self._arrive, c)) for c in range(n)]
         # the arrival process reads no steal_frac
-        states.subscribe(self._changed, steal=False)
+        if subscribe:
+            states.subscribe(self._changed, steal=False)
 
     def set_smt(self, smt: int, doorbells: bool) -> None:
         """The partition's threads per core, and whether IPIs to SMT siblings are doorbells
