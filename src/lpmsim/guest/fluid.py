@@ -371,7 +371,12 @@ class FluidGuest(GuestBase):
             return
         if self.stall_only[cpu]:  # a single stall: over at its end (unless published again since)
             if serial == self.pub_serial[cpu]:
-                self._unpublish(cpu)
+                if cpu in self.claimed:
+                    self._unpublish(cpu)
+                else:  # _unpublish(cpu), inline (published)
+                    self.published[cpu] = False
+                    self.stall_only[cpu] = False
+                    self.cpus.unpublish(cpu, _USER)
             return
         w = _EndWatch(self, cpu, serial)
         w.gen = 1

@@ -42,7 +42,7 @@ from lpmsim.kernel.script import Script
 from lpmsim.kernel.softlockup import SoftLockup
 from lpmsim.kernel.sysctl import Sysctls, write
 from lpmsim.kernel.taint import Taint
-from lpmsim.kernel.timing import EPS, Clock, Grid
+from lpmsim.kernel.timing import EPS, SOFTLOCKUP_SHIFT, Clock, Grid
 from lpmsim.kernel.wq_watchdog import WQ_CPU, WqWatchdog
 
 # An enum member looked up once: ``Ctx.X`` costs an attribute lookup on the enum class.
@@ -209,14 +209,17 @@ class KernelModel:
             hr_last = self.hr_last
             # blocks: materialise lazily computed values before the flags change
             h: float | None = None  # hr_last_run(c, t), once computed
+            kt: int | None = None  # floor((t - t0) / p + EPS) on the grid ``kgrid``, once computed
+            kgrid: Grid | None = None
+            jn: int | None = None  # clock.jiffies(t), once computed
             if not sok and sokl[c]:
                 # hr_last_run(c, t), inline
                 h = hr_last[c]
                 if c not in self.blocked:
-                    grid = self.grid
+                    grid = kgrid = self.grid
                     p = grid.p
                     if p > 0:
-                        k = math.floor((t - grid.t0) / p + EPS)
+                        k = kt = math.floor((t - grid.t0) / p + EPS)
                         if k >= 1:
                             g = grid.t0 + k * p
                             if g >= self.healthy_since[c] - 1e-12 and g > h:
@@ -239,7 +242,8 @@ class KernelModel:
                 # RcuStall.on_nonqs(c, t), inline while a grace period is in progress
                 if rcu.active:
                     clock = self.clock  # clock.jiffies(t) == gp_start: stopping in the GP's first jiffy
-                    if math.floor((clock.offset + t) * clock.hz + EPS) == rcu.gp_start:
+                    jn = math.floor((clock.offset + t) * clock.hz + EPS)
+                    if jn == rcu.gp_start:
                         rcu.holdouts.add(c)
                         if c not in self.blocked:
                             rcu.ticking_holdouts.add(c)
@@ -255,9 +259,9 @@ class KernelModel:
                 if h > tb[c]:
                     tb[c] = h
                 clock = self.clock  # the DEC is programmed for the next tick: clock.next_jiffy_after(t)
-                hard.dec_next[c] = (
-                    math.floor((clock.offset + t) * clock.hz + EPS) + 1
-                ) / clock.hz - clock.offset
+                if jn is None:
+                    jn = math.floor((clock.offset + t) * clock.hz + EPS)
+                hard.dec_next[c] = (jn + 1) / clock.hz - clock.offset
                 if hard.enabled:
                     grid = self.grid
                     if hard.quiet:
@@ -268,7 +272,9 @@ class KernelModel:
                     hard.quiet = False
                     p = grid.p
                     if p > 0:
-                        k = math.floor((t - grid.t0) / p + EPS) + 1
+                        if kt is None or grid is not kgrid:
+                            kt = math.floor((t - grid.t0) / p + EPS)
+                        k = kt + 1
                         g = grid.t0 + (k if k > 1 else 1) * p
                         if g < hard.tick_at:
                             hard._tick_from(g)
@@ -303,7 +309,19 @@ class KernelModel:
                     k = math.floor((hr_last[c] - grid.t0) / p + EPS) + 1
                     if grid.t0 + (k if k > 1 else 1) * p <= t + 1e-12:
                         hr_last[c] = t
-                        soft.hrtimer_run(c, t)
+                        if soft.enabled and not self.dead and not sokl[c]:
+                            # soft.hrtimer_run(c, t), inline until a report can be due
+                            rep = soft.report_ts[c]
+                            if rep is None:
+                                soft.report_ts[c] = t
+                            elif soft.rc.vtb is not None:
+                                soft.hrtimer_run(c, t)
+                            else:
+                                off = self.clock.offset  # (the test it makes first)
+                                if (round((off + t) * 1e9) >> SOFTLOCKUP_SHIFT) > (
+                                    round((off + rep) * 1e9) >> SOFTLOCKUP_SHIFT
+                                ) + soft.thresh_u:
+                                    soft.hrtimer_run(c, t)
                         if c in self.forwarded:
                             self.forwarded.discard(c)
                         elif hard.enabled and not self.dead:  # hard.beat_late(c, t), inline
