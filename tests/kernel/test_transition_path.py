@@ -75,7 +75,12 @@ class Reference(KernelModel):
 
     def __init__(self, *a: Any, **k: Any) -> None:
         super().__init__(*a, **k)
-        # the interrupt arrivals as an observer of their own, right after the model
+        # the stop_machine hooks and the interrupt arrivals as observers of their own, right
+        # before and after the model
+        obs = self.states._observers
+        if self._hooks_first is not None:
+            obs.insert(obs.index(self._refresh), self._hooks_first._changed)
+            self._hooks_first = None
         self.states.subscribe(self.irq._changed, steal=False)
 
     def _refresh(self, c: int, t: float, observer: bool = True) -> None:
@@ -199,7 +204,8 @@ def _fields(obj: Any) -> dict[str, Any]:
     names = list(getattr(obj, "__dict__", {}))
     for cls in type(obj).__mro__:
         names += list(getattr(cls, "__slots__", ()))
-    return {k: _plain(getattr(obj, k)) for k in names if hasattr(obj, k)}
+    # (_hooks_first: how the hooks' observer is called, which is what differs)
+    return {k: _plain(getattr(obj, k)) for k in names if hasattr(obj, k) and k != "_hooks_first"}
 
 
 def _apply(cs: CpuStates, m: KernelModel, o: tuple[Any, ...]) -> None:

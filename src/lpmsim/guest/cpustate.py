@@ -174,6 +174,16 @@ class CpuStates:
         if steal:
             self._steal_observers.append(fn)
 
+    def take_last(self, fn: Observer) -> bool:
+        """Take ``fn`` out of the observers if it is the last one subscribed and not told of
+        steal-only changes: the caller, subscribing next with ``steal=False``, then calls it
+        itself first, where it would have been called.  Returns whether it was taken."""
+        obs = self._observers
+        if obs and obs[-1] == fn and fn not in self._steal_observers:
+            obs.pop()
+            return True
+        return False
+
     def _changed(self, cpu: int) -> None:
         t = self._now()
         for fn in self._observers:

@@ -120,6 +120,16 @@ class KernelModel:
         # soft-NMI plan exactly while a CPU is soft-NMI reachable and SoftLockup a planned run
         # while one takes timers but cannot schedule (each re-planned wherever these change,
         # reconfigure/restart/touch included) - so it is not told of those changes.
+        # The stop_machine hooks' observer, subscribed just before (unless a VTB clock came in
+        # between), is called from _refresh first, where it would act (DefaultGuestHooks._changed)
+        hooks = self.hooks
+        self._hooks_first: DefaultGuestHooks | None = None
+        if (
+            isinstance(hooks, DefaultGuestHooks)
+            and type(hooks)._changed is DefaultGuestHooks._changed
+            and states.take_last(hooks._changed)
+        ):
+            self._hooks_first = hooks
         states.subscribe(self._refresh, steal=False)
         # must-hard-mask interrupts (lpmsim.kernel.irq_arrivals): the workload's, and the kernel's
         # own IPIs (RCU's resched/irq_work, the backtrace IPIs) sent through ``irq.deliver``
@@ -173,6 +183,10 @@ class KernelModel:
         tests/kernel's hand-computed cases and ``benchmarks/fingerprint.py`` hold it to the
         methods' results (docs/performance.md, "Round 6")."""
         try:
+            if observer:
+                hk = self._hooks_first  # the hooks' observer, told first (see __init__)
+                if hk is not None and c in hk._stop_waiting:
+                    hk._changed(c, t)
             if self.dead:
                 return
             # CpuStates' predicates, read from the state at once
