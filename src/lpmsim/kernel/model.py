@@ -182,6 +182,7 @@ class KernelModel:
         more than this (a grace period to start, a system reset waiting, a late hrtimer run).
         tests/kernel's hand-computed cases and ``benchmarks/fingerprint.py`` hold it to the
         methods' results (docs/performance.md, "Round 6")."""
+        cs = self._cs[c]  # (the CpuState object: its fields are read where they are needed)
         try:
             if observer:
                 hk = self._hooks_first  # the hooks' observer, told first (see __init__)
@@ -190,7 +191,6 @@ class KernelModel:
             if self.dead:
                 return
             # CpuStates' predicates, read from the state at once
-            cs = self._cs[c]
             if cs.stalled:  # in the hypervisor: none
                 tok = sok = nok = snmi = qok = False
             else:
@@ -397,12 +397,10 @@ class KernelModel:
                 if c == WQ_CPU:  # WqWatchdog.on_timer_change(c, t): only the timer's CPU matters
                     self.wq.on_timer_change(c, t)
         finally:
-            if observer:
-                # the interrupt arrivals' observer, told right after this one as it would be
-                # (IrqArrivals(subscribe=False)), where it would not return at once
-                cs = self._cs[c]
-                if cs.ctx == _SOFT_OFF or self._irq_pending[c] or self._irq_due[c] != _INF:
-                    self.irq._changed(c, t)
+            # the interrupt arrivals' observer, told right after this one as it would be
+            # (IrqArrivals(subscribe=False)), where it would not return at once
+            if observer and (cs.ctx == _SOFT_OFF or self._irq_pending[c] or self._irq_due[c] != _INF):
+                self.irq._changed(c, t)
 
     def set_busy(self, c: int, flag: bool, forwarded: bool = True) -> None:
         """The kernel itself holds CPU c hard-disabled (an NMI IPI sender spinning).  ``forwarded``:
