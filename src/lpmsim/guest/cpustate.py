@@ -160,6 +160,8 @@ class CpuStates:
         self.blocked: dict[int, BlockedTask] = {}
         self._observers: list[Observer] = []
         self._steal_observers: list[Observer] = []  # those told of a change of steal_frac alone
+        # publish / unpublish call the observers themselves unless a subclass watches _changed
+        self._direct = type(self)._changed is CpuStates._changed
 
     def __len__(self) -> int:
         return len(self.cpus)
@@ -171,6 +173,16 @@ class CpuStates:
         self._observers.append(fn)
         if steal:
             self._steal_observers.append(fn)
+
+    def take_last(self, fn: Observer) -> bool:
+        """Take ``fn`` out of the observers if it is the last one subscribed and not told of
+        steal-only changes: the caller, subscribing next with ``steal=False``, then calls it
+        itself first, where it would have been called.  Returns whether it was taken."""
+        obs = self._observers
+        if obs and obs[-1] == fn and fn not in self._steal_observers:
+            obs.pop()
+            return True
+        return False
 
     def _changed(self, cpu: int) -> None:
         t = self._now()
@@ -329,6 +341,10 @@ class CpuStates:
         """``set_steal_frac(steal_frac)``, ``set_ctx(ctx)``, ``set_spinning(spinning)``,
         ``set_stalled(stalled)``, all as the workload (owner "guest"), in this order."""
         c = self.cpus[cpu]
+        # _changed(cpu), inline where no subclass watches it: the time is read once (nothing
+        # moves the clock inside this call) and each observer called straight from here
+        obs = self._observers if self._direct else None
+        t = self._now()
         f = float(steal_frac)  # set_steal_frac
         if f < 0.0:
             f = 0.0
@@ -341,27 +357,50 @@ class CpuStates:
         if c.guest_ctx != ctx:  # set_ctx(ctx, GUEST)
             c.guest_ctx = ctx
             if not c.holds and c.ctx != ctx:
-                self._show_ctx(cpu, c, ctx)
+                c.ctx = ctx  # the end of set_ctx once the shown context changes
+                if ctx not in IRQS_OFF:
+                    c.hard_dis = False
+                if ctx in QUIESCENT and not c.stalled:
+                    c.last_qs = t
+                if obs is None:
+                    self._changed(cpu)
+                else:
+                    for fn in obs:
+                        fn(cpu, t)
         if c.spinning != spinning:  # set_spinning
             c.spinning = spinning
-            self._changed(cpu)
+            if obs is None:
+                self._changed(cpu)
+            else:
+                for fn in obs:
+                    fn(cpu, t)
         by = c.stall_by  # set_stalled(stalled, GUEST)
         if stalled:
             if GUEST not in by:
                 by.add(GUEST)
                 if not c.stalled:
                     c.stalled = True
-                    self._changed(cpu)
+                    if obs is None:
+                        self._changed(cpu)
+                    else:
+                        for fn in obs:
+                            fn(cpu, t)
         elif GUEST in by:
             by.discard(GUEST)
             if not by:
                 c.stalled = False
-                self._changed(cpu)
+                if obs is None:
+                    self._changed(cpu)
+                else:
+                    for fn in obs:
+                        fn(cpu, t)
 
     def unpublish(self, cpu: int, ctx: Ctx) -> None:
         """``set_steal_frac(0.0)``, ``set_stalled(False)``, ``set_spinning(None)``, ``set_ctx(ctx)``,
         all as the workload (owner "guest"), in this order."""
         c = self.cpus[cpu]
+        obs = self._observers if self._direct else None  # as in publish
+        t = self._now()
         if c.steal_frac != 0.0:  # set_steal_frac(0.0)
             c.steal_frac = 0.0
             if self._steal_observers or not self.skip_steal_only:
@@ -371,23 +410,31 @@ class CpuStates:
             by.discard(GUEST)
             if not by:
                 c.stalled = False
-                self._changed(cpu)
+                if obs is None:
+                    self._changed(cpu)
+                else:
+                    for fn in obs:
+                        fn(cpu, t)
         if c.spinning is not None:  # set_spinning(None)
             c.spinning = None
-            self._changed(cpu)
+            if obs is None:
+                self._changed(cpu)
+            else:
+                for fn in obs:
+                    fn(cpu, t)
         if c.guest_ctx != ctx:  # set_ctx(ctx, GUEST)
             c.guest_ctx = ctx
             if not c.holds and c.ctx != ctx:
-                self._show_ctx(cpu, c, ctx)
-
-    def _show_ctx(self, cpu: int, c: CpuState, eff: Ctx) -> None:
-        """The end of ``set_ctx`` once the shown context changes to ``eff``."""
-        c.ctx = eff
-        if eff not in IRQS_OFF:
-            c.hard_dis = False
-        if eff in QUIESCENT and not c.stalled:
-            c.last_qs = self._now()
-        self._changed(cpu)
+                c.ctx = ctx  # the end of set_ctx once the shown context changes
+                if ctx not in IRQS_OFF:
+                    c.hard_dis = False
+                if ctx in QUIESCENT and not c.stalled:
+                    c.last_qs = t
+                if obs is None:
+                    self._changed(cpu)
+                else:
+                    for fn in obs:
+                        fn(cpu, t)
 
     def set_task(self, cpu: int, task: Task, owner: str = GUEST) -> None:
         """A context switch to ``task``: also a quiescent state for RCU.  From a holder

@@ -359,7 +359,9 @@ class FluidGuest(GuestBase):
         self.cpus.publish(cpu, steal_frac, ctx, spinning, stalled)
         # its end watch's first look (the watch itself is made only if it must look again); the
         # looks due at one time share a heap entry (Environment.call_at_batched: the same order)
-        self.env.call_at_batched(until, lambda: self._first_look(cpu, serial, until), self._end_looks)
+        self.env.call_at_batched(
+            until, functools.partial(self._first_look, cpu, serial, until), self._end_looks
+        )
 
     def _first_look(self, cpu: int, serial: int, at: float) -> None:
         """The first look of the end watch of publication ``serial`` of vCPU ``cpu``, due at ``at``:
@@ -369,7 +371,12 @@ class FluidGuest(GuestBase):
             return
         if self.stall_only[cpu]:  # a single stall: over at its end (unless published again since)
             if serial == self.pub_serial[cpu]:
-                self._unpublish(cpu)
+                if cpu in self.claimed:
+                    self._unpublish(cpu)
+                else:  # _unpublish(cpu), inline (published)
+                    self.published[cpu] = False
+                    self.stall_only[cpu] = False
+                    self.cpus.unpublish(cpu, _USER)
             return
         w = _EndWatch(self, cpu, serial)
         w.gen = 1
@@ -538,19 +545,37 @@ class FluidGuest(GuestBase):
     def _publications(self, npub: int, long_stall: bool) -> None:
         """What the last step of a batch returned to publish (``fluid_kernel.PUB_*``)."""
         kern = self._kern
+        whole, first_stall = kern.PUB_WHOLE, kern.PUB_FIRST_STALL
         pf, pi = self._pub_f, self._pub_i
         cpus = pi[0, :npub].tolist()
         acts = pi[1, :npub].tolist()
         kinds = pi[2, :npub].tolist()
         ends = pf[0, :npub].tolist()
+        steals = pf[1, :npub].tolist()
+        # _publish(cpu, ctx, stalled, None, until, steal_frac, stall_only), inline for the two
+        # kinds published now: the same writes and calls, with what they use bound once
+        ctxs = self.ctx
+        published, stall_only, pub_serial = self.published, self.stall_only, self.pub_serial
+        publish = self.cpus.publish
+        call_at_batched = self.env.call_at_batched
+        first_look = self._first_look
+        looks = self._end_looks
         for j in range(npub):
-            kind, cpu, ctx = kinds[j], cpus[j], self.ctx[acts[j]]
-            if kind == kern.PUB_WHOLE:
-                self._publish(cpu, ctx, long_stall, None, ends[j], float(pf[1, j]))
-            elif kind == kern.PUB_FIRST_STALL:
-                self._publish(cpu, ctx, True, None, ends[j], 1.0, stall_only=True)
+            kind, cpu, ctx = kinds[j], cpus[j], ctxs[acts[j]]
+            if kind == whole:
+                stalled, steal, only = long_stall, steals[j], False
+            elif kind == first_stall:
+                stalled, steal, only = True, 1.0, True
             else:
                 self._stall_at(cpu, ctx, float(pf[2, j]), ends[j])
+                continue
+            until = ends[j]
+            published[cpu] = True
+            stall_only[cpu] = only
+            serial = pub_serial[cpu] + 1
+            pub_serial[cpu] = serial
+            publish(cpu, steal, ctx, None, stalled)
+            call_at_batched(until, functools.partial(first_look, cpu, serial, until), looks)
 
     def _account_batch(self, k: int, nrec: int, nirq: int, lat_max: float) -> None:
         """The metrics of ``k`` steps of a batch (``fluid_kernel.fluid_batch``): its ``nrec``

@@ -164,8 +164,12 @@ class HardLockup:
         p = grid.p
         g = grid.t0 + max(math.floor((t - grid.t0) / p + EPS) + 1, 1) * p if p > 0 else math.inf
         if g < self.tick_at:
-            self.tick_at = g
-            self.m.env.call_at(g, lambda: self._tick(g))
+            self._tick_from(g)
+
+    def _tick_from(self, g: float) -> None:
+        """The heartbeat's next run at ``g``, earlier than the one pending (``_go_active``)."""
+        self.tick_at = g
+        self.m.env.call_at(g, lambda: self._tick(g))
 
     # -- heartbeat --------------------------------------------------------------------------------
     def beat_late(self, c: int, t: float) -> None:

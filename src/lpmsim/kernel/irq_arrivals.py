@@ -85,8 +85,11 @@ class IrqArrivals:
         rate_hz: float,
         rng: np.random.Generator | None,
         busy: set[int] | None = None,
+        subscribe: bool = True,
     ) -> None:
-        """``busy``: the CPUs the kernel holds hard-disabled (``KernelModel.busy``, read live)."""
+        """``busy``: the CPUs the kernel holds hard-disabled (``KernelModel.busy``, read live).
+        ``subscribe`` False: the owner calls ``_changed`` after every change itself (the kernel
+        model, as the observer right after its own, where ``_changed`` would not return at once)."""
         if rate_hz < 0 or not math.isfinite(rate_hz):
             raise ValueError(f"irq rate must be a finite number >= 0, not {rate_hz}")
         if rate_hz > 0 and rng is None:
@@ -97,13 +100,15 @@ class IrqArrivals:
         self.rng = rng
         self.busy: set[int] = busy if busy is not None else set()
         self.smt = 0  # threads per core when sibling IPIs are doorbells (set_smt); 0: never
+        self._cs = states.cpus  # the CpuState list (never replaced)
         n = len(states)
         self.due = [_INF] * n  # the next arrival in the current soft-masked section
         self.pending = [False] * n  # arrived while stalled: taken when the vCPU runs again
         self.hard_masked = 0  # transitions to hard-disabled (for tests and the summary)
         self._alarms = [Alarm(env, functools.partial(self._arrive, c)) for c in range(n)]
         # the arrival process reads no steal_frac
-        states.subscribe(self._changed, steal=False)
+        if subscribe:
+            states.subscribe(self._changed, steal=False)
 
     def set_smt(self, smt: int, doorbells: bool) -> None:
         """The partition's threads per core, and whether IPIs to SMT siblings are doorbells
@@ -138,7 +143,7 @@ class IrqArrivals:
         self.states.set_hard_dis(cpu)
 
     def _changed(self, cpu: int, t: float) -> None:
-        cs = self.states.cpus[cpu]
+        cs = self._cs[cpu]
         if cs.ctx != _SOFT_OFF:
             if self.pending[cpu] or self.due[cpu] != _INF:
                 self.pending[cpu] = False

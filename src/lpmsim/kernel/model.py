@@ -37,16 +37,17 @@ from lpmsim.kernel.mobility import DRMGR_PID, LpmPolicy, Mobility
 from lpmsim.kernel.nmi_ipi import NmiIpi
 from lpmsim.kernel.panic import Cause, Crash, oops_line, panic_line
 from lpmsim.kernel.printk import KernelLog
-from lpmsim.kernel.rcu_stall import RcuStall
+from lpmsim.kernel.rcu_stall import RCU_STALL_RAT_DELAY, RcuStall
 from lpmsim.kernel.script import Script
 from lpmsim.kernel.softlockup import SoftLockup
 from lpmsim.kernel.sysctl import Sysctls, write
 from lpmsim.kernel.taint import Taint
-from lpmsim.kernel.timing import EPS, Clock, Grid
-from lpmsim.kernel.wq_watchdog import WqWatchdog
+from lpmsim.kernel.timing import EPS, SOFTLOCKUP_SHIFT, Clock, Grid
+from lpmsim.kernel.wq_watchdog import WQ_CPU, WqWatchdog
 
 # An enum member looked up once: ``Ctx.X`` costs an attribute lookup on the enum class.
 _SOFT_OFF = Ctx.IRQS_SOFT_OFF
+_INF = math.inf
 
 DETECTORS = ("hardlockup", "softlockup", "rcu_stall", "workqueue_lockup", "hung_task")
 DTL_MODES = ("steal-aware", "annotate")
@@ -113,16 +114,29 @@ class KernelModel:
         self.dtl: Dtl | None = None
         self.dtl_mode: str | None = None
         for c in range(n):
-            self._refresh(c, env.now)
+            self._refresh(c, env.now, False)
         # A change of steal_frac alone moves none of the four facts, and the re-arms that _refresh
         # may still call (the fast path) have nothing to do between changes: HardLockup keeps a
         # soft-NMI plan exactly while a CPU is soft-NMI reachable and SoftLockup a planned run
         # while one takes timers but cannot schedule (each re-planned wherever these change,
         # reconfigure/restart/touch included) - so it is not told of those changes.
-        states.subscribe(self._on_change, steal=False)
+        # The stop_machine hooks' observer, subscribed just before (unless a VTB clock came in
+        # between), is called from _refresh first, where it would act (DefaultGuestHooks._changed)
+        hooks = self.hooks
+        self._hooks_first: DefaultGuestHooks | None = None
+        if (
+            isinstance(hooks, DefaultGuestHooks)
+            and type(hooks)._changed is DefaultGuestHooks._changed
+            and states.take_last(hooks._changed)
+        ):
+            self._hooks_first = hooks
+        states.subscribe(self._refresh, steal=False)
         # must-hard-mask interrupts (lpmsim.kernel.irq_arrivals): the workload's, and the kernel's
         # own IPIs (RCU's resched/irq_work, the backtrace IPIs) sent through ``irq.deliver``
-        self.irq = IrqArrivals(env, states, irq_rate_hz, irq_rng, self.busy)
+        # (told of each change by _refresh, after the model: the next observer it would be)
+        self.irq = IrqArrivals(env, states, irq_rate_hz, irq_rng, self.busy, subscribe=False)
+        self._irq_pending = self.irq.pending
+        self._irq_due = self.irq.due
 
     def set_topology(self, nodes: tuple[int, ...], smt: int) -> None:
         """The partition's topology (lpmsim.hypervisor.topology): each CPU's NUMA node (the
@@ -155,109 +169,238 @@ class KernelModel:
         return first
 
     # -- state changes ---------------------------------------------------------------------------
-    def _on_change(self, c: int, t: float) -> None:
-        if self.dead:
-            return
-        self._refresh(c, t)
+    def _refresh(self, c: int, t: float, observer: bool = True) -> None:
+        """CPU c's state changed (``CpuStates`` observer; ``set_busy``): derive the four facts and
+        hand their transitions to the detectors.  ``observer``: called as the observer of
+        ``CpuStates`` (then it tells the interrupt arrivals after itself); False from ``set_busy``.
 
-    def _refresh(self, c: int, t: float) -> None:
-        # CpuStates' predicates, read from the state at once (this runs at every change)
-        cs = self._cs[c]
-        busy = c in self.busy
-        running = not cs.stalled
-        ctx = cs.ctx
-        tok = running and ctx not in IRQS_OFF and not busy  # can_take_timer
-        sok = running and cs.spinning is None and ctx not in NO_SCHEDULE and not busy  # can_schedule
-        nok = running  # can_take_nmi
-        snmi = running and ctx == _SOFT_OFF and not cs.hard_dis and not busy  # soft_nmi_reachable
-        qok = sok or (running and c in self._rdv)
-        was_tok = self.tok[c]
-        if tok == was_tok and sok == self.sok[c] and nok == self.nok[c] and qok == self.qok[c]:
-            # No transition (most changes: a steal share, a context the detectors read alike):
-            # only the two re-arms at the end can act; each is called exactly when it would not
-            # return at once (HardLockup.soft_nmi_update, SoftLockup.plan), as the full path does.
+        This runs at every change of every vCPU (~170,000 transitions in a run of the validation
+        stress setting, a fluid stall and its end each moving all four facts), so the detectors'
+        small transition hooks are written out here, each marked with the method it stands for
+        (the same expressions, the same order of reads and writes; ``max(a, b)`` as ``b if b > a
+        else a``, which keeps ``a`` on a tie as ``max`` does); a hook is called where it can do
+        more than this (a grace period to start, a system reset waiting, a late hrtimer run).
+        tests/kernel's hand-computed cases and ``benchmarks/fingerprint.py`` hold it to the
+        methods' results (docs/performance.md, "Round 6")."""
+        cs = self._cs[c]  # (the CpuState object: its fields are read where they are needed)
+        try:
+            if observer:
+                hk = self._hooks_first  # the hooks' observer, told first (see __init__)
+                if hk is not None and c in hk._stop_waiting:
+                    hk._changed(c, t)
             if self.dead:
+                return
+            # CpuStates' predicates, read from the state at once
+            if cs.stalled:  # in the hypervisor: none
+                tok = sok = nok = snmi = qok = False
+            else:
+                busy = c in self.busy
+                ctx = cs.ctx
+                tok = ctx not in IRQS_OFF and not busy  # can_take_timer
+                sok = cs.spinning is None and ctx not in NO_SCHEDULE and not busy  # can_schedule
+                nok = True  # can_take_nmi
+                snmi = ctx == _SOFT_OFF and not cs.hard_dis and not busy  # soft_nmi_reachable
+                qok = sok or c in self._rdv
+            # (the flag lists as locals: they are never replaced, and re-read at every test below,
+            # since a detector's hook may change them)
+            tokl, sokl, nokl, qokl = self.tok, self.sok, self.nok, self.qok
+            was_tok = tokl[c]
+            if tok == was_tok and sok == sokl[c] and nok == nokl[c] and qok == qokl[c]:
+                # No transition (a context the detectors read alike, a hard-disable): only the two
+                # re-arms can act; each is called exactly when it would not return at once
+                # (HardLockup.soft_nmi_update, SoftLockup.plan), as after a transition.
+                hard = self.hard
+                if hard.enabled and (hard.snmi_plan[c] is None) == snmi:
+                    hard.soft_nmi_update(c, t, snmi)
+                if not sok:
+                    soft = self.soft
+                    if soft.enabled and tok and soft.planned[c] is None:
+                        soft.plan(c, t)
                 return
             hard = self.hard
-            if hard.enabled and (hard.snmi_plan[c] is None) == snmi:
-                hard.soft_nmi_update(c, t, snmi)
-            if not sok:
-                soft = self.soft
-                if soft.enabled and tok and soft.planned[c] is None:
-                    soft.plan(c, t)
-            return
-        timer_changed = tok != was_tok
-        # (the flag lists as locals: they are never replaced, and re-read at every test below,
-        # since a detector's hook may change them)
-        tokl, sokl, nokl, qokl = self.tok, self.sok, self.nok, self.qok
-        # blocks: materialise lazily computed values before the flags change
-        if not sok and sokl[c]:
-            self.soft.on_sched_block(c, t, self.hr_last_run(c, t))
-            sokl[c] = False
-            self.nonsched.add(c)
-            self.nonsched_since[c] = t
-        if not qok and qokl[c]:
-            qokl[c] = False
-            self.nonqs.add(c)
-            self.rcu.on_nonqs(c, t)
-        if not tok and tokl[c]:
-            h = self.hr_last_run(c, t)
-            self.hr_last[c] = h
-            self.hard.on_timer_block(c, t, h)
-            tokl[c] = False
-            self.blocked.add(c)
-        # unblocks: a pending system reset first (it outranks the decrementer), then the
-        # hrtimer interrupt, then the scheduler
-        if nok and not nokl[c]:
-            nokl[c] = True
-            self.nmi.on_nmi_ok(c, t)
+            soft = self.soft
+            rcu = self.rcu
+            hr_last = self.hr_last
+            # blocks: materialise lazily computed values before the flags change
+            h: float | None = None  # hr_last_run(c, t), once computed
+            kt: int | None = None  # floor((t - t0) / p + EPS) on the grid ``kgrid``, once computed
+            kgrid: Grid | None = None
+            jn: int | None = None  # clock.jiffies(t), once computed
+            if not sok and sokl[c]:
+                # hr_last_run(c, t), inline
+                h = hr_last[c]
+                if c not in self.blocked:
+                    grid = kgrid = self.grid
+                    p = grid.p
+                    if p > 0:
+                        k = kt = math.floor((t - grid.t0) / p + EPS)
+                        if k >= 1:
+                            g = grid.t0 + k * p
+                            if g >= self.healthy_since[c] - 1e-12 and g > h:
+                                h = g
+                # SoftLockup.on_sched_block(c, t, h), inline: the touch stamp with the stopper runs
+                # since counted (te = max(touch, h) if h >= sched_since - 1e-12 else touch)
+                touch = soft.touch_ts[c]
+                if h >= self.sched_since[c] - 1e-12 and h > touch:
+                    soft.touch_ts[c] = h
+                    soft.report_ts[c] = h
+                elif soft.report_ts[c] is None and h > soft.marker_at[c]:
+                    soft.report_ts[c] = touch
+                soft.planned[c] = None
+                sokl[c] = False
+                self.nonsched.add(c)
+                self.nonsched_since[c] = t
+            if not qok and qokl[c]:
+                qokl[c] = False
+                self.nonqs.add(c)
+                # RcuStall.on_nonqs(c, t), inline while a grace period is in progress
+                if rcu.active:
+                    clock = self.clock  # clock.jiffies(t) == gp_start: stopping in the GP's first jiffy
+                    jn = math.floor((clock.offset + t) * clock.hz + EPS)
+                    if jn == rcu.gp_start:
+                        rcu.holdouts.add(c)
+                        if c not in self.blocked:
+                            rcu.ticking_holdouts.add(c)
+                else:
+                    rcu._start_gp(t)
+                    h = None  # (a new grace period schedules and plans: computed again below)
+            if not tok and tokl[c]:
+                if h is None:
+                    h = self.hr_last_run(c, t)
+                hr_last[c] = h
+                # HardLockup.on_timer_block(c, t, h), inline
+                tb = hard.tb
+                if h > tb[c]:
+                    tb[c] = h
+                clock = self.clock  # the DEC is programmed for the next tick: clock.next_jiffy_after(t)
+                if jn is None:
+                    jn = math.floor((clock.offset + t) * clock.hz + EPS)
+                hard.dec_next[c] = (jn + 1) / clock.hz - clock.offset
+                if hard.enabled:
+                    grid = self.grid
+                    if hard.quiet:
+                        g0 = grid.last_le(t)
+                        hard.last_reset = g0 if g0 is not None else grid.t0
+                        hard.pending = {0}
+                    # hard._go_active(t), inline: the heartbeat ticks from the grid point after t
+                    hard.quiet = False
+                    p = grid.p
+                    if p > 0:
+                        if kt is None or grid is not kgrid:
+                            kt = math.floor((t - grid.t0) / p + EPS)
+                        k = kt + 1
+                        g = grid.t0 + (k if k > 1 else 1) * p
+                        if g < hard.tick_at:
+                            hard._tick_from(g)
+                tokl[c] = False
+                self.blocked.add(c)
+                th = rcu.ticking_holdouts  # (RCU's holdouts not in blocked)
+                if th:
+                    th.discard(c)
+            # unblocks: a pending system reset first (it outranks the decrementer), then the
+            # hrtimer interrupt, then the scheduler
+            if nok and not nokl[c]:
+                nokl[c] = True
+                nmi = self.nmi  # NmiIpi.on_nmi_ok(c, t) where it has something to do
+                if nmi._waiting == c or c in nmi.late:
+                    nmi.on_nmi_ok(c, t)
+                if self.dead:
+                    return
+            elif not nok:
+                nokl[c] = False
+            if tok and not tokl[c]:
+                tokl[c] = True
+                self.blocked.discard(c)
+                if c in rcu.holdouts:
+                    rcu.ticking_holdouts.add(c)
+                if c < self._tok_lb:
+                    self._tok_lb = c
+                self.healthy_since[c] = t
+                hard.dec_next[c] = None  # HardLockup.on_timer_unblock(c, t)
+                grid = self.grid
+                p = grid.p  # grid.next_after(hr_last[c]) <= t + 1e-12, inline:
+                if p > 0:
+                    k = math.floor((hr_last[c] - grid.t0) / p + EPS) + 1
+                    if grid.t0 + (k if k > 1 else 1) * p <= t + 1e-12:
+                        hr_last[c] = t
+                        if soft.enabled and not self.dead and not sokl[c]:
+                            # soft.hrtimer_run(c, t), inline until a report can be due
+                            rep = soft.report_ts[c]
+                            if rep is None:
+                                soft.report_ts[c] = t
+                            elif soft.rc.vtb is not None:
+                                soft.hrtimer_run(c, t)
+                            else:
+                                off = self.clock.offset  # (the test it makes first)
+                                if (round((off + t) * 1e9) >> SOFTLOCKUP_SHIFT) > (
+                                    round((off + rep) * 1e9) >> SOFTLOCKUP_SHIFT
+                                ) + soft.thresh_u:
+                                    soft.hrtimer_run(c, t)
+                        if c in self.forwarded:
+                            self.forwarded.discard(c)
+                        elif hard.enabled and not self.dead:  # hard.beat_late(c, t), inline
+                            hard._beat(c, t)
+            if sok and not sokl[c]:
+                sokl[c] = True
+                self.nonsched.discard(c)
+                self.sched_since[c] = t
+                # SoftLockup.on_sched_unblock(c, t), inline: hr_last_run(c, t) = max(hr_last[c], g)
+                # where the last grid point g counts, so "> touch" is either one's
+                soft.planned[c] = None
+                touch = soft.touch_ts[c]
+                late = hr_last[c] > touch
+                if not late and c not in self.blocked:
+                    grid = self.grid
+                    p = grid.p
+                    if p > 0:
+                        k = math.floor((t - grid.t0) / p + EPS)
+                        if k >= 1:
+                            g = grid.t0 + k * p
+                            late = g >= self.healthy_since[c] - 1e-12 and g > touch
+                if late:
+                    soft.touch_ts[c] = t
+                    soft.report_ts[c] = t
+            if qok and not qokl[c]:
+                qokl[c] = True
+                self.nonqs.discard(c)
+                # RcuStall.on_qs(c, t) where it has something to do: each of its three steps needs a
+                # grace period in progress and one of these
+                if rcu.active and (rcu.fqs_deferred or rcu.resched_deferred or c in rcu.holdouts):
+                    rcu.on_qs(c, t)
             if self.dead:
                 return
-        elif not nok:
-            nokl[c] = False
-        if tok and not tokl[c]:
-            tokl[c] = True
-            self.blocked.discard(c)
-            if c < self._tok_lb:
-                self._tok_lb = c
-            self.healthy_since[c] = t
-            self.hard.on_timer_unblock(c, t)
-            grid = self.grid  # grid.next_after(hr_last[c]) <= t + 1e-12, inline:
-            p = grid.p
-            if (
-                p > 0
-                and grid.t0 + max(math.floor((self.hr_last[c] - grid.t0) / p + EPS) + 1, 1) * p <= t + 1e-12
-            ):
-                self.hr_last[c] = t
-                self.soft.hrtimer_run(c, t)
-                if c in self.forwarded:
-                    self.forwarded.discard(c)
-                else:
-                    hard = self.hard  # hard.beat_late(c, t), inline
-                    if hard.enabled and not self.dead:
-                        hard._beat(c, t)
-        if sok and not sokl[c]:
-            sokl[c] = True
-            self.nonsched.discard(c)
-            self.sched_since[c] = t
-            self.soft.on_sched_unblock(c, t)
-        if qok and not qokl[c]:
-            qokl[c] = True
-            self.nonqs.discard(c)
-            self.rcu.on_qs(c, t)
-        if self.dead:
-            return
-        # the two re-arms, each called exactly when it would not return at once (as the fast path)
-        hard = self.hard
-        if hard.enabled and (hard.snmi_plan[c] is None) == snmi:
-            hard.soft_nmi_update(c, t, snmi)
-        if not sokl[c]:
-            soft = self.soft
-            if soft.enabled and tokl[c] and soft.planned[c] is None:
+            # the two re-arms, each called exactly when it would not return at once (as above)
+            if hard.enabled and (hard.snmi_plan[c] is None) == snmi:
+                hard.soft_nmi_update(c, t, snmi)
+            if not sokl[c] and soft.enabled and tokl[c] and soft.planned[c] is None:
                 soft.plan(c, t)
-        if timer_changed:
-            self.rcu.poke(t)
-            self.wq.on_timer_change(c, t)
+            if tok != was_tok:
+                # rcu.poke(t), unless it would do nothing (RcuStall.poke's tests, read-only): the
+                # jiffies not frozen and not to freeze, no backtrace waiting, and no report to plan
+                # (none possible, or the pending alarm comes first)
+                poke = rcu.jiffies_frozen is not None or len(self.blocked) >= self.n or rcu.bt.active
+                if not poke and not rcu.printing and rcu.active and rcu.enabled:
+                    # not rcu.alarm_stands(), inline
+                    fqs3 = rcu.fqs3
+                    js = rcu.js if fqs3 is None else fqs3 + rcu.timeout_j
+                    if js != _INF:
+                        clock = self.clock
+                        hz, offset = clock.hz, clock.offset
+                        at = rcu.alarm.at
+                        jt = int(js) / hz - offset
+                        hv = rcu.hv_hold
+                        poke = at > (hv if hv > jt else jt) and (
+                            at > (int(js) + RCU_STALL_RAT_DELAY) / hz - offset or bool(rcu.ticking_holdouts)
+                        )
+                if poke:
+                    rcu.poke(t)
+                if c == WQ_CPU:  # WqWatchdog.on_timer_change(c, t): only the timer's CPU matters
+                    self.wq.on_timer_change(c, t)
+        finally:
+            # the interrupt arrivals' observer, told right after this one as it would be
+            # (IrqArrivals(subscribe=False)), where it would not return at once
+            if observer and (cs.ctx == _SOFT_OFF or self._irq_pending[c] or self._irq_due[c] != _INF):
+                self.irq._changed(c, t)
 
     def set_busy(self, c: int, flag: bool, forwarded: bool = True) -> None:
         """The kernel itself holds CPU c hard-disabled (an NMI IPI sender spinning).  ``forwarded``:
@@ -272,7 +415,7 @@ class KernelModel:
             # missed periods, so no late heartbeat (other expired hrtimers still run)
             if forwarded:
                 self.forwarded.add(c)
-        self._refresh(c, self.env.now)
+        self._refresh(c, self.env.now, False)
         self.forwarded.discard(c)
         self.hooks.busy_changed(c)
 

@@ -114,6 +114,7 @@ if TYPE_CHECKING:
     from lpmsim.kernel.model import KernelModel
 
 RCU_STALL_RAT_DELAY = 2
+_INF = math.inf
 RCU_JIFFIES_FQS_DIV = 256  # kernel/rcu/tree.h
 GP_SEQ_BASE = 10000  # rcu_state.gp_seq when the run starts (ASSUMPTION: idle, a multiple of 4)
 RCU_SEQ_STATE_MASK = 3  # kernel/rcu/rcu.h
@@ -135,6 +136,9 @@ class RcuStall:
         self.fqs_j = jiffies_till_force_qs(cfg.hz) + self.nr_cpu_ids // RCU_JIFFIES_FQS_DIV
         self.active = False
         self.holdouts: set[int] = set()
+        # the holdouts taking ticks (not in m.blocked), kept with every change of either set
+        # (here and in KernelModel._refresh): those that can report themselves
+        self.ticking_holdouts: set[int] = set()
         self.gp_start = 0
         self.js: float = math.inf
         self.fqs3: int | None = None
@@ -164,6 +168,7 @@ class RcuStall:
         self.resched_deferred = False
         self.iw_at.clear()
         self.holdouts = set(m.nonqs)
+        self.ticking_holdouts = self.holdouts - m.blocked
         # rcu_seq_end() of the GP that ended (or of the fast GPs a healthy system ran meanwhile)
         self.gp_seq = (self.gp_seq | RCU_SEQ_STATE_MASK) + 1
         if not self.holdouts:
@@ -211,6 +216,8 @@ class RcuStall:
             # a CPU learns of a new GP at its next tick: stopping within the GP's first jiffy it
             # has not reported a quiescent state for it yet
             self.holdouts.add(c)
+            if c not in self.m.blocked:
+                self.ticking_holdouts.add(c)
 
     def on_qs(self, c: int, t: float) -> None:
         if self.fqs_deferred and self.active:
@@ -220,6 +227,7 @@ class RcuStall:
             self.poke(t)
         if self.active and c in self.holdouts:
             self.holdouts.discard(c)
+            self.ticking_holdouts.discard(c)
             if not self.holdouts:
                 self._start_gp(t)
         if self.resched_deferred and self.active and len(self.m.nonsched) < self.m.n:
@@ -288,19 +296,32 @@ class RcuStall:
             self.jiffies_frozen = None
         if self.bt.active:
             self.bt.on_timer_change(t)
-        if self.printing:
+        if self.printing or not self.active or not self.enabled or m.dead:
             return
-        if self.active and self.enabled and not self.m.dead:
-            fqs3 = self.fqs3
-            js = self.js if fqs3 is None else fqs3 + self.timeout_j  # _js_eff()
-            if math.isinf(js):
-                return  # no report possible yet
-            clock = self.m.clock
-            if self.alarm.at <= max(int(js) / clock.hz - clock.offset, self.hv_hold):  # jiffy_time
-                return  # the pending alarm re-evaluates first
-            nxt = self._next(t)
-            if nxt is not None:
-                self.alarm.set(self.m.clock.jiffy_time(nxt[0]))
+        if self.alarm_stands():
+            return
+        nxt = self._next(t)
+        if nxt is not None:
+            self.alarm.set(m.clock.jiffy_time(nxt[0]))
+
+    def alarm_stands(self) -> bool:
+        """Whether nothing ``_next`` could plan now would come before the pending alarm (or no
+        report is possible yet): ``poke`` has nothing to re-plan."""
+        fqs3 = self.fqs3
+        js = self.js if fqs3 is None else fqs3 + self.timeout_j  # _js_eff()
+        if js == _INF:
+            return True  # no report possible yet (jiffies_stall is never -inf)
+        clock = self.m.clock
+        hz, offset = clock.hz, clock.offset
+        at = self.alarm.at
+        jt = int(js) / hz - offset  # clock.jiffy_time(int(js))
+        hv = self.hv_hold
+        if at <= (hv if hv > jt else jt):  # max(jt, hv)
+            return True  # the pending alarm re-evaluates first
+        # _next() gives a report by another CPU (its jiffy at least jiffies_stall + 2), unless a
+        # holdout takes ticks (it reports itself from jiffies_stall on): with none, nothing can
+        # come before an alarm pending by jiffies_stall + 2 (the alarm would keep its time)
+        return at <= (int(js) + RCU_STALL_RAT_DELAY) / hz - offset and not self.ticking_holdouts
 
     def _next(self, t: float, excused: frozenset[int] = frozenset()) -> tuple[int, int, bool] | None:
         """(jiffy, cpu, self_detected) of the next report if nothing changes, or None; ``excused``
@@ -321,10 +342,9 @@ class RcuStall:
             # ``first`` is the lowest ticking CPU: a holdout itself, it is the lowest ticking one
             if first in self.holdouts and first not in excused:
                 return (j_self, first, True)
-            # the ticking holdouts: tok[c] is False exactly when c is in m.blocked
-            ticking = self.holdouts - m.blocked
+            ticking = self.ticking_holdouts
             if excused:
-                ticking -= excused
+                ticking = ticking - excused
             me = min(ticking, default=None)
             if me is not None:
                 return (j_self, me, True)
