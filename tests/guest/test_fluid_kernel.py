@@ -16,6 +16,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -246,6 +247,56 @@ def test_python_path_gives_the_compiled_results_when_stalls_are_published() -> N
 def test_same_seed_same_summary_in_another_process() -> None:
     ov = [*SMALL_OLTP, "sim.max_time_s=23.5", "sim.seed=7"]
     assert _summary_in_subprocess(ov, {}) == _summary_here(ov)
+
+
+_TINY_KERNEL = """
+import numpy as np
+from lpmsim.guest.fluid_draws import jit_nrt, poisson
+
+@jit_nrt
+def draws(st, lam, n):
+    out = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        out[i] = poisson(st, lam)
+    return out
+"""
+_TINY_RUN = """
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+import tiny_kernel
+from lpmsim.guest.fluid_draws import seed_state
+x = tiny_kernel.draws(seed_state(np.random.default_rng(3)), 2.5, 200)
+s = tiny_kernel.draws.stats
+print(json.dumps([x.tolist(), sum(s.cache_hits.values()), sum(s.cache_misses.values()),
+                  "numba.np.arraymath" in sys.modules]))
+"""
+
+
+@pytest.mark.skipif(not d.HAVE_NUMBA, reason="numba not installed: only the Python path exists")
+def test_a_cached_kernel_loads_without_numbas_compiler(tmp_path: Path) -> None:
+    """``fluid_draws._LoadWithoutRefresh``: with an empty cache a process compiles (numba's
+    compiler and its registries loaded, as numba does); the next process loads the cached
+    machine code without them (``numba.np.arraymath`` never imported) and draws the same numbers,
+    those of the kernels run here."""
+    (tmp_path / "tiny_kernel.py").write_text(_TINY_KERNEL)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+
+    def run() -> list[Any]:
+        out = subprocess.run(
+            [sys.executable, "-c", _TINY_RUN, str(tmp_path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return list(json.loads(out.stdout))
+
+    first, second = run(), run()
+    assert first[1:] == [0, 1, True]  # compiled, with numba's registries
+    assert second[1:] == [1, 0, False]  # loaded from the cache, without them
+    st = _state(3)
+    assert first[0] == second[0] == [d.poisson(st, 2.5) for _ in range(200)]
 
 
 # -- the transfer conserves pages under compiled steps ------------------------------------------

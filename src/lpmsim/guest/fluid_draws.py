@@ -44,6 +44,49 @@ if os.environ.get("LPMSIM_NUMBA", "1") != "0":  # LPMSIM_NUMBA=0: the Python pat
         _njit = None
 HAVE_NUMBA = _njit is not None
 
+_cache_class: Callable[[Callable[..., Any]], Any] | None = None
+if _njit is not None:
+    try:
+        from numba.core.caching import FunctionCache
+        from numba.core.runtime.nrt import rtsys
+
+        class _LoadWithoutRefresh(FunctionCache):
+            """numba's cache of one compiled function, whose load of a cached overload does not
+            first refresh the compiler's target context.
+
+            numba's own ``load_overload`` calls ``target_context.refresh()`` before it looks in the
+            cache: at a process's first call that imports and installs every typing and lowering
+            registry (``numba.np.arraymath`` and the rest, and through it scipy's linear algebra
+            where scipy is installed): 0.2-0.3 s of CPU in every process (``lpmsim run`` each time,
+            each ``compare`` worker once, docs/performance.md "Round 6"), none of which loading
+            machine code needs.  Loading it needs numba's runtime (``rtsys.initialize``: the
+            reference counting and allocation the kernels that allocate call), then the same
+            ``_load_overload`` as numba's; only when the cache has no entry for the signature is
+            the context refreshed, as numba does, for the compile that follows.  The same machine
+            code is loaded either way (tests/guest/test_fluid_kernel.py)."""
+
+            def load_overload(self, sig: Any, target_context: Any) -> Any:
+                rtsys.initialize(target_context)
+                with self._guard_against_spurious_io_errors():
+                    data = self._load_overload(sig, target_context)  # type: ignore[no-untyped-call]
+                    if data is not None:
+                        return data
+                target_context.refresh()  # a miss (or an unreadable entry): numba compiles next
+                return None
+
+        _cache_class = _LoadWithoutRefresh
+    except (ImportError, AttributeError):  # pragma: no cover - numba's internals moved: its own cache
+        _cache_class = None
+
+
+def _compiled(disp: Any) -> Any:
+    """A dispatcher made by ``numba.njit(cache=True)`` with the cache that loads without refreshing
+    numba's compiler (``_LoadWithoutRefresh``), where numba's internals are as expected."""
+    if _cache_class is not None and getattr(disp, "_cache", None) is not None:
+        disp._cache = _cache_class(disp.py_func)
+    return disp
+
+
 CHUNK = 16.0
 """The largest mean of one inversion (exp(-16) ~ 1e-7: far from underflow)."""
 
@@ -63,7 +106,7 @@ def jit(fn: F) -> F:
     (docs/performance.md)."""
     if _njit is None:
         return fn
-    return _njit(cache=True, nogil=True, _nrt=False, error_model="numpy")(fn)
+    return _compiled(_njit(cache=True, nogil=True, _nrt=False, error_model="numpy")(fn))
 
 
 def jit_nrt(fn: F) -> F:
@@ -71,7 +114,7 @@ def jit_nrt(fn: F) -> F:
     kernels that allocate arrays (numba's reference counting frees them)."""
     if _njit is None:
         return fn
-    return _njit(cache=True, nogil=True)(fn)
+    return _compiled(_njit(cache=True, nogil=True)(fn))
 
 
 _GAMMA = 0x9E3779B97F4A7C15
@@ -108,6 +151,7 @@ else:
     _S31 = np.uint64(31)
     _S11 = np.uint64(11)
 
+    @_compiled
     @_njit(cache=True, nogil=True, _nrt=False, error_model="numpy")  # type: ignore[untyped-decorator]
     def uniform(st: np.ndarray) -> float:
         """``_uniform_py`` in wrapping 64-bit arithmetic (the same numbers)."""
