@@ -235,19 +235,34 @@ class HardLockup:
         if first not in pending:
             tb[first] = g
             if not pending:
-                self._reset(g)
-                self.pending = {p for p in self.pending if p <= first or p in blocked}
+                self._reset_from(g, first)
                 return
         beats = pending - blocked
-        for c in beats:
-            tb[c] = g
+        if len(beats) == len(tb):
+            tb[:] = [g] * len(tb)
+        else:
+            for c in beats:
+                tb[c] = g
         if len(beats) < len(pending):
             pending -= beats
             return
-        last = max(beats)
         pending.clear()
-        self._reset(g)
-        self.pending = {p for p in self.pending if p <= last or p in blocked}
+        self._reset_from(g, max(beats))
+
+    def _reset_from(self, g: float, last: int) -> None:
+        """The mask reset by CPU ``last``'s heartbeat at ``g`` (``_reset``), then cleared by the
+        CPUs after it, which beat at ``g`` too: what is left pending is the CPUs up to ``last``
+        and those not taking interrupts (without stuck or excused CPUs: ``range(last + 1)`` and
+        the blocked ones, the same set)."""
+        blocked = self.m.blocked
+        if self.stuck or self.excused:
+            self._reset(g)
+            self.pending = {p for p in self.pending if p <= last or p in blocked}
+            return
+        self.last_reset = g
+        pending = set(range(last + 1))
+        pending.update(blocked)
+        self.pending = pending
 
     def _beat(self, c: int, t: float) -> bool:
         """watchdog_timer_interrupt(): returns True when the pending mask was reset."""
@@ -261,7 +276,11 @@ class HardLockup:
 
     def _reset(self, t: float) -> None:
         self.last_reset = t
-        self.pending = set(range(self.m.n)) - self.stuck - self.excused
+        pending = set(range(self.m.n))
+        if self.stuck or self.excused:
+            pending -= self.stuck
+            pending -= self.excused
+        self.pending = pending
 
     def _clear_pending(self, c: int, t: float) -> bool:
         if self.lock_held:
