@@ -194,8 +194,7 @@ class HardLockup:
                 if m.dead:
                     return
                 if self._beat(c, g):
-                    blocked = m.blocked
-                    self.pending = {p for p in self.pending if p <= c or p in blocked}
+                    self._cleared_after(c)
                     break
         if m.dead:
             return
@@ -254,15 +253,20 @@ class HardLockup:
         CPUs after it, which beat at ``g`` too: what is left pending is the CPUs up to ``last``
         and those not taking interrupts (without stuck or excused CPUs: ``range(last + 1)`` and
         the blocked ones, the same set)."""
-        blocked = self.m.blocked
         if self.stuck or self.excused:
             self._reset(g)
-            self.pending = {p for p in self.pending if p <= last or p in blocked}
+            self._cleared_after(last)
             return
         self.last_reset = g
         pending = set(range(last + 1))
-        pending.update(blocked)
+        pending.update(self.m.blocked)
         self.pending = pending
+
+    def _cleared_after(self, last: int) -> None:
+        """The mask just reset by CPU ``last``'s heartbeat, less the CPUs after it that beat in the
+        same tick (those taking interrupts)."""
+        blocked = self.m.blocked
+        self.pending = {p for p in self.pending if p <= last or p in blocked}
 
     def _beat(self, c: int, t: float) -> bool:
         """watchdog_timer_interrupt(): returns True when the pending mask was reset."""
