@@ -826,7 +826,7 @@ def fluid_batch(
             or t_next > stop
             or ist[3] >= pend_t.size
         ):
-            req, pre, push = cnt[0], cnt[1], cnt[2]
+            req, pre, push = int(cnt[0]), int(cnt[1]), int(cnt[2])
             cnt[0] = 0
             cnt[1] = 0
             cnt[2] = 0
