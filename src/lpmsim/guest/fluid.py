@@ -40,7 +40,9 @@ Python otherwise; draws by inversion from ``fluid_draws``), and steps run back t
 while nothing else can happen before the next one (``fluid_kernel.fluid_batch``: no event, no
 parked end-watch look, no episode to publish or spin, within the run's horizon), which gives the
 results of one call per step.  This process then publishes what the kernel model must see, at the
-time of the step that started it.
+time of the step that started it.  The arrays of every batch call are bound once per run
+(``fluid_kernel.batch_binding``: compiled, passed by address instead of unboxed one by one at
+every call; docs/performance.md, "Round 7").
 """
 
 from __future__ import annotations
