@@ -40,7 +40,9 @@ Python otherwise; draws by inversion from ``fluid_draws``), and steps run back t
 while nothing else can happen before the next one (``fluid_kernel.fluid_batch``: no event, no
 parked end-watch look, no episode to publish or spin, within the run's horizon), which gives the
 results of one call per step.  This process then publishes what the kernel model must see, at the
-time of the step that started it.
+time of the step that started it.  The arrays of every batch call are bound once per run
+(``fluid_kernel.batch_binding``: compiled, passed by address instead of unboxed one by one at
+every call; docs/performance.md, "Round 7").
 """
 
 from __future__ import annotations
@@ -159,7 +161,8 @@ class FluidGuest(GuestBase):
         self._b_lat = np.zeros(fluid_kernel.BATCH_MAX)
         self._b_nf = np.zeros(fluid_kernel.BATCH_MAX, dtype=np.int64)
         self._b_irqs = np.zeros(fluid_kernel.BATCH_MAX)
-        self._b_faults = np.zeros(len(names), dtype=np.int64)  # per activity, over a batch
+        self._acc = -1.0  # ``fluid_batch``'s ``acc_max`` for the next batch (-1: busy changed since)
+        self._bound_arrays: tuple[np.ndarray, ...] = ()  # the arrays bound for the run (_run)
 
         self._st = seed_state(self.rng)  # the kernels' generator, seeded from guest/fluid
         self.lock_attempt_arr = np.array(self.lock_attempt, dtype=float)
@@ -234,6 +237,7 @@ class FluidGuest(GuestBase):
         wall = base_s + extra
         self.busy[cpu] = max(self.busy[cpu], wall)
         self.stall_frac[cpu] = extra / wall if wall > 0 else 0.0
+        self._acc = -1.0  # the next step sums its own ``outstanding``
         self.metrics.segment(Ctx.IRQS_HARD_OFF.value, extra, wall)
         self.cpus.set_ctx(cpu, Ctx.IRQS_HARD_OFF)
         self.cpus.set_steal_frac(cpu, float(self.stall_frac[cpu]))  # the DTL sees its faults
@@ -312,6 +316,7 @@ class FluidGuest(GuestBase):
 
     def _claim(self, cpu: int, ready: Callable[[], None]) -> None:
         self._disturb(cpu)
+        self._acc = -1.0  # (the next step sums its own ``outstanding``)
         self.claimed_mask[cpu] = True
         self.n_claimed = int(self.claimed_mask.sum())
         self.ep_left[cpu] = 0  # the episode's later faults are not taken: the bug's code runs instead
@@ -425,105 +430,135 @@ class FluidGuest(GuestBase):
         self._parked_seq += 1
         heapq.heappush(self._parked, (w.target, self._parked_seq, w, gen))
 
-    def _shares(self) -> np.ndarray:
-        if self.frozen:  # frozen user time becomes idle time
-            if self._frozen_share is None:
-                s = self.share.copy()
-                s[self.idle_idx] += s[self.user_idx]
-                s[self.user_idx] = 0.0
-                self._frozen_share = s
-            return self._frozen_share
-        return self.share
+    @property
+    def frozen_share(self) -> np.ndarray:
+        """The activity shares while frozen: frozen user time becomes idle time (made once)."""
+        if self._frozen_share is None:
+            s = self.share.copy()
+            s[self.idle_idx] += s[self.user_idx]
+            s[self.user_idx] = 0.0
+            self._frozen_share = s
+        return self._frozen_share
 
-    def _run(self) -> Generator[Event, Any, None]:
+    def _batch_arrays(self, tr: FluidTransfer) -> tuple[np.ndarray, ...]:
+        """The arrays ``fluid_batch`` is called with that never change identity
+        (``fluid_kernel.BOUND``'s order)."""
+        m = self.metrics
+        return (
+            self._b_t,
+            self._b_lat,
+            self._b_nf,
+            self._b_irqs,
+            m.ctx_nf,
+            m.ctx_stall_s,
+            self._st,
+            tr._st,
+            self.busy,
+            self.stall_frac,
+            self.ep_left,
+            self.ep_act,
+            self.ep_phi0,
+            self.claimed_mask,
+            m.blocktime,
+            m.faults,
+            m._until,
+            self.rate,
+            self.weights,
+            self.lock_release,
+            self.lock_attempt_arr,
+            self._act_f,
+            self._cdf,
+            self._split,
+            self._n_act,
+            m.seg_stats,
+            m.seg_hist,
+            self._region_faults,
+            self._faults,
+            self._pub_f,
+            self._pub_i,
+            self._spin_f,
+            self._spin_i,
+            tr._fs,
+            tr._ist,
+            tr._cnt,
+            tr._cf,
+            tr._ci,
+            tr._region_of,
+            tr._tpp,
+            tr._reg_start,
+            tr._reg_idx,
+            tr._grp_start,
+            tr._grp_idx,
+            tr._group_region,
+            tr.missing,
+            tr.pending_mass,
+            tr._sf,
+            tr._si,
+        )
+
+    def _run(self) -> Generator[Event | float, Any, None]:
         tr = self.transfer
         assert tr is not None
         env, m = self.env, self.metrics
         max_dt = self.sc.sim.fluid_step_s
         min_dt = min(self.sc.sim.fluid_step_min_s, max_dt)
+        kmax = self._kern.BATCH_MAX if self.batch else 1
+        nctx, publish_min = self.nctx, self.publish_min
+        # The arrays of every call, bound once (``fluid_kernel.batch_binding``: compiled, by their
+        # addresses; ``_bound_arrays`` keeps them alive)
+        self._bound_arrays = self._batch_arrays(tr)
+        batch, bound = self._kern.batch_binding(self._bound_arrays)
+        lat_rec, nf_rec = m._lat.append, m._weight.append
+        stepped, peek, parked = tr.stepped, env.peek, self._parked
         while tr.completed_at is None:
             now = env.now
             if tr._ist[3] >= tr._pend_t.size:
                 tr._room()  # the pending ring is full
             # Steps run back to back in one compiled call until something else can happen: the
             # next event, the next parked end-watch look, the run's horizon (``fluid_batch``).
-            until = env.peek()
-            if self._parked:
-                until = min(until, self._parked[0][0])
-            stop = self.horizon[0] if self.horizon is not None else math.inf
-            k, t_last, dt, npub, nspin, done, lat, nrec, nirq, lat_max = self._kern.fluid_batch(
-                self._kern.BATCH_MAX if self.batch else 1,
+            until = peek()
+            if parked and parked[0][0] < until:
+                until = parked[0][0]
+            ws = m.window_start
+            h = self.horizon
+            k, t_last, dt, npub, nspin, done, lat, nrec, nirq, lat_max, nf, self._acc, req, pre, push = batch(
+                kmax,
                 until,
-                stop,
-                -math.inf if m.window_start is None else m.window_start,
-                self._b_t,
-                self._b_lat,
-                self._b_nf,
-                self._b_irqs,
-                self._b_faults,
-                m.ctx_stall_s,
-                self._st,
-                tr._st,
+                math.inf if h is None else h[0],
+                -math.inf if ws is None else ws,
                 now,
                 max_dt,
                 min_dt,
-                self.busy,
-                self.stall_frac,
-                self.ep_left,
-                self.ep_act,
-                self.ep_phi0,
-                self.claimed_mask,
-                m.blocktime,
-                m.faults,
-                m._until,
-                self.rate,
-                self.weights,
-                self._shares(),
-                self.lock_release,
-                self.lock_attempt_arr,
-                self._act_f,
-                self._cdf,
-                self._split,
-                self.nctx,
-                self.publish_min,
+                nctx,
+                publish_min,
                 m._clock is not None,
-                self._n_act,
-                m.seg_stats,
-                m.seg_hist,
-                self._region_faults,
-                self._faults,
-                self._pub_f,
-                self._pub_i,
-                self._spin_f,
-                self._spin_i,
-                tr._fs,
-                tr._ist,
-                tr._cnt,
-                tr._cf,
-                tr._ci,
-                tr._region_of,
-                tr._tpp,
+                self._acc,
+                self.frozen_share if self.frozen else self.share,
                 tr.shared,
-                tr._reg_start,
-                tr._reg_idx,
-                tr._grp_start,
-                tr._grp_idx,
-                tr._group_region,
-                tr.missing,
                 tr._pend_t,
                 tr._pend_m,
-                tr.pending_mass,
+                *bound,
             )
             self.steps += k
-            self.batched_steps += k - 1  # steps that were not an event of their own
-            self._account_batch(k, nrec, nirq, lat_max)
-            if k > 1:
+            if k == 1:
+                # one step (nearly every batch where events come every few ms): its fault record
+                # as ``_account_batch`` appends it
+                if nrec:
+                    lat_rec(lat)
+                    nf_rec(nf)
+                    if lat_max > m.max_stall:
+                        m.max_stall = lat_max
+                if nirq:
+                    m._irqs_off(float(self._b_irqs[0]))
+            else:
+                self.batched_steps += k - 1  # steps that were not an event of their own
+                self._account_batch(k, nrec, nirq, lat_max)
                 # the last step's time: nothing happens before it (the batch's conditions)
                 self.next_step_at = t_last
-                yield env.timeout(t_last - now)
-            tr.stepped(done)
+                yield t_last - now
+            stepped(done, req, pre, push)
             if npub:
-                self._publications(npub, lat >= self.publish_min)
+                self._publications(npub, lat >= publish_min)
             if nspin:
                 self._spins(
                     self._spin_i[0, :nspin],
@@ -533,11 +568,12 @@ class FluidGuest(GuestBase):
                 )
             now = env.now
             m.window_end = now + dt
-            step_ev = env.timeout(dt)
             self.next_step_at = now + dt
-            if self._parked:
+            if parked:
                 self._run_parked()
-            yield step_ev
+            # (a delay, not a Timeout: the same place in the order, one object less; the looks
+            # ``_run_parked`` schedules all fall before it)
+            yield dt
         m.window_end = env.now
         for cpu in [c for c, p in enumerate(self.published) if p and not self.in_rtas[c]]:
             self._unpublish(cpu)
@@ -580,7 +616,8 @@ class FluidGuest(GuestBase):
     def _account_batch(self, k: int, nrec: int, nirq: int, lat_max: float) -> None:
         """The metrics of ``k`` steps of a batch (``fluid_kernel.fluid_batch``): its ``nrec``
         fault records (latency, faults of each step with faults), its ``nirq`` longest
-        interrupts-off episodes (at their step's time), per activity the faults."""
+        interrupts-off episodes (at their step's time); the faults per context are in
+        ``GuestMetrics.ctx_nf`` (the kernel adds them)."""
         m = self.metrics
         if nrec:
             # appended in step order as ``record_counted`` would, all at once
@@ -595,10 +632,6 @@ class FluidGuest(GuestBase):
                     # (a shorter run than the longest so far changes nothing there: not handed over)
                     if wall >= m.max_irqs_off:
                         m._irqs_off(wall, at)
-        for a, n in enumerate(self._b_faults.tolist()):
-            if n:
-                cv = self.ctx_value[a]
-                m.ctx_faults[cv] += n  # (their stall: the kernel adds it to m.ctx_stall_s)
 
     def _spins(self, who: np.ndarray, locks: np.ndarray, wall: np.ndarray, at: np.ndarray) -> None:
         """vCPUs that wanted a lock while its holder was stalled: they spin until the release."""

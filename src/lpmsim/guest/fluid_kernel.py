@@ -46,21 +46,27 @@ busy time and faults (the numpy step's fancy-indexed ``+=`` kept only one of the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from lpmsim.guest import fluid_hist
 from lpmsim.guest.fluid_draws import (
+    HAVE_VIEWS,
     binomial,
     categorical,
     exponential,
+    f8_view,
+    i8_view,
     jit,
     jit_nrt,
     multinomial,
     poisson,
+    u8_view,
     uniform,
 )
-from lpmsim.guest.fluid_link import SF_MM, k_latency, k_missing_mass_into, k_serve, scratch
+from lpmsim.guest.fluid_link import SF_MM, k_latency, k_missing_mass_into, k_serve
 
 hist_bin = jit(fluid_hist.hist_bin)  # the stall histogram's bin (GuestMetrics), compiled
 
@@ -562,23 +568,112 @@ def fluid_step(
     return dt, lat, npub, nspin, irqs_max, nf, done, acc_next
 
 
+BOUND: tuple[tuple[str, str, int], ...] = (
+    ("t_buf", "f8", 1),
+    ("lat_buf", "f8", 1),
+    ("nf_buf", "i8", 1),
+    ("irqs_buf", "f8", 1),
+    ("ctx_nf", "i8", 1),
+    ("ctx_stall", "f8", 1),
+    ("st_g", "u8", 1),
+    ("st_t", "u8", 1),
+    ("busy", "f8", 1),
+    ("stall_frac", "f8", 1),
+    ("ep_left", "i8", 1),
+    ("ep_act", "i8", 1),
+    ("ep_phi0", "f8", 1),
+    ("claimed", "i8", 1),
+    ("blocktime", "f8", 1),
+    ("faults_v", "i8", 1),
+    ("until_v", "f8", 1),
+    ("rate", "f8", 1),
+    ("weights", "f8", 2),
+    ("lock_release", "f8", 1),
+    ("lock_attempt", "f8", 1),
+    ("act_f", "f8", 2),
+    ("cdf", "f8", 1),
+    ("split", "f8", 2),
+    ("n_act", "i8", 1),
+    ("seg", "f8", 2),
+    ("seg_hist", "i8", 2),
+    ("region_faults", "f8", 1),
+    ("faults_out", "i8", 1),
+    ("pub_f", "f8", 2),
+    ("pub_i", "i8", 2),
+    ("spin_f", "f8", 2),
+    ("spin_i", "i8", 2),
+    ("fs", "f8", 1),
+    ("ist", "i8", 1),
+    ("cnt", "i8", 1),
+    ("cf", "f8", 1),
+    ("ci", "i8", 1),
+    ("region_of", "i8", 1),
+    ("tpp", "f8", 1),
+    ("reg_start", "i8", 1),
+    ("reg_idx", "i8", 1),
+    ("grp_start", "i8", 1),
+    ("grp_idx", "i8", 1),
+    ("group_region", "i8", 1),
+    ("missing", "i8", 1),
+    ("pending_mass", "f8", 1),
+    ("sf", "f8", 2),
+    ("si", "i8", 2),
+)
+"""``fluid_batch``'s array arguments after its first 15 (name, dtype, dimensions), in order: the
+arrays a fluid guest's run calls every batch with that never change identity (the guest's, its
+metrics', its transfer's), bound once (``batch_binding``)."""
+
+
+def batch_binding(arrays: tuple[np.ndarray, ...]) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+    """How to call a batch with the ``BOUND`` ``arrays``: ``(call, bound)``, so that
+    ``call(*dynamic, *bound)`` is ``fluid_batch(*dynamic, *arrays)`` (``dynamic``: its first 15
+    arguments).  Compiled (numba with ``fluid_draws.HAVE_VIEWS``), ``call`` is ``fluid_batch_at``
+    and ``bound`` the arrays' addresses and shapes (``fluid_batch_at`` views them without numba
+    unboxing each at every call: ~3 µs a batch) and the arrays themselves, which it keeps alive;
+    else ``fluid_batch`` and the arrays.  The arrays must stay the objects their owners use
+    (nothing rebinds them: tests/guest/test_fluid_batch.py)."""
+    if len(arrays) != len(BOUND):
+        raise ValueError(f"{len(arrays)} arrays for the {len(BOUND)} of BOUND")
+    dtypes = {"f8": np.float64, "i8": np.int64, "u8": np.uint64}
+    for a, (name, dt, nd) in zip(arrays, BOUND, strict=True):
+        if a.dtype != dtypes[dt] or a.ndim != nd or not a.flags.c_contiguous or not a.flags.writeable:
+            raise ValueError(
+                f"{name}: {a.dtype} {a.ndim}-d array (contiguous {a.flags.c_contiguous}) for {dt} {nd}-d"
+            )
+    if not HAVE_VIEWS:
+        return fluid_batch, arrays
+    addr = np.array([a.ctypes.data for a in arrays], dtype=np.int64)
+    dims = np.zeros((len(arrays), 2), dtype=np.int64)
+    for j, a in enumerate(arrays):
+        dims[j, : a.ndim] = a.shape
+    return fluid_batch_at, (addr, dims)
+
+
 @jit_nrt
 def fluid_batch(
     kmax: int,
     until: float,
     stop: float,
     window_start: float,
+    now: float,
+    max_dt: float,
+    min_dt: float,
+    nctx: int,
+    publish_min: float,
+    lay: bool,
+    acc_max: float,
+    f: np.ndarray,
+    shared: np.ndarray,
+    pend_t: np.ndarray,
+    pend_m: np.ndarray,
     t_buf: np.ndarray,
     lat_buf: np.ndarray,
     nf_buf: np.ndarray,
     irqs_buf: np.ndarray,
-    act_faults: np.ndarray,
+    ctx_nf: np.ndarray,
     ctx_stall: np.ndarray,
     st_g: np.ndarray,
     st_t: np.ndarray,
-    now: float,
-    max_dt: float,
-    min_dt: float,
     busy: np.ndarray,
     stall_frac: np.ndarray,
     ep_left: np.ndarray,
@@ -590,15 +685,11 @@ def fluid_batch(
     until_v: np.ndarray,
     rate: np.ndarray,
     weights: np.ndarray,
-    f: np.ndarray,
     lock_release: np.ndarray,
     lock_attempt: np.ndarray,
     act_f: np.ndarray,
     cdf: np.ndarray,
     split: np.ndarray,
-    nctx: int,
-    publish_min: float,
-    lay: bool,
     n_act: np.ndarray,
     seg: np.ndarray,
     seg_hist: np.ndarray,
@@ -615,17 +706,16 @@ def fluid_batch(
     ci: np.ndarray,
     region_of: np.ndarray,
     tpp: np.ndarray,
-    shared: np.ndarray,
     reg_start: np.ndarray,
     reg_idx: np.ndarray,
     grp_start: np.ndarray,
     grp_idx: np.ndarray,
     group_region: np.ndarray,
     missing: np.ndarray,
-    pend_t: np.ndarray,
-    pend_m: np.ndarray,
     pending_mass: np.ndarray,
-) -> tuple[int, float, float, int, int, bool, float, int, int, float]:
+    sf: np.ndarray,
+    si: np.ndarray,
+) -> tuple[int, float, float, int, int, bool, float, int, int, float, int, float, int, int, int]:
     """Consecutive fluid steps from ``now`` while nothing else can happen in between: the next
     step starts before ``until`` (the next event of the simulation, or the next look of a parked
     end watch) and at or before ``stop`` (the run's horizon), the step before it published no
@@ -635,19 +725,21 @@ def fluid_batch(
     delay).  The buffers get, in step order, the latency and faults of each step with faults
     (``lat_buf``, ``nf_buf``: the fault records, ``GuestMetrics.record_counted``'s) and the start
     and longest interrupts-off episode of each step with one (``t_buf``, ``irqs_buf``); per
-    activity the faults summed, their stall added to ``ctx_stall`` (per context row) step by step.
-    Returns (steps, start and length of the last step, episodes to publish and spins of the last
-    step, whether the transfer is done, the last step's latency, fault records, interrupts-off
-    records, the longest latency recorded (0 if none))."""
-    for a in range(act_faults.size):
-        act_faults[a] = 0
+    context row the faults added to ``ctx_nf`` (``GuestMetrics``' faults not yet counted in
+    ``ctx_faults``) and their stall to ``ctx_stall``, step by step.  ``acc_max``: the sum of
+    ``outstanding`` for a step of ``max_dt`` that the step before this batch summed, or -1 (Python
+    changed ``busy`` since: the first step sums its own).  ``sf``, ``si``: the transfer's scratch
+    (``fluid_link.scratch``; no kernel reads what it did not write there in the same step).  The
+    transfer's request, prefetch and push counts (``cnt``) are returned and zeroed.  Returns
+    (steps, start and length of the last step, episodes to publish and spins of the last step,
+    whether the transfer is done, the last step's latency, fault records, interrupts-off records,
+    the longest latency recorded (0 if none), the last step's faults, the next step's
+    ``acc_max``, the requests, prefetched and pushed pages)."""
     k = 0
     nrec = 0
     nirq = 0
     lat_max = 0.0
     t = now
-    acc_max = -1.0  # the first step sums its own ``outstanding``: Python may have changed busy
-    sf, si = scratch(missing.size, pending_mass.size)
     while True:
         lay_from = t if t > window_start else window_start
         dt, lat, npub, nspin, irqs_max, nf, done, acc_max = fluid_step(
@@ -717,14 +809,116 @@ def fluid_batch(
             t_buf[nirq] = t
             irqs_buf[nirq] = irqs_max
             nirq += 1
-        for a in range(act_faults.size):
+        for a in range(n_act.size):
             if n_act[a] > 0:
-                act_faults[a] += n_act[a]
-                ctx_stall[int(act_f[4, a])] += n_act[a] * lat  # GuestMetrics.ctx_stall_s, in step order
+                row = int(act_f[4, a])
+                ctx_nf[row] += n_act[a]
+                ctx_stall[row] += n_act[a] * lat  # GuestMetrics.ctx_stall_s, in step order
         k += 1
         t_next = t + dt
-        if done or npub > 0 or nspin > 0 or k >= kmax or not t_next < until or t_next > stop:
-            return k, t, dt, npub, nspin, done, lat, nrec, nirq, lat_max
-        if ist[3] >= pend_t.size:  # the pending ring is full: Python makes room
-            return k, t, dt, npub, nspin, done, lat, nrec, nirq, lat_max
+        # the last test: the pending ring is full (Python makes room)
+        if (
+            done
+            or npub > 0
+            or nspin > 0
+            or k >= kmax
+            or not t_next < until
+            or t_next > stop
+            or ist[3] >= pend_t.size
+        ):
+            req, pre, push = int(cnt[0]), int(cnt[1]), int(cnt[2])
+            cnt[0] = 0
+            cnt[1] = 0
+            cnt[2] = 0
+            return k, t, dt, npub, nspin, done, lat, nrec, nirq, lat_max, nf, acc_max, req, pre, push
         t = t_next
+
+
+@jit_nrt
+def fluid_batch_at(
+    kmax: int,
+    until: float,
+    stop: float,
+    window_start: float,
+    now: float,
+    max_dt: float,
+    min_dt: float,
+    nctx: int,
+    publish_min: float,
+    lay: bool,
+    acc_max: float,
+    f: np.ndarray,
+    shared: np.ndarray,
+    pend_t: np.ndarray,
+    pend_m: np.ndarray,
+    addr: np.ndarray,
+    dims: np.ndarray,
+) -> tuple[int, float, float, int, int, bool, float, int, int, float, int, float, int, int, int]:
+    """``fluid_batch`` with its ``BOUND`` arrays viewed from their addresses and shapes
+    (``batch_binding``; the caller keeps the arrays alive)."""
+    return fluid_batch(
+        kmax,
+        until,
+        stop,
+        window_start,
+        now,
+        max_dt,
+        min_dt,
+        nctx,
+        publish_min,
+        lay,
+        acc_max,
+        f,
+        shared,
+        pend_t,
+        pend_m,
+        f8_view(addr[0], dims[0, 0]),  # t_buf
+        f8_view(addr[1], dims[1, 0]),  # lat_buf
+        i8_view(addr[2], dims[2, 0]),  # nf_buf
+        f8_view(addr[3], dims[3, 0]),  # irqs_buf
+        i8_view(addr[4], dims[4, 0]),  # ctx_nf
+        f8_view(addr[5], dims[5, 0]),  # ctx_stall
+        u8_view(addr[6], dims[6, 0]),  # st_g
+        u8_view(addr[7], dims[7, 0]),  # st_t
+        f8_view(addr[8], dims[8, 0]),  # busy
+        f8_view(addr[9], dims[9, 0]),  # stall_frac
+        i8_view(addr[10], dims[10, 0]),  # ep_left
+        i8_view(addr[11], dims[11, 0]),  # ep_act
+        f8_view(addr[12], dims[12, 0]),  # ep_phi0
+        i8_view(addr[13], dims[13, 0]),  # claimed
+        f8_view(addr[14], dims[14, 0]),  # blocktime
+        i8_view(addr[15], dims[15, 0]),  # faults_v
+        f8_view(addr[16], dims[16, 0]),  # until_v
+        f8_view(addr[17], dims[17, 0]),  # rate
+        f8_view(addr[18], (dims[18, 0], dims[18, 1])),  # weights
+        f8_view(addr[19], dims[19, 0]),  # lock_release
+        f8_view(addr[20], dims[20, 0]),  # lock_attempt
+        f8_view(addr[21], (dims[21, 0], dims[21, 1])),  # act_f
+        f8_view(addr[22], dims[22, 0]),  # cdf
+        f8_view(addr[23], (dims[23, 0], dims[23, 1])),  # split
+        i8_view(addr[24], dims[24, 0]),  # n_act
+        f8_view(addr[25], (dims[25, 0], dims[25, 1])),  # seg
+        i8_view(addr[26], (dims[26, 0], dims[26, 1])),  # seg_hist
+        f8_view(addr[27], dims[27, 0]),  # region_faults
+        i8_view(addr[28], dims[28, 0]),  # faults_out
+        f8_view(addr[29], (dims[29, 0], dims[29, 1])),  # pub_f
+        i8_view(addr[30], (dims[30, 0], dims[30, 1])),  # pub_i
+        f8_view(addr[31], (dims[31, 0], dims[31, 1])),  # spin_f
+        i8_view(addr[32], (dims[32, 0], dims[32, 1])),  # spin_i
+        f8_view(addr[33], dims[33, 0]),  # fs
+        i8_view(addr[34], dims[34, 0]),  # ist
+        i8_view(addr[35], dims[35, 0]),  # cnt
+        f8_view(addr[36], dims[36, 0]),  # cf
+        i8_view(addr[37], dims[37, 0]),  # ci
+        i8_view(addr[38], dims[38, 0]),  # region_of
+        f8_view(addr[39], dims[39, 0]),  # tpp
+        i8_view(addr[40], dims[40, 0]),  # reg_start
+        i8_view(addr[41], dims[41, 0]),  # reg_idx
+        i8_view(addr[42], dims[42, 0]),  # grp_start
+        i8_view(addr[43], dims[43, 0]),  # grp_idx
+        i8_view(addr[44], dims[44, 0]),  # group_region
+        i8_view(addr[45], dims[45, 0]),  # missing
+        f8_view(addr[46], dims[46, 0]),  # pending_mass
+        f8_view(addr[47], (dims[47, 0], dims[47, 1])),  # sf
+        i8_view(addr[48], (dims[48, 0], dims[48, 1])),  # si
+    )

@@ -32,7 +32,10 @@ class GuestMetrics(FaultRecorder):
         # stall seconds per context (row = position in ``Ctx``; ``ctx_stall`` names them): one
         # array that every writer adds to, in time order, the compiled fluid step included
         self.ctx_stall_s = np.zeros(len(Ctx))
-        self.ctx_faults: dict[str, int] = {c.value: 0 for c in Ctx}
+        self._ctx_faults: dict[str, int] = {c.value: 0 for c in Ctx}
+        # faults per context row that the compiled fluid step counted and ``ctx_faults`` does not
+        # hold yet (it adds them when read): the step adds to an array, not to a dict
+        self.ctx_nf = np.zeros(len(Ctx), dtype=np.int64)
         # Stalls of context segments (fluid: episodes), per context (row = position in ``Ctx``):
         # count, sum and maximum (``seg_stats``) and a histogram over ``hist_edges()``: running
         # sums, so that memory does not grow with the run (the fluid step updates them in place).
@@ -49,6 +52,18 @@ class GuestMetrics(FaultRecorder):
         # (start, length) of each interrupts-off run that was the longest so far when recorded
         # (fluid mode): records come in time order, so the longest run inside the window is among them.
         self._irqs_off_runs: list[tuple[float, float]] = []
+
+    @property
+    def ctx_faults(self) -> dict[str, int]:
+        """Faults per context (the dict itself: ``ctx_faults[ctx] += n`` adds to it)."""
+        nf = self.ctx_nf
+        if nf.any():
+            d = self._ctx_faults
+            for c, n in zip(Ctx, nf.tolist(), strict=True):
+                if n:
+                    d[c.value] += n
+            nf[:] = 0
+        return self._ctx_faults
 
     @property
     def ctx_stall(self) -> dict[str, float]:
@@ -109,14 +124,14 @@ class GuestMetrics(FaultRecorder):
         self.record(vcpu, latency)
         self._lay_one(vcpu, latency)
         self.ctx_stall_s[self._row[ctx]] += latency
-        self.ctx_faults[ctx] += 1
+        self._ctx_faults[ctx] += 1
         self.max_stall = max(self.max_stall, latency)
 
     def count_faults(self, ctx: str, n: int, latency: float) -> None:
         """``n`` faults in context ``ctx`` at ``latency`` whose per-vCPU records the fluid step
         made itself (``record_counted``)."""
         self.ctx_stall_s[self._row[ctx]] += n * latency
-        self.ctx_faults[ctx] += n
+        self._ctx_faults[ctx] += n
         self.max_stall = max(self.max_stall, latency)
 
     def fault_many(self, per_vcpu: np.ndarray, ctx: str, latency: float) -> None:
@@ -126,7 +141,7 @@ class GuestMetrics(FaultRecorder):
         self.record_many(per_vcpu, latency)
         self._lay(per_vcpu, per_vcpu * latency)
         self.ctx_stall_s[self._row[ctx]] += n * latency
-        self.ctx_faults[ctx] += n
+        self._ctx_faults[ctx] += n
         self.max_stall = max(self.max_stall, latency)
 
     def _stall(self, ctx: str, stall: float) -> None:

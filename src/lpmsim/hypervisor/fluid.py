@@ -345,10 +345,17 @@ class FluidTransfer:
             # The last page left the source within this step; it lands rtt/2 later.
             self._complete(self.now + self.rtt / 2)
 
-    def stepped(self, done: bool) -> None:
-        """After the compiled step (``lpmsim.guest.fluid_kernel.fluid_step``) changed the state."""
+    def stepped(self, done: bool, req: int, pre: int, push: int) -> None:
+        """After compiled steps (``lpmsim.guest.fluid_kernel.fluid_batch``) changed the state:
+        ``req``, ``pre``, ``push``, the counts they took out of ``_cnt`` (requests, prefetched and
+        pushed pages), go to the counters, as ``_sync_counters`` adds them."""
         self._mm = None
-        self._sync_counters()
+        if req or pre or push:
+            c = self.counters
+            c.requests += req
+            c.demanded += req
+            c.prefetched += pre
+            c.pushed += push
         if done and self.completed_at is None:
             # The last page left the source within this step; it lands rtt/2 later.
             self._complete(self.now + self.rtt / 2)
