@@ -63,7 +63,7 @@ class _StallJiffyTimes:
     ``js`` seen last: ``KernelModel._refresh``'s poke test, at every change of a CPU's timer
     interrupts, reads them while ``js`` stays (the same arithmetic, done once per ``js``)."""
 
-    __slots__ = ("js", "jr", "jt")
+    __slots__ = ("jr", "js", "jt")
 
     def __init__(self) -> None:
         self.js: float | None = None
