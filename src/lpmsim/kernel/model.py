@@ -48,6 +48,11 @@ from lpmsim.kernel.wq_watchdog import WQ_CPU, WqWatchdog
 # An enum member looked up once: ``Ctx.X`` costs an attribute lookup on the enum class.
 _SOFT_OFF = Ctx.IRQS_SOFT_OFF
 _INF = math.inf
+# Per context, what a running vCPU not spinning, not hard-disabled and not held busy can do:
+# take timer interrupts (not IRQS_OFF), schedule (not NO_SCHEDULE), enter the soft-NMI path
+# (interrupts soft-disabled): CpuStates' predicates ``can_take_timer``, ``can_schedule``,
+# ``soft_nmi_reachable`` for that state (_refresh)
+_CTX_FACTS = {ctx: (ctx not in IRQS_OFF, ctx not in NO_SCHEDULE, ctx == Ctx.IRQS_SOFT_OFF) for ctx in Ctx}
 
 DETECTORS = ("hardlockup", "softlockup", "rcu_stall", "workqueue_lockup", "hung_task")
 DTL_MODES = ("steal-aware", "annotate")
@@ -208,12 +213,16 @@ class KernelModel:
             if cs.stalled:  # in the hypervisor: none
                 tok = sok = nok = snmi = qok = False
             else:
-                busy = c in self.busy
-                ctx = cs.ctx
-                tok = ctx not in IRQS_OFF and not busy  # can_take_timer
-                sok = cs.spinning is None and ctx not in NO_SCHEDULE and not busy  # can_schedule
+                # can_take_timer, can_schedule, soft_nmi_reachable: the context's part looked up
+                tok, sok, snmi = _CTX_FACTS[cs.ctx]
+                if c in self.busy:  # (the kernel holds it hard-disabled: none of the three)
+                    tok = sok = snmi = False
+                else:
+                    if sok and cs.spinning is not None:
+                        sok = False
+                    if snmi and cs.hard_dis:
+                        snmi = False
                 nok = True  # can_take_nmi
-                snmi = ctx == _SOFT_OFF and not cs.hard_dis and not busy  # soft_nmi_reachable
                 qok = sok or c in self._rdv
             # (the flag lists as locals: they are never replaced, and re-read at every test below,
             # since a detector's hook may change them)
