@@ -3,10 +3,10 @@ last (``_StallJiffyTimes``, docs/performance.md "Round 7"); they must be those o
 grace period in progress, grace period after grace period.
 
 tests/kernel/test_transition_path.py compares the model with the hooks it inlines, but a stale
-pair of times rarely changes what the model does (RCU's ``js`` only grows, and times of an older,
-smaller ``js`` make the test call ``RcuStall.poke`` where it does nothing): so the cache is held to
-its ``js`` here, after every timer transition of CPUs stalling and running again over several
-grace periods.
+pair of times rarely changes what the model does (RCU's ``js`` grows from one grace period to the
+next, and the times of an older, smaller ``js`` make the test call ``RcuStall.poke`` where it does
+nothing): so the cache is held to its ``js`` here, after every timer transition of CPUs stalling
+and running again over several grace periods.
 """
 
 from __future__ import annotations
