@@ -74,11 +74,14 @@ def _apply(cs: CpuStates, o: tuple[Any, ...]) -> None:
         raise ValueError(kind)
 
 
-def _final(cs: CpuStates, o: tuple[Any, ...], combined: bool) -> None:
-    """The combined write, or the single writes it stands for (in ``FluidGuest``'s order)."""
+def _final(cs: CpuStates, o: tuple[Any, ...], combined: bool, t: float | None = None) -> None:
+    """The combined write, or the single writes it stands for (in ``FluidGuest``'s order).  ``t``:
+    the combined write is given the time (as the fluid guest gives it), else it reads the clock."""
     if o[0] == "publish":
         _, cpu, steal, ctx, spin, stalled = o
-        if combined:
+        if combined and t is not None:
+            cs.publish(cpu, steal, ctx, spin, stalled, t)
+        elif combined:
             cs.publish(cpu, steal, ctx, spin, stalled)
         else:
             cs.set_steal_frac(cpu, steal)
@@ -87,7 +90,9 @@ def _final(cs: CpuStates, o: tuple[Any, ...], combined: bool) -> None:
             cs.set_stalled(cpu, stalled)
     else:
         _, cpu, ctx = o
-        if combined:
+        if combined and t is not None:
+            cs.unpublish(cpu, ctx, t)
+        elif combined:
             cs.unpublish(cpu, ctx)
         else:
             cs.set_steal_frac(cpu, 0.0)
@@ -115,7 +120,10 @@ def _state(c: CpuState) -> tuple[Any, ...]:
 
 
 # -- what the observers are told -----------------------------------------------------------------
-def _observed(ops: list[tuple[Any, ...]], last: tuple[Any, ...], combined: bool) -> list[Any]:
+def _observed(
+    ops: list[tuple[Any, ...]], last: tuple[Any, ...], combined: bool, given: float | None = None
+) -> list[Any]:
+    """``given``: the last write is given the time now plus ``given`` (None: it reads the clock)."""
     now = [0.0]
     cs = CpuStates(N, lambda: now[0])
     seen: list[Any] = []
@@ -138,7 +146,7 @@ def _observed(ops: list[tuple[Any, ...]], last: tuple[Any, ...], combined: bool)
             _apply(cs, o)
     seen.append("final")
     now[0] += 0.5
-    _final(cs, last, combined)
+    _final(cs, last, combined, None if given is None else now[0] + given)
     return [*seen, [_state(c) for c in cs.cpus]]
 
 
@@ -179,7 +187,10 @@ def _fields(obj: Any) -> dict[str, Any]:
     return {k: _plain(getattr(obj, k)) for k in names if hasattr(obj, k)}
 
 
-def _kernel(ops: list[tuple[Any, ...]], last: tuple[Any, ...], combined: bool) -> list[Any]:
+def _kernel(
+    ops: list[tuple[Any, ...]], last: tuple[Any, ...], combined: bool, timed: bool = False
+) -> list[Any]:
+    """``timed``: the last write is given the time now (``env.now``), as the fluid guest gives it."""
     sc = build_scenario(SCENARIO)
     streams = RngStreams(sc.sim.seed)
     env = Environment(0.0)
@@ -203,7 +214,7 @@ def _kernel(ops: list[tuple[Any, ...]], last: tuple[Any, ...], combined: bool) -
         elif not m.dead:
             _apply(cs, o)
     if not m.dead:
-        _final(cs, last, combined)
+        _final(cs, last, combined, env.now if timed else None)
     picture: list[Any] = [
         [_state(c) for c in cs.cpus],
         *(_fields(x) for x in (m, m.hard, m.soft, m.rcu, m.wq, m.nmi, m.hung, kr.irq)),
@@ -227,3 +238,30 @@ def test_the_picture_sees_a_difference() -> None:
     a = _kernel(ops, ("publish", 1, 0.0, Ctx.IRQS_SOFT_OFF, None, True), True)
     b = _kernel(ops, ("publish", 1, 0.0, Ctx.IRQS_SOFT_OFF, None, False), True)
     assert a != b
+
+
+# -- the time from the caller ---------------------------------------------------------------------
+# ``publish`` / ``unpublish`` take the time now from a caller that knows it (the fluid guest passes
+# ``env.now``) instead of calling ``now()`` (docs/performance.md, "Round 7"): given ``now()``, they
+# tell and leave the same; given another time, the observers are told that time.
+@settings(max_examples=300, deadline=None)
+@given(st.lists(op, max_size=25), final)
+def test_observers_are_told_the_same_with_the_callers_time(
+    ops: list[tuple[Any, ...]], last: tuple[Any, ...]
+) -> None:
+    assert _observed(ops, last, True, 0.0) == _observed(ops, last, True)
+
+
+def test_the_time_passed_is_the_time_told() -> None:
+    """The comparison can fail: a write given another time tells the observers that time."""
+    ops: list[tuple[Any, ...]] = [("stall", 1, True, GUEST), ("wait", 1.7)]
+    for last in [("publish", 2, 1.0, Ctx.USER, None, True), ("unpublish", 1, Ctx.KERNEL)]:
+        assert _observed(ops, last, True, 0.25) != _observed(ops, last, True)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(op, max_size=25), final)
+def test_the_kernel_model_reacts_the_same_with_the_callers_time(
+    ops: list[tuple[Any, ...]], last: tuple[Any, ...]
+) -> None:
+    assert _kernel(ops, last, True, timed=True) == _kernel(ops, last, True)

@@ -337,14 +337,25 @@ class CpuStates:
     # a stall of a user-mode episode moves ``stalled`` alone).  The state is read again after every
     # notification (an observer may write it).  tests/guest/test_publish_equivalence.py compares
     # them with the single writes on random states.
-    def publish(self, cpu: int, steal_frac: float, ctx: Ctx, spinning: str | None, stalled: bool) -> None:
+    def publish(
+        self,
+        cpu: int,
+        steal_frac: float,
+        ctx: Ctx,
+        spinning: str | None,
+        stalled: bool,
+        t: float | None = None,
+    ) -> None:
         """``set_steal_frac(steal_frac)``, ``set_ctx(ctx)``, ``set_spinning(spinning)``,
-        ``set_stalled(stalled)``, all as the workload (owner "guest"), in this order."""
+        ``set_stalled(stalled)``, all as the workload (owner "guest"), in this order.  ``t``: the
+        time now, from a caller that knows it (the fluid guest's ``env.now``: what ``now()``
+        returns); None reads it."""
         c = self.cpus[cpu]
         # _changed(cpu), inline where no subclass watches it: the time is read once (nothing
         # moves the clock inside this call) and each observer called straight from here
         obs = self._observers if self._direct else None
-        t = self._now()
+        if t is None:
+            t = self._now()
         f = float(steal_frac)  # set_steal_frac
         if f < 0.0:
             f = 0.0
@@ -395,12 +406,13 @@ class CpuStates:
                     for fn in obs:
                         fn(cpu, t)
 
-    def unpublish(self, cpu: int, ctx: Ctx) -> None:
+    def unpublish(self, cpu: int, ctx: Ctx, t: float | None = None) -> None:
         """``set_steal_frac(0.0)``, ``set_stalled(False)``, ``set_spinning(None)``, ``set_ctx(ctx)``,
-        all as the workload (owner "guest"), in this order."""
+        all as the workload (owner "guest"), in this order (``t`` as in ``publish``)."""
         c = self.cpus[cpu]
         obs = self._observers if self._direct else None  # as in publish
-        t = self._now()
+        if t is None:
+            t = self._now()
         if c.steal_frac != 0.0:  # set_steal_frac(0.0)
             c.steal_frac = 0.0
             if self._steal_observers or not self.skip_steal_only:

@@ -341,7 +341,7 @@ class FluidGuest(GuestBase):
             self.published[cpu] = False
             self.stall_only[cpu] = False
             # set_steal_frac(0), set_stalled(False), set_spinning(None), set_ctx(user), in this order
-            self.cpus.unpublish(cpu, _USER)
+            self.cpus.unpublish(cpu, _USER, self.env.now)
 
     def _publish(
         self,
@@ -361,7 +361,7 @@ class FluidGuest(GuestBase):
         # (it enters the context, then stalls: what the detectors see at the entry counts, as in
         # exact); a publication over another replaces it (an episode not stalled after a
         # stall-only one is no longer stalled, one after a spin no longer spins)
-        self.cpus.publish(cpu, steal_frac, ctx, spinning, stalled)
+        self.cpus.publish(cpu, steal_frac, ctx, spinning, stalled, self.env.now)
         # its end watch's first look (the watch itself is made only if it must look again); the
         # looks due at one time share a heap entry (Environment.call_at_batched: the same order)
         self.env.call_at_batched(
@@ -381,7 +381,7 @@ class FluidGuest(GuestBase):
                 else:  # _unpublish(cpu), inline (published)
                     self.published[cpu] = False
                     self.stall_only[cpu] = False
-                    self.cpus.unpublish(cpu, _USER)
+                    self.cpus.unpublish(cpu, _USER, self.env.now)
             return
         w = _EndWatch(self, cpu, serial)
         w.gen = 1
@@ -583,35 +583,39 @@ class FluidGuest(GuestBase):
         kern = self._kern
         whole, first_stall = kern.PUB_WHOLE, kern.PUB_FIRST_STALL
         pf, pi = self._pub_f, self._pub_i
-        cpus = pi[0, :npub].tolist()
-        acts = pi[1, :npub].tolist()
-        kinds = pi[2, :npub].tolist()
-        ends = pf[0, :npub].tolist()
-        steals = pf[1, :npub].tolist()
         # _publish(cpu, ctx, stalled, None, until, steal_frac, stall_only), inline for the two
         # kinds published now: the same writes and calls, with what they use bound once
         ctxs = self.ctx
         published, stall_only, pub_serial = self.published, self.stall_only, self.pub_serial
         publish = self.cpus.publish
         call_at_batched = self.env.call_at_batched
+        partial = functools.partial
         first_look = self._first_look
         looks = self._end_looks
-        for j in range(npub):
-            kind, cpu, ctx = kinds[j], cpus[j], ctxs[acts[j]]
-            if kind == whole:
-                stalled, steal, only = long_stall, steals[j], False
-            elif kind == first_stall:
+        t = self.env.now  # (nothing moves the clock meanwhile: the publications' time)
+        for j, (cpu, act, kind, until, steal) in enumerate(
+            zip(
+                pi[0, :npub].tolist(),
+                pi[1, :npub].tolist(),
+                pi[2, :npub].tolist(),
+                pf[0, :npub].tolist(),
+                pf[1, :npub].tolist(),
+                strict=True,
+            )
+        ):
+            if kind == first_stall:  # (the most frequent kind: a stall-only episode's first stall)
                 stalled, steal, only = True, 1.0, True
+            elif kind == whole:
+                stalled, only = long_stall, False
             else:
-                self._stall_at(cpu, ctx, float(pf[2, j]), ends[j])
+                self._stall_at(cpu, ctxs[act], float(pf[2, j]), until)
                 continue
-            until = ends[j]
             published[cpu] = True
             stall_only[cpu] = only
             serial = pub_serial[cpu] + 1
             pub_serial[cpu] = serial
-            publish(cpu, steal, ctx, None, stalled)
-            call_at_batched(until, functools.partial(first_look, cpu, serial, until), looks)
+            publish(cpu, steal, ctxs[act], None, stalled, t)
+            call_at_batched(until, partial(first_look, cpu, serial, until), looks)
 
     def _account_batch(self, k: int, nrec: int, nirq: int, lat_max: float) -> None:
         """The metrics of ``k`` steps of a batch (``fluid_kernel.fluid_batch``): its ``nrec``

@@ -48,6 +48,11 @@ from lpmsim.kernel.wq_watchdog import WQ_CPU, WqWatchdog
 # An enum member looked up once: ``Ctx.X`` costs an attribute lookup on the enum class.
 _SOFT_OFF = Ctx.IRQS_SOFT_OFF
 _INF = math.inf
+# Per context, what a running vCPU not spinning, not hard-disabled and not held busy can do:
+# take timer interrupts (not IRQS_OFF), schedule (not NO_SCHEDULE), enter the soft-NMI path
+# (interrupts soft-disabled): CpuStates' predicates ``can_take_timer``, ``can_schedule``,
+# ``soft_nmi_reachable`` for that state (_refresh)
+_CTX_FACTS = {ctx: (ctx not in IRQS_OFF, ctx not in NO_SCHEDULE, ctx == Ctx.IRQS_SOFT_OFF) for ctx in Ctx}
 
 DETECTORS = ("hardlockup", "softlockup", "rcu_stall", "workqueue_lockup", "hung_task")
 DTL_MODES = ("steal-aware", "annotate")
@@ -56,6 +61,19 @@ DTL_MODES = ("steal-aware", "annotate")
 def hv_stall_line(prefix: str, c: int, steal_s: float) -> str:
     """The annotate policy's line: ``watchdog: CPU 5: memory access stalled 12 s in the hypervisor``."""
     return f"{prefix}: CPU {c}: memory access stalled {max(0, int(steal_s))} s in the hypervisor"
+
+
+class _StallJiffyTimes:
+    """The times of RCU's stall jiffy ``int(js)`` and of ``int(js) + RCU_STALL_RAT_DELAY`` for the
+    ``js`` seen last: ``KernelModel._refresh``'s poke test, at every change of a CPU's timer
+    interrupts, reads them while ``js`` stays (the same arithmetic, done once per ``js``)."""
+
+    __slots__ = ("jr", "js", "jt")
+
+    def __init__(self) -> None:
+        self.js: float | None = None
+        self.jt = 0.0
+        self.jr = 0.0
 
 
 class KernelModel:
@@ -110,6 +128,7 @@ class KernelModel:
         self.hung = HungTask(self)
         self._cs = states.cpus  # the CpuState list (never replaced)
         self.nmi = NmiIpi(self)
+        self._pk = _StallJiffyTimes()  # (_refresh's poke test: a cache, not the model's state)
         # steal-aware / annotate (docs/policies.md): the dispatch trace log, once a policy enables it
         self.dtl: Dtl | None = None
         self.dtl_mode: str | None = None
@@ -194,12 +213,16 @@ class KernelModel:
             if cs.stalled:  # in the hypervisor: none
                 tok = sok = nok = snmi = qok = False
             else:
-                busy = c in self.busy
-                ctx = cs.ctx
-                tok = ctx not in IRQS_OFF and not busy  # can_take_timer
-                sok = cs.spinning is None and ctx not in NO_SCHEDULE and not busy  # can_schedule
+                # can_take_timer, can_schedule, soft_nmi_reachable: the context's part looked up
+                tok, sok, snmi = _CTX_FACTS[cs.ctx]
+                if c in self.busy:  # (the kernel holds it hard-disabled: none of the three)
+                    tok = sok = snmi = False
+                else:
+                    if sok and cs.spinning is not None:
+                        sok = False
+                    if snmi and cs.hard_dis:
+                        snmi = False
                 nok = True  # can_take_nmi
-                snmi = ctx == _SOFT_OFF and not cs.hard_dis and not busy  # soft_nmi_reachable
                 qok = sok or c in self._rdv
             # (the flag lists as locals: they are never replaced, and re-read at every test below,
             # since a detector's hook may change them)
@@ -298,81 +321,83 @@ class KernelModel:
                 if th:
                     th.discard(c)
             # unblocks: a pending system reset first (it outranks the decrementer), then the
-            # hrtimer interrupt, then the scheduler
-            if nok and not nokl[c]:
-                nokl[c] = True
-                nmi = self.nmi  # NmiIpi.on_nmi_ok(c, t) where it has something to do
-                if nmi._waiting == c or c in nmi.late:
-                    nmi.on_nmi_ok(c, t)
-                if self.dead:
-                    return
-            elif not nok:
+            # hrtimer interrupt, then the scheduler; none on a stalled CPU (tok, sok and qok each
+            # imply nok)
+            if not nok:
                 nokl[c] = False
-            if tok and not tokl[c]:
-                tokl[c] = True
-                self.blocked.discard(c)
-                if c in rcu.holdouts:
-                    rcu.ticking_holdouts.add(c)
-                if c < self._tok_lb:
-                    self._tok_lb = c
-                self.healthy_since[c] = t
-                hard.dec_next[c] = None  # HardLockup.on_timer_unblock(c, t)
-                grid = self.grid
-                p = grid.p  # grid.next_after(hr_last[c]) <= t + 1e-12, inline:
-                if p > 0:
-                    k = math.floor((hr_last[c] - grid.t0) / p + EPS) + 1
-                    if grid.t0 + (k if k > 1 else 1) * p <= t + 1e-12:
-                        hr_last[c] = t
-                        if soft.enabled and not self.dead and not sokl[c]:
-                            # soft.hrtimer_run(c, t), inline until a report can be due
-                            rep = soft.report_ts[c]
-                            if rep is None:
-                                soft.report_ts[c] = t
-                            elif soft.rc.vtb is not None:
-                                soft.hrtimer_run(c, t)
-                            else:
-                                off = self.clock.offset  # (the test it makes first)
-                                if (round((off + t) * 1e9) >> SOFTLOCKUP_SHIFT) > (
-                                    round((off + rep) * 1e9) >> SOFTLOCKUP_SHIFT
-                                ) + soft.thresh_u:
-                                    soft.hrtimer_run(c, t)
-                        if c in self.forwarded:
-                            self.forwarded.discard(c)
-                        elif hard.enabled and not self.dead:  # hard.beat_late(c, t), inline
-                            hard._beat(c, t)
-            if sok and not sokl[c]:
-                sokl[c] = True
-                self.nonsched.discard(c)
-                self.sched_since[c] = t
-                # SoftLockup.on_sched_unblock(c, t), inline: hr_last_run(c, t) = max(hr_last[c], g)
-                # where the last grid point g counts, so "> touch" is either one's
-                soft.planned[c] = None
-                touch = soft.touch_ts[c]
-                late = hr_last[c] > touch
-                if not late and c not in self.blocked:
+            else:
+                if not nokl[c]:
+                    nokl[c] = True
+                    nmi = self.nmi  # NmiIpi.on_nmi_ok(c, t) where it has something to do
+                    if nmi._waiting == c or c in nmi.late:
+                        nmi.on_nmi_ok(c, t)
+                    if self.dead:
+                        return
+                if tok and not tokl[c]:
+                    tokl[c] = True
+                    self.blocked.discard(c)
+                    if c in rcu.holdouts:
+                        rcu.ticking_holdouts.add(c)
+                    if c < self._tok_lb:
+                        self._tok_lb = c
+                    self.healthy_since[c] = t
+                    hard.dec_next[c] = None  # HardLockup.on_timer_unblock(c, t)
                     grid = self.grid
-                    p = grid.p
+                    p = grid.p  # grid.next_after(hr_last[c]) <= t + 1e-12, inline:
                     if p > 0:
-                        k = math.floor((t - grid.t0) / p + EPS)
-                        if k >= 1:
-                            g = grid.t0 + k * p
-                            late = g >= self.healthy_since[c] - 1e-12 and g > touch
-                if late:
-                    soft.touch_ts[c] = t
-                    soft.report_ts[c] = t
-            if qok and not qokl[c]:
-                qokl[c] = True
-                self.nonqs.discard(c)
-                # RcuStall.on_qs(c, t) where it has something to do: each of its three steps needs a
-                # grace period in progress and one of these
-                if rcu.active and (rcu.fqs_deferred or rcu.resched_deferred or c in rcu.holdouts):
-                    rcu.on_qs(c, t)
+                        k = math.floor((hr_last[c] - grid.t0) / p + EPS) + 1
+                        if grid.t0 + (k if k > 1 else 1) * p <= t + 1e-12:
+                            hr_last[c] = t
+                            if soft.enabled and not self.dead and not sokl[c]:
+                                # soft.hrtimer_run(c, t), inline until a report can be due
+                                rep = soft.report_ts[c]
+                                if rep is None:
+                                    soft.report_ts[c] = t
+                                elif soft.rc.vtb is not None:
+                                    soft.hrtimer_run(c, t)
+                                else:
+                                    off = self.clock.offset  # (the test it makes first)
+                                    if (round((off + t) * 1e9) >> SOFTLOCKUP_SHIFT) > (
+                                        round((off + rep) * 1e9) >> SOFTLOCKUP_SHIFT
+                                    ) + soft.thresh_u:
+                                        soft.hrtimer_run(c, t)
+                            if c in self.forwarded:
+                                self.forwarded.discard(c)
+                            elif hard.enabled and not self.dead:  # hard.beat_late(c, t), inline
+                                hard._beat(c, t)
+                if sok and not sokl[c]:
+                    sokl[c] = True
+                    self.nonsched.discard(c)
+                    self.sched_since[c] = t
+                    # SoftLockup.on_sched_unblock(c, t), inline: hr_last_run(c, t) = max(hr_last[c], g)
+                    # where the last grid point g counts, so "> touch" is either one's
+                    soft.planned[c] = None
+                    touch = soft.touch_ts[c]
+                    late = hr_last[c] > touch
+                    if not late and c not in self.blocked:
+                        grid = self.grid
+                        p = grid.p
+                        if p > 0:
+                            k = math.floor((t - grid.t0) / p + EPS)
+                            if k >= 1:
+                                g = grid.t0 + k * p
+                                late = g >= self.healthy_since[c] - 1e-12 and g > touch
+                    if late:
+                        soft.touch_ts[c] = t
+                        soft.report_ts[c] = t
+                if qok and not qokl[c]:
+                    qokl[c] = True
+                    self.nonqs.discard(c)
+                    # RcuStall.on_qs(c, t) where it has something to do: each of its three steps needs a
+                    # grace period in progress and one of these
+                    if rcu.active and (rcu.fqs_deferred or rcu.resched_deferred or c in rcu.holdouts):
+                        rcu.on_qs(c, t)
             if self.dead:
                 return
             # the two re-arms, each called exactly when it would not return at once (as above)
             if hard.enabled and (hard.snmi_plan[c] is None) == snmi:
                 hard.soft_nmi_update(c, t, snmi)
-            if not sokl[c] and soft.enabled and tokl[c] and soft.planned[c] is None:
+            if tokl[c] and not sokl[c] and soft.enabled and soft.planned[c] is None:  # (reads only)
                 soft.plan(c, t)
             if tok != was_tok:
                 # rcu.poke(t), unless it would do nothing (RcuStall.poke's tests, read-only): the
@@ -384,14 +409,19 @@ class KernelModel:
                     fqs3 = rcu.fqs3
                     js = rcu.js if fqs3 is None else fqs3 + rcu.timeout_j
                     if js != _INF:
-                        clock = self.clock
-                        hz, offset = clock.hz, clock.offset
+                        pk = self._pk
+                        if js != pk.js:
+                            # the times of jiffies int(js) and int(js) + RCU_STALL_RAT_DELAY, kept
+                            # while js stays (the clock's hz and offset never change)
+                            clock = self.clock
+                            hz, offset = clock.hz, clock.offset
+                            pk.js = js
+                            pk.jt = int(js) / hz - offset
+                            pk.jr = (int(js) + RCU_STALL_RAT_DELAY) / hz - offset
                         at = rcu.alarm.at
-                        jt = int(js) / hz - offset
+                        jt = pk.jt
                         hv = rcu.hv_hold
-                        poke = at > (hv if hv > jt else jt) and (
-                            at > (int(js) + RCU_STALL_RAT_DELAY) / hz - offset or bool(rcu.ticking_holdouts)
-                        )
+                        poke = at > (hv if hv > jt else jt) and (at > pk.jr or bool(rcu.ticking_holdouts))
                 if poke:
                     rcu.poke(t)
                 if c == WQ_CPU:  # WqWatchdog.on_timer_change(c, t): only the timer's CPU matters
