@@ -151,6 +151,70 @@ def _run_batch_call(ev: Event) -> None:
         b._done()
 
 
+class SideCalls:
+    """Calls kept out of the event heap until they are the earliest of their own
+    (``Environment.side``): for the many calls that wait long and mostly do nothing when they
+    fire (the kernel model's re-settable alarms, ``kernel.timing.Alarm``, whose superseded
+    entries stay planned; RCU's rescheduling pass planned at every grace period's start), which
+    would otherwise deepen the heap every event goes through (~670 of ~750 entries in
+    ``default-explicit`` exact).
+
+    ``call_at(time, fn)`` is ``Environment.call_at(time, fn)``: the call gets the heap key
+    ``(now + (time - now), NORMAL, order)`` that ``call_at`` would give it, its order taken at
+    once, and is kept in a heap of its own; the earliest kept call is in the event heap under
+    that key (a proxy entry), so the event heap pops every call at its key, in the same order
+    as if each had been pushed, and each call is one event (``events_processed``), as before.
+    Why the proxy popped is always the earliest kept call's: a kept call gets a proxy when it
+    becomes the earliest kept (pushed, or the one before it ran), and a proxy's key is its
+    call's, so of the kept calls' proxies the earliest call's pops first."""
+
+    __slots__ = ("_env", "_in_heap", "_kept", "_proxy")
+
+    def __init__(self, env: Environment) -> None:
+        self._env = env
+        self._kept: list[tuple[float, int, Callable[[], None]]] = []  # (heap time, order, fn)
+        self._in_heap: set[int] = set()  # the orders of the kept calls with a proxy in the heap
+        # One event for every proxy entry (a heap entry is its key and this event: the key
+        # tells them apart; ``processed`` is set at each pop and read by nobody)
+        proxy = self._proxy = _Call.__new__(_Call)
+        proxy.env = env
+        proxy._fn = self._fire
+        proxy.callbacks = [_run_call]
+        proxy.value = None
+        proxy._scheduled = True
+        proxy.processed = False
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def call_at(self, time: float, fn: Callable[[], None]) -> None:
+        """Run ``fn`` at absolute simulated ``time`` (>= now): ``Environment.call_at(time, fn)``."""
+        env = self._env
+        now = env.now
+        if time < now:
+            raise SimulationError(f"call_at in the past: {time} < {now}")
+        entry = (now + (time - now), next(env._counter), fn)  # the key ``_Call`` pushes
+        kept = self._kept
+        heappush(kept, entry)
+        if kept[0] is entry:
+            self._in_heap.add(entry[1])
+            heappush(env._heap, (entry[0], NORMAL, entry[1], self._proxy))
+
+    def _fire(self) -> None:
+        """A proxy popped: the earliest kept call is due; the next earliest gets its proxy
+        (unless it has one) before the call runs."""
+        kept = self._kept
+        _t, order, fn = heappop(kept)
+        in_heap = self._in_heap
+        in_heap.discard(order)
+        if kept:
+            t, nxt, _fn = kept[0]
+            if nxt not in in_heap:
+                in_heap.add(nxt)
+                heappush(self._env._heap, (t, NORMAL, nxt, self._proxy))
+        fn()
+
+
 ProcessGenerator = Generator[Event | float, Any, Any]
 
 
@@ -212,6 +276,8 @@ class Environment:
         # processed inline.
         self._bound: tuple[list[float], Halting] | None = None
         self._inlined = 0
+        # calls kept out of the heap until they are the earliest of their own (``SideCalls``)
+        self.side = SideCalls(self)
 
     # -- scheduling -------------------------------------------------------------------------
     def _schedule(self, event: Event, delay: float, priority: int) -> None:

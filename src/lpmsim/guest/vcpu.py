@@ -380,6 +380,7 @@ class ExactGuest(GuestBase):
             rtas_touch = self._touch(cpu, rtas.touch_rate_hz, {rtas.region: 1.0})
             cpus = self.cpus
             states = cpus.cpus
+            enter = cpus.enter
             env = self.env
             metrics = self.metrics
             blocktime = metrics.blocktime
@@ -418,9 +419,9 @@ class ExactGuest(GuestBase):
                 idle = is_idle[k]
                 if idle != (state.guest_ctx == _IDLE):
                     cpus.set_task(cpu, swapper if idle else self.tasks[cpu])
-                if state.guest_ctx != ctx:  # ``set_ctx`` returns at once for the same context
-                    cpus.set_ctx(cpu, ctx)
                 t0 = env.now
+                if state.guest_ctx != ctx:  # ``set_ctx`` returns at once for the same context
+                    enter(cpu, ctx, t0)  # ``cpus.set_ctx(cpu, ctx)``
                 if in_kernel[k] and lock_rate > 0:
                     left = c
                     tc = touches[k]
@@ -469,7 +470,7 @@ class ExactGuest(GuestBase):
                             stall0 = blocktime.item(cpu)
                         own_wake = False
                         yield from self._locked(cpu, locks[lk.name], hold, lock_touch[lk.name], rng)
-                        cpus.set_ctx(cpu, ctx)
+                        enter(cpu, ctx, env.now)  # ``cpus.set_ctx(cpu, ctx)``
                     if not plain:
                         metrics.segment(ctx_value[k], blocktime.item(cpu) - stall0, env.now - t0)
                     elif irqs_off[k]:
@@ -567,11 +568,11 @@ class ExactGuest(GuestBase):
                 ev = link.fault(page)
                 if ev is not None:
                     t0 = env.now
-                    self.cpus.set_stalled(cpu, True)
+                    self.cpus.stall(cpu, True, t0)  # ``set_stalled(cpu, True)``
                     self._faulting.add(cpu)
                     yield ev
                     self._faulting.discard(cpu)
-                    self.cpus.set_stalled(cpu, False)
+                    self.cpus.stall(cpu, False, env.now)  # ``set_stalled(cpu, False)``
                     self.metrics.fault(cpu, value, env.now - t0)
                     self._check(cpu)
             if not left > 0:
@@ -605,8 +606,8 @@ class ExactGuest(GuestBase):
                 ctx = cur
         if held_ctx is not None and lock.holder is None:
             ctx = held_ctx  # taken at once: straight to the holder's context
-        self.cpus.set_ctx(cpu, ctx)
         t_enter = self.env.now
+        self.cpus.enter(cpu, ctx, t_enter)  # ``set_ctx(cpu, ctx)``
         ev = lock.acquire(cpu)
         if ev is not None:
             t0 = self.env.now
