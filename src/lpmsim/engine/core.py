@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator
-from heapq import heappop, heappush
+from heapq import heappop, heappush, heappushpop
 from itertools import count
 from typing import Any, Protocol, cast
 
@@ -218,6 +218,14 @@ class SideCalls:
 ProcessGenerator = Generator[Event | float, Any, Any]
 
 
+class _Wake(Event):
+    """A process's wake-up from a delay it yielded (``Process._wake``): its one callback is the
+    process's resume, which ``run_bounded`` runs inline (``Process._resume``'s float path)."""
+
+    __slots__ = ("proc",)
+    proc: Process
+
+
 class Process(Event):
     """Runs a generator; each yielded event suspends it until that event is processed, each
     yielded float ``d`` for ``d`` seconds (as a ``Timeout`` of ``d`` would)."""
@@ -235,7 +243,8 @@ class Process(Event):
         self._resume_cb: Callback = self._resume
         # The wake-up of a yielded delay: one event for the process's life, in the heap at most
         # once (the process waits on one thing at a time); its value stays None, as a Timeout's.
-        self._wake = Event(env)
+        self._wake = _Wake(env)
+        self._wake.proc = self
         self._wake.callbacks.append(self._resume_cb)
         self._wake._scheduled = True
         start = Event(env)
@@ -254,6 +263,10 @@ class Process(Event):
                 raise SimulationError(f"negative or NaN delay {nxt!r}")
             heappush(self._heap, (self.env.now + nxt, NORMAL, self._next(), self._wake))
             return
+        self._wait(nxt)
+
+    def _wait(self, nxt: Event) -> None:
+        """Resume when ``nxt`` is processed (at once, in a new event, if it was already)."""
         if nxt.processed:
             # Already happened: resume at once (same time), keeping the order deterministic.
             again = Event(self.env)
@@ -410,15 +423,46 @@ class Environment:
         processed = self.events_processed
         inlined = self._inlined
         self._bound = (stop, halt)
+        nxt_order = self._counter.__next__
+        # The wake-up a process just planned (``Process._resume``'s push), pushed together with
+        # the next pop (``heappushpop``: one sift instead of two, the same entries in the heap,
+        # popped in the same order: the keys are unique); None when there is none.
+        pend: tuple[float, int, int, Event] | None = None
         try:
-            while heap and not halt.dead and heap[0][0] <= stop[0]:
-                time, _prio, _seq, event = heappop(heap)
+            while True:
+                if pend is not None:
+                    if halt.dead:
+                        break  # (the finally pushes it)
+                    entry = heappushpop(heap, pend)
+                    pend = None
+                    if entry[0] > stop[0]:
+                        heappush(heap, entry)
+                        break
+                    time, _prio, _seq, event = entry
+                elif heap and not halt.dead and heap[0][0] <= stop[0]:
+                    time, _prio, _seq, event = heappop(heap)
+                else:
+                    break
                 if time < self.now:
                     raise SimulationError(f"time went backwards: {time} < {self.now}")
                 self.now = time
                 event.processed = True
                 processed += 1
-                if event.__class__ is Batch:
+                if event.__class__ is _Wake:
+                    # ``Process._resume(event)``, its one callback, inline: a wake-up's value is None
+                    proc = event.proc
+                    try:
+                        nxt = proc._send(None)
+                    except StopIteration as done:
+                        proc.succeed(done.value)
+                    else:
+                        if isinstance(nxt, float):
+                            if not nxt >= 0:
+                                raise SimulationError(f"negative or NaN delay {nxt!r}")
+                            pend = (self.now + nxt, NORMAL, nxt_order(), event)
+                        else:
+                            proc._wait(nxt)
+                elif event.__class__ is Batch:
                     # its calls one after another while the next is still the first event (the
                     # loop's test for it: not dead, due by the stop time, before the heap's first)
                     b = event
@@ -444,13 +488,19 @@ class Environment:
                         processed += 1
                     self._bound = (stop, halt)
                     continue
-                for cb in event.callbacks:
-                    cb(event)
+                else:
+                    for cb in event.callbacks:
+                        cb(event)
                 if progress is not None:
                     tick += 1
                     if tick % every == 0:
+                        if pend is not None:
+                            heappush(heap, pend)
+                            pend = None
                         progress()
         finally:
+            if pend is not None:
+                heappush(heap, pend)
             self._bound = None
             self.events_processed = processed + self._inlined - inlined
 
