@@ -283,6 +283,9 @@ class Environment:
     def __init__(self, initial_time: float = 0.0) -> None:
         self.now = float(initial_time)
         self._heap: list[tuple[float, int, int, Event]] = []
+        # The same list, for a caller's look at its first entry on a hot path (``heap[0][0]``, the
+        # time of the next event): read only.
+        self.heap = self._heap
         self._counter = count(1)
         self.events_processed = 0
         # While ``run_bounded`` runs: its ``(stop, halt)``, for ``wake_inline``; the events it
