@@ -117,7 +117,9 @@ class Grid:
         """First grid point strictly after t."""
         if self.p <= 0:
             return math.inf
-        k = max(math.floor((t - self.t0) / self.p + EPS) + 1, 1)
+        k = math.floor((t - self.t0) / self.p + EPS) + 1
+        if 1 > k:  # ``max(k, 1)`` without the call
+            k = 1
         return self.t0 + k * self.p
 
 
