@@ -118,7 +118,7 @@ class Grid:
         if self.p <= 0:
             return math.inf
         k = math.floor((t - self.t0) / self.p + EPS) + 1
-        if 1 > k:  # ``max(k, 1)`` without the call
+        if k < 1:  # ``max(k, 1)`` without the call (k an int)
             k = 1
         return self.t0 + k * self.p
 
