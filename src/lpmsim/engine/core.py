@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Generator
-from heapq import heappop, heappush
+from heapq import heappop, heappush, heappushpop
 from itertools import count
 from typing import Any, Protocol, cast
 
@@ -151,7 +151,79 @@ def _run_batch_call(ev: Event) -> None:
         b._done()
 
 
+class SideCalls:
+    """Calls kept out of the event heap until they are the earliest of their own
+    (``Environment.side``): for the many calls that wait long and mostly do nothing when they
+    fire (the kernel model's re-settable alarms, ``kernel.timing.Alarm``, whose superseded
+    entries stay planned; RCU's rescheduling pass planned at every grace period's start), which
+    would otherwise deepen the heap every event goes through (~670 of ~750 entries in
+    ``default-explicit`` exact).
+
+    ``call_at(time, fn)`` is ``Environment.call_at(time, fn)``: the call gets the heap key
+    ``(now + (time - now), NORMAL, order)`` that ``call_at`` would give it, its order taken at
+    once, and is kept in a heap of its own; the earliest kept call is in the event heap under
+    that key (a proxy entry), so the event heap pops every call at its key, in the same order
+    as if each had been pushed, and each call is one event (``events_processed``), as before.
+    Why the proxy popped is always the earliest kept call's: a kept call gets a proxy when it
+    becomes the earliest kept (pushed, or the one before it ran), and a proxy's key is its
+    call's, so of the kept calls' proxies the earliest call's pops first."""
+
+    __slots__ = ("_env", "_in_heap", "_kept", "_proxy")
+
+    def __init__(self, env: Environment) -> None:
+        self._env = env
+        self._kept: list[tuple[float, int, Callable[[], None]]] = []  # (heap time, order, fn)
+        self._in_heap: set[int] = set()  # the orders of the kept calls with a proxy in the heap
+        # One event for every proxy entry (a heap entry is its key and this event: the key
+        # tells them apart; ``processed`` is set at each pop and read by nobody)
+        proxy = self._proxy = _Call.__new__(_Call)
+        proxy.env = env
+        proxy._fn = self._fire
+        proxy.callbacks = [_run_call]
+        proxy.value = None
+        proxy._scheduled = True
+        proxy.processed = False
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def call_at(self, time: float, fn: Callable[[], None]) -> None:
+        """Run ``fn`` at absolute simulated ``time`` (>= now): ``Environment.call_at(time, fn)``."""
+        env = self._env
+        now = env.now
+        if time < now:
+            raise SimulationError(f"call_at in the past: {time} < {now}")
+        entry = (now + (time - now), next(env._counter), fn)  # the key ``_Call`` pushes
+        kept = self._kept
+        heappush(kept, entry)
+        if kept[0] is entry:
+            self._in_heap.add(entry[1])
+            heappush(env._heap, (entry[0], NORMAL, entry[1], self._proxy))
+
+    def _fire(self) -> None:
+        """A proxy popped: the earliest kept call is due; the next earliest gets its proxy
+        (unless it has one) before the call runs."""
+        kept = self._kept
+        _t, order, fn = heappop(kept)
+        in_heap = self._in_heap
+        in_heap.discard(order)
+        if kept:
+            t, nxt, _fn = kept[0]
+            if nxt not in in_heap:
+                in_heap.add(nxt)
+                heappush(self._env._heap, (t, NORMAL, nxt, self._proxy))
+        fn()
+
+
 ProcessGenerator = Generator[Event | float, Any, Any]
+
+
+class _Wake(Event):
+    """A process's wake-up from a delay it yielded (``Process._wake``): its one callback is the
+    process's resume, which ``run_bounded`` runs inline (``Process._resume``'s float path)."""
+
+    __slots__ = ("proc",)
+    proc: Process
 
 
 class Process(Event):
@@ -171,7 +243,8 @@ class Process(Event):
         self._resume_cb: Callback = self._resume
         # The wake-up of a yielded delay: one event for the process's life, in the heap at most
         # once (the process waits on one thing at a time); its value stays None, as a Timeout's.
-        self._wake = Event(env)
+        self._wake = _Wake(env)
+        self._wake.proc = self
         self._wake.callbacks.append(self._resume_cb)
         self._wake._scheduled = True
         start = Event(env)
@@ -190,6 +263,10 @@ class Process(Event):
                 raise SimulationError(f"negative or NaN delay {nxt!r}")
             heappush(self._heap, (self.env.now + nxt, NORMAL, self._next(), self._wake))
             return
+        self._wait(nxt)
+
+    def _wait(self, nxt: Event) -> None:
+        """Resume when ``nxt`` is processed (at once, in a new event, if it was already)."""
         if nxt.processed:
             # Already happened: resume at once (same time), keeping the order deterministic.
             again = Event(self.env)
@@ -206,12 +283,17 @@ class Environment:
     def __init__(self, initial_time: float = 0.0) -> None:
         self.now = float(initial_time)
         self._heap: list[tuple[float, int, int, Event]] = []
+        # The same list, for a caller's look at its first entry on a hot path (``heap[0][0]``, the
+        # time of the next event): read only.
+        self.heap = self._heap
         self._counter = count(1)
         self.events_processed = 0
         # While ``run_bounded`` runs: its ``(stop, halt)``, for ``wake_inline``; the events it
         # processed inline.
         self._bound: tuple[list[float], Halting] | None = None
         self._inlined = 0
+        # calls kept out of the heap until they are the earliest of their own (``SideCalls``)
+        self.side = SideCalls(self)
 
     # -- scheduling -------------------------------------------------------------------------
     def _schedule(self, event: Event, delay: float, priority: int) -> None:
@@ -344,15 +426,46 @@ class Environment:
         processed = self.events_processed
         inlined = self._inlined
         self._bound = (stop, halt)
+        nxt_order = self._counter.__next__
+        # The wake-up a process just planned (``Process._resume``'s push), pushed together with
+        # the next pop (``heappushpop``: one sift instead of two, the same entries in the heap,
+        # popped in the same order: the keys are unique); None when there is none.
+        pend: tuple[float, int, int, Event] | None = None
         try:
-            while heap and not halt.dead and heap[0][0] <= stop[0]:
-                time, _prio, _seq, event = heappop(heap)
+            while True:
+                if pend is not None:
+                    if halt.dead:
+                        break  # (the finally pushes it)
+                    entry = heappushpop(heap, pend)
+                    pend = None
+                    if entry[0] > stop[0]:
+                        heappush(heap, entry)
+                        break
+                    time, _prio, _seq, event = entry
+                elif heap and not halt.dead and heap[0][0] <= stop[0]:
+                    time, _prio, _seq, event = heappop(heap)
+                else:
+                    break
                 if time < self.now:
                     raise SimulationError(f"time went backwards: {time} < {self.now}")
                 self.now = time
                 event.processed = True
                 processed += 1
-                if event.__class__ is Batch:
+                if event.__class__ is _Wake:
+                    # ``Process._resume(event)``, its one callback, inline: a wake-up's value is None
+                    proc = event.proc
+                    try:
+                        nxt = proc._send(None)
+                    except StopIteration as done:
+                        proc.succeed(done.value)
+                    else:
+                        if isinstance(nxt, float):
+                            if not nxt >= 0:
+                                raise SimulationError(f"negative or NaN delay {nxt!r}")
+                            pend = (self.now + nxt, NORMAL, nxt_order(), event)
+                        else:
+                            proc._wait(nxt)
+                elif event.__class__ is Batch:
                     # its calls one after another while the next is still the first event (the
                     # loop's test for it: not dead, due by the stop time, before the heap's first)
                     b = event
@@ -378,13 +491,19 @@ class Environment:
                         processed += 1
                     self._bound = (stop, halt)
                     continue
-                for cb in event.callbacks:
-                    cb(event)
+                else:
+                    for cb in event.callbacks:
+                        cb(event)
                 if progress is not None:
                     tick += 1
                     if tick % every == 0:
+                        if pend is not None:
+                            heappush(heap, pend)
+                            pend = None
                         progress()
         finally:
+            if pend is not None:
+                heappush(heap, pend)
             self._bound = None
             self.events_processed = processed + self._inlined - inlined
 

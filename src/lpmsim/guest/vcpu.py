@@ -201,12 +201,13 @@ def _pick(cdf: list[float], rng: Draws) -> int:
 def _first_touch(
     link: ExactLink,
     tc: _Touch,
-    mass_of: Callable[[int], float],
+    mm: list[float],
     sexp: Callable[[], float],
     now: float,
 ) -> tuple[float, float]:
     """The first-touch draw of a run of CPU time: bring the link to ``now``, the touch mass
-    ``q0 = sum(w·m)`` of the non-resident pages of ``tc``'s regions, and the CPU time ``t`` to the
+    ``q0 = sum(w·m)`` of the non-resident pages of ``tc``'s regions (m: ``mm``, the pages'
+    ``ExactPages.mm``), and the CPU time ``t`` to the
     next touch of a missing page, Exp(mean 1/phi) with ``phi = rate·q0`` (a standard exponential
     from ``sexp`` divided by phi; ``inf`` when nothing is missing). Returns ``(t, q0)``.  The one
     place this draw is written but two: ``_execute``, ``_execute_from`` and the critical sections
@@ -220,7 +221,7 @@ def _first_touch(
     # order from 0.0 (as ``sum`` does), less the +0.0 terms of wholly resident regions
     q0 = 0.0
     for r, w in tc.live:
-        q0 += w * mass_of(r)
+        q0 += w * mm[r]
     phi = tc.rate * q0
     return (sexp() / phi if phi > 0 else _INF), q0
 
@@ -380,6 +381,7 @@ class ExactGuest(GuestBase):
             rtas_touch = self._touch(cpu, rtas.touch_rate_hz, {rtas.region: 1.0})
             cpus = self.cpus
             states = cpus.cpus
+            enter = cpus.enter
             env = self.env
             metrics = self.metrics
             blocktime = metrics.blocktime
@@ -393,14 +395,31 @@ class ExactGuest(GuestBase):
             lock_gap = 1.0 / lock_rate if lock_rate > 0 else 0.0
             gamma_of, sexp, random = rng.gamma_of, rng.next_e, rng.next_u
             ctx_cdfs = self._ctx_cdfs
+            # what a segment in context k reads, one tuple per k (one lookup instead of several):
+            # (ctx, gamma draw, gamma scale, idle, kernel context with locks, touches,
+            # interrupts off, ctx value)
+            spec = [
+                (
+                    ctx_names[k],
+                    gamma_of[k],
+                    scales[k],
+                    is_idle[k],
+                    in_kernel[k] and lock_rate > 0,
+                    touches[k],
+                    irqs_off[k],
+                    ctx_value[k],
+                )
+                for k in range(len(ctx_names))
+            ]
             state = states[cpu]
             swapper = Task(f"swapper/{cpu}", 0)  # immutable: one for the vCPU's whole life
             link = self.link
             assert link is not None
             pages = link.pages
-            mass_of = pages.mm.__getitem__  # the regions' missing mass, updated in place
+            mm = pages.mm  # the regions' missing mass, updated in place
             claimed = self.claimed
             wake_inline = env.wake_inline if self.inline_wakes else _never
+            heap = env.heap  # (read only: an event due by a wake-up's time means it must yield)
             # True while this process runs in the callback of its own wake-up (a ``yield`` of a
             # delay), the last callback of that event: only then may it skip a yield (``wake_inline``)
             own_wake = False
@@ -413,17 +432,15 @@ class ExactGuest(GuestBase):
                     done.succeed()
                 cdf = ctx_cdfs.get(self.frozen)
                 k = bisect_right(cdf, random()) if cdf is not None else self._next_ctx(rng)
-                ctx = ctx_names[k]
-                c = gamma_of[k]() * scales[k]
-                idle = is_idle[k]
+                ctx, gamma, scale, idle, locking, tc, ioff, value = spec[k]
+                c = gamma() * scale
                 if idle != (state.guest_ctx == _IDLE):
                     cpus.set_task(cpu, swapper if idle else self.tasks[cpu])
-                if state.guest_ctx != ctx:  # ``set_ctx`` returns at once for the same context
-                    cpus.set_ctx(cpu, ctx)
                 t0 = env.now
-                if in_kernel[k] and lock_rate > 0:
+                if state.guest_ctx != ctx:  # ``set_ctx`` returns at once for the same context
+                    enter(cpu, ctx, t0)  # ``cpus.set_ctx(cpu, ctx)``
+                if locking:
                     left = c
-                    tc = touches[k]
                     # No fault and no lock yet in this segment: the vCPU's blocked time is what it was
                     # at the segment's start (only this process adds to it), so it is read only
                     # before the first of them, and without either the stall is 0.0.
@@ -435,7 +452,7 @@ class ExactGuest(GuestBase):
                         piece = left if last else t
                         if piece > 0:
                             # ``yield from self._execute(cpu, ctx, piece, tc, rng)``, its first draw
-                            # here: ``tt, q0 = _first_touch(link, tc, mass_of, sexp, env.now)``
+                            # here: ``tt, q0 = _first_touch(link, tc, mm, sexp, env.now)``
                             # written out (the segment loop's hot path; the same operations)
                             now = env.now
                             if now >= link.due:
@@ -444,11 +461,12 @@ class ExactGuest(GuestBase):
                                 tc.prune(pages)
                             q0 = 0.0
                             for r, w in tc.live:
-                                q0 += w * mass_of(r)
+                                q0 += w * mm[r]
                             phi = tc.rate * q0
                             tt = sexp() / phi if phi > 0 else _INF
                             if tt >= piece:
-                                if not (own_wake and wake_inline(now + piece)):
+                                tw = now + piece
+                                if not (own_wake and not (heap and heap[0][0] <= tw) and wake_inline(tw)):
                                     yield piece
                                 own_wake = True
                                 if cpu in claimed:
@@ -469,44 +487,44 @@ class ExactGuest(GuestBase):
                             stall0 = blocktime.item(cpu)
                         own_wake = False
                         yield from self._locked(cpu, locks[lk.name], hold, lock_touch[lk.name], rng)
-                        cpus.set_ctx(cpu, ctx)
+                        enter(cpu, ctx, env.now)  # ``cpus.set_ctx(cpu, ctx)``
                     if not plain:
-                        metrics.segment(ctx_value[k], blocktime.item(cpu) - stall0, env.now - t0)
-                    elif irqs_off[k]:
+                        metrics.segment(value, blocktime.item(cpu) - stall0, env.now - t0)
+                    elif ioff:
                         metrics.irqs_off_segment(env.now - t0)  # ``segment(ctx, 0.0, ...)``
                 elif c > 0:
                     # ``yield from self._execute(cpu, ctx, c, touches[k], rng)`` with its first draw here:
                     # most segments end without a touch of a missing page (no generator then)
-                    tc = touches[k]
-                    # ``t, q0 = _first_touch(link, tc, mass_of, sexp, t0)`` written out
+                    # ``t, q0 = _first_touch(link, tc, mm, sexp, t0)`` written out
                     if t0 >= link.due:
                         link.advance(t0)
                     if tc.done != pages.regions_done:
                         tc.prune(pages)
                     q0 = 0.0
                     for r, w in tc.live:
-                        q0 += w * mass_of(r)
+                        q0 += w * mm[r]
                     phi = tc.rate * q0
                     t = sexp() / phi if phi > 0 else _INF
                     if t >= c:
                         # ``yield c``, or, when this vCPU's wake-up would be the next event anyway and
                         # this process runs in its own wake-up, go on at once (``wake_inline``)
-                        if not (own_wake and wake_inline(t0 + c)):
+                        tw = t0 + c
+                        if not (own_wake and not (heap and heap[0][0] <= tw) and wake_inline(tw)):
                             yield c
                         own_wake = True
                         if cpu in claimed:
                             self._check(cpu)
                         # No fault: the stall is 0.0 (only this process adds to the vCPU's blocked
                         # time), so ``metrics.segment`` would only note an interrupts-off run.
-                        if irqs_off[k]:
+                        if ioff:
                             metrics.irqs_off_segment(env.now - t0)  # ``segment(ctx, 0.0, ...)``
                     else:
                         own_wake = False
                         stall0 = blocktime.item(cpu)
                         yield from self._execute_from(cpu, ctx, c, t, q0, tc, rng)
-                        metrics.segment(ctx_value[k], blocktime.item(cpu) - stall0, env.now - t0)
-                elif irqs_off[k]:
-                    metrics.segment(ctx_value[k], 0.0, 0.0)
+                        metrics.segment(value, blocktime.item(cpu) - stall0, env.now - t0)
+                elif ioff:
+                    metrics.segment(value, 0.0, 0.0)
             # Transfer complete: nothing can stall any more; the vCPU runs on, dormant, looking normal.
             while requests:
                 _kind, base, done = requests.popleft()
@@ -523,7 +541,7 @@ class ExactGuest(GuestBase):
             return
         link = self.link
         assert link is not None
-        t, q0 = _first_touch(link, tc, link.pages.mm.__getitem__, _draw_fns(rng)[0], self.env.now)
+        t, q0 = _first_touch(link, tc, link.pages.mm, _draw_fns(rng)[0], self.env.now)
         if t >= cpu_time:
             yield cpu_time
             if cpu in self.claimed:
@@ -539,7 +557,8 @@ class ExactGuest(GuestBase):
         link = self.link
         assert link is not None
         pages = link.pages
-        mass_of = pages.mm.__getitem__  # the regions' missing mass, updated in place as pages arrive
+        mm = pages.mm  # the regions' missing mass, updated in place as pages arrive
+        mass_of = mm.__getitem__
         env = self.env
         claimed = self.claimed
         regions, weights = tc.regions, tc.weights
@@ -567,16 +586,16 @@ class ExactGuest(GuestBase):
                 ev = link.fault(page)
                 if ev is not None:
                     t0 = env.now
-                    self.cpus.set_stalled(cpu, True)
+                    self.cpus.stall(cpu, True, t0)  # ``set_stalled(cpu, True)``
                     self._faulting.add(cpu)
                     yield ev
                     self._faulting.discard(cpu)
-                    self.cpus.set_stalled(cpu, False)
+                    self.cpus.stall(cpu, False, env.now)  # ``set_stalled(cpu, False)``
                     self.metrics.fault(cpu, value, env.now - t0)
                     self._check(cpu)
             if not left > 0:
                 return
-            t, q0 = _first_touch(link, tc, mass_of, sexp, env.now)
+            t, q0 = _first_touch(link, tc, mm, sexp, env.now)
             if t >= left:
                 yield left
                 if cpu in claimed:
@@ -605,8 +624,8 @@ class ExactGuest(GuestBase):
                 ctx = cur
         if held_ctx is not None and lock.holder is None:
             ctx = held_ctx  # taken at once: straight to the holder's context
-        self.cpus.set_ctx(cpu, ctx)
         t_enter = self.env.now
+        self.cpus.enter(cpu, ctx, t_enter)  # ``set_ctx(cpu, ctx)``
         ev = lock.acquire(cpu)
         if ev is not None:
             t0 = self.env.now
@@ -629,7 +648,7 @@ class ExactGuest(GuestBase):
             # ``yield from self._execute(cpu, ctx, hold, tc, rng)``, its first draw inline
             link = self.link
             assert link is not None
-            t, q0 = _first_touch(link, tc, link.pages.mm.__getitem__, _draw_fns(rng)[0], self.env.now)
+            t, q0 = _first_touch(link, tc, link.pages.mm, _draw_fns(rng)[0], self.env.now)
             if t >= hold:
                 yield hold
                 if cpu in self.claimed:

@@ -378,18 +378,24 @@ class ExactLink:
             return
         if self.cur >= 0 and self.slot_end <= t:
             self._send_until(t)
-        if self.transit and self.transit[0][0] <= t:
+        transit = self.transit
+        if transit and transit[0][0] <= t:
             arrived: list[int] = []
             last = t
-            while self.transit and self.transit[0][0] <= t:
-                last, p = self.transit.popleft()
+            eta = self.eta
+            while transit and transit[0][0] <= t:
+                last, p = transit.popleft()
                 arrived.append(p)
-                self.eta.pop(p, None)
+                eta.pop(p, None)
             self.pages.mark_resident(arrived)
             if self.pages.not_resident == 0 and self.completed_at is None:
                 self.completed_at = last
                 self.completed.succeed()
-        self._set_due()
+        # ``self._set_due()``, inline (this runs at every page the vCPUs see arrive)
+        due = self.slot_end if self.cur >= 0 else _INF
+        if transit and transit[0][0] < due:
+            due = transit[0][0]
+        self.due = due
 
     def _send_until(self, t: float) -> None:
         """``while self.cur >= 0 and self.slot_end <= t:`` complete the page on the wire (count

@@ -186,7 +186,9 @@ class RcuStall:
         self.reports_this_gp = 0
         # the first FQS pass with time_after(jiffies, jiffies_resched)
         j_r = self.gp_start + self.resched_k * self.fqs_j
-        m.env.call_at(m.clock.jiffy_time(j_r), functools.partial(self._resched, self.gp_seq))
+        # (kept out of the event heap until it is the earliest of its kind: ``SideCalls``; one is
+        # planned at every grace period's start, and most find their grace period over)
+        m.env.side.call_at(m.clock.jiffy_time(j_r), functools.partial(self._resched, self.gp_seq))
         self.poke(t)
 
     def _resched(self, g: int) -> None:

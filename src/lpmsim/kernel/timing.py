@@ -20,6 +20,7 @@ possible and set an ``Alarm`` there.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -37,18 +38,23 @@ class Alarm:
     to the pending event, whose callback re-evaluates the state and sets the alarm again.
     """
 
-    __slots__ = ("at", "env", "fn")
+    __slots__ = ("at", "env", "fn", "side")
 
     def __init__(self, env: Environment, fn: Callable[[float], None]) -> None:
         self.env = env
         self.fn = fn
         self.at = math.inf
+        # The planned calls wait out of the event heap (``SideCalls``: the same events, in the
+        # same order): an alarm's superseded entries stay planned and fire as no-ops.
+        self.side = env.side
 
     def set(self, t: float) -> None:
-        t = max(t, self.env.now)
+        now = self.env.now
+        if now > t:  # ``t = max(t, now)`` (which keeps t unless now is greater)
+            t = now
         if t < self.at:
             self.at = t
-            self.env.call_at(t, lambda: self._fire(t))
+            self.side.call_at(t, functools.partial(self._fire, t))
 
     def _fire(self, t: float) -> None:
         if self.at != t:
@@ -111,7 +117,9 @@ class Grid:
         """First grid point strictly after t."""
         if self.p <= 0:
             return math.inf
-        k = max(math.floor((t - self.t0) / self.p + EPS) + 1, 1)
+        k = math.floor((t - self.t0) / self.p + EPS) + 1
+        if k < 1:  # ``max(k, 1)`` without the call (k an int)
+            k = 1
         return self.t0 + k * self.p
 
 
