@@ -1,5 +1,5 @@
-"""The exact guest's writers with the time from the caller (``CpuStates.enter`` / ``stall``) are
-``set_ctx`` / ``set_stalled`` as the workload (docs/performance.md, "Round 7: the exact mode").
+"""The exact guest's writes with the time from the caller (``CpuStates.set_ctx`` / ``set_stalled``
+with ``t``) are the same writes without it, as the workload (docs/performance.md, "Round 7: the exact mode").
 
 On random states reached by random single writes (holds by other owners, stalls by two owners,
 spins, hard-disables), the writer and the single write it stands for give the same vCPU state
@@ -82,11 +82,11 @@ def _run(ops: list[tuple[Any, ...]], last: tuple[Any, ...], combined: bool, watc
     kind, cpu, x = last
     if kind == "enter":
         if combined:
-            cs.enter(cpu, x, now[0])
+            cs.set_ctx(cpu, x, GUEST, now[0])
         else:
             cs.set_ctx(cpu, x)
     elif combined:
-        cs.stall(cpu, x, now[0])
+        cs.set_stalled(cpu, x, GUEST, now[0])
     else:
         cs.set_stalled(cpu, x)
     return [[_state(c) for c in cs.cpus], seen]

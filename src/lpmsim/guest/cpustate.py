@@ -220,10 +220,15 @@ class CpuStates:
         return self.cpus[cpu].task
 
     # -- writers -----------------------------------------------------------------------------
-    # Every change is told through ``_changed`` (a subclass may watch it: tests do).
-    def set_ctx(self, cpu: int, ctx: Ctx | None, owner: str = GUEST) -> None:
+    # Every change is told through ``_changed`` (a subclass may watch it: tests do).  ``set_ctx``
+    # and ``set_stalled`` also take ``t``, the current time, from a caller that knows it (the exact
+    # guest's segment loop: ~1.8 million context moves in a run of ``default-explicit``, and a
+    # stall per demand fault): then the observers are called straight from the writer with it
+    # where no subclass watches ``_changed`` (as in ``publish``), instead of each reading the clock.
+    def set_ctx(self, cpu: int, ctx: Ctx | None, owner: str = GUEST, t: float | None = None) -> None:
         """The workload's context (``owner`` "guest"), or a hold of ``ctx`` by ``owner`` (None: the
-        hold ends).  The vCPU's context: the most restrictive held, else the workload's."""
+        hold ends).  The vCPU's context: the most restrictive held, else the workload's.   ``t``:
+        the current time, if the caller knows it (see above)."""
         c = self.cpus[cpu]
         if owner == GUEST:
             if ctx is None:
@@ -250,8 +255,12 @@ class CpuStates:
         if eff not in IRQS_OFF:
             c.hard_dis = False  # arch_local_irq_restore(): interrupts on, MSR[EE] set again
         if eff in QUIESCENT and not c.stalled:
-            c.last_qs = self._now()
-        self._changed(cpu)
+            c.last_qs = self._now() if t is None else t
+        if t is not None and self._direct:
+            for fn in self._observers:
+                fn(cpu, t)
+        else:
+            self._changed(cpu)
 
     def set_hard_dis(self, cpu: int) -> None:
         """A must-hard-mask interrupt was taken while soft-masked: MSR[EE] cleared and
@@ -282,8 +291,9 @@ class CpuStates:
                 best, rank = ctx, r
         return best
 
-    def set_stalled(self, cpu: int, stalled: bool, owner: str = GUEST) -> None:
-        """``owner`` holds the vCPU stalled (True) or lets go (False); stalled while any holds."""
+    def set_stalled(self, cpu: int, stalled: bool, owner: str = GUEST, t: float | None = None) -> None:
+        """``owner`` holds the vCPU stalled (True) or lets go (False); stalled while any holds.
+        ``t``: the current time, if the caller knows it (see above)."""
         c = self.cpus[cpu]
         by = c.stall_by
         if stalled:
@@ -300,7 +310,11 @@ class CpuStates:
             if by:
                 return  # still stalled for another reason
             c.stalled = False
-        self._changed(cpu)
+        if t is not None and self._direct:
+            for fn in self._observers:
+                fn(cpu, t)
+        else:
+            self._changed(cpu)
 
     def stalled_by(self, cpu: int) -> frozenset[str]:
         """The owners holding vCPU ``cpu`` stalled."""
@@ -327,55 +341,6 @@ class CpuStates:
             return
         c.spinning = lock
         self._changed(cpu)
-
-    # -- the exact guest's writes, the time from the caller ----------------------------------
-    # The exact guest's segment loop moves a vCPU's own context ~1.8 million times in a run of
-    # ``default-explicit`` and stalls it on each demand fault: these are ``set_ctx`` and
-    # ``set_stalled`` as the workload (owner "guest"), with ``t`` the current time passed in
-    # (``env.now``: what ``self._now()`` reads, nothing moves the clock inside) and the observers
-    # called straight from here where no subclass watches ``_changed`` (as in ``publish``).
-    def enter(self, cpu: int, ctx: Ctx, t: float) -> None:
-        """``set_ctx(cpu, ctx)`` (owner "guest") at the current time ``t``."""
-        c = self.cpus[cpu]
-        if c.guest_ctx == ctx:
-            return
-        c.guest_ctx = ctx
-        if c.holds or c.ctx == ctx:
-            return  # kept for when the holds end, or nothing a detector sees moved
-        c.ctx = ctx
-        if ctx not in IRQS_OFF:
-            c.hard_dis = False  # arch_local_irq_restore(): interrupts on, MSR[EE] set again
-        if ctx in QUIESCENT and not c.stalled:
-            c.last_qs = t
-        if self._direct:
-            for fn in self._observers:
-                fn(cpu, t)
-        else:
-            self._changed(cpu)
-
-    def stall(self, cpu: int, stalled: bool, t: float) -> None:
-        """``set_stalled(cpu, stalled)`` (owner "guest") at the current time ``t``."""
-        c = self.cpus[cpu]
-        by = c.stall_by
-        if stalled:
-            if GUEST in by:
-                return
-            by.add(GUEST)
-            if c.stalled:
-                return  # already stalled for another reason
-            c.stalled = True
-        else:
-            if GUEST not in by:
-                return
-            by.discard(GUEST)
-            if by:
-                return  # still stalled for another reason
-            c.stalled = False
-        if self._direct:
-            for fn in self._observers:
-                fn(cpu, t)
-        else:
-            self._changed(cpu)
 
     # -- the fluid guest's combined writes ---------------------------------------------------
     # A published episode moves several fields at once.  These write them as the single writers

@@ -39,7 +39,7 @@ from lpmsim.config.scenario import Scenario
 from lpmsim.engine.core import Environment, Event
 from lpmsim.engine.rng import RngStreams
 from lpmsim.guest.base import GuestBase
-from lpmsim.guest.cpustate import CpuStates, Ctx, Task
+from lpmsim.guest.cpustate import GUEST, CpuStates, Ctx, Task
 from lpmsim.guest.locks import Spinlock
 from lpmsim.guest.metrics import GuestMetrics
 from lpmsim.guest.rates import KERNEL_CONTEXTS, normalised
@@ -381,7 +381,7 @@ class ExactGuest(GuestBase):
             rtas_touch = self._touch(cpu, rtas.touch_rate_hz, {rtas.region: 1.0})
             cpus = self.cpus
             states = cpus.cpus
-            enter = cpus.enter
+            set_ctx = cpus.set_ctx
             env = self.env
             metrics = self.metrics
             blocktime = metrics.blocktime
@@ -438,7 +438,7 @@ class ExactGuest(GuestBase):
                     cpus.set_task(cpu, swapper if idle else self.tasks[cpu])
                 t0 = env.now
                 if state.guest_ctx != ctx:  # ``set_ctx`` returns at once for the same context
-                    enter(cpu, ctx, t0)  # ``cpus.set_ctx(cpu, ctx)``
+                    set_ctx(cpu, ctx, GUEST, t0)
                 if locking:
                     left = c
                     # No fault and no lock yet in this segment: the vCPU's blocked time is what it was
@@ -487,7 +487,7 @@ class ExactGuest(GuestBase):
                             stall0 = blocktime.item(cpu)
                         own_wake = False
                         yield from self._locked(cpu, locks[lk.name], hold, lock_touch[lk.name], rng)
-                        enter(cpu, ctx, env.now)  # ``cpus.set_ctx(cpu, ctx)``
+                        set_ctx(cpu, ctx, GUEST, env.now)
                     if not plain:
                         metrics.segment(value, blocktime.item(cpu) - stall0, env.now - t0)
                     elif ioff:
@@ -586,11 +586,11 @@ class ExactGuest(GuestBase):
                 ev = link.fault(page)
                 if ev is not None:
                     t0 = env.now
-                    self.cpus.stall(cpu, True, t0)  # ``set_stalled(cpu, True)``
+                    self.cpus.set_stalled(cpu, True, GUEST, t0)
                     self._faulting.add(cpu)
                     yield ev
                     self._faulting.discard(cpu)
-                    self.cpus.stall(cpu, False, env.now)  # ``set_stalled(cpu, False)``
+                    self.cpus.set_stalled(cpu, False, GUEST, env.now)
                     self.metrics.fault(cpu, value, env.now - t0)
                     self._check(cpu)
             if not left > 0:
@@ -625,7 +625,7 @@ class ExactGuest(GuestBase):
         if held_ctx is not None and lock.holder is None:
             ctx = held_ctx  # taken at once: straight to the holder's context
         t_enter = self.env.now
-        self.cpus.enter(cpu, ctx, t_enter)  # ``set_ctx(cpu, ctx)``
+        self.cpus.set_ctx(cpu, ctx, GUEST, t_enter)
         ev = lock.acquire(cpu)
         if ev is not None:
             t0 = self.env.now
